@@ -1,0 +1,208 @@
+// The cluster API: what an algorithm sees of the simulated cluster. No SimGrid types here.
+//
+// An algorithm is a pair of straight-line functions, like an S4U actor: `worker(Worker&)` runs on
+// every worker host, `server(Server&)` on every parameter-server shard (PS algorithms only).
+// Everything that takes simulated time goes through these contexts:
+//
+//   compute        — a real minibatch gradient at the given parameters (the math happens at once,
+//                    at the parameters' current value); its simulated duration comes from the
+//                    timing model and runs on the worker's host (stragglers slow it down).
+//   push / pull    — PS traffic, one message per shard, all shards concurrently.
+//   send / recv    — point-to-point messages between workers and shards.
+//   *_async        — start now, wait() later: this is how an algorithm says what overlaps.
+//
+// Payloads carry real buffers by shared pointer (never copied on the wire); their simulated size is
+// 4 bytes per element. In timing-only mode (`real() == false`) buffers are empty and only sizes,
+// counts and times exist, so algorithms must never touch buffer contents without checking real().
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/json_reader.hpp"
+#include "engine/optim.hpp"
+#include "engine/vec.hpp"
+
+namespace dtsim::algo {
+
+using engine::ConstVecView;
+using engine::Vec;
+using engine::VecView;
+
+// A contiguous range of a shared, immutable buffer. `count` elements are "on the wire" even when
+// `buf` is null (timing-only mode).
+struct Payload {
+  std::shared_ptr<const Vec> buf;
+  size_t offset = 0;
+  size_t count = 0;
+  bool empty() const { return buf == nullptr; }
+  ConstVecView view() const { return buf ? buf->view(offset, count) : ConstVecView{}; }
+  Payload slice(size_t off, size_t n) const { return {buf, offset + off, n}; }
+  static Payload whole(std::shared_ptr<const Vec> b, size_t count) { return {std::move(b), 0, count}; }
+};
+
+struct Message {
+  int src = -1;        // sender: worker rank >= 0, or server shard k as -(k+1)
+  int tag = 0;         // algorithm-defined
+  int64_t step = 0;    // algorithm-defined (iteration, clock, round)
+  Payload data;
+  double bytes = 0;    // simulated size on the wire
+  double sent_at = 0;  // simulated time the send started
+};
+
+// A minibatch gradient. `buf` is null in timing-only mode.
+struct Gradient {
+  std::shared_ptr<Vec> buf;
+  float loss = 0;
+  int samples = 0;
+  int64_t step = 0;  // the worker's local minibatch counter
+  Payload payload(size_t count) const { return Payload::whole(buf, count); }
+};
+
+// Something started now and finished later (a compute, a send, a receive).
+class Pending {
+ public:
+  struct Impl {
+    virtual ~Impl() = default;
+    virtual void wait() = 0;
+    virtual bool test() = 0;
+  };
+  Pending() = default;
+  explicit Pending(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  void wait() {
+    if (impl_) impl_->wait();
+  }
+  bool done() { return !impl_ || impl_->test(); }
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// A pending value: wait() returns it.
+template <class T>
+class Future {
+ public:
+  struct Impl : Pending::Impl {
+    virtual T& get() = 0;
+  };
+  Future() = default;
+  explicit Future(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  T& wait() {
+    impl_->wait();
+    return impl_->get();
+  }
+  bool done() { return impl_->test(); }
+  bool valid() const { return impl_ != nullptr; }
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// What both roles share.
+class Node {
+ public:
+  virtual ~Node() = default;
+  virtual int workers() const = 0;       // N
+  virtual int shards() const = 0;        // K parameter-server shards (0 without a PS)
+  virtual bool real() const = 0;         // real compute (false: timing-only)
+  virtual double now() const = 0;        // simulated seconds
+  virtual size_t num_params() const = 0; // |W| in elements
+  virtual uint64_t seed() const = 0;
+  // Synchronous algorithms run exactly this many steps: ceil(sample budget / (N * batch)).
+  virtual int64_t sync_steps() const = 0;
+  // Shard k's contiguous parameter range [shard_offset(k), shard_offset(k) + shard_size(k)).
+  virtual size_t shard_offset(int k) const = 0;
+  virtual size_t shard_size(int k) const = 0;
+
+  // A fresh full-size buffer on the compute device (empty in timing-only mode).
+  virtual Vec new_buffer() const = 0;
+  // The initial parameters (identical on every node: the seed's initialisation). Shared, immutable.
+  virtual std::shared_ptr<const Vec> initial_params() const = 0;
+  // Simulated local work of `flops` floating-point operations on this node's host (blocking).
+  virtual void work(double flops) = 0;
+
+  // Point-to-point messaging. Destinations: worker rank i, or server shard k. A send that is never
+  // waited for still completes (the runtime waits for it when the node's function returns).
+  virtual Pending send_to_worker(int rank, Message m) = 0;
+  virtual Pending send_to_server(int shard, Message m) = 0;
+  // Next message with this tag from the node's inbox (others are kept for later receives).
+  virtual Message recv(int tag) = 0;
+  virtual Future<Message> recv_async(int tag) = 0;
+  // Next message of any tag, kept ones first, then in arrival order.
+  virtual Message recv_any() = 0;
+};
+
+class Worker : public Node {
+ public:
+  virtual int rank() const = 0;
+  virtual int batch_size() const = 0;
+  // Asynchronous algorithms: reserve this worker's next minibatch from the shared sample budget.
+  // Returns false once all workers together have claimed the budget.
+  virtual bool claim_batch() = 0;
+  // Gradient of the loss on this worker's next minibatch at `params` (its sample order is fixed by
+  // the seed, see engine::SampleOrder). The real math runs now; the call returns when the simulated
+  // compute time has passed on this host.
+  virtual Gradient compute(ConstVecView params) = 0;
+  virtual Future<Gradient> compute_async(ConstVecView params) = 0;
+
+  // PS helpers: `push` sends slice k of `data` to shard k, all shards concurrently.
+  virtual Pending push(const Payload& data, int tag, int64_t step) = 0;
+  // Receives one message with `tag` from every shard and assembles the full vector (zero-copy
+  // when K = 1). Null in timing-only mode.
+  virtual std::shared_ptr<const Vec> pull(int tag) = 0;
+};
+
+class Server : public Node {
+ public:
+  virtual int shard() const = 0;
+  virtual size_t offset() const { return shard_offset(shard()); }
+  virtual size_t size() const { return shard_size(shard()); }
+  // This shard's range of the global model (empty in timing-only mode). The runtime evaluates the
+  // global model and writes final_params.npy from it.
+  virtual VecView global_range() = 0;
+  // Publishes an immutable copy of this shard's range, to send to many workers without copies.
+  virtual std::shared_ptr<const Vec> snapshot() = 0;
+  // Simulated cost of one optimizer step over this shard after aggregating `gradients` gradients.
+  virtual void update_cost(int gradients) = 0;
+  // The global model changed (one global update): the runtime counts updates and evaluates the
+  // global model when the samples computed so far have crossed an evaluation point.
+  virtual void committed() = 0;
+};
+
+// An algorithm instance: created once per run from the `algorithm` section of the config.
+class Algorithm {
+ public:
+  virtual ~Algorithm() = default;
+  virtual bool needs_servers() const = 0;
+  virtual void worker(Worker& w) = 0;
+  virtual void server(Server&) {}
+};
+
+// A hyper-parameter, for `dtsim algorithms` and the docs.
+struct ParamDoc {
+  std::string key;
+  std::string default_value;
+  std::string doc;
+};
+
+struct AlgorithmInfo {
+  std::string name;
+  std::string summary;
+  std::vector<ParamDoc> params;
+  // Reads the algorithm's own keys (the loader already consumed "name") and validates them.
+  std::function<std::unique_ptr<Algorithm>(ObjectReader&)> make;
+};
+
+const std::vector<AlgorithmInfo>& registry();
+const AlgorithmInfo* find_algorithm(const std::string& name);
+
+// Reads lr / momentum / weight_decay / nesterov with the given defaults (shared by every algorithm).
+engine::SgdConfig read_sgd(ObjectReader& r, const engine::SgdConfig& defaults);
+std::vector<ParamDoc> sgd_param_docs(const engine::SgdConfig& defaults);
+
+// Message tags used by the PS algorithms.
+enum Tag : int { kGradient = 1, kParams = 2, kDone = 3, kPullRequest = 4, kModel = 5 };
+
+}  // namespace dtsim::algo

@@ -1,0 +1,68 @@
+// ASGD — asynchronous SGD on a parameter server (Downpour with a fetch every step).
+//
+//   worker i:  loop while the shared sample budget lasts
+//                g = ∇ on its next minibatch at its last pulled W      (compute, on stale weights)
+//                push g to every shard                                 (concurrently)
+//                W <- pull from every shard                            (the reply to this push)
+//   shard k:   on each gradient, in arrival order:
+//                W[k] = Opt(W[k], g[k])                                (applied at once, no waiting)
+//                reply the new W[k] to that worker
+//
+// The pull is piggybacked on the push (the shard answers each gradient with its current weights),
+// so "pull the current weights before each minibatch" costs no extra request message. Workers
+// never wait for each other: the trajectory depends on event order (invariant 3), and faster
+// workers contribute more gradients.
+#include "algorithms/api.hpp"
+
+namespace dtsim::algo {
+namespace {
+
+class Asgd final : public Algorithm {
+ public:
+  explicit Asgd(engine::SgdConfig opt) : opt_(opt) {}
+  bool needs_servers() const override { return true; }
+
+  void worker(Worker& w) override {
+    std::shared_ptr<const Vec> W = w.initial_params();
+    while (w.claim_batch()) {
+      Gradient g = w.compute(W ? W->view() : ConstVecView{});
+      W.reset();
+      w.push(g.payload(w.num_params()), kGradient, g.step).wait();
+      W = w.pull(kParams);
+    }
+    for (int k = 0; k < w.shards(); ++k) w.send_to_server(k, {.tag = kDone}).wait();
+  }
+
+  void server(Server& s) override {
+    engine::Sgd sgd(opt_, s.real() ? s.size() : 0, engine::Device::Cpu);
+    int finished = 0;
+    while (finished < s.workers()) {
+      Message m = s.recv_any();  // gradients and end-of-work notices, in arrival order
+      if (m.tag == kDone) {
+        ++finished;
+        continue;
+      }
+      if (s.real()) sgd.step(s.global_range(), m.data.view());
+      m.data = {};
+      s.update_cost(1);
+      s.committed();
+      s.send_to_worker(m.src, {.tag = kParams, .step = m.step, .data = Payload::whole(s.snapshot(), s.size())});
+    }
+  }
+
+ private:
+  engine::SgdConfig opt_;
+};
+
+}  // namespace
+
+AlgorithmInfo asgd_info() {
+  const engine::SgdConfig d{.lr = 0.05, .momentum = 0.0, .weight_decay = 0.0, .nesterov = false};
+  return {"asgd", "asynchronous SGD on a parameter server: each gradient applied on arrival, the reply carries the new weights",
+          sgd_param_docs(d), [d](ObjectReader& r) -> std::unique_ptr<Algorithm> {
+            r.choice("comm", {"ps"}, "ps");
+            return std::make_unique<Asgd>(read_sgd(r, d));
+          }};
+}
+
+}  // namespace dtsim::algo

@@ -1,0 +1,53 @@
+// The algorithm registry: `algorithm.name` -> factory. One line per algorithm file.
+#include <algorithm>
+#include <sstream>
+
+#include "algorithms/api.hpp"
+
+namespace dtsim::algo {
+
+AlgorithmInfo ssgd_info();
+AlgorithmInfo asgd_info();
+
+const std::vector<AlgorithmInfo>& registry() {
+  static const std::vector<AlgorithmInfo> all = [] {
+    std::vector<AlgorithmInfo> v = {ssgd_info(), asgd_info()};
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    return v;
+  }();
+  return all;
+}
+
+const AlgorithmInfo* find_algorithm(const std::string& name) {
+  for (const auto& a : registry())
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+engine::SgdConfig read_sgd(ObjectReader& r, const engine::SgdConfig& d) {
+  engine::SgdConfig c;
+  c.lr = r.number("lr", d.lr);
+  r.require_positive("lr", c.lr);
+  c.momentum = r.number("momentum", d.momentum);
+  r.require_range("momentum", c.momentum, 0.0, 0.999999);
+  c.weight_decay = r.number("weight_decay", d.weight_decay);
+  r.require_non_negative("weight_decay", c.weight_decay);
+  c.nesterov = r.boolean("nesterov", d.nesterov);
+  if (c.nesterov && c.momentum == 0) r.fail("nesterov", "Nesterov momentum needs momentum > 0");
+  return c;
+}
+
+std::vector<ParamDoc> sgd_param_docs(const engine::SgdConfig& d) {
+  auto num = [](double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  return {{"lr", num(d.lr), "learning rate of the global optimizer (SGD, PyTorch form)"},
+          {"momentum", num(d.momentum), "momentum of the global optimizer"},
+          {"weight_decay", num(d.weight_decay), "L2 weight decay, added to the gradient"},
+          {"nesterov", d.nesterov ? "true" : "false", "Nesterov momentum"},
+          {"comm", "ps", "communication pattern"}};
+}
+
+}  // namespace dtsim::algo

@@ -1,0 +1,37 @@
+// Error types shared by every layer.
+//
+// InputError  — the user gave us something wrong (config, platform, dataset, CLI). Exit code 2.
+//               Always carries the file, the JSON path (dotted, e.g. "platform.workers.count")
+//               and a one-line reason, so the CLI can print `error: <file>: <path>: <reason>`.
+// RuntimeError — something failed while running a valid experiment. Exit code 1.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace dtsim {
+
+class InputError : public std::runtime_error {
+ public:
+  InputError(std::string file, std::string path, std::string reason)
+      : std::runtime_error(format(file, path, reason)),
+        file_(std::move(file)), path_(std::move(path)), reason_(std::move(reason)) {}
+  const std::string& file() const { return file_; }
+  const std::string& path() const { return path_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  static std::string format(const std::string& f, const std::string& p, const std::string& r) {
+    std::string s;
+    if (!f.empty()) s += f + ": ";
+    if (!p.empty()) s += p + ": ";
+    return s + r;
+  }
+  std::string file_, path_, reason_;
+};
+
+class RuntimeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace dtsim

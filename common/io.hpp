@@ -1,0 +1,21 @@
+// File helpers. Every result file is written atomically: a temporary file in the same directory,
+// fsync, then rename(2), so a reader never sees a half-written file.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace dtsim::io {
+
+// Reads a whole file; throws InputError(path, "", reason) when it cannot.
+std::string read_file(const std::string& path);
+// Writes `content` to `path` atomically (creates parent directories). Throws RuntimeError.
+void atomic_write(const std::string& path, std::string_view content);
+// A 1-D little-endian float32 NumPy .npy image of `n` floats (format 1.0).
+std::string npy_float32(const float* data, size_t n);
+// Parent directory of a path ("." when none); joins a relative path onto a base directory.
+std::string dirname(const std::string& path);
+std::string resolve_relative(const std::string& base_dir, const std::string& path);
+bool file_exists(const std::string& path);
+
+}  // namespace dtsim::io

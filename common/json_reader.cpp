@@ -1,0 +1,321 @@
+#include "common/json_reader.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "common/units.hpp"
+
+namespace dtsim {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t sub = prev[j - 1] + (std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::optional<std::string> nearest_key(const std::string& key, const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  size_t best_d = std::string::npos;
+  for (const auto& c : candidates) {
+    const size_t d = edit_distance(key, c);
+    if (d < best_d) { best_d = d; best = c; }
+  }
+  // Plausible typo: at most a third of the longer name, and at least one character right.
+  if (best && best_d <= std::max<size_t>(1, std::max(key.size(), best->size()) / 3) && best_d < key.size()) return best;
+  return std::nullopt;
+}
+
+std::string json_type_name(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    case json::value_t::string: return "a string";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return "an integer";
+    case json::value_t::number_float: return "a number";
+    default: return "an unsupported value";
+  }
+}
+
+namespace {
+std::string quote(const std::string& s) { return "'" + s + "'"; }
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + quote(v[i]);
+  return s;
+}
+}  // namespace
+
+ObjectReader::ObjectReader(const json& value, JsonOrigin origin, json* resolved)
+    : value_(&value), origin_(std::move(origin)), resolved_(resolved) {
+  if (!value.is_object()) origin_.fail("expected an object, got " + json_type_name(value));
+  if (resolved_ && !resolved_->is_object()) *resolved_ = json::object();
+}
+
+bool ObjectReader::has(const std::string& key) const { return value_->contains(key); }
+
+void ObjectReader::accept(const std::string& key) {
+  if (std::find(known_.begin(), known_.end(), key) == known_.end()) known_.push_back(key);
+}
+
+const json& ObjectReader::require(const std::string& key) const {
+  auto it = value_->find(key);
+  if (it == value_->end()) origin_.child(key).fail("missing required key");
+  return *it;
+}
+
+void ObjectReader::fail(const std::string& key, const std::string& reason) const {
+  origin_.child(key).fail(reason);
+}
+
+void ObjectReader::set_resolved(const std::string& key, json v) {
+  if (resolved_) (*resolved_)[key] = std::move(v);
+}
+
+double ObjectReader::number(const std::string& key, std::optional<double> def) {
+  accept(key);
+  if (!has(key)) {
+    if (!def) require(key);
+    set_resolved(key, *def);
+    return *def;
+  }
+  const json& v = (*value_)[key];
+  if (!v.is_number()) fail(key, "expected a number, got " + json_type_name(v));
+  const double d = v.get<double>();
+  if (!std::isfinite(d)) fail(key, "expected a finite number");
+  set_resolved(key, v);
+  return d;
+}
+
+std::optional<double> ObjectReader::opt_number(const std::string& key) {
+  accept(key);
+  if (!has(key)) return std::nullopt;
+  return number(key);
+}
+
+int64_t ObjectReader::integer(const std::string& key, std::optional<int64_t> def) {
+  accept(key);
+  if (!has(key)) {
+    if (!def) require(key);
+    set_resolved(key, *def);
+    return *def;
+  }
+  const json& v = (*value_)[key];
+  if (v.is_number_integer() || v.is_number_unsigned()) {
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) fail(key, "integer too large");
+    set_resolved(key, v);
+    return v.get<int64_t>();
+  }
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15) {
+      set_resolved(key, static_cast<int64_t>(d));
+      return static_cast<int64_t>(d);
+    }
+    fail(key, "expected an integer, got " + v.dump());
+  }
+  fail(key, "expected an integer, got " + json_type_name(v));
+}
+
+std::optional<int64_t> ObjectReader::opt_integer(const std::string& key) {
+  accept(key);
+  if (!has(key)) return std::nullopt;
+  return integer(key);
+}
+
+bool ObjectReader::boolean(const std::string& key, std::optional<bool> def) {
+  accept(key);
+  if (!has(key)) {
+    if (!def) require(key);
+    set_resolved(key, *def);
+    return *def;
+  }
+  const json& v = (*value_)[key];
+  if (!v.is_boolean()) fail(key, "expected true or false, got " + json_type_name(v));
+  set_resolved(key, v);
+  return v.get<bool>();
+}
+
+std::string ObjectReader::string(const std::string& key, std::optional<std::string> def) {
+  accept(key);
+  if (!has(key)) {
+    if (!def) require(key);
+    set_resolved(key, *def);
+    return *def;
+  }
+  const json& v = (*value_)[key];
+  if (!v.is_string()) fail(key, "expected a string, got " + json_type_name(v));
+  set_resolved(key, v);
+  return v.get<std::string>();
+}
+
+std::optional<std::string> ObjectReader::opt_string(const std::string& key) {
+  accept(key);
+  if (!has(key)) return std::nullopt;
+  return string(key);
+}
+
+std::string ObjectReader::choice(const std::string& key, const std::vector<std::string>& choices,
+                                 std::optional<std::string> def) {
+  const std::string s = string(key, std::move(def));
+  if (std::find(choices.begin(), choices.end(), s) != choices.end()) return s;
+  std::string reason = "unknown value '" + s + "'";
+  if (auto near = nearest_key(s, choices)) reason += " (did you mean '" + *near + "'?)";
+  reason += "; expected one of " + join(choices);
+  fail(key, reason);
+}
+
+std::vector<double> ObjectReader::number_list(const std::string& key, std::optional<std::vector<double>> def) {
+  accept(key);
+  if (!has(key)) {
+    if (!def) require(key);
+    set_resolved(key, *def);
+    return *def;
+  }
+  const json& v = (*value_)[key];
+  std::vector<double> out;
+  if (v.is_number()) {  // a single number is a list of one
+    out.push_back(number(key));
+    set_resolved(key, out);
+    return out;
+  }
+  if (!v.is_array()) fail(key, "expected a list of numbers, got " + json_type_name(v));
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_number()) origin_.child(key).index(i).fail("expected a number, got " + json_type_name(v[i]));
+    out.push_back(v[i].get<double>());
+  }
+  set_resolved(key, v);
+  return out;
+}
+
+std::vector<int64_t> ObjectReader::integer_list(const std::string& key, std::optional<std::vector<int64_t>> def) {
+  accept(key);
+  if (!has(key)) {
+    if (!def) require(key);
+    set_resolved(key, *def);
+    return *def;
+  }
+  const json& v = (*value_)[key];
+  if (!v.is_array()) fail(key, "expected a list of integers, got " + json_type_name(v));
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_number_integer() && !v[i].is_number_unsigned())
+      origin_.child(key).index(i).fail("expected an integer, got " + (v[i].is_number() ? v[i].dump() : json_type_name(v[i])));
+    out.push_back(v[i].get<int64_t>());
+  }
+  set_resolved(key, v);
+  return out;
+}
+
+namespace {
+template <class Parse>
+double unit_value(ObjectReader& r, const std::string& key, std::optional<double> def, const char* what,
+                  Parse parse) {
+  r.accept(key);
+  if (!r.has(key)) {
+    if (!def) r.fail(key, "missing required key");
+    r.set_resolved(key, *def);
+    return *def;
+  }
+  const json& v = r.raw()[key];
+  double d = 0;
+  if (v.is_number()) {
+    d = v.get<double>();
+  } else if (v.is_string()) {
+    try {
+      d = parse(v.get<std::string>());
+    } catch (const std::invalid_argument& e) {
+      r.fail(key, std::string("invalid ") + what + " " + v.dump() + ": " + e.what());
+    }
+  } else {
+    r.fail(key, std::string("expected a ") + what + " (number or string with unit), got " + json_type_name(v));
+  }
+  if (!std::isfinite(d)) r.fail(key, std::string("the ") + what + " must be finite");
+  if (d < 0) r.fail(key, std::string("the ") + what + " must not be negative, got " + v.dump());
+  r.set_resolved(key, d);
+  return d;
+}
+}  // namespace
+
+double ObjectReader::bandwidth(const std::string& key, std::optional<double> def) {
+  const double v = unit_value(*this, key, def, "bandwidth", units::parse_bandwidth);
+  if (v <= 0) fail(key, "the bandwidth must be positive");
+  return v;
+}
+double ObjectReader::duration(const std::string& key, std::optional<double> def) {
+  return unit_value(*this, key, def, "duration", units::parse_duration);
+}
+double ObjectReader::speed(const std::string& key, std::optional<double> def) {
+  const double v = unit_value(*this, key, def, "speed", units::parse_speed);
+  if (v <= 0) fail(key, "the speed must be positive");
+  return v;
+}
+std::optional<double> ObjectReader::opt_bandwidth(const std::string& key) {
+  accept(key);
+  if (!has(key)) return std::nullopt;
+  return bandwidth(key);
+}
+std::optional<double> ObjectReader::opt_duration(const std::string& key) {
+  accept(key);
+  if (!has(key)) return std::nullopt;
+  return duration(key);
+}
+
+ObjectReader ObjectReader::object(const std::string& key, bool required) {
+  static const json empty = json::object();
+  accept(key);
+  json* sub = nullptr;
+  if (resolved_) {
+    if (!resolved_->contains(key) || !(*resolved_)[key].is_object()) (*resolved_)[key] = json::object();
+    sub = &(*resolved_)[key];
+  }
+  if (!has(key)) {
+    if (required) require(key);
+    return ObjectReader(empty, origin_.child(key), sub);
+  }
+  return ObjectReader((*value_)[key], origin_.child(key), sub);
+}
+
+std::optional<std::pair<const json*, JsonOrigin>> ObjectReader::child(const std::string& key) {
+  accept(key);
+  if (!has(key)) return std::nullopt;
+  set_resolved(key, (*value_)[key]);
+  return std::make_pair(&(*value_)[key], origin_.child(key));
+}
+
+void ObjectReader::finish() const {
+  for (auto it = value_->begin(); it != value_->end(); ++it) {
+    if (std::find(known_.begin(), known_.end(), it.key()) != known_.end()) continue;
+    std::string reason = "unknown key '" + it.key() + "'";
+    if (auto near = nearest_key(it.key(), known_)) reason += " (did you mean '" + *near + "'?)";
+    else if (!known_.empty()) reason += "; known keys: " + join(known_);
+    origin_.child(it.key()).fail(reason);
+  }
+}
+
+void ObjectReader::require_positive(const std::string& key, double v) const {
+  if (!(v > 0)) fail(key, "must be positive, got " + json(v).dump());
+}
+void ObjectReader::require_non_negative(const std::string& key, double v) const {
+  if (!(v >= 0)) fail(key, "must not be negative, got " + json(v).dump());
+}
+void ObjectReader::require_range(const std::string& key, double v, double lo, double hi) const {
+  if (!(v >= lo && v <= hi)) {
+    std::ostringstream os;
+    os << "must be in [" << lo << ", " << hi << "], got " << v;
+    fail(key, os.str());
+  }
+}
+
+}  // namespace dtsim

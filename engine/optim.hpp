@@ -1,0 +1,31 @@
+// Optimizers over flat buffers (or any contiguous range of one, e.g. a PS shard).
+#pragma once
+#include "engine/vec.hpp"
+
+namespace dtsim::engine {
+
+struct SgdConfig {
+  double lr = 0.01;
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+// SGD with momentum in PyTorch's form (dampening 0):
+//   g' = g + wd*w;  v = mu*v + g' (v = g' on the first step);  w -= lr * (nesterov ? g' + mu*v : v)
+// With momentum 0 no state is allocated and the step is w -= lr * g'.
+class Sgd {
+ public:
+  Sgd(SgdConfig cfg, size_t n, Device d);
+  void step(VecView w, ConstVecView g);          // uses cfg.lr
+  void step(VecView w, ConstVecView g, double lr);
+  const SgdConfig& config() const { return cfg_; }
+  const Vec& momentum_buffer() const { return v_; }
+
+ private:
+  SgdConfig cfg_;
+  Vec v_;
+  bool first_ = true;
+};
+
+}  // namespace dtsim::engine

@@ -1,0 +1,107 @@
+// The experiment config: one JSON file (platform inline or a path relative to it), `--set`
+// overrides by dotted path, then validation of every section into the structs below. Any problem
+// is an InputError naming the file, the dotted JSON path and the reason. Nothing here runs SimGrid.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/json_reader.hpp"
+#include "engine/dataset.hpp"
+#include "engine/vec.hpp"
+
+namespace dtsim::sim {
+
+struct LinkSpec {
+  double bandwidth = 0;  // bytes/s
+  double latency = 0;    // s
+};
+
+struct HostGroupSpec {
+  int count = 0;
+  double speed = 0;  // flop/s
+  LinkSpec link;     // each host's own full-duplex NIC
+};
+
+struct StragglerSpec {
+  std::vector<int> workers;
+  double slowdown = 1;  // compute time multiplier
+};
+
+struct PlatformSpec {
+  std::string file;  // where it was read from (for messages)
+  enum class Network { Exact, Lv08 } network = Network::Lv08;
+  std::string topology = "star";
+  std::optional<LinkSpec> backbone;  // shared switch fabric; none = non-blocking switch
+  HostGroupSpec workers, servers;
+  double update_flops_per_param = 4;  // server cost of one optimizer step, per parameter
+  std::vector<StragglerSpec> stragglers;
+  // Compute-time multiplier of worker i from persistent stragglers (1 = nominal).
+  double slowdown(int worker) const;
+};
+
+struct DatasetSpec {
+  std::string kind;  // fashion-mnist | mnist | synthetic
+  std::string path;  // directory with IDX files (fashion-mnist, mnist)
+  size_t synthetic_train = 4096, synthetic_test = 1024;
+  int synthetic_features = 64, synthetic_classes = 10;
+  JsonOrigin origin;
+};
+
+struct TrainingSpec {
+  int batch_size = 32;
+  uint64_t samples = 0;            // budget: samples processed by all workers together
+  uint64_t train_size = 0;         // training-set size (epochs = samples / train_size)
+  uint64_t eval_every_samples = 0; // 0 = only at the end
+  size_t eval_train_subset = 5000; // train loss measured on a fixed subset of this size
+  std::vector<double> target_accuracy;
+  std::optional<double> max_time_s;  // simulated
+};
+
+struct ComputeSpec {
+  bool real = true;  // "real" | "timing-only"
+  enum class Time { Fixed, Flops } time = Time::Flops;
+  double fixed_seconds = 0;
+  engine::Device device = engine::Device::Cpu;
+  int threads = 1;
+};
+
+struct OutputSpec {
+  std::string dir;               // default results/<name>
+  enum class Trace { Auto, On, Off } trace = Trace::Auto;
+  uint64_t trace_max_events = 500000;  // "auto" turns the trace off beyond this estimate
+};
+
+struct Experiment {
+  std::string file;  // the config file ("" when built in memory)
+  std::string name;
+  uint64_t seed = 1;
+  PlatformSpec platform;
+  json model;       // validated model spec ({"kind": ..., options})
+  DatasetSpec dataset;
+  std::string algorithm;
+  json algorithm_spec;  // the whole algorithm section, validated by its factory
+  TrainingSpec training;
+  ComputeSpec compute;
+  OutputSpec output;
+  json resolved;  // fully resolved config: defaults filled in, platform inlined
+};
+
+// Applies one `--set KEY=VALUE` to a config document: VALUE is parsed as JSON when it parses,
+// else taken as a string; intermediate objects are created. Throws InputError("--set", ...).
+void apply_override(json& doc, const std::string& assignment);
+
+// Reads, overrides and validates. `file` is used for messages and for relative paths.
+Experiment load_experiment(const std::string& file, const std::vector<std::string>& overrides = {});
+// Same, from an in-memory document (tests); relative platform paths resolve against `base_dir`.
+Experiment load_experiment_json(json doc, const std::string& file, const std::string& base_dir,
+                                const std::vector<std::string>& overrides = {});
+
+// The dataset's sample shape and class count, without loading it.
+std::pair<engine::SampleShape, int> dataset_shape(const DatasetSpec& d);
+// Loads the dataset (InputError naming the file and `dataset.path` on any problem).
+engine::Dataset load_dataset(const DatasetSpec& d, uint64_t seed);
+
+}  // namespace dtsim::sim

@@ -1,0 +1,100 @@
+#include "sim/outputs.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "common/io.hpp"
+
+namespace dtsim::sim {
+
+namespace {
+json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+std::string target_key(double t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", t);
+  return buf;
+}
+}  // namespace
+
+json summary_json(const Experiment& x, const RunResult& r) {
+  json s;
+  s["name"] = x.name;
+  s["status"] = r.status;
+  s["dtsim_version"] = DTSIM_VERSION;
+  s["seed"] = x.seed;
+  s["algorithm"] = x.algorithm;
+  s["workers"] = x.platform.workers.count;
+  s["servers"] = x.platform.servers.count;
+  s["network_model"] = x.platform.network == PlatformSpec::Network::Exact ? "exact" : "lv08";
+  s["model"] = x.model.value("kind", "");
+  s["model_parameters"] = r.model_parameters;
+  s["model_bytes"] = 4 * r.model_parameters;
+  s["flops_per_sample"] = r.flops_per_sample;
+  s["dataset"] = x.dataset.kind;
+  s["compute_mode"] = x.compute.real ? "real" : "timing-only";
+  s["compute_device"] = r.device;
+  s["compute_threads"] = x.compute.threads;
+  s["batch_size"] = x.training.batch_size;
+  s["sample_budget"] = x.training.samples;
+  s["samples"] = r.samples;
+  s["epochs"] = static_cast<double>(r.samples) / static_cast<double>(x.training.train_size);
+  s["gradients"] = r.gradients;
+  s["updates"] = r.updates;
+  s["simulated_time_s"] = r.simulated_time_s;
+  s["wall_time_s"] = r.wall_time_s;
+  s["samples_per_s_simulated"] = r.simulated_time_s > 0 ? json(static_cast<double>(r.samples) / r.simulated_time_s) : json(nullptr);
+  const bool measured = x.compute.real && !r.metrics.empty();
+  const MetricRow* last = measured ? &r.metrics.back() : nullptr;
+  s["final_test_accuracy"] = last ? number_or_null(last->test_accuracy) : json(nullptr);
+  s["final_test_loss"] = last ? number_or_null(last->test_loss) : json(nullptr);
+  s["final_train_loss"] = last ? number_or_null(last->train_loss) : json(nullptr);
+  json tta = json::object();
+  for (size_t i = 0; i < x.training.target_accuracy.size(); ++i)
+    tta[target_key(x.training.target_accuracy[i])] = r.time_to_accuracy[i] ? json(*r.time_to_accuracy[i]) : json(nullptr);
+  s["time_to_accuracy_s"] = tta;
+  s["bytes_on_wire"] = r.bytes_on_wire;
+  s["messages"] = r.messages;
+  s["trace"] = r.trace.enabled;
+  json pw = json::array();
+  for (const auto& w : r.per_worker)
+    pw.push_back({{"host", w.host}, {"gradients", w.gradients}, {"samples", w.samples}, {"compute_s", w.compute_s},
+                  {"comm_wait_s", w.comm_wait_s}});
+  s["per_worker"] = pw;
+  return s;
+}
+
+std::string metrics_csv(const RunResult& r) {
+  std::string out = "sim_time_s,wall_time_s,samples,epoch,train_loss,test_loss,test_accuracy\n";
+  char buf[256];
+  auto num = [](double v) -> std::string {
+    if (!std::isfinite(v)) return "";
+    char b[32];
+    std::snprintf(b, sizeof b, "%.9g", v);
+    return b;
+  };
+  for (const auto& m : r.metrics) {
+    std::snprintf(buf, sizeof buf, "%s,%s,%llu,%s,%s,%s,%s\n", num(m.sim_time_s).c_str(), num(m.wall_time_s).c_str(),
+                  static_cast<unsigned long long>(m.samples), num(m.epoch).c_str(), num(m.train_loss).c_str(),
+                  num(m.test_loss).c_str(), num(m.test_accuracy).c_str());
+    out += buf;
+  }
+  return out;
+}
+
+std::vector<std::string> write_outputs(const Experiment& x, const RunResult& r, const std::string& dir) {
+  std::vector<std::string> files;
+  auto put = [&](const std::string& name, std::string_view content) {
+    io::atomic_write(dir + "/" + name, content);
+    files.push_back(dir + "/" + name);
+  };
+  put("config.resolved.json", x.resolved.dump(2) + "\n");
+  put("metrics.csv", metrics_csv(r));
+  if (!r.final_params.empty()) put("final_params.npy", io::npy_float32(r.final_params.data(), r.final_params.size()));
+  if (r.trace.enabled) put("trace.json", r.trace.chrome_json());
+  put("summary.json", summary_json(x, r).dump(2) + "\n");
+  return files;
+}
+
+}  // namespace dtsim::sim

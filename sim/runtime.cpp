@@ -1,0 +1,586 @@
+#include "sim/runtime.hpp"
+
+#include <simgrid/s4u.hpp>
+#include <xbt/log.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <exception>
+#include <limits>
+#include <map>
+
+#include "algorithms/api.hpp"
+#include "engine/model.hpp"
+#include "engine/ops.hpp"
+#include "sim/platform.hpp"
+
+namespace dtsim::sim {
+
+namespace sg4 = simgrid::s4u;
+using algo::Future;
+using algo::Gradient;
+using algo::Message;
+using algo::Payload;
+using algo::Pending;
+using engine::Vec;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// State shared by every actor of one run. Actors run one at a time on one OS thread.
+struct Shared {
+  const Experiment& x;
+  const RunHooks& hooks;
+  Clock::time_point wall_start = Clock::now();
+
+  algo::Algorithm* algorithm = nullptr;
+  engine::Model* model = nullptr;
+  engine::Dataset* data = nullptr;  // null in timing-only mode
+  std::unique_ptr<engine::SampleOrder> order;
+  bool real = true;
+  size_t P = 0;  // parameters
+  double flops_per_sample = 0;
+  int N = 0, K = 0, b = 0;
+  std::vector<size_t> shard_off, shard_len;
+  int64_t sync_steps = 0;
+  uint64_t budget = 0, claimed = 0, samples_done = 0;
+
+  Vec global;                                  // the global model (PS algorithms' shards write here)
+  std::shared_ptr<const Vec> init;             // initial parameters, shared by every node
+  std::vector<std::shared_ptr<Vec>> grad_pool;  // recycled gradient buffers
+
+  BuiltPlatform hosts;
+  std::vector<sg4::Mailbox*> worker_inbox, server_inbox;
+  std::vector<int> worker_host_index, server_host_index;  // into trace hosts
+
+  RunResult result;
+  uint64_t next_eval = 0;
+  uint64_t last_eval_version = std::numeric_limits<uint64_t>::max();  // result.updates at the last row
+  std::exception_ptr error;
+  std::map<std::string, std::string> waiting;  // actor -> what it is blocked on (for deadlocks)
+  int workers_finished = 0, servers_finished = 0;
+
+  explicit Shared(const Experiment& e, const RunHooks& h) : x(e), hooks(h) {}
+
+  double wall() const { return std::chrono::duration<double>(Clock::now() - wall_start).count(); }
+
+  std::shared_ptr<Vec> gradient_buffer() {
+    for (auto& g : grad_pool)
+      if (g.use_count() == 1) return g;
+    grad_pool.push_back(std::make_shared<Vec>(P, model->device()));
+    return grad_pool.back();
+  }
+
+  void evaluate(double now) {
+    if (result.updates == last_eval_version) return;
+    last_eval_version = result.updates;
+    MetricRow row;
+    row.sim_time_s = now;
+    row.wall_time_s = wall();
+    row.samples = samples_done;
+    row.epoch = static_cast<double>(samples_done) / static_cast<double>(x.training.train_size);
+    if (real) {
+      const auto test = model->evaluate(global.view(), data->test, 0, data->test.size());
+      const size_t sub = std::min(x.training.eval_train_subset, data->train.size());
+      row.test_loss = test.loss();
+      row.test_accuracy = test.accuracy();
+      row.train_loss = sub ? model->evaluate(global.view(), data->train, 0, sub).loss() : std::nan("");
+      for (size_t i = 0; i < x.training.target_accuracy.size(); ++i)
+        if (!result.time_to_accuracy[i] && row.test_accuracy >= x.training.target_accuracy[i])
+          result.time_to_accuracy[i] = now;
+      if (!std::isfinite(row.test_loss)) row.test_loss = std::nan("");
+    } else {
+      row.train_loss = row.test_loss = row.test_accuracy = std::nan("");
+    }
+    result.metrics.push_back(row);
+  }
+
+  void committed(double now) {
+    ++result.updates;
+    if (x.training.eval_every_samples > 0 && samples_done >= next_eval) {
+      evaluate(now);
+      while (next_eval <= samples_done) next_eval += x.training.eval_every_samples;
+    }
+    if (hooks.progress) {
+      Progress p{samples_done, budget, now, -1};
+      if (!result.metrics.empty() && real) p.accuracy = result.metrics.back().test_accuracy;
+      hooks.progress(p);
+    }
+  }
+};
+
+// ------------------------------------------------------------------ pending operations
+struct CommWait : Pending::Impl {
+  std::vector<sg4::CommPtr> comms;
+  std::function<void(double)> on_wait;  // accounting of the blocked time
+  void wait() override {
+    const double t0 = sg4::Engine::get_clock();
+    for (auto& c : comms) c->wait();
+    comms.clear();
+    if (on_wait) on_wait(sg4::Engine::get_clock() - t0);
+  }
+  bool test() override {
+    for (auto& c : comms)
+      if (!c->test()) return false;
+    return true;
+  }
+};
+
+// ------------------------------------------------------------------ node context
+class NodeBase {
+ public:
+  NodeBase(Shared& s, sg4::Host* host, sg4::Mailbox* inbox, int src_id, int trace_host)
+      : s_(s), host_(host), inbox_(inbox), src_id_(src_id), trace_host_(trace_host) {}
+
+  // Waits for every send that was never waited for (called when the node's function returns).
+  void drain() {
+    for (auto& c : outstanding_) c->wait();
+    outstanding_.clear();
+  }
+
+ protected:
+  Pending send(sg4::Mailbox* box, Message m) {
+    if (m.bytes == 0) m.bytes = 4.0 * static_cast<double>(m.data.count);
+    m.src = src_id_;
+    m.sent_at = sg4::Engine::get_clock();
+    s_.result.bytes_on_wire += m.bytes;
+    ++s_.result.messages;
+    auto* msg = new Message(std::move(m));
+    const double bytes = msg->bytes;
+    sg4::CommPtr c = box->put_async(msg, bytes);
+    prune();
+    outstanding_.push_back(c);
+    auto p = std::make_shared<CommWait>();
+    p->comms.push_back(c);
+    p->on_wait = [this](double dt) { comm_wait_ += dt; };
+    return Pending(p);
+  }
+
+  // Receives the next message of the inbox (blocking), recording the transfer on the timeline.
+  std::unique_ptr<Message> get_one() {
+    Message* raw = nullptr;
+    sg4::CommPtr c = inbox_->get_async<Message>(&raw);
+    block_on("a message on " + inbox_->get_name(), [&] { c->wait(); });
+    std::unique_ptr<Message> m(raw);
+    if (s_.result.trace.enabled) {
+      const double start = c->get_start_time(), end = c->get_finish_time();
+      const int src_host = host_of(m->src);
+      s_.result.trace.add({src_host, SpanKind::Send, start, end, m->bytes, trace_host_, m->step});
+      s_.result.trace.add({trace_host_, SpanKind::Recv, start, end, m->bytes, src_host, m->step});
+    }
+    return m;
+  }
+
+  Message recv_tag(int tag) {
+    for (auto it = stash_.begin(); it != stash_.end(); ++it)
+      if (it->tag == tag) {
+        Message m = std::move(*it);
+        stash_.erase(it);
+        return m;
+      }
+    while (true) {
+      auto m = get_one();
+      if (m->tag == tag) return std::move(*m);
+      stash_.push_back(std::move(*m));
+    }
+  }
+
+  Message recv_any_tag() {
+    if (!stash_.empty()) {
+      Message m = std::move(stash_.front());
+      stash_.pop_front();
+      return m;
+    }
+    return std::move(*get_one());
+  }
+
+  template <class F>
+  void block_on(const std::string& what, F&& f) {
+    const double t0 = sg4::Engine::get_clock();
+    s_.waiting[sg4::this_actor::get_name()] = what;
+    f();
+    s_.waiting.erase(sg4::this_actor::get_name());
+    const double dt = sg4::Engine::get_clock() - t0;
+    comm_wait_ += dt;
+    if (dt > 0) s_.result.trace.add({trace_host_, SpanKind::Wait, t0, t0 + dt, 0, -1, 0});
+  }
+
+  int host_of(int src) const {
+    return src >= 0 ? s_.worker_host_index[static_cast<size_t>(src)]
+                    : s_.server_host_index[static_cast<size_t>(-src - 1)];
+  }
+
+  void prune() {
+    if (outstanding_.size() < 64) return;
+    std::erase_if(outstanding_, [](const sg4::CommPtr& c) { return c->test(); });
+  }
+
+  Shared& s_;
+  sg4::Host* host_;
+  sg4::Mailbox* inbox_;
+  int src_id_;
+  int trace_host_;
+  double comm_wait_ = 0;
+  std::deque<Message> stash_;
+  std::vector<sg4::CommPtr> outstanding_;
+};
+
+// The part of algo::Node every role implements identically.
+template <class Base>
+class NodeImpl : public Base, public NodeBase {
+ public:
+  using NodeBase::NodeBase;
+  int workers() const override { return s_.N; }
+  int shards() const override { return s_.K; }
+  bool real() const override { return s_.real; }
+  double now() const override { return sg4::Engine::get_clock(); }
+  size_t num_params() const override { return s_.P; }
+  uint64_t seed() const override { return s_.x.seed; }
+  int64_t sync_steps() const override { return s_.sync_steps; }
+  size_t shard_offset(int k) const override { return s_.shard_off.at(static_cast<size_t>(k)); }
+  size_t shard_size(int k) const override { return s_.shard_len.at(static_cast<size_t>(k)); }
+  Vec new_buffer() const override { return s_.real ? Vec(s_.P, s_.model->device()) : Vec(); }
+  std::shared_ptr<const Vec> initial_params() const override { return s_.init; }
+  void work(double flops) override {
+    if (flops <= 0) return;
+    const double t0 = sg4::Engine::get_clock();
+    sg4::this_actor::execute(flops);
+    s_.result.trace.add({trace_host_, SpanKind::Update, t0, sg4::Engine::get_clock(), 0, -1, 0});
+  }
+  Pending send_to_worker(int rank, Message m) override {
+    return send(s_.worker_inbox.at(static_cast<size_t>(rank)), std::move(m));
+  }
+  Pending send_to_server(int shard, Message m) override {
+    return send(s_.server_inbox.at(static_cast<size_t>(shard)), std::move(m));
+  }
+  Message recv(int tag) override { return recv_tag(tag); }
+  Message recv_any() override { return recv_any_tag(); }
+  Future<Message> recv_async(int tag) override {
+    // Receives are matched lazily: the transfer itself already runs (eager inboxes), so waiting
+    // later costs exactly the remaining transfer time.
+    struct Impl : Future<Message>::Impl {
+      NodeImpl* self;
+      int tag;
+      std::optional<Message> m;
+      void wait() override {
+        if (!m) m = self->recv_tag(tag);
+      }
+      bool test() override { return m.has_value(); }
+      Message& get() override { return *m; }
+    };
+    auto p = std::make_shared<Impl>();
+    p->self = this;
+    p->tag = tag;
+    return Future<Message>(p);
+  }
+};
+
+class WorkerCtx final : public NodeImpl<algo::Worker> {
+ public:
+  WorkerCtx(Shared& s, int rank)
+      : NodeImpl(s, s.hosts.workers[static_cast<size_t>(rank)], s.worker_inbox[static_cast<size_t>(rank)], rank,
+                 s.worker_host_index[static_cast<size_t>(rank)]),
+        rank_(rank),
+        slowdown_(s.x.platform.slowdown(rank)) {}
+
+  int rank() const override { return rank_; }
+  int batch_size() const override { return s_.b; }
+  bool claim_batch() override {
+    if (s_.claimed >= s_.budget) return false;
+    s_.claimed += static_cast<uint64_t>(s_.b);
+    return true;
+  }
+
+  Gradient compute(engine::ConstVecView params) override {
+    Gradient g = start_compute(params);
+    const double t0 = sg4::Engine::get_clock();
+    sg4::this_actor::execute(amount());
+    finish_compute(g, t0);
+    return g;
+  }
+
+  Future<Gradient> compute_async(engine::ConstVecView params) override {
+    struct Impl : Future<Gradient>::Impl {
+      WorkerCtx* self;
+      Gradient g;
+      sg4::ExecPtr exec;
+      double t0 = 0;
+      bool done = false;
+      void wait() override {
+        if (done) return;
+        exec->wait();
+        self->finish_compute(g, t0);
+        done = true;
+      }
+      bool test() override { return done || exec->test(); }
+      Gradient& get() override { return g; }
+    };
+    auto p = std::make_shared<Impl>();
+    p->self = this;
+    p->g = start_compute(params);
+    p->t0 = sg4::Engine::get_clock();
+    p->exec = sg4::this_actor::exec_init(amount());
+    p->exec->start();
+    return Future<Gradient>(p);
+  }
+
+  Pending push(const Payload& data, int tag, int64_t step) override {
+    auto all = std::make_shared<CommWait>();
+    all->on_wait = [this](double dt) { comm_wait_ += dt; };
+    for (int k = 0; k < s_.K; ++k) {
+      Message m{.tag = tag, .step = step, .data = data.slice(s_.shard_off[static_cast<size_t>(k)], s_.shard_len[static_cast<size_t>(k)])};
+      m.bytes = 4.0 * static_cast<double>(m.data.count);
+      send_to_server(k, std::move(m));
+      all->comms.push_back(outstanding_.back());
+    }
+    return Pending(all);
+  }
+
+  std::shared_ptr<const Vec> pull(int tag) override {
+    std::vector<Message> parts(static_cast<size_t>(s_.K));
+    for (int i = 0; i < s_.K; ++i) {
+      Message m = recv_tag(tag);
+      parts[static_cast<size_t>(-m.src - 1)] = std::move(m);
+    }
+    if (!s_.real) return nullptr;
+    if (s_.K == 1 && parts[0].data.offset == 0 && parts[0].data.count == s_.P) return parts[0].data.buf;
+    auto full = std::make_shared<Vec>(s_.P, s_.model->device());
+    for (int k = 0; k < s_.K; ++k)
+      engine::ops::copy(full->view(s_.shard_off[static_cast<size_t>(k)], s_.shard_len[static_cast<size_t>(k)]),
+                        parts[static_cast<size_t>(k)].data.view());
+    return full;
+  }
+
+  WorkerSummary summary() const {
+    return {s_.hosts.workers[static_cast<size_t>(rank_)]->get_name(), gradients_, samples_, compute_s_, comm_wait_};
+  }
+
+ private:
+  // Simulated compute of one minibatch, in flops on this host (so speed profiles apply).
+  double amount() const {
+    const auto& c = s_.x.compute;
+    const double nominal_s = c.time == ComputeSpec::Time::Fixed
+                                 ? c.fixed_seconds
+                                 : s_.flops_per_sample * s_.b / host_->get_speed();
+    return nominal_s * slowdown_ * host_->get_speed();
+  }
+
+  Gradient start_compute(engine::ConstVecView params) {
+    Gradient g;
+    g.samples = s_.b;
+    g.step = k_;
+    if (s_.real) {
+      s_.order->worker_batch(rank_, s_.N, static_cast<uint64_t>(k_), s_.b, idx_);
+      engine::gather(s_.data->train, s_.data->shape, idx_, batch_);
+      g.buf = s_.gradient_buffer();
+      g.loss = s_.model->forward_backward(params, batch_, g.buf->view());
+    }
+    ++k_;
+    return g;
+  }
+
+  void finish_compute(const Gradient& g, double t0) {
+    const double t1 = sg4::Engine::get_clock();
+    compute_s_ += t1 - t0;
+    ++gradients_;
+    samples_ += static_cast<uint64_t>(g.samples);
+    ++s_.result.gradients;
+    s_.samples_done += static_cast<uint64_t>(g.samples);
+    s_.result.trace.add({trace_host_, SpanKind::Compute, t0, t1, 0, -1, g.step});
+  }
+
+  int rank_;
+  double slowdown_;
+  int64_t k_ = 0;  // minibatches started
+  uint64_t gradients_ = 0, samples_ = 0;
+  double compute_s_ = 0;
+  std::vector<size_t> idx_;
+  engine::Batch batch_;
+};
+
+class ServerCtx final : public NodeImpl<algo::Server> {
+ public:
+  ServerCtx(Shared& s, int shard)
+      : NodeImpl(s, s.hosts.servers[static_cast<size_t>(shard)], s.server_inbox[static_cast<size_t>(shard)],
+                 -(shard + 1), s.server_host_index[static_cast<size_t>(shard)]),
+        shard_(shard) {}
+  int shard() const override { return shard_; }
+  engine::VecView global_range() override {
+    return s_.real ? s_.global.view(offset(), size()) : engine::VecView{};
+  }
+  std::shared_ptr<const Vec> snapshot() override {
+    if (!s_.real) return nullptr;
+    std::shared_ptr<Vec> snap;
+    for (auto& v : snapshots_)
+      if (v.use_count() == 1) { snap = v; break; }
+    if (!snap) {
+      snapshots_.push_back(std::make_shared<Vec>(size(), s_.model->device()));
+      snap = snapshots_.back();
+    }
+    engine::ops::copy(snap->view(), s_.global.view(offset(), size()));
+    return snap;
+  }
+  void update_cost(int gradients) override {
+    work(static_cast<double>(size()) * (s_.x.platform.update_flops_per_param + std::max(0, gradients - 1)));
+  }
+  void committed() override { s_.committed(sg4::Engine::get_clock()); }
+
+ private:
+  int shard_;
+  std::vector<std::shared_ptr<Vec>> snapshots_;
+};
+
+// Runs one actor body; an exception is recorded and stops the whole simulation.
+template <class F>
+void guarded(Shared& s, F&& body) {
+  try {
+    body();
+  } catch (const simgrid::ForcefulKillException&) {
+    throw;  // the actor is being killed: let SimGrid unwind it
+  } catch (...) {
+    if (!s.error) s.error = std::current_exception();
+    sg4::Actor::kill_all();
+  }
+}
+
+}  // namespace
+
+RunResult run(const Experiment& x, const RunHooks& hooks) {
+  Shared s(x, hooks);
+  s.real = x.compute.real;
+  s.N = x.platform.workers.count;
+  s.b = x.training.batch_size;
+  s.budget = x.training.samples;
+  s.sync_steps = static_cast<int64_t>((s.budget + static_cast<uint64_t>(s.N) * s.b - 1) / (static_cast<uint64_t>(s.N) * s.b));
+
+  // Data and model (the model is validated already; build it again on the run's device).
+  const auto [shape, classes] = dataset_shape(x.dataset);
+  engine::Dataset data;
+  if (s.real) {
+    data = load_dataset(x.dataset, x.seed);
+    s.data = &data;
+  }
+  engine::ComputeOptions opts{x.compute.device, x.compute.threads};
+  json model_spec = x.model;
+  ObjectReader mr(model_spec, {x.file, "model"});
+  auto model = engine::make_model(mr, shape, classes, opts);
+  s.model = model.get();
+  s.P = model->num_params();
+  s.flops_per_sample = model->flops_per_sample();
+  if (s.real) s.order = std::make_unique<engine::SampleOrder>(data.train.size(), x.seed);
+
+  auto algorithm_factory = algo::find_algorithm(x.algorithm);
+  json algo_spec = x.algorithm_spec;
+  ObjectReader ar(algo_spec, {x.file, "algorithm"});
+  ar.accept("name");
+  auto algorithm = algorithm_factory->make(ar);
+  s.algorithm = algorithm.get();
+  s.K = algorithm->needs_servers() ? x.platform.servers.count : 0;
+  for (int k = 0; k < s.K; ++k) {  // K contiguous ranges, sizes differing by at most one
+    const size_t lo = s.P * static_cast<size_t>(k) / static_cast<size_t>(s.K);
+    const size_t hi = s.P * static_cast<size_t>(k + 1) / static_cast<size_t>(s.K);
+    s.shard_off.push_back(lo);
+    s.shard_len.push_back(hi - lo);
+  }
+  if (s.real) {
+    s.global = Vec(s.P, model->device());
+    model->init_params(s.global.view(), x.seed);
+    auto init = std::make_shared<Vec>(s.global.clone());
+    s.init = init;
+  }
+
+  RunResult& r = s.result;
+  r.model_parameters = s.P;
+  r.flops_per_sample = s.flops_per_sample;
+  r.device = engine::device_name(model->device());
+  r.time_to_accuracy.assign(x.training.target_accuracy.size(), std::nullopt);
+  const double est_events = static_cast<double>(s.sync_steps) * s.N * (3.0 + 4.0 * std::max(1, s.K));
+  r.trace.enabled = x.output.trace == OutputSpec::Trace::On ||
+                    (x.output.trace == OutputSpec::Trace::Auto && est_events <= static_cast<double>(x.output.trace_max_events));
+  s.next_eval = x.training.eval_every_samples;
+
+  // ---------------------------------------------------------------- SimGrid
+  xbt_log_control_set("root.thres:critical");
+  sg4::Engine e("dtsim");
+  configure_network(x.platform);
+  s.hosts = build_platform(x.platform);
+  for (int i = 0; i < s.N; ++i) {
+    s.worker_inbox.push_back(sg4::Mailbox::by_name("worker-" + std::to_string(i)));
+    s.worker_host_index.push_back(static_cast<int>(r.trace.hosts.size()));
+    r.trace.hosts.push_back(s.hosts.workers[static_cast<size_t>(i)]->get_name());
+  }
+  for (int k = 0; k < x.platform.servers.count; ++k) {
+    s.server_inbox.push_back(sg4::Mailbox::by_name("server-" + std::to_string(k)));
+    s.server_host_index.push_back(static_cast<int>(r.trace.hosts.size()));
+    r.trace.hosts.push_back(s.hosts.servers[static_cast<size_t>(k)]->get_name());
+  }
+
+  std::vector<std::unique_ptr<WorkerCtx>> workers;
+  std::vector<std::unique_ptr<ServerCtx>> servers;
+  for (int i = 0; i < s.N; ++i) workers.push_back(std::make_unique<WorkerCtx>(s, i));
+  for (int k = 0; k < s.K; ++k) servers.push_back(std::make_unique<ServerCtx>(s, k));
+
+  if (s.real) s.evaluate(0.0);  // the starting point of every accuracy curve
+
+  for (int i = 0; i < s.N; ++i) {
+    WorkerCtx* w = workers[static_cast<size_t>(i)].get();
+    sg4::Actor::create("worker-" + std::to_string(i), s.hosts.workers[static_cast<size_t>(i)], [&s, w, i] {
+      s.worker_inbox[static_cast<size_t>(i)]->set_receiver(sg4::Actor::self());  // eager: no rendezvous
+      guarded(s, [&] {
+        s.algorithm->worker(*w);
+        w->drain();
+      });
+      ++s.workers_finished;
+    });
+  }
+  for (int k = 0; k < s.K; ++k) {
+    ServerCtx* sv = servers[static_cast<size_t>(k)].get();
+    sg4::Actor::create("server-" + std::to_string(k), s.hosts.servers[static_cast<size_t>(k)], [&s, sv, k] {
+      s.server_inbox[static_cast<size_t>(k)]->set_receiver(sg4::Actor::self());
+      guarded(s, [&] {
+        s.algorithm->server(*sv);
+        sv->drain();
+      });
+      ++s.servers_finished;
+    });
+  }
+
+  bool stopped_by_time = false;
+  if (x.training.max_time_s) {
+    e.run_until(*x.training.max_time_s);
+    if (s.workers_finished < s.N || s.servers_finished < s.K) {
+      stopped_by_time = !s.error;
+      for (auto& a : e.get_all_actors()) a->kill();
+      e.run();
+    }
+  } else {
+    e.run();
+  }
+  if (s.error) std::rethrow_exception(s.error);
+  if (!stopped_by_time && (s.workers_finished < s.N || s.servers_finished < s.K)) {
+    std::string who;
+    for (const auto& [actor, what] : s.waiting) who += (who.empty() ? "" : "; ") + actor + " waits for " + what;
+    for (auto& a : e.get_all_actors()) a->kill();
+    e.run();
+    throw RuntimeError("deadlock at simulated time " + std::to_string(sg4::Engine::get_clock()) + " s: " +
+                       std::to_string(s.N - s.workers_finished) + " worker(s) and " +
+                       std::to_string(s.K - s.servers_finished) + " server(s) blocked (" + who + ")");
+  }
+
+  r.status = stopped_by_time ? "time_limit" : "completed";
+  r.simulated_time_s = stopped_by_time ? *x.training.max_time_s : sg4::Engine::get_clock();
+  r.samples = s.samples_done;
+  s.evaluate(r.simulated_time_s);  // the final model (no-op if it has not changed since the last row)
+  for (auto& w : workers) r.per_worker.push_back(w->summary());
+  if (s.real) {
+    r.final_params.resize(s.P);
+    engine::ops::to_host(s.global.view(), r.final_params.data());
+  }
+  r.wall_time_s = s.wall();
+  return r;
+}
+
+}  // namespace dtsim::sim

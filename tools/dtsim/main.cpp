@@ -1,0 +1,245 @@
+// dtsim — the command-line front-end.
+//   dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet]
+//   dtsim validate CONFIG.json [--set KEY=VALUE]...
+//   dtsim algorithms
+//   dtsim --help | --version
+// Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid input.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "algorithms/api.hpp"
+#include "common/error.hpp"
+#include "common/units.hpp"
+#include "sim/config.hpp"
+#include "sim/outputs.hpp"
+#include "sim/runtime.hpp"
+
+namespace {
+
+using namespace dtsim;
+
+constexpr const char* kUsage =
+    "dtsim " DTSIM_VERSION " — a discrete-event cluster simulator for distributed deep-learning training\n"
+    "\n"
+    "Usage:\n"
+    "  dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet]\n"
+    "  dtsim validate CONFIG.json [--set KEY=VALUE]...\n"
+    "  dtsim algorithms          list the algorithms and their parameters\n"
+    "  dtsim --help | --version\n"
+    "\n"
+    "Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid input.\n"
+    "Documentation: README.md and docs/ (docs/config.md for every config key).\n";
+
+constexpr const char* kRunUsage =
+    "Usage: dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet]\n"
+    "\n"
+    "Runs one experiment: SimGrid simulates the cluster, every worker computes real gradients\n"
+    "(or none with compute.mode=timing-only). Results go to DIR (default: results/<name>/):\n"
+    "summary.json, metrics.csv, trace.json, final_params.npy, config.resolved.json.\n"
+    "\n"
+    "Options:\n"
+    "  --out DIR          run directory (overrides output.dir)\n"
+    "  --set KEY=VALUE    override a config value by dotted path, e.g.\n"
+    "                     --set platform.workers.count=16 --set algorithm.name=asgd\n"
+    "                     (VALUE is parsed as JSON when it parses, else taken as a string)\n"
+    "  --quiet            print only errors\n"
+    "  -h, --help         this help\n";
+
+struct Args {
+  std::string command, config, out;
+  std::vector<std::string> sets;
+  bool quiet = false, help = false;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "error: %s\nRun 'dtsim --help' for usage.\n", msg.c_str());
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  if (argc < 2) usage_error("missing command");
+  a.command = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    const std::string s = argv[i];
+    auto value = [&](const char* opt) -> std::string {
+      if (i + 1 >= argc) usage_error(std::string(opt) + " needs a value");
+      return argv[++i];
+    };
+    if (s == "--help" || s == "-h") a.help = true;
+    else if (s == "--quiet" || s == "-q") a.quiet = true;
+    else if (s == "--out") a.out = value("--out");
+    else if (s.rfind("--out=", 0) == 0) a.out = s.substr(6);
+    else if (s == "--set") a.sets.push_back(value("--set"));
+    else if (s.rfind("--set=", 0) == 0) a.sets.push_back(s.substr(6));
+    else if (!s.empty() && s[0] == '-') usage_error("unknown option '" + s + "'");
+    else if (a.config.empty()) a.config = s;
+    else usage_error("unexpected argument '" + s + "'");
+  }
+  return a;
+}
+
+// Live progress on a terminal, at most 4 times a second (wall clock: display only).
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool on) : on_(on) {}
+  void update(const sim::Progress& p) {
+    if (!on_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double frac = p.budget ? std::min(1.0, static_cast<double>(p.samples) / static_cast<double>(p.budget)) : 0;
+    char acc[32] = "-";
+    if (p.accuracy >= 0) std::snprintf(acc, sizeof acc, "%.4f", p.accuracy);
+    char eta[32] = "?";
+    if (frac > 0.01) std::snprintf(eta, sizeof eta, "%.0f s", elapsed * (1 - frac) / frac);
+    std::fprintf(stderr, "\r\033[K  %5.1f%%  samples %llu/%llu  sim %s  acc %s  ETA %s", 100 * frac,
+                 static_cast<unsigned long long>(p.samples), static_cast<unsigned long long>(p.budget),
+                 units::format_duration(p.sim_time_s).c_str(), acc, eta);
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  void clear() {
+    if (shown_) std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  bool on_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_{};
+};
+
+void print_table(const sim::Experiment& x, const sim::RunResult& r, const std::string& dir) {
+  auto row = [](const char* k, const std::string& v) { std::printf("  %-28s %s\n", k, v.c_str()); };
+  char buf[128];
+  std::printf("\n%s: %s, %d workers, %d servers, %s\n", x.name.c_str(), x.algorithm.c_str(), x.platform.workers.count,
+              x.platform.servers.count, r.status.c_str());
+  row("simulated time", units::format_duration(r.simulated_time_s));
+  row("wall time", units::format_duration(r.wall_time_s));
+  std::snprintf(buf, sizeof buf, "%llu (%.2f epochs)", static_cast<unsigned long long>(r.samples),
+                static_cast<double>(r.samples) / static_cast<double>(x.training.train_size));
+  row("samples", buf);
+  std::snprintf(buf, sizeof buf, "%.4g", r.simulated_time_s > 0 ? r.samples / r.simulated_time_s : 0.0);
+  row("samples/s (simulated)", buf);
+  if (x.compute.real && !r.metrics.empty()) {
+    std::snprintf(buf, sizeof buf, "%.4f", r.metrics.back().test_accuracy);
+    row("final test accuracy", buf);
+    std::snprintf(buf, sizeof buf, "%.4f", r.metrics.back().test_loss);
+    row("final test loss", buf);
+    for (size_t i = 0; i < x.training.target_accuracy.size(); ++i) {
+      std::snprintf(buf, sizeof buf, "time to %.3g accuracy", x.training.target_accuracy[i]);
+      row(buf, r.time_to_accuracy[i] ? units::format_duration(*r.time_to_accuracy[i]) : "not reached");
+    }
+  }
+  row("bytes on the wire", units::format_bytes(r.bytes_on_wire));
+  row("results", dir + "/");
+  std::fflush(stdout);
+}
+
+int cmd_run(const Args& a) {
+  if (a.help) {
+    std::fputs(kRunUsage, stdout);
+    return 0;
+  }
+  if (a.config.empty()) usage_error("run needs a CONFIG.json");
+  sim::Experiment x = sim::load_experiment(a.config, a.sets);
+  const std::string dir = a.out.empty() ? x.output.dir : a.out;
+  // Remove the previous run's files first: a directory with an old summary.json must never pass
+  // for the result of this run.
+  for (const char* f : {"summary.json", "metrics.csv", "trace.json", "final_params.npy", "config.resolved.json"})
+    std::filesystem::remove(std::filesystem::path(dir) / f);
+  if (!a.quiet)
+    spdlog::info("{}: {} on {} workers + {} servers, {} samples, model {} ({})", x.name, x.algorithm,
+                 x.platform.workers.count, x.platform.servers.count, x.training.samples, x.model.value("kind", "?"),
+                 x.compute.real ? "real compute" : "timing-only");
+  ProgressLine progress(!a.quiet && ::isatty(STDERR_FILENO));
+  sim::RunHooks hooks;
+  hooks.progress = [&](const sim::Progress& p) { progress.update(p); };
+  sim::RunResult r = sim::run(x, hooks);
+  progress.clear();
+  sim::write_outputs(x, r, dir);
+  if (!a.quiet) print_table(x, r, dir);
+  return 0;
+}
+
+int cmd_validate(const Args& a) {
+  if (a.help) {
+    std::puts("Usage: dtsim validate CONFIG.json [--set KEY=VALUE]...\n\nLoads and checks the config, its platform, "
+              "model, dataset and algorithm; runs nothing. Exit 0 if valid, 2 otherwise.");
+    return 0;
+  }
+  if (a.config.empty()) usage_error("validate needs a CONFIG.json");
+  sim::Experiment x = sim::load_experiment(a.config, a.sets);
+  const auto& p = x.platform;
+  std::printf("%s: valid\n", a.config.c_str());
+  std::printf("  platform   %s topology, %s network; %d workers @ %s, %d servers @ %s\n", p.topology.c_str(),
+              p.network == sim::PlatformSpec::Network::Exact ? "exact" : "lv08", p.workers.count,
+              (std::to_string(p.workers.speed / 1e12) + " Tflop/s").c_str(), p.servers.count,
+              (std::to_string(p.servers.speed / 1e12) + " Tflop/s").c_str());
+  std::printf("  links      worker NIC %s / %s, server NIC %s / %s%s\n",
+              units::format_bandwidth(p.workers.link.bandwidth).c_str(), units::format_duration(p.workers.link.latency).c_str(),
+              units::format_bandwidth(p.servers.link.bandwidth).c_str(), units::format_duration(p.servers.link.latency).c_str(),
+              p.backbone ? (", backbone " + units::format_bandwidth(p.backbone->bandwidth)).c_str() : "");
+  for (const auto& s : p.stragglers) {
+    std::string ws;
+    for (int w : s.workers) ws += (ws.empty() ? "" : ",") + std::to_string(w);
+    std::printf("  straggler  workers [%s] x%.3g compute time\n", ws.c_str(), s.slowdown);
+  }
+  std::printf("  training   %s, batch %d, %llu samples, dataset %s\n", x.algorithm.c_str(), x.training.batch_size,
+              static_cast<unsigned long long>(x.training.samples), x.dataset.kind.c_str());
+  return 0;
+}
+
+int cmd_algorithms() {
+  for (const auto& a : algo::registry()) {
+    std::printf("%s\n  %s\n", a.name.c_str(), a.summary.c_str());
+    for (const auto& p : a.params) std::printf("    %-16s %-8s %s\n", p.key.c_str(), p.default_value.c_str(), p.doc.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("dtsim");
+  logger->set_pattern("[%^%l%$] %v");
+  spdlog::set_default_logger(logger);
+  if (argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help"))) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (argc >= 2 && !std::strcmp(argv[1], "--version")) {
+    std::puts("dtsim " DTSIM_VERSION);
+    return 0;
+  }
+  try {
+    const Args a = parse(argc, argv);
+    if (a.command == "run") return cmd_run(a);
+    if (a.command == "validate") return cmd_validate(a);
+    if (a.command == "algorithms") return cmd_algorithms();
+    std::string msg = "unknown command '" + a.command + "'";
+    if (auto near = nearest_key(a.command, {"run", "validate", "algorithms"})) msg += " (did you mean '" + *near + "'?)";
+    usage_error(msg);
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const RuntimeError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: internal: %s\n", e.what());
+    return 1;
+  }
+}

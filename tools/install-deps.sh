@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The single list of Debian packages dtsim needs. Idempotent: installs only what is missing.
+# Works as root or through sudo. Usage: tools/install-deps.sh [--dry-run]
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  g++ cmake make pkg-config
+  # simulation core
+  libsimgrid-dev
+  # config, logging, tests
+  nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev
+  # compute: oneDNN (CPU fast path; its CMake config wants OpenCL headers) and zlib for IDX files
+  libdnnl-dev ocl-icd-opencl-dev zlib1g-dev
+  # data
+  dataset-fashion-mnist
+  # plots and .npy checks in tests
+  python3 python3-numpy python3-matplotlib
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+[ "${1:-}" = "--dry-run" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
