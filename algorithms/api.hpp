@@ -172,6 +172,8 @@ class Server : public Node {
 };
 
 // An algorithm instance: created once per run from the `algorithm` section of the config.
+// The run ends when every worker function has returned: server functions may loop forever and are
+// stopped then, so a worker must wait for whatever acknowledgement its last update needs.
 class Algorithm {
  public:
   virtual ~Algorithm() = default;

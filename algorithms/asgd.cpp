@@ -30,18 +30,12 @@ class Asgd final : public Algorithm {
       w.push(g.payload(w.num_params()), kGradient, g.step).wait();
       W = w.pull(kParams);
     }
-    for (int k = 0; k < w.shards(); ++k) w.send_to_server(k, {.tag = kDone}).wait();
   }
 
   void server(Server& s) override {
     engine::Sgd sgd(opt_, s.real() ? s.size() : 0, engine::Device::Cpu);
-    int finished = 0;
-    while (finished < s.workers()) {
-      Message m = s.recv_any();  // gradients and end-of-work notices, in arrival order
-      if (m.tag == kDone) {
-        ++finished;
-        continue;
-      }
+    while (true) {  // until every worker has returned (servers are daemons)
+      Message m = s.recv(kGradient);
       if (s.real()) sgd.step(s.global_range(), m.data.view());
       m.data = {};
       s.update_cost(1);

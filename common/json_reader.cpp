@@ -9,17 +9,21 @@
 namespace dtsim {
 
 size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t sub = prev[j - 1] + (std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+  // Optimal string alignment: insertions, deletions, substitutions and adjacent transpositions,
+  // each costing 1, case-insensitive ("rnu" -> "run" is 1).
+  const size_t n = a.size(), m = b.size();
+  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
+  auto lc = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (size_t i = 1; i <= n; ++i)
+    for (size_t j = 1; j <= m; ++j) {
+      const size_t cost = lc(a[i - 1]) == lc(b[j - 1]) ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && lc(a[i - 1]) == lc(b[j - 2]) && lc(a[i - 2]) == lc(b[j - 1]))
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
+  return d[n][m];
 }
 
 std::optional<std::string> nearest_key(const std::string& key, const std::vector<std::string>& candidates) {
@@ -29,8 +33,11 @@ std::optional<std::string> nearest_key(const std::string& key, const std::vector
     const size_t d = edit_distance(key, c);
     if (d < best_d) { best_d = d; best = c; }
   }
-  // Plausible typo: at most a third of the longer name, and at least one character right.
-  if (best && best_d <= std::max<size_t>(1, std::max(key.size(), best->size()) / 3) && best_d < key.size()) return best;
+  if (!best) return best;
+  // A plausible typo: 1 edit for names of up to 3 letters, 2 up to 8, then a quarter of the length.
+  const size_t len = std::max(key.size(), best->size());
+  const size_t max_d = len <= 3 ? 1 : len <= 8 ? 2 : len / 4 + 1;
+  if (best_d <= max_d && best_d < key.size()) return best;
   return std::nullopt;
 }
 

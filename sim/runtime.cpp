@@ -61,7 +61,8 @@ struct Shared {
   uint64_t last_eval_version = std::numeric_limits<uint64_t>::max();  // result.updates at the last row
   std::exception_ptr error;
   std::map<std::string, std::string> waiting;  // actor -> what it is blocked on (for deadlocks)
-  int workers_finished = 0, servers_finished = 0;
+  int workers_finished = 0;
+  uint64_t shard_commits = 0;
 
   explicit Shared(const Experiment& e, const RunHooks& h) : x(e), hooks(h) {}
 
@@ -98,7 +99,10 @@ struct Shared {
     result.metrics.push_back(row);
   }
 
+  // One shard committed. A global update is complete once all K shards have committed (shards of
+  // synchronous algorithms commit step t before any commits t+1), and only then is it evaluated.
   void committed(double now) {
+    if (++shard_commits % static_cast<uint64_t>(std::max(1, K)) != 0) return;
     ++result.updates;
     if (x.training.eval_every_samples > 0 && samples_done >= next_eval) {
       evaluate(now);
@@ -544,14 +548,13 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
         s.algorithm->server(*sv);
         sv->drain();
       });
-      ++s.servers_finished;
-    });
+    })->daemonize();  // stopped when the last worker returns
   }
 
   bool stopped_by_time = false;
   if (x.training.max_time_s) {
     e.run_until(*x.training.max_time_s);
-    if (s.workers_finished < s.N || s.servers_finished < s.K) {
+    if (s.workers_finished < s.N) {
       stopped_by_time = !s.error;
       for (auto& a : e.get_all_actors()) a->kill();
       e.run();
@@ -560,14 +563,14 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     e.run();
   }
   if (s.error) std::rethrow_exception(s.error);
-  if (!stopped_by_time && (s.workers_finished < s.N || s.servers_finished < s.K)) {
+  if (!stopped_by_time && s.workers_finished < s.N) {
     std::string who;
     for (const auto& [actor, what] : s.waiting) who += (who.empty() ? "" : "; ") + actor + " waits for " + what;
     for (auto& a : e.get_all_actors()) a->kill();
     e.run();
     throw RuntimeError("deadlock at simulated time " + std::to_string(sg4::Engine::get_clock()) + " s: " +
-                       std::to_string(s.N - s.workers_finished) + " worker(s) and " +
-                       std::to_string(s.K - s.servers_finished) + " server(s) blocked (" + who + ")");
+                       std::to_string(s.N - s.workers_finished) + " of " + std::to_string(s.N) +
+                       " workers blocked (" + who + ")");
   }
 
   r.status = stopped_by_time ? "time_limit" : "completed";

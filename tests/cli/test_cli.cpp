@@ -1,0 +1,250 @@
+// The CLI as a user meets it: exit codes, one-line errors naming file + JSON path, help, version.
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+Result dtsim(const std::string& args) {
+  const std::string o = fs::temp_directory_path() / ("dtsim-cli-out-" + std::to_string(::getpid()));
+  const std::string e = o + ".err";
+  const std::string cmd = std::string(DTSIM_BINARY) + " " + args + " >" + o + " 2>" + e + " </dev/null";
+  const int st = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.out = slurp(o);
+  r.err = slurp(e);
+  fs::remove(o);
+  fs::remove(e);
+  return r;
+}
+
+// A scratch directory with a valid base config (synthetic data, tiny) to break in one place.
+struct Scratch {
+  fs::path dir;
+  Scratch() {
+    char t[] = "/tmp/dtsim-cli-XXXXXX";
+    dir = ::mkdtemp(t);
+  }
+  ~Scratch() { fs::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  }
+};
+
+const char* kPlatform = R"({
+  "network": {"model": "exact"},
+  "topology": {"kind": "star"},
+  "workers": {"count": 2, "speed": "1Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}},
+  "servers": {"count": 1, "speed": "1Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}}
+})";
+
+std::string config(const std::string& platform = "\"platform.json\"", const std::string& algorithm = R"({"name": "ssgd"})",
+                   const std::string& training = R"({"batch_size": 8, "samples": 256, "target_accuracy": [0.5, 0.9]})",
+                   const std::string& extra = "") {
+  return R"({"name": "bad", "seed": 1, "platform": )" + platform +
+         R"(, "model": {"kind": "mlp", "hidden": [8]}, "dataset": {"kind": "synthetic", "train": 256, "test": 64, "features": 8},)" +
+         R"( "algorithm": )" + algorithm + R"(, "training": )" + training + extra + "}";
+}
+
+// Every bad input: exit 2, exactly one line on stderr, starting "error: <file>: <path>: ...".
+void expect_input_error(const Result& r, const std::string& file, const std::string& path, const std::string& reason) {
+  CAPTURE(r.err);
+  CHECK(r.code == 2);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.rfind("error: ", 0) == 0);
+  CHECK(r.err.find(file) != std::string::npos);
+  if (!path.empty()) CHECK(r.err.find(": " + path + ": ") != std::string::npos);
+  CHECK(r.err.find(reason) != std::string::npos);
+  CHECK(r.err.find("terminate") == std::string::npos);
+  CHECK(r.err.find("Aborted") == std::string::npos);
+  CHECK(r.out.empty());
+}
+
+struct Case {
+  const char* name;
+  std::string config;          // text of bad.json
+  std::string platform;        // text of platform.json
+  std::string path, reason;    // expected in the message
+  bool in_platform = false;    // the error names platform.json instead of bad.json
+};
+
+}  // namespace
+
+TEST_CASE("bad input: each malformed config or platform gives exit 2 and names file, path and reason") {
+  const std::vector<Case> cases = {
+      {"syntax error", R"({"name": "bad", "seed": 1,,})", kPlatform, "", "invalid JSON at line 1, column 27"},
+      {"unknown top-level key", config("\"platform.json\"", R"({"name": "ssgd"})", R"({"batch_size": 8})", R"(, "trainng": {})"),
+       kPlatform, "trainng", "unknown key 'trainng' (did you mean 'training'?)"},
+      {"unknown algorithm key", config("\"platform.json\"", R"({"name": "ssgd", "lrr": 0.1})"), kPlatform, "algorithm.lrr",
+       "did you mean 'lr'?"},
+      {"wrong type", config("\"platform.json\"", R"({"name": "ssgd"})", R"({"batch_size": "32"})"), kPlatform,
+       "training.batch_size", "expected an integer, got a string"},
+      {"negative bandwidth", config(), std::string(kPlatform).replace(std::string(kPlatform).find("\"10Gbps\""), 8, "\"-10Gbps\""),
+       "workers.link.bandwidth", "negative", true},
+      {"zero workers", config(), std::string(kPlatform).replace(std::string(kPlatform).find("\"count\": 2"), 10, "\"count\": 0"),
+       "workers.count", "must be at least 1", true},
+      {"unknown algorithm", config("\"platform.json\"", R"({"name": "ssdg"})"), kPlatform, "algorithm.name",
+       "unknown algorithm 'ssdg' (did you mean 'ssgd'?)"},
+      {"unit typo", config(), std::string(kPlatform).replace(std::string(kPlatform).find("\"10Gbps\""), 8, "\"10Gbsp\""),
+       "workers.link.bandwidth", "unknown unit 'Gbsp'", true},
+      {"latency unit typo", config(), std::string(kPlatform).replace(std::string(kPlatform).find("\"10us\""), 6, "\"10uss\""),
+       "workers.link.latency", "unknown unit 'uss'", true},
+      {"missing platform file", config("\"nowhere.json\""), kPlatform, "platform", "does not exist"},
+      {"straggler out of range", config(R"({"workers": {"count": 2}, "stragglers": [{"workers": [5], "slowdown": 2}]})"), "",
+       "platform.stragglers[0].workers", "worker index 5 out of range [0, 1]"},
+      {"accuracy above 1", config("\"platform.json\"", R"({"name": "ssgd"})", R"({"target_accuracy": [0.5, 1.5]})"), kPlatform,
+       "training.target_accuracy[1]", "an accuracy must be in (0, 1]"},
+      {"epochs and samples", config("\"platform.json\"", R"({"name": "ssgd"})", R"({"epochs": 1, "samples": 10})"), kPlatform,
+       "training.samples", "not both"},
+      {"unknown model kind", R"({"platform": "platform.json", "model": {"kind": "mlpp"}, "dataset": {"kind": "synthetic"}, "algorithm": {"name": "ssgd"}})",
+       kPlatform, "model.kind", "did you mean 'mlp'?"},
+      {"mode typo", config("\"platform.json\"", R"({"name": "ssgd"})", R"({})", R"(, "compute": {"mode": "timing_only"})"),
+       kPlatform, "compute.mode", "did you mean 'timing-only'?"},
+      {"zero batch", config("\"platform.json\"", R"({"name": "ssgd"})", R"({"batch_size": 0})"), kPlatform,
+       "training.batch_size", "must be in [1, 1000000]"},
+      {"negative learning rate", config("\"platform.json\"", R"({"name": "ssgd", "lr": -0.1})"), kPlatform, "algorithm.lr",
+       "must be positive"},
+      {"no servers for a PS algorithm", config(R"({"workers": {"count": 2}, "servers": {"count": 0}})"), "",
+       "platform.servers.count", "needs at least one parameter server"},
+      {"missing dataset directory", R"({"platform": "platform.json", "model": {"kind": "mlp"}, "dataset": {"kind": "mnist", "path": "no-such-dir"}, "algorithm": {"name": "ssgd"}})",
+       kPlatform, "dataset.path", "does not exist"},
+      {"top level is not an object", "[1, 2]", kPlatform, "", "expected a JSON object"},
+  };
+  for (const auto& c : cases) {
+    SUBCASE(c.name) {
+      Scratch s;
+      const std::string cfg = s.write("bad.json", c.config);
+      if (!c.platform.empty()) s.write("platform.json", c.platform);
+      for (const char* cmd : {"validate", "run"}) {
+        CAPTURE(cmd);
+        const Result r = dtsim(std::string(cmd) + " " + cfg + " --out " + (s.dir / "out").string());
+        expect_input_error(r, c.in_platform ? "platform.json" : "bad.json", c.path, c.reason);
+        CHECK(!fs::exists(s.dir / "out" / "summary.json"));
+      }
+    }
+  }
+}
+
+TEST_CASE("bad input: truncated and corrupt IDX dataset files are rejected with the file named") {
+  Scratch s;
+  fs::create_directories(s.dir / "data");
+  auto idx = [&](const std::string& name, std::vector<unsigned char> header, size_t payload) {
+    gzFile f = gzopen((s.dir / "data" / name).c_str(), "wb");
+    gzwrite(f, header.data(), static_cast<unsigned>(header.size()));
+    std::vector<unsigned char> zeros(payload, 0);
+    if (payload) gzwrite(f, zeros.data(), static_cast<unsigned>(payload));
+    gzclose(f);
+  };
+  // 10 train / 4 test samples of 28x28; the train images are cut short.
+  idx("train-images-idx3-ubyte.gz", {0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28}, 784 * 10 - 100);
+  idx("train-labels-idx1-ubyte.gz", {0, 0, 8, 1, 0, 0, 0, 10}, 10);
+  idx("t10k-images-idx3-ubyte.gz", {0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 28, 0, 0, 0, 28}, 784 * 4);
+  idx("t10k-labels-idx1-ubyte.gz", {0, 0, 8, 1, 0, 0, 0, 4}, 4);
+  s.write("platform.json", kPlatform);
+  const std::string cfg = s.write(
+      "bad.json", R"({"platform": "platform.json", "model": {"kind": "mlp"}, "dataset": {"kind": "mnist", "path": "data"}, "algorithm": {"name": "ssgd"}, "training": {"batch_size": 2, "samples": 4}})");
+  const Result r = dtsim("run " + cfg + " --quiet --out " + (s.dir / "out").string());
+  CAPTURE(r.err);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("train-images-idx3-ubyte.gz") != std::string::npos);
+  CHECK(r.err.find("dataset.path") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(!fs::exists(s.dir / "out" / "summary.json"));
+
+  // Bad magic.
+  idx("train-images-idx3-ubyte.gz", {1, 2, 3, 4, 0, 0, 0, 10}, 0);
+  const Result m = dtsim("run " + cfg + " --quiet --out " + (s.dir / "out").string());
+  CHECK(m.code == 2);
+  CHECK(m.err.find("train-images-idx3-ubyte.gz") != std::string::npos);
+}
+
+TEST_CASE("bad usage: unknown command, option or missing config gives exit 2 with a hint") {
+  auto r = dtsim("frobnicate");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("unknown command 'frobnicate'") != std::string::npos);
+  r = dtsim("rnu x.json");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("did you mean 'run'?") != std::string::npos);
+  r = dtsim("run");
+  CHECK(r.code == 2);
+  r = dtsim("run x.json --bogus");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("unknown option '--bogus'") != std::string::npos);
+  r = dtsim("run /nonexistent/config.json");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("/nonexistent/config.json") != std::string::npos);
+  r = dtsim("run " DTSIM_SOURCE_DIR "/examples/quickstart.json --set =3");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("--set") != std::string::npos);
+  r = dtsim("");
+  CHECK(r.code == 2);
+}
+
+TEST_CASE("help, version, algorithms and validate of the shipped examples succeed") {
+  auto r = dtsim("--help");
+  CHECK(r.code == 0);
+  CHECK(r.out.find("dtsim run CONFIG.json") != std::string::npos);
+  r = dtsim("run --help");
+  CHECK(r.code == 0);
+  CHECK(r.out.find("--set KEY=VALUE") != std::string::npos);
+  r = dtsim("--version");
+  CHECK(r.code == 0);
+  CHECK(r.out.rfind("dtsim ", 0) == 0);
+  r = dtsim("algorithms");
+  CHECK(r.code == 0);
+  CHECK(r.out.find("ssgd") != std::string::npos);
+  CHECK(r.out.find("asgd") != std::string::npos);
+  for (const auto& e : fs::directory_iterator(DTSIM_SOURCE_DIR "/examples")) {
+    if (e.path().extension() != ".json") continue;
+    CAPTURE(e.path().string());
+    r = dtsim("validate " + e.path().string());
+    CHECK(r.code == 0);
+  }
+}
+
+TEST_CASE("run: --set overrides reach the platform, --quiet prints nothing, outputs land in --out") {
+  Scratch s;
+  s.write("platform.json", kPlatform);
+  const std::string cfg = s.write("ok.json", config());
+  const Result r = dtsim("run " + cfg + " --quiet --out " + (s.dir / "out").string() +
+                         " --set platform.workers.count=3 --set algorithm.name=asgd --set output.trace=true");
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.empty());
+  CHECK(r.err.empty());
+  for (const char* f : {"summary.json", "metrics.csv", "trace.json", "final_params.npy", "config.resolved.json"})
+    CHECK_MESSAGE(fs::exists(s.dir / "out" / f), f);
+  const std::string summary = slurp((s.dir / "out" / "summary.json").string());
+  CHECK(summary.find("\"workers\": 3") != std::string::npos);
+  CHECK(summary.find("\"algorithm\": \"asgd\"") != std::string::npos);
+  const std::string resolved = slurp((s.dir / "out" / "config.resolved.json").string());
+  CHECK(resolved.find("\"update_flops_per_param\"") != std::string::npos);  // defaults filled in
+  CHECK(resolved.find("\"count\": 3") != std::string::npos);               // platform inlined
+  // The numpy header is a valid .npy of the model's parameter count (8*8+8 + 8*10+10 = 162).
+  const std::string npy = slurp((s.dir / "out" / "final_params.npy").string());
+  CHECK(npy.rfind("\x93NUMPY", 0) == 0);
+  CHECK(npy.find("'shape': (162,)") != std::string::npos);
+}

@@ -1,0 +1,130 @@
+// Test helpers: small experiments built in memory, each run in a forked child process (SimGrid keeps
+// its clock, config and callbacks across Engines in one process, see notes/simgrid.md §10).
+#pragma once
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "common/io.hpp"
+#include "sim/config.hpp"
+#include "sim/outputs.hpp"
+#include "sim/runtime.hpp"
+
+namespace dtsim::test {
+
+using sim::Experiment;
+
+// A small synthetic experiment: timing knobs are exact and easy to reason about.
+inline json small_config(int workers = 4, int servers = 1) {
+  json j = json::parse(R"({
+    "name": "t",
+    "seed": 7,
+    "platform": {
+      "network": {"model": "exact"},
+      "topology": {"kind": "star"},
+      "workers": {"count": 4, "speed": "1Tf", "link": {"bandwidth": "1Gbps", "latency": "50us"}},
+      "servers": {"count": 1, "speed": "1Tf", "link": {"bandwidth": "1Gbps", "latency": "50us"}}
+    },
+    "model": {"kind": "mlp", "hidden": [30]},
+    "dataset": {"kind": "synthetic", "train": 2048, "test": 512, "features": 64, "classes": 10},
+    "algorithm": {"name": "ssgd", "lr": 0.05, "momentum": 0.9},
+    "training": {"batch_size": 16, "samples": 2048, "eval_every_samples": 0},
+    "compute": {"mode": "real", "time": {"kind": "fixed", "seconds": 0.01}},
+    "output": {"trace": false}
+  })");
+  j["platform"]["workers"]["count"] = workers;
+  j["platform"]["servers"]["count"] = servers;
+  return j;
+}
+
+inline Experiment load(json doc, const std::vector<std::string>& sets = {}) {
+  return sim::load_experiment_json(std::move(doc), "test.json", DTSIM_SOURCE_DIR "/tests", sets);
+}
+
+struct ChildRun {
+  int exit_code = -1;
+  std::string error;
+  json summary;
+  std::string metrics;
+  std::string params_npy;  // raw .npy bytes
+  std::vector<float> params;
+  std::string trace;
+  long max_rss_kb = 0;
+};
+
+inline std::vector<float> npy_floats(const std::string& npy) {
+  if (npy.size() < 10) return {};
+  const size_t hl = static_cast<unsigned char>(npy[8]) | (static_cast<size_t>(static_cast<unsigned char>(npy[9])) << 8);
+  const size_t off = 10 + hl;
+  std::vector<float> v((npy.size() - off) / 4);
+  std::memcpy(v.data(), npy.data() + off, v.size() * 4);
+  return v;
+}
+
+inline std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs `x` in a child process and reads back what it wrote.
+inline ChildRun run_forked(const Experiment& x) {
+  char tmpl[] = "/tmp/dtsim-test-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int code = 0;
+    try {
+      sim::RunResult r = sim::run(x);
+      sim::write_outputs(x, r, dir);
+    } catch (const InputError& e) {
+      io::atomic_write(dir + "/error.txt", e.what());
+      code = 2;
+    } catch (const std::exception& e) {
+      io::atomic_write(dir + "/error.txt", e.what());
+      code = 1;
+    }
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  ChildRun out;
+  int status = 0;
+  struct rusage ru {};
+  ::wait4(pid, &status, 0, &ru);
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  out.max_rss_kb = ru.ru_maxrss;
+  out.error = slurp(dir + "/error.txt");
+  if (io::file_exists(dir + "/summary.json")) out.summary = json::parse(slurp(dir + "/summary.json"));
+  out.metrics = slurp(dir + "/metrics.csv");
+  out.params_npy = slurp(dir + "/final_params.npy");
+  out.params = npy_floats(out.params_npy);
+  out.trace = slurp(dir + "/trace.json");
+  std::filesystem::remove_all(dir);
+  if (out.exit_code != 0) MESSAGE("child run failed: ", out.error);
+  return out;
+}
+
+// ||a - b|| / ||b||
+inline double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+}  // namespace dtsim::test
