@@ -1,0 +1,54 @@
+#include "engine/optim.hpp"
+
+#include <string>
+
+#include "common/error.hpp"
+
+namespace dtsim::engine {
+
+Sgd::Sgd(SgdConfig cfg, size_t n, Device d) : cfg_(cfg) {
+  if (cfg_.momentum != 0.0) v_ = Vec(n, d);
+  else if (!is_host(d)) throw RuntimeError("Sgd: CUDA backend not built");
+}
+
+void Sgd::step(VecView w, ConstVecView g) { step(w, g, cfg_.lr); }
+
+// PyTorch's torch.optim.SGD (foreach=False) with dampening 0, in float32 like PyTorch's CPU kernels:
+//   g' = g + wd*w;  v = mu*v + g' (v = g' on the first step);  w -= lr * (nesterov ? g' + mu*v : v)
+void Sgd::step(VecView w, ConstVecView g, double lr) {
+  if (!is_host(w.device) || !is_host(g.device)) throw RuntimeError("Sgd::step: CUDA backend not built");
+  if (w.size != g.size)
+    throw RuntimeError("Sgd::step: weights (" + std::to_string(w.size) + ") and gradient (" +
+                       std::to_string(g.size) + ") sizes differ");
+  const float lrf = static_cast<float>(lr);
+  const float wd = static_cast<float>(cfg_.weight_decay);
+  const float mu = static_cast<float>(cfg_.momentum);
+  float* pw = w.ptr;
+  const float* pg = g.ptr;
+  const size_t n = w.size;
+
+  if (cfg_.momentum == 0.0) {
+    if (wd != 0.0f)
+      for (size_t i = 0; i < n; ++i) pw[i] -= lrf * (pg[i] + wd * pw[i]);
+    else
+      for (size_t i = 0; i < n; ++i) pw[i] -= lrf * pg[i];
+    return;
+  }
+
+  if (v_.size() != n)
+    throw RuntimeError("Sgd::step: optimizer state holds " + std::to_string(v_.size()) + " floats, step got " +
+                       std::to_string(n));
+  float* pv = v_.data();
+  if (first_) {
+    for (size_t i = 0; i < n; ++i) pv[i] = pg[i] + wd * pw[i];
+    first_ = false;
+  } else {
+    for (size_t i = 0; i < n; ++i) pv[i] = mu * pv[i] + (pg[i] + wd * pw[i]);
+  }
+  if (cfg_.nesterov)
+    for (size_t i = 0; i < n; ++i) pw[i] -= lrf * ((pg[i] + wd * pw[i]) + mu * pv[i]);
+  else
+    for (size_t i = 0; i < n; ++i) pw[i] -= lrf * pv[i];
+}
+
+}  // namespace dtsim::engine
