@@ -134,6 +134,8 @@ class Node {
   virtual Message recv_any() = 0;
 };
 
+enum class Reduce { Mean, Sum };
+
 class Worker : public Node {
  public:
   virtual int rank() const = 0;
@@ -152,6 +154,18 @@ class Worker : public Node {
   // Receives one message with `tag` from every shard and assembles the full vector (zero-copy
   // when K = 1). Null in timing-only mode.
   virtual std::shared_ptr<const Vec> pull(int tag) = 0;
+
+  // All-reduce among all N workers: every worker calls it (the i-th call of each worker forms the
+  // i-th collective) with its contribution. Mean is weighted: Σ w_i x_i / Σ w_i. The real reduction
+  // happens once, in rank order (bitwise reproducible), and every worker receives the same immutable
+  // result (null in timing-only mode). The simulated transfers follow the collective's algorithm
+  // step by step (ring: 2(N-1) steps of |x|/N bytes) on a communication actor of the worker's host,
+  // so the worker can compute while it runs: start it, compute, then wait().
+  virtual Future<std::shared_ptr<const Vec>> allreduce_async(const Payload& mine, Reduce op = Reduce::Mean,
+                                                              double weight = 1.0) = 0;
+  std::shared_ptr<const Vec> allreduce(const Payload& mine, Reduce op = Reduce::Mean, double weight = 1.0) {
+    return allreduce_async(mine, op, weight).wait();
+  }
 };
 
 class Server : public Node {

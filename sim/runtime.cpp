@@ -52,8 +52,19 @@ struct Shared {
   std::shared_ptr<const Vec> init;             // initial parameters, shared by every node
   std::vector<std::shared_ptr<Vec>> grad_pool;  // recycled gradient buffers
 
+  // All-reduce number `seq`: contributions gathered as workers call it; reduced once when complete.
+  struct Collective {
+    std::vector<Payload> parts;
+    std::vector<double> weights;
+    int arrived = 0, fetched = 0;
+    size_t count = 0;
+    algo::Reduce op = algo::Reduce::Mean;
+    std::shared_ptr<const Vec> result;
+  };
+  std::map<uint64_t, Collective> collectives;
+
   BuiltPlatform hosts;
-  std::vector<sg4::Mailbox*> worker_inbox, server_inbox;
+  std::vector<sg4::Mailbox*> worker_inbox, server_inbox, ring_inbox;
   std::vector<int> worker_host_index, server_host_index;  // into trace hosts
 
   RunResult result;
@@ -65,6 +76,24 @@ struct Shared {
   uint64_t shard_commits = 0;
 
   explicit Shared(const Experiment& e, const RunHooks& h) : x(e), hooks(h) {}
+
+  // The real reduction, once per collective, in rank order.
+  void reduce(Collective& c) {
+    if (!real || c.count == 0) return;
+    auto out = std::make_shared<Vec>(c.count, model->device());
+    double wsum = 0;
+    for (double w : c.weights) wsum += w;
+    for (int i = 0; i < N; ++i) {
+      const float a = c.op == algo::Reduce::Sum ? 1.0f : static_cast<float>(c.weights[static_cast<size_t>(i)] / wsum);
+      if (i == 0) {
+        engine::ops::copy(out->view(), c.parts[0].view());
+        if (a != 1.0f) engine::ops::scale(out->view(), a);
+      } else {
+        engine::ops::axpy(out->view(), a, c.parts[static_cast<size_t>(i)].view());
+      }
+    }
+    c.result = out;
+  }
 
   double wall() const { return std::chrono::duration<double>(Clock::now() - wall_start).count(); }
 
@@ -115,6 +144,19 @@ struct Shared {
     }
   }
 };
+
+// Runs one actor body; an exception is recorded and stops the whole simulation.
+template <class F>
+void guarded(Shared& s, F&& body) {
+  try {
+    body();
+  } catch (const simgrid::ForcefulKillException&) {
+    throw;  // the actor is being killed: let SimGrid unwind it
+  } catch (...) {
+    if (!s.error) s.error = std::current_exception();
+    sg4::Actor::kill_all();
+  }
+}
 
 // ------------------------------------------------------------------ pending operations
 struct CommWait : Pending::Impl {
@@ -358,6 +400,64 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
     return full;
   }
 
+  algo::Future<std::shared_ptr<const Vec>> allreduce_async(const Payload& mine, algo::Reduce op,
+                                                            double weight) override {
+    const uint64_t seq = ar_seq_++;
+    auto& c = s_.collectives[seq];
+    if (c.arrived == 0) {
+      c.parts.resize(static_cast<size_t>(s_.N));
+      c.weights.assign(static_cast<size_t>(s_.N), 0.0);
+      c.count = mine.count;
+      c.op = op;
+    }
+    if (mine.count != c.count || op != c.op)
+      throw RuntimeError("allreduce #" + std::to_string(seq) + ": worker " + std::to_string(rank_) +
+                         " contributed a different size or operation than the others");
+    if (!(weight > 0)) throw RuntimeError("allreduce: weights must be positive");
+    c.parts[static_cast<size_t>(rank_)] = mine;
+    c.weights[static_cast<size_t>(rank_)] = weight;
+    if (++c.arrived == s_.N) {
+      s_.reduce(c);
+      c.parts.clear();  // release the contributions
+    }
+    // The transfers: a communication actor on this host runs the ring, after this worker's
+    // previous collective (so ring messages never interleave).
+    struct Impl : algo::Future<std::shared_ptr<const Vec>>::Impl {
+      WorkerCtx* self;
+      uint64_t seq;
+      sg4::ActorPtr actor;
+      bool finished = false;  // set by the ring actor
+      bool joined = false;
+      std::shared_ptr<const Vec> result;
+      void wait() override {
+        if (joined) return;
+        if (!finished) self->block_on("allreduce #" + std::to_string(seq), [&] { actor->join(); });
+        joined = true;
+        auto it = self->s_.collectives.find(seq);
+        result = it->second.result;
+        if (++it->second.fetched == self->s_.N) self->s_.collectives.erase(it);
+      }
+      bool test() override { return finished; }
+      std::shared_ptr<const Vec>& get() override { return result; }
+    };
+    auto p = std::make_shared<Impl>();
+    p->self = this;
+    p->seq = seq;
+    const size_t count = mine.count;
+    sg4::ActorPtr prev = last_ring_;
+    std::weak_ptr<Impl> weak = p;
+    p->actor = sg4::Actor::create("allreduce-" + std::to_string(rank_) + "-" + std::to_string(seq), host_,
+                                  [this, prev, count, seq, weak] {
+                                    guarded(s_, [&] {
+                                      if (prev) prev->join();
+                                      ring(count, seq);
+                                    });
+                                    if (auto q = weak.lock()) q->finished = true;
+                                  });
+    last_ring_ = p->actor;
+    return algo::Future<std::shared_ptr<const Vec>>(p);
+  }
+
   WorkerSummary summary() const {
     return {s_.hosts.workers[static_cast<size_t>(rank_)]->get_name(), gradients_, samples_, compute_s_, comm_wait_};
   }
@@ -396,8 +496,44 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
     s_.result.trace.add({trace_host_, SpanKind::Compute, t0, t1, 0, -1, g.step});
   }
 
+  // Ring all-reduce over `count` fp32 elements split into N chunks of whole elements: 2(N-1)
+  // steps; in step s this rank sends one chunk to the next rank and receives one from the previous
+  // rank, concurrently (reduce-scatter: chunk (r - s) mod N; all-gather: chunk (r + 1 - s') mod N).
+  void ring(size_t count, uint64_t seq) {
+    const int N = s_.N;
+    if (N == 1) return;
+    static int token = 0;
+    auto chunk_bytes = [&](int c) {
+      const size_t lo = count * static_cast<size_t>(c) / static_cast<size_t>(N);
+      const size_t hi = count * static_cast<size_t>(c + 1) / static_cast<size_t>(N);
+      return 4.0 * static_cast<double>(hi - lo);
+    };
+    sg4::Mailbox* next = s_.ring_inbox[static_cast<size_t>((rank_ + 1) % N)];
+    sg4::Mailbox* mine = s_.ring_inbox[static_cast<size_t>(rank_)];
+    const int prev_rank = (rank_ + N - 1) % N;
+    for (int step = 0; step < 2 * (N - 1); ++step) {
+      const int c = step < N - 1 ? ((rank_ - step) % N + N) % N : ((rank_ + 1 - (step - (N - 1))) % N + N) % N;
+      const double bytes = chunk_bytes(c);
+      sg4::CommPtr out = next->put_async(&token, bytes);
+      s_.result.bytes_on_wire += bytes;
+      ++s_.result.messages;
+      int* got = nullptr;
+      sg4::CommPtr in = mine->get_async<int>(&got);
+      in->wait();
+      out->wait();
+      if (s_.result.trace.enabled) {
+        const int src = s_.worker_host_index[static_cast<size_t>(prev_rank)];
+        s_.result.trace.add({src, SpanKind::Send, in->get_start_time(), in->get_finish_time(), bytes, trace_host_, static_cast<int64_t>(seq)});
+        s_.result.trace.add({trace_host_, SpanKind::Recv, in->get_start_time(), in->get_finish_time(), bytes, src,
+                             static_cast<int64_t>(seq)});
+      }
+    }
+  }
+
   int rank_;
   double slowdown_;
+  uint64_t ar_seq_ = 0;
+  sg4::ActorPtr last_ring_;
   int64_t k_ = 0;  // minibatches started
   uint64_t gradients_ = 0, samples_ = 0;
   double compute_s_ = 0;
@@ -437,19 +573,6 @@ class ServerCtx final : public NodeImpl<algo::Server> {
   std::vector<std::shared_ptr<Vec>> snapshots_;
 };
 
-// Runs one actor body; an exception is recorded and stops the whole simulation.
-template <class F>
-void guarded(Shared& s, F&& body) {
-  try {
-    body();
-  } catch (const simgrid::ForcefulKillException&) {
-    throw;  // the actor is being killed: let SimGrid unwind it
-  } catch (...) {
-    if (!s.error) s.error = std::current_exception();
-    sg4::Actor::kill_all();
-  }
-}
-
 }  // namespace
 
 RunResult run(const Experiment& x, const RunHooks& hooks) {
@@ -480,7 +603,7 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
   json algo_spec = x.algorithm_spec;
   ObjectReader ar(algo_spec, {x.file, "algorithm"});
   ar.accept("name");
-  auto algorithm = algorithm_factory->make(ar);
+  auto algorithm = hooks.make_algorithm ? hooks.make_algorithm() : algorithm_factory->make(ar);
   s.algorithm = algorithm.get();
   s.K = algorithm->needs_servers() ? x.platform.servers.count : 0;
   for (int k = 0; k < s.K; ++k) {  // K contiguous ranges, sizes differing by at most one
@@ -516,6 +639,7 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     s.worker_host_index.push_back(static_cast<int>(r.trace.hosts.size()));
     r.trace.hosts.push_back(s.hosts.workers[static_cast<size_t>(i)]->get_name());
   }
+  for (int i = 0; i < s.N; ++i) s.ring_inbox.push_back(sg4::Mailbox::by_name("ring-" + std::to_string(i)));
   for (int k = 0; k < x.platform.servers.count; ++k) {
     s.server_inbox.push_back(sg4::Mailbox::by_name("server-" + std::to_string(k)));
     s.server_host_index.push_back(static_cast<int>(r.trace.hosts.size()));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sim/config.hpp"
+#include "algorithms/api.hpp"
 #include "sim/trace.hpp"
 
 namespace dtsim::sim {
@@ -38,6 +39,8 @@ struct Progress {
 
 struct RunHooks {
   std::function<void(const Progress&)> progress;  // called often; throttle on the caller's side
+  // Tests only: run this algorithm instead of the registry's `algorithm.name`.
+  std::function<std::unique_ptr<algo::Algorithm>()> make_algorithm;
 };
 
 struct RunResult {

@@ -79,7 +79,7 @@ inline std::string slurp(const std::string& p) {
 }
 
 // Runs `x` in a child process and reads back what it wrote.
-inline ChildRun run_forked(const Experiment& x) {
+inline ChildRun run_forked(const Experiment& x, const sim::RunHooks& hooks = {}) {
   char tmpl[] = "/tmp/dtsim-test-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
   std::fflush(nullptr);
@@ -87,7 +87,7 @@ inline ChildRun run_forked(const Experiment& x) {
   if (pid == 0) {
     int code = 0;
     try {
-      sim::RunResult r = sim::run(x);
+      sim::RunResult r = sim::run(x, hooks);
       sim::write_outputs(x, r, dir);
     } catch (const InputError& e) {
       io::atomic_write(dir + "/error.txt", e.what());
