@@ -42,9 +42,9 @@ class Ssgd final : public Algorithm {
         grads[m.src] = std::move(m);
       }
       if (s.real()) {
-        engine::ops::copy(sum.view(), grads[0].data.view());
-        for (int i = 1; i < s.workers(); ++i) engine::ops::add(sum.view(), grads[i].data.view());
-        engine::ops::scale(sum.view(), inv_n);
+        std::vector<ConstVecView> parts;
+        for (const auto& m : grads) parts.push_back(m.data.view());
+        engine::ops::sum_scaled(sum.view(), parts, inv_n);  // (1/N) Σ_i g_i, in rank order
         sgd.step(s.global_range(), sum.view());
       }
       grads.clear();

@@ -4,6 +4,7 @@
 // combined in a fixed order, so results never depend on threads, alignment or scheduling.
 #include "engine/ops.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -86,6 +87,54 @@ void sub(VecView out, ConstVecView a, ConstVecView b) {
   const float* pa = a.ptr;
   const float* pb = b.ptr;
   for (size_t i = 0; i < out.size; ++i) po[i] = pa[i] - pb[i];
+}
+
+void sum_scaled(VecView out, const std::vector<ConstVecView>& xs, float scale) {
+  require_host(out.device, "sum_scaled");
+  if (xs.empty()) throw RuntimeError("ops::sum_scaled: no inputs");
+  for (const auto& x : xs) {
+    require_host(x.device, "sum_scaled");
+    require_same(out.size, x.size, "sum_scaled");
+  }
+  constexpr size_t kBlock = 2048;  // 8 KiB per input: the block of `out` stays in L1
+  float* o = out.ptr;
+  for (size_t b = 0; b < out.size; b += kBlock) {
+    const size_t n = std::min(kBlock, out.size - b);
+    std::memcpy(o + b, xs[0].ptr + b, n * sizeof(float));
+    for (size_t i = 1; i < xs.size(); ++i) {
+      const float* __restrict x = xs[i].ptr + b;
+      float* __restrict y = o + b;
+      for (size_t j = 0; j < n; ++j) y[j] += x[j];
+    }
+    if (scale != 1.0f)
+      for (size_t j = 0; j < n; ++j) o[b + j] *= scale;
+  }
+}
+
+void weighted_sum(VecView out, const std::vector<ConstVecView>& xs, const std::vector<float>& weights) {
+  require_host(out.device, "weighted_sum");
+  if (xs.empty() || xs.size() != weights.size()) throw RuntimeError("ops::weighted_sum: need one weight per input");
+  for (const auto& x : xs) {
+    require_host(x.device, "weighted_sum");
+    require_same(out.size, x.size, "weighted_sum");
+  }
+  constexpr size_t kBlock = 2048;
+  float* o = out.ptr;
+  for (size_t b = 0; b < out.size; b += kBlock) {
+    const size_t n = std::min(kBlock, out.size - b);
+    {
+      const float* __restrict x = xs[0].ptr + b;
+      float* __restrict y = o + b;
+      const float w = weights[0];
+      for (size_t j = 0; j < n; ++j) y[j] = w * x[j];
+    }
+    for (size_t i = 1; i < xs.size(); ++i) {
+      const float* __restrict x = xs[i].ptr + b;
+      float* __restrict y = o + b;
+      const float w = weights[i];
+      for (size_t j = 0; j < n; ++j) y[j] += w * x[j];
+    }
+  }
 }
 
 void add(VecView y, ConstVecView x) {

@@ -278,6 +278,11 @@ void apply_override(json& doc, const std::string& assignment) {
     if (!cur->is_object()) throw InputError("--set", walked, "cannot set a key inside " + json_type_name(*cur));
     if (dot == std::string::npos) {
       (*cur)[part] = value;
+      // Two spellings of one setting: overriding one replaces the other.
+      static const std::vector<std::pair<std::string, std::string>> exclusive = {
+          {"training.samples", "epochs"}, {"training.epochs", "samples"}};
+      for (const auto& [k, other] : exclusive)
+        if (key == k) cur->erase(other);
       return;
     }
     cur = &(*cur)[part];

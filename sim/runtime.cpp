@@ -83,15 +83,13 @@ struct Shared {
     auto out = std::make_shared<Vec>(c.count, model->device());
     double wsum = 0;
     for (double w : c.weights) wsum += w;
+    std::vector<engine::ConstVecView> xs;
+    std::vector<float> ws;
     for (int i = 0; i < N; ++i) {
-      const float a = c.op == algo::Reduce::Sum ? 1.0f : static_cast<float>(c.weights[static_cast<size_t>(i)] / wsum);
-      if (i == 0) {
-        engine::ops::copy(out->view(), c.parts[0].view());
-        if (a != 1.0f) engine::ops::scale(out->view(), a);
-      } else {
-        engine::ops::axpy(out->view(), a, c.parts[static_cast<size_t>(i)].view());
-      }
+      xs.push_back(c.parts[static_cast<size_t>(i)].view());
+      ws.push_back(c.op == algo::Reduce::Sum ? 1.0f : static_cast<float>(c.weights[static_cast<size_t>(i)] / wsum));
     }
+    engine::ops::weighted_sum(out->view(), xs, ws);
     c.result = out;
   }
 
