@@ -5,7 +5,7 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test bench clean
+.PHONY: all deps configure build run test bench clean test-sanitize fuzz
 
 all: build
 
@@ -29,3 +29,21 @@ bench: build
 
 clean:
 	@rm -rf $(BUILD)
+
+# ---- hardening (docs/robustness.md) ----
+# make test-sanitize   ASan + UBSan Debug build in build-sanitize/, then the ctest suite under it
+#                      (SANITIZE_TESTS=REGEX runs a subset; ASAN_OPTIONS/UBSAN_OPTIONS explained in the doc)
+# make fuzz FUZZ_SECONDS=N   libFuzzer targets (clang-14), each run N seconds on a copy of its seed corpus
+SAN_BUILD      ?= build-sanitize
+SANITIZE_TESTS ?=
+SAN_ENV = ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1 \
+          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+          LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0
+test-sanitize: deps
+	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDTSIM_SANITIZE=ON -DDTSIM_CUDA=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(SAN_BUILD) -j $(JOBS) --target dtsim test_engine test_sim test_cli
+	@cd $(SAN_BUILD) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) --timeout 900 $(if $(SANITIZE_TESTS),-R '$(SANITIZE_TESTS)')
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash fuzz/run.sh $(FUZZ_SECONDS)

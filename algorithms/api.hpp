@@ -37,9 +37,12 @@ struct Payload {
   std::shared_ptr<const Vec> buf;
   size_t offset = 0;
   size_t count = 0;
+  // Simulated bytes per element on the wire: 4 (fp32) unless the sender compressed the values it
+  // put in `buf` (e.g. 0.5 for 4-bit quantisation). Sends and all-reduces size their transfers by it.
+  double element_bytes = 4;
   bool empty() const { return buf == nullptr; }
   ConstVecView view() const { return buf ? buf->view(offset, count) : ConstVecView{}; }
-  Payload slice(size_t off, size_t n) const { return {buf, offset + off, n}; }
+  Payload slice(size_t off, size_t n) const { return {buf, offset + off, n, element_bytes}; }
   static Payload whole(std::shared_ptr<const Vec> b, size_t count) { return {std::move(b), 0, count}; }
 };
 
@@ -132,6 +135,15 @@ class Node {
   virtual Future<Message> recv_async(int tag) = 0;
   // Next message of any tag, kept ones first, then in arrival order.
   virtual Message recv_any() = 0;
+
+  // Training-set size in samples (epoch boundaries: samples / train_size()).
+  virtual uint64_t train_size() const = 0;
+  // Test observability: reports an intermediate value (e.g. a worker's model right after a merge)
+  // to RunHooks::observe. No effect and no simulated cost in normal runs; `v` is empty in
+  // timing-only mode.
+  virtual void observe(const std::string& what, int64_t step, ConstVecView v) {
+    (void)what, (void)step, (void)v;
+  }
 };
 
 enum class Reduce { Mean, Sum };
@@ -166,6 +178,22 @@ class Worker : public Node {
   std::shared_ptr<const Vec> allreduce(const Payload& mine, Reduce op = Reduce::Mean, double weight = 1.0) {
     return allreduce_async(mine, op, weight).wait();
   }
+
+  // Simulated cost of one full-model update on this worker (a local optimizer step or a merge of
+  // model copies): |W| * (platform.update_flops_per_param + terms - 1) flops on its host, like
+  // Server::update_cost. Blocking; never call it while this worker's own compute_async runs.
+  virtual void update_cost(int terms = 1) = 0;
+  // Algorithms without servers: writes `params` as the global model (the one the runtime evaluates
+  // and writes to final_params.npy) and counts one global update, like Server::committed. Exactly
+  // one worker calls it per update (by convention rank 0). `params` is ignored in timing-only mode.
+  virtual void publish_global(ConstVecView params) = 0;
+  // Per-worker batch size (heterogeneous clusters, e.g. CoCoD-SGD's proportional sampling): this
+  // worker's later minibatches have `b` samples; its compute time scales with b. Worker i keeps its
+  // own sample stream (positions i, i+N, ...), so workers never share a sample within an epoch.
+  virtual void set_batch_size(int b) = 0;
+  // Samples per simulated second worker `rank` computes at (its host speed and persistent straggler
+  // slowdown; time-varying profiles not included): what proportional batch sizes are based on.
+  virtual double compute_rate(int rank) const = 0;
 };
 
 class Server : public Node {
@@ -192,6 +220,9 @@ class Algorithm {
  public:
   virtual ~Algorithm() = default;
   virtual bool needs_servers() const = 0;
+  // Full-size parameter buffers each worker keeps alive at once (its model copy, gradient, momentum,
+  // ...). The runtime refuses a run whose estimate exceeds the machine's memory (docs/robustness.md).
+  virtual double buffers_per_worker() const { return 2.0; }
   virtual void worker(Worker& w) = 0;
   virtual void server(Server&) {}
 };

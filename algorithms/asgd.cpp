@@ -12,7 +12,7 @@
 // so "pull the current weights before each minibatch" costs no extra request message. Workers
 // never wait for each other: the trajectory depends on event order (invariant 3), and faster
 // workers contribute more gradients.
-#include "algorithms/api.hpp"
+#include "algorithms/common.hpp"
 
 namespace dtsim::algo {
 namespace {
@@ -22,15 +22,8 @@ class Asgd final : public Algorithm {
   explicit Asgd(engine::SgdConfig opt) : opt_(opt) {}
   bool needs_servers() const override { return true; }
 
-  void worker(Worker& w) override {
-    std::shared_ptr<const Vec> W = w.initial_params();
-    while (w.claim_batch()) {
-      Gradient g = w.compute(W ? W->view() : ConstVecView{});
-      W.reset();
-      w.push(g.payload(w.num_params()), kGradient, g.step).wait();
-      W = w.pull(kParams);
-    }
-  }
+  // compute at the last pulled W, push, pull the reply (common.cpp: asgd_worker, shared with DC-ASGD)
+  void worker(Worker& w) override { asgd_worker(w); }
 
   void server(Server& s) override {
     engine::Sgd sgd(opt_, s.real() ? s.size() : 0, engine::Device::Cpu);
@@ -53,7 +46,7 @@ class Asgd final : public Algorithm {
 AlgorithmInfo asgd_info() {
   const engine::SgdConfig d{.lr = 0.05, .momentum = 0.0, .weight_decay = 0.0, .nesterov = false};
   return {"asgd", "asynchronous SGD on a parameter server: each gradient applied on arrival, the reply carries the new weights",
-          sgd_param_docs(d), [d](ObjectReader& r) -> std::unique_ptr<Algorithm> {
+          docs({sgd_param_docs(d), {{"comm", "ps", "ps only"}}}), [d](ObjectReader& r) -> std::unique_ptr<Algorithm> {
             r.choice("comm", {"ps"}, "ps");
             return std::make_unique<Asgd>(read_sgd(r, d));
           }};

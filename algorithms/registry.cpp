@@ -2,16 +2,23 @@
 #include <algorithm>
 #include <sstream>
 
-#include "algorithms/api.hpp"
+#include "algorithms/common.hpp"
 
 namespace dtsim::algo {
 
 AlgorithmInfo ssgd_info();
 AlgorithmInfo asgd_info();
+AlgorithmInfo pipe_sgd_info();
+AlgorithmInfo ssp_info();
+AlgorithmInfo dc_asgd_info();
+AlgorithmInfo easgd_info();
+AlgorithmInfo od_sgd_info();
+AlgorithmInfo ssd_sgd_info();
 
 const std::vector<AlgorithmInfo>& registry() {
   static const std::vector<AlgorithmInfo> all = [] {
-    std::vector<AlgorithmInfo> v = {ssgd_info(), asgd_info()};
+    std::vector<AlgorithmInfo> v = {ssgd_info(),  asgd_info(),  pipe_sgd_info(), ssp_info(),
+                                    dc_asgd_info(), easgd_info(), od_sgd_info(),   ssd_sgd_info()};
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
     return v;
   }();
@@ -37,17 +44,18 @@ engine::SgdConfig read_sgd(ObjectReader& r, const engine::SgdConfig& d) {
   return c;
 }
 
-std::vector<ParamDoc> sgd_param_docs(const engine::SgdConfig& d) {
+std::vector<ParamDoc> sgd_param_docs(const engine::SgdConfig& d) { return sgd_param_docs(d, "the global optimizer"); }
+
+std::vector<ParamDoc> sgd_param_docs(const engine::SgdConfig& d, const std::string& role) {
   auto num = [](double v) {
     std::ostringstream os;
     os << v;
     return os.str();
   };
-  return {{"lr", num(d.lr), "learning rate of the global optimizer (SGD, PyTorch form)"},
-          {"momentum", num(d.momentum), "momentum of the global optimizer"},
-          {"weight_decay", num(d.weight_decay), "L2 weight decay, added to the gradient"},
-          {"nesterov", d.nesterov ? "true" : "false", "Nesterov momentum"},
-          {"comm", "ps", "communication pattern"}};
+  return {{"lr", num(d.lr), "learning rate of " + role + " (SGD, PyTorch form)"},
+          {"momentum", num(d.momentum), "momentum of " + role},
+          {"weight_decay", num(d.weight_decay), "L2 weight decay of " + role + ", added to the gradient"},
+          {"nesterov", d.nesterov ? "true" : "false", "Nesterov momentum for " + role}};
 }
 
 }  // namespace dtsim::algo

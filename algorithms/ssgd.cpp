@@ -1,75 +1,67 @@
-// SSGD — synchronous SGD (BSP) on a parameter server.
+// SSGD — synchronous SGD (BSP), on a parameter server ("comm": "ps") or a ring all-reduce
+// ("comm": "allreduce").
 //
+// PS:
 //   worker i, step t:  g_i = ∇ on its t-th minibatch at W_t      (compute)
 //                      push g_i to every shard                    (all shards concurrently)
 //                      W_{t+1} <- pull from every shard           (blocks until step t is applied)
 //   shard k, step t:   wait for all N gradients of step t
 //                      W_{t+1}[k] = Opt(W_t[k], (1/N) Σ_i g_i[k])  (one optimizer step, PyTorch SGD)
 //                      send W_{t+1}[k] to every worker
+// All-reduce (every worker keeps a replica of W and of the optimizer state):
+//   worker i, step t:  g_i = ∇ at W_t;  ḡ = allreduce_mean(g_i);  W_{t+1} = Opt(W_t, ḡ)
+//                      (rank 0 publishes W_{t+1} as the global model)
 //
-// Nothing overlaps: a step costs max_i(compute_i) + push + server update + pull. With N workers of
-// batch b this is exactly single-worker SGD with batch N·b on the same sample order (invariant 1).
-#include "algorithms/api.hpp"
-#include "engine/ops.hpp"
+// Nothing overlaps: a step costs max_i(compute_i) + push + server update + pull (PS), or
+// max_i(compute_i) + ring all-reduce + local update (all-reduce). With N workers of batch b this
+// is exactly single-worker SGD with batch N·b on the same sample order (invariant 1).
+#include "algorithms/common.hpp"
 
 namespace dtsim::algo {
 namespace {
 
 class Ssgd final : public Algorithm {
  public:
-  explicit Ssgd(engine::SgdConfig opt) : opt_(opt) {}
-  bool needs_servers() const override { return true; }
+  Ssgd(engine::SgdConfig opt, bool ps) : opt_(opt), ps_(ps) {}
+  bool needs_servers() const override { return ps_; }
+  double buffers_per_worker() const override { return ps_ ? 2.0 : 3.0 + (opt_.momentum != 0); }
 
-  void worker(Worker& w) override {
-    std::shared_ptr<const Vec> W = w.initial_params();
-    for (int64_t t = 0; t < w.sync_steps(); ++t) {
-      Gradient g = w.compute(W ? W->view() : ConstVecView{});
-      W.reset();  // this step's weights are no longer needed: let the shards reuse their buffers
-      w.push(g.payload(w.num_params()), kGradient, t).wait();
-      W = w.pull(kParams);
-    }
-  }
+  void worker(Worker& w) override { ps_ ? worker_ps(w) : worker_allreduce(w); }
 
   void server(Server& s) override {
-    engine::Sgd sgd(opt_, s.real() ? s.size() : 0, engine::Device::Cpu);
-    Vec sum = s.real() ? Vec(s.size()) : Vec();
-    const float inv_n = 1.0f / static_cast<float>(s.workers());
-    for (int64_t t = 0; t < s.sync_steps(); ++t) {
-      // Gradients are summed in rank order whatever their arrival order: bitwise reproducible.
-      std::vector<Message> grads(s.workers());
-      for (int i = 0; i < s.workers(); ++i) {
-        Message m = s.recv(kGradient);
-        grads[m.src] = std::move(m);
-      }
-      if (s.real()) {
-        std::vector<ConstVecView> parts;
-        for (const auto& m : grads) parts.push_back(m.data.view());
-        engine::ops::sum_scaled(sum.view(), parts, inv_n);  // (1/N) Σ_i g_i, in rank order
-        sgd.step(s.global_range(), sum.view());
-      }
-      grads.clear();
-      s.update_cost(s.workers());
-      s.committed();
-      const auto W = s.snapshot();
-      std::vector<Pending> sends;
-      for (int i = 0; i < s.workers(); ++i)
-        sends.push_back(s.send_to_worker(i, {.tag = kParams, .step = t + 1, .data = Payload::whole(W, s.size())}));
-      for (auto& p : sends) p.wait();
-    }
+    sync_gradient_server(s, opt_, s.sync_steps(), [](int64_t) { return true; });
   }
 
  private:
+  // compute at W_t; push g; W_{t+1} <- pull (common.cpp: ssgd_ps_steps, shared with the warm-ups)
+  void worker_ps(Worker& w) { ssgd_ps_steps(w, w.sync_steps()); }
+
+  void worker_allreduce(Worker& w) {
+    Vec W = copy_of(w, view_of(w.initial_params()));
+    engine::Sgd opt(opt_, W.size(), engine::Device::Cpu);
+    for (int64_t t = 0; t < w.sync_steps(); ++t) {
+      Gradient g = w.compute(W.view());
+      const auto mean = w.allreduce(g.payload(w.num_params()), Reduce::Mean, w.batch_size());
+      g = {};
+      if (w.real()) opt.step(W.view(), mean->view());
+      w.update_cost();
+      if (w.rank() == 0) w.publish_global(W.view());
+    }
+  }
+
   engine::SgdConfig opt_;
+  bool ps_;
 };
 
 }  // namespace
 
 AlgorithmInfo ssgd_info() {
   const engine::SgdConfig d{.lr = 0.05, .momentum = 0.9, .weight_decay = 0.0, .nesterov = false};
-  return {"ssgd", "synchronous SGD (BSP) on a parameter server: N gradients averaged, one step, workers pull",
-          sgd_param_docs(d), [d](ObjectReader& r) -> std::unique_ptr<Algorithm> {
-            r.choice("comm", {"ps"}, "ps");
-            return std::make_unique<Ssgd>(read_sgd(r, d));
+  return {"ssgd", "synchronous SGD (BSP): N gradients averaged, one step; on a parameter server or a ring all-reduce",
+          docs({sgd_param_docs(d), {{"comm", "ps", "ps (push gradients, pull weights) | allreduce (ring all-reduce of gradients)"}}}),
+          [d](ObjectReader& r) -> std::unique_ptr<Algorithm> {
+            const bool ps = read_comm(r, {"ps", "allreduce"}, "ps") == "ps";
+            return std::make_unique<Ssgd>(read_sgd(r, d), ps);
           }};
 }
 

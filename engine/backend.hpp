@@ -4,6 +4,8 @@
 //                      cpu backend of builds without oneDNN.
 // Backend::OneDnn    — oneDNN's dnnl_sgemm (only when DTSIM_HAVE_ONEDNN is defined). Its OpenMP
 //                      pool is the only thread pool dtsim runs.
+// Backend::Cuda      — cuBLAS + cuDNN + own kernels on the GPU (engine/cuda; only when
+//                      DTSIM_HAVE_CUDA is defined). Layer pointers are then device pointers.
 #pragma once
 #include <cstddef>
 
@@ -11,13 +13,17 @@
 
 namespace dtsim::engine {
 
-enum class Backend { Reference, OneDnn };
+enum class Backend { Reference, OneDnn, Cuda };
 const char* backend_name(Backend b);
 // True when this build links oneDNN.
 bool onednn_available();
 // The backend a host device computes with: Reference -> Reference; Cpu -> OneDnn when built,
 // else Reference. Throws InputError("", "compute.device", ...) for Cuda.
 Backend host_backend(Device d);
+// The backend a model on device d computes with: host_backend(d) for host devices, Cuda for Cuda.
+// Throws InputError("", "compute.device", ...) for Cuda when this build lacks it or no device is
+// usable.
+Backend compute_backend(Device d);
 
 // Row-major SGEMM, BLAS semantics: C = alpha * op(A) * op(B) + beta * C, op(A) M x K,
 // op(B) K x N, C M x N; lda/ldb/ldc are row strides. beta == 0 means C is not read.

@@ -5,9 +5,13 @@
 
 #include "common/error.hpp"
 #include "engine/backend.hpp"
+#include "engine/cuda/cuda.hpp"
 
 #ifdef DTSIM_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
 #endif
 
 namespace dtsim::engine {
@@ -16,6 +20,7 @@ const char* backend_name(Backend b) {
   switch (b) {
     case Backend::Reference: return "reference";
     case Backend::OneDnn: return "onednn";
+    case Backend::Cuda: return "cuda";
   }
   return "unknown";
 }
@@ -37,8 +42,17 @@ Backend host_backend(Device d) {
   throw InputError("", "compute.device", "cuda backend not built");
 }
 
+Backend compute_backend(Device d) {
+  if (d != Device::Cuda) return host_backend(d);
+  if (!cuda::built())
+    throw InputError("", "compute.device", "this dtsim was built without CUDA (configure with -DDTSIM_CUDA=ON)");
+  if (!cuda::available()) throw InputError("", "compute.device", "no usable CUDA device: " + cuda::unavailable_reason());
+  return Backend::Cuda;
+}
+
 void gemm(Backend be, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha, const float* a,
           size_t lda, const float* b, size_t ldb, float beta, float* c, size_t ldc) {
+  if (be == Backend::Cuda) return cuda::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #ifdef DTSIM_HAVE_ONEDNN
   if (be == Backend::OneDnn) {
     if (m == 0 || n == 0) return;
@@ -58,9 +72,11 @@ void gemm(Backend be, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, 
 }
 
 void set_compute_threads(int threads) {
-#ifdef DTSIM_HAVE_ONEDNN
-  // oneDNN 2.6 (Debian) runs on libgomp; dtsim is not compiled with -fopenmp, so the OpenMP
-  // entry point is looked up in the process (libdnnl pulled libgomp in) instead of linked.
+#if defined(DTSIM_HAVE_ONEDNN) && defined(_OPENMP)
+  // oneDNN 2.6 (Debian) runs on libgomp, which the engine links (CMake: OpenMP::OpenMP_CXX).
+  if (threads >= 1 && omp_get_max_threads() != threads) omp_set_num_threads(threads);
+#elif defined(DTSIM_HAVE_ONEDNN)
+  // Built without OpenMP flags: look the entry point up in the process (libdnnl pulled libgomp in).
   using SetFn = void (*)(int);
   static const SetFn set_num_threads = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
   if (set_num_threads && threads >= 1) set_num_threads(threads);

@@ -186,6 +186,172 @@ Dataset load_mnist_dir(const std::string& name, const std::string& dir) {
   return load_idx_dataset(name, tri, trl, tei, tel);
 }
 
+// ------------------------------------------------------------------------------- CIFAR-10
+
+namespace {
+
+const char* const kCifarTrain[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                                   "data_batch_5.bin"};
+const char* const kCifarTest = "test_batch.bin";
+constexpr float kCifarMean[3] = {0.4914f, 0.4822f, 0.4465f};
+constexpr float kCifarStd[3] = {0.2470f, 0.2435f, 0.2616f};
+
+std::string join(const std::string& dir, const std::string& base) {
+  return (dir.empty() || dir.back() == '/' ? dir : dir + "/") + base;
+}
+
+// Records in a CIFAR file, from its size (must be a positive whole number of records).
+size_t cifar_records(const std::string& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) fail(file, std::string("cannot open CIFAR-10 file: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) fail(file, "not a regular file");
+  const auto bytes = static_cast<size_t>(st.st_size);
+  if (bytes == 0) fail(file, "empty CIFAR-10 file");
+  if (bytes % kCifarRecord != 0)
+    fail(file, "truncated or not a CIFAR-10 binary file: " + std::to_string(bytes) + " bytes is not a whole number of " +
+                   std::to_string(kCifarRecord) + "-byte records");
+  return bytes / kCifarRecord;
+}
+
+void read_cifar_file(const std::string& file, bool normalize, Split& out) {
+  const size_t n = cifar_records(file);
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.c_str(), "rb"), &std::fclose);
+  if (!f) fail(file, std::string("cannot open CIFAR-10 file: ") + std::strerror(errno));
+  std::vector<uint8_t> raw(n * kCifarRecord);
+  if (std::fread(raw.data(), 1, raw.size(), f.get()) != raw.size()) fail(file, "read error (file changed while read?)");
+  std::array<std::array<float, 256>, 3> lut{};
+  for (int c = 0; c < 3; ++c)
+    for (int v = 0; v < 256; ++v) {
+      const float x = static_cast<float>(v) / 255.0f;
+      lut[c][v] = normalize ? (x - kCifarMean[c]) / kCifarStd[c] : x;
+    }
+  const size_t first = out.y.size();
+  out.y.resize(first + n);
+  out.x.resize((first + n) * 3072);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* rec = raw.data() + i * kCifarRecord;
+    if (rec[0] > 9)
+      fail(file, "record " + std::to_string(i) + " has label " + std::to_string(rec[0]) +
+                     " (CIFAR-10 labels are 0..9; a CIFAR-100 file has 3074-byte records)");
+    out.y[first + i] = rec[0];
+    float* x = out.x.data() + (first + i) * 3072;
+    for (int c = 0; c < 3; ++c)
+      for (int p = 0; p < 1024; ++p) x[c * 1024 + p] = lut[c][rec[1 + c * 1024 + p]];
+  }
+}
+
+}  // namespace
+
+std::string cifar10_dir(const std::string& dir) {
+  auto complete = [](const std::string& d) {
+    for (const char* b : kCifarTrain)
+      if (!is_regular_file(join(d, b))) return false;
+    return is_regular_file(join(d, kCifarTest));
+  };
+  if (complete(dir)) return dir;
+  const std::string sub = join(dir, "cifar-10-batches-bin");
+  if (complete(sub)) return sub;
+  for (const char* b : kCifarTrain)
+    if (!is_regular_file(join(dir, b)))
+      fail(join(dir, b), std::string("missing CIFAR-10 file '") + b + "' in '" + dir +
+                             "' (expected data_batch_1..5.bin and test_batch.bin, the binary version)");
+  fail(join(dir, kCifarTest), "missing CIFAR-10 file 'test_batch.bin' in '" + dir + "'");
+}
+
+size_t cifar10_train_size(const std::string& dir) {
+  const std::string d = cifar10_dir(dir);
+  size_t n = 0;
+  for (const char* b : kCifarTrain) n += cifar_records(join(d, b));
+  return n;
+}
+
+Dataset load_cifar10_dir(const std::string& dir, bool normalize) {
+  const std::string d = cifar10_dir(dir);
+  Dataset ds;
+  ds.name = "cifar10";
+  ds.shape = SampleShape{3, 32, 32};
+  ds.classes = 10;
+  for (const char* b : kCifarTrain) read_cifar_file(join(d, b), normalize, ds.train);
+  read_cifar_file(join(d, kCifarTest), normalize, ds.test);
+  for (int c = 0; c < 3; ++c) ds.black.push_back(normalize ? -kCifarMean[c] / kCifarStd[c] : 0.0f);
+  return ds;
+}
+
+// --------------------------------------------------------------------------------- digits
+
+Dataset load_digits_csv(const std::string& file, double test_fraction) {
+  if (!(test_fraction > 0 && test_fraction < 1)) throw InputError(file, "", "test_fraction must be in (0, 1)");
+  if (!is_regular_file(file)) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) == 0) fail(file, "not a regular file");
+    fail(file, std::string("cannot open the digits file: ") + std::strerror(errno) +
+                   " (it ships with the Debian package python3-sklearn)");
+  }
+  GzPtr f(gzopen(file.c_str(), "rb"));
+  if (!f) fail(file, std::string("cannot open the digits file: ") + std::strerror(errno));
+  std::string text;
+  {
+    std::vector<uint8_t> buf(1 << 16);
+    for (;;) {
+      const size_t got = gz_read_all(f.get(), file, buf.data(), buf.size());
+      text.append(reinterpret_cast<const char*>(buf.data()), got);
+      if (got < buf.size()) break;
+      if (text.size() > (size_t{1} << 30)) fail(file, "implausibly large digits file");
+    }
+  }
+  std::vector<float> x;
+  std::vector<int32_t> y;
+  size_t line = 0, pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string row = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line;
+    if (!row.empty() && row.back() == '\r') row.pop_back();
+    if (row.empty()) continue;
+    int values[65];
+    int count = 0;
+    const char* p = row.c_str();
+    while (*p) {
+      char* q = nullptr;
+      const double v = std::strtod(p, &q);
+      if (q == p || count == 65 || v != std::floor(v))
+        fail(file, "line " + std::to_string(line) + ": expected 65 comma-separated integers (64 pixels, then the label)");
+      values[count++] = static_cast<int>(v);
+      p = q;
+      if (*p == ',') ++p;
+      else if (*p) fail(file, "line " + std::to_string(line) + ": unexpected character '" + std::string(1, *p) + "'");
+    }
+    if (count != 65)
+      fail(file, "line " + std::to_string(line) + ": " + std::to_string(count) +
+                     " values, expected 65 (64 pixels, then the label)");
+    for (int i = 0; i < 64; ++i) {
+      if (values[i] < 0 || values[i] > 16)
+        fail(file, "line " + std::to_string(line) + ": pixel " + std::to_string(i) + " is " +
+                       std::to_string(values[i]) + ", outside 0..16");
+      x.push_back(static_cast<float>(values[i]) / 16.0f);
+    }
+    if (values[64] < 0 || values[64] > 9)
+      fail(file, "line " + std::to_string(line) + ": label " + std::to_string(values[64]) + " outside 0..9");
+    y.push_back(values[64]);
+  }
+  const size_t n = y.size();
+  const auto n_train = static_cast<size_t>(std::llround((1.0 - test_fraction) * static_cast<double>(n)));
+  if (n_train < 1 || n_train >= n)
+    fail(file, std::to_string(n) + " rows: too few for a train/test split with test_fraction " +
+                   std::to_string(test_fraction));
+  Dataset ds;
+  ds.name = "digits";
+  ds.shape = SampleShape{1, 8, 8};
+  ds.classes = 10;
+  ds.train.x.assign(x.begin(), x.begin() + static_cast<ptrdiff_t>(n_train * 64));
+  ds.train.y.assign(y.begin(), y.begin() + static_cast<ptrdiff_t>(n_train));
+  ds.test.x.assign(x.begin() + static_cast<ptrdiff_t>(n_train * 64), x.end());
+  ds.test.y.assign(y.begin() + static_cast<ptrdiff_t>(n_train), y.end());
+  return ds;
+}
+
 // ------------------------------------------------------------------------------- synthetic
 
 Dataset make_synthetic(size_t train, size_t test, int features, int classes, uint64_t seed) {
@@ -294,6 +460,42 @@ void gather(const Split& split, const SampleShape& shape, const std::vector<size
       throw RuntimeError("gather: sample index " + std::to_string(idx) + " out of range (" + std::to_string(n) + ")");
     std::memcpy(out.x.data() + i * sz, split.x.data() + idx * sz, sz * sizeof(float));
     out.y[i] = split.y[idx];
+  }
+}
+
+// --------------------------------------------------------------------------- augmentation
+
+void augment_crop_flip(Batch& batch, const std::vector<float>& black, uint64_t seed, uint64_t worker, uint64_t step,
+                       int pad) {
+  const SampleShape s = batch.shape;
+  const size_t sz = s.size();
+  if (pad < 0) throw RuntimeError("augment_crop_flip: negative padding");
+  if (!black.empty() && black.size() != static_cast<size_t>(s.c))
+    throw RuntimeError("augment_crop_flip: " + std::to_string(black.size()) + " fill values for " +
+                       std::to_string(s.c) + " channels");
+  if (batch.x.size() != batch.size() * sz) throw RuntimeError("augment_crop_flip: batch features do not match its shape");
+  thread_local std::vector<float> tmp;
+  tmp.resize(sz);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Rng rng(seed, Stream::Augment, {worker, step, static_cast<uint64_t>(i)});
+    // Crop offset in the padded image, in [0, 2*pad] per axis, then the flip.
+    const int oy = static_cast<int>(rng.below(static_cast<uint64_t>(2 * pad + 1))) - pad;
+    const int ox = static_cast<int>(rng.below(static_cast<uint64_t>(2 * pad + 1))) - pad;
+    const bool flip = rng.below(2) == 1;
+    float* x = batch.x.data() + i * sz;
+    std::copy(x, x + sz, tmp.data());
+    for (int c = 0; c < s.c; ++c) {
+      const float fill = black.empty() ? 0.0f : black[static_cast<size_t>(c)];
+      const float* src = tmp.data() + static_cast<size_t>(c) * s.h * s.w;
+      float* dst = x + static_cast<size_t>(c) * s.h * s.w;
+      for (int yy = 0; yy < s.h; ++yy) {
+        const int sy = yy + oy;
+        for (int xx = 0; xx < s.w; ++xx) {
+          const int sx = (flip ? s.w - 1 - xx : xx) + ox;
+          dst[yy * s.w + xx] = sy >= 0 && sy < s.h && sx >= 0 && sx < s.w ? src[sy * s.w + sx] : fill;
+        }
+      }
+    }
   }
 }
 

@@ -25,6 +25,9 @@ struct Dataset {
   SampleShape shape;
   int classes = 0;
   Split train, test;
+  // Per-channel feature value of a black (0) pixel after preprocessing: what augmentation pads
+  // with (empty: 0 for every channel).
+  std::vector<float> black;
 };
 
 // Loaders. Every failure (missing file, bad magic, truncated data, mismatched counts) throws
@@ -34,6 +37,26 @@ Dataset load_idx_dataset(const std::string& name, const std::string& train_image
                          const std::string& test_images, const std::string& test_labels);
 // Fashion-MNIST / MNIST layout: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] in `dir`.
 Dataset load_mnist_dir(const std::string& name, const std::string& dir);
+// CIFAR-10, binary version: data_batch_1.bin .. data_batch_5.bin and test_batch.bin in `dir` (or in
+// dir/cifar-10-batches-bin, as the archive unpacks). Each file is a whole number of 3073-byte
+// records: label (0..9), then the 32x32 red, green and blue planes (row-major: already CHW).
+// Pixels are scaled to [0, 1] and, with `normalize`, standardised per channel with CIFAR-10's
+// training-set mean (0.4914, 0.4822, 0.4465) and standard deviation (0.2470, 0.2435, 0.2616).
+Dataset load_cifar10_dir(const std::string& dir, bool normalize = true);
+// The directory that holds the CIFAR-10 files (dir or dir/cifar-10-batches-bin); throws
+// InputError naming the first missing file.
+std::string cifar10_dir(const std::string& dir);
+// Training records of a CIFAR-10 directory, from the file sizes alone (validated: whole records).
+size_t cifar10_train_size(const std::string& dir);
+constexpr size_t kCifarRecord = 3073;
+
+// scikit-learn's digits (UCI optdigits, 1797 8x8 images, 17 grey levels): a gzipped (or plain)
+// CSV of 65 integers per row, 64 pixels in 0..16 then the label 0..9, no header (Debian
+// python3-sklearn ships it as .../sklearn/datasets/data/digits.csv.gz). Pixels are scaled to
+// [0, 1]; the first round((1 - test_fraction) * rows) rows train, the rest test.
+Dataset load_digits_csv(const std::string& file, double test_fraction = 0.2);
+constexpr const char* kDigitsDefaultPath = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz";
+
 // Deterministic synthetic classification data from the seed: Gaussian clusters around
 // per-class centres in `features` dimensions. Learnable but not trivial.
 Dataset make_synthetic(size_t train, size_t test, int features, int classes, uint64_t seed);
@@ -69,5 +92,13 @@ struct Batch {
   size_t size() const { return y.size(); }
 };
 void gather(const Split& split, const SampleShape& shape, const std::vector<size_t>& indices, Batch& out);
+
+// The standard CIFAR augmentation, in place: each sample is padded by `pad` pixels on every side
+// with `black` (per channel; empty = 0), cropped back to its size at a random offset, and
+// mirrored left-right with probability 1/2 (torchvision's RandomCrop(padding) +
+// RandomHorizontalFlip). Sample i of the batch draws from Rng(seed, Augment, {worker, step, i}):
+// the result depends on (seed, worker, step) only, never on event order.
+void augment_crop_flip(Batch& batch, const std::vector<float>& black, uint64_t seed, uint64_t worker, uint64_t step,
+                       int pad = 4);
 
 }  // namespace dtsim::engine

@@ -1,114 +1,253 @@
 #include "engine/model.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <string>
 
 #include "common/error.hpp"
 #include "engine/backend.hpp"
+#include "engine/cuda/cuda.hpp"
+#include "engine/graph.hpp"
 #include "engine/layers.hpp"
+#include "engine/models.hpp"
+#include "engine/ops.hpp"
 
 namespace dtsim::engine {
+
+// ------------------------------------------------------------------------ Model defaults
+
+void Model::init_state(VecView state) const {
+  if (state.size != num_state())
+    throw RuntimeError("init_state: buffer holds " + std::to_string(state.size) + " floats, model has " +
+                       std::to_string(num_state()) + " state values");
+}
+
+float Model::forward_backward(ConstVecView params, VecView state, const Batch& batch, VecView grads) {
+  if (state.size != num_state())
+    throw RuntimeError("forward_backward: state holds " + std::to_string(state.size) + " floats, model has " +
+                       std::to_string(num_state()));
+  return forward_backward(params, batch, grads);
+}
+
+EvalResult Model::evaluate(ConstVecView params, ConstVecView state, const Split& split, size_t begin, size_t n) {
+  if (state.size != num_state())
+    throw RuntimeError("evaluate: state holds " + std::to_string(state.size) + " floats, model has " +
+                       std::to_string(num_state()));
+  return evaluate(params, split, begin, n);
+}
+
+// ------------------------------------------------------------------------------- Graph
+
+Graph::Graph(SampleShape input) {
+  if (input.c < 1 || input.h < 1 || input.w < 1) throw RuntimeError("model: bad input shape");
+  shapes_.push_back(input);
+}
+
+int Graph::add(std::unique_ptr<Layer> layer, int in, int in2) {
+  auto check = [&](int t, const char* which) {
+    if (t < 0 || t > last())
+      throw RuntimeError("layer '" + layer->name() + "': " + which + " tensor " + std::to_string(t) + " does not exist");
+    const SampleShape& s = shapes_[static_cast<size_t>(t)];
+    const SampleShape& l = layer->in_shape();
+    if (s.c != l.c || s.h != l.h || s.w != l.w)
+      throw RuntimeError("layer '" + layer->name() + "': input shape " + std::to_string(l.c) + "x" +
+                         std::to_string(l.h) + "x" + std::to_string(l.w) + " but the tensor is " + std::to_string(s.c) +
+                         "x" + std::to_string(s.h) + "x" + std::to_string(s.w));
+  };
+  check(in, "input");
+  if (layer->num_inputs() == 2) check(in2, "second input");
+  else if (in2 >= 0) throw RuntimeError("layer '" + layer->name() + "' takes one input");
+  shapes_.push_back(layer->out_shape());
+  nodes_.push_back({std::move(layer), in, in2});
+  return last();
+}
+
+const SampleShape& Graph::shape(int tensor) const { return shapes_.at(static_cast<size_t>(tensor)); }
+
+size_t Graph::num_params() const {
+  size_t n = 0;
+  for (const auto& nd : nodes_) n += nd.layer->num_params();
+  return n;
+}
+size_t Graph::num_state() const {
+  size_t n = 0;
+  for (const auto& nd : nodes_) n += nd.layer->num_state();
+  return n;
+}
+double Graph::forward_flops() const {
+  double f = 0;
+  for (const auto& nd : nodes_) f += nd.layer->forward_flops();
+  return f;
+}
+std::vector<ParamTensor> Graph::param_tensors() const {
+  std::vector<ParamTensor> out;
+  size_t off = 0;
+  for (const auto& nd : nodes_) {
+    nd.layer->param_tensors(off, out);
+    off += nd.layer->num_params();
+  }
+  return out;
+}
 
 namespace {
 
 constexpr size_t kEvalChunk = 1000;  // samples per forward pass in evaluate()
+using Clock = std::chrono::steady_clock;
 
-// A sequential stack of layers ending in softmax cross-entropy.
+// The Model for a Graph.
 //
-// Workspace: activation "slots" are assigned once at construction. Slot -1 is the caller's
-// input; a layer gets a new slot unless it aliases its input (Flatten) or may overwrite it
-// (ReLU after a layer whose backward does not need its output). Gradients use the same slot
-// map. Buffers hold `capacity` samples and only grow, so steady-state steps allocate nothing.
-class SequentialModel final : public Model {
+// Tensors get "slots" (workspace buffers) once, at construction: a layer gets a new slot unless it
+// aliases its input (Flatten) or may overwrite it (ReLU, Add) — allowed when the input feeds only
+// this layer, is not the model input, and its producer's backward does not read it. Gradients use
+// the same slot map. Where a tensor feeds several layers (a residual block's input), the first
+// gradient written in backward order goes straight into its buffer and later ones are added via a
+// scratch buffer, in a fixed order. On the cpu backend each tensor also gets a layout (plain or
+// oneDNN's blocked ones), and Reorder layers are inserted where a consumer needs plain NCHW.
+class GraphModel final : public Model {
  public:
-  SequentialModel(std::string kind, std::vector<std::unique_ptr<Layer>> layers, size_t classes,
-                  const ComputeOptions& opts)
-      : kind_(std::move(kind)), layers_(std::move(layers)), classes_(classes), device_(opts.device),
-        backend_(host_backend(opts.device)), threads_(opts.threads) {
-    if (layers_.empty()) throw RuntimeError("model '" + kind_ + "' has no layers");
-    if (layers_.back()->out_size() != classes_)
-      throw RuntimeError("model '" + kind_ + "': last layer has " + std::to_string(layers_.back()->out_size()) +
-                         " outputs for " + std::to_string(classes_) + " classes");
-    size_t offset = 0;
-    bool params_below = false;
-    int prev_slot = -1;
-    for (size_t i = 0; i < layers_.size(); ++i) {
-      const Layer& l = *layers_[i];
-      if (i > 0 && layers_[i - 1]->out_size() != l.in_size())
-        throw RuntimeError("model '" + kind_ + "': layer '" + l.name() + "' input size mismatch");
-      param_offset_.push_back(offset);
-      offset += l.num_params();
-      l.param_tensors(param_offset_.back(), tensors_);
-      propagate_down_.push_back(params_below);  // dx only if some earlier layer has parameters
-      params_below = params_below || l.num_params() > 0;
-      flops_ += l.forward_flops();
-      in_slot_.push_back(prev_slot);
-      int slot;
-      if (l.in_place() == InPlace::Alias) {
-        slot = prev_slot;
-      } else if (l.in_place() == InPlace::Write && prev_slot >= 0 && !layers_[i - 1]->backward_needs_output() &&
-                 layers_[i - 1]->in_place() == InPlace::No) {
-        slot = prev_slot;
-      } else {
-        slot = static_cast<int>(slot_size_.size());
-        slot_size_.push_back(l.out_size());
+  GraphModel(std::string kind, Graph graph, size_t classes, const ComputeOptions& opts)
+      : kind_(std::move(kind)), classes_(classes), device_(opts.device), backend_(compute_backend(opts.device)),
+        threads_(opts.threads) {
+    auto& nodes = graph.nodes();
+    if (nodes.empty()) throw RuntimeError("model '" + kind_ + "' has no layers");
+    const SampleShape out = graph.shape(graph.last());
+    if (out.size() != classes_)
+      throw RuntimeError("model '" + kind_ + "': last layer has " + std::to_string(out.size()) + " outputs for " +
+                         std::to_string(classes_) + " classes");
+    flops_ = graph.forward_flops();
+    tensors_.push_back({graph.shape(0), Layout::Plain, -1, 0, false, -1});
+    std::vector<int> map{0};  // graph tensor -> model tensor
+    size_t poff = 0, soff = 0;
+    for (auto& nd : nodes) {
+      Layer* l = nd.layer.get();
+      const size_t np = l->num_params(), ns = l->num_state();
+      l->param_tensors(poff, param_tensors_);
+      l->state_tensors(soff, state_tensors_);
+      int in = map[static_cast<size_t>(nd.in)];
+      int in2 = nd.in2 >= 0 ? map[static_cast<size_t>(nd.in2)] : -1;
+      if (backend_ == Backend::OneDnn) {
+        in = to_accepted(in, *l);
+        if (in2 >= 0) in2 = to_layout(in2, tensor(in).layout);
+        l->set_cpu_layouts(tensor(in).layout, l->cpu_out_layout(tensor(in).layout));
       }
-      out_slot_.push_back(slot);
-      prev_slot = slot;
+      const Layout out_layout = backend_ == Backend::OneDnn ? l->cpu_out() : Layout::Plain;
+      add_step(l, in, in2, out_layout, poff, soff);
+      layers_.push_back(std::move(nd.layer));
+      map.push_back(static_cast<int>(tensors_.size()) - 1);
+      poff += np;
+      soff += ns;
     }
-    num_params_ = offset;
-    if (out_slot_.back() < 0) throw RuntimeError("model '" + kind_ + "' computes nothing");
-    acts_.resize(slot_size_.size());
-    grads_.resize(slot_size_.size());
+    num_params_ = poff;
+    num_state_ = soff;
+    // The logits must be plain.
+    if (!same_memory(tensor(last_tensor()).shape, tensor(last_tensor()).layout, Layout::Plain))
+      to_layout(last_tensor(), Layout::Plain);
+    assign_slots();
+    own_state_ = Vec(num_state_, device_);
+    init_state(own_state_.view());
   }
 
   std::string kind() const override { return kind_; }
   size_t num_params() const override { return num_params_; }
-  // Training FLOPs per sample = 3 x the forward GEMM FLOPs (2*in*out per Linear): the forward
-  // GEMM, plus two GEMMs of the same size in backward (dW and dx). Element-wise work (bias,
-  // ReLU, softmax) is not counted; the first layer's dx, which is skipped, is counted anyway,
-  // matching the usual "fwd+bwd = 3x fwd" convention.
+  size_t num_state() const override { return num_state_; }
+  // Training FLOPs per sample = 3 x the forward FLOPs of convolutions and linear layers (forward,
+  // plus backward-data and backward-weights of the same size); element-wise work (bias, ReLU,
+  // BatchNorm, pooling, softmax) is not counted, nor is the skipped first-layer backward-data.
   double flops_per_sample() const override { return 3.0 * flops_; }
-  std::vector<ParamTensor> param_tensors() const override { return tensors_; }
+  std::vector<ParamTensor> param_tensors() const override { return param_tensors_; }
+  std::vector<ParamTensor> state_tensors() const override { return state_tensors_; }
   Device device() const override { return device_; }
+  VecView default_state() override { return own_state_.view(); }
+  void enable_step_timing(bool on) override { timing_ = on; }
+  StepTimes last_step_times() const override { return times_; }
 
   void init_params(VecView params, uint64_t seed) const override {
-    check_params(params, "init_params");
-    for (size_t i = 0; i < layers_.size(); ++i)
-      layers_[i]->init_params(params.ptr + param_offset_[i], seed, static_cast<uint64_t>(i));
+    check_size(params, num_params_, "init_params", "parameters");
+    if (params.device == Device::Cuda) return via_host(params, [&](VecView h) { init_params(h, seed); });
+    uint64_t index = 0;
+    for (const Step& s : steps_) {
+      if (s.inserted) continue;
+      s.layer->init_params(params.ptr + s.poff, seed, index++);
+    }
+  }
+
+  void init_state(VecView state) const override {
+    check_size(state, num_state_, "init_state", "state values");
+    if (state.device == Device::Cuda) return via_host(state, [&](VecView h) { init_state(h); });
+    for (const Step& s : steps_)
+      if (s.layer->num_state()) s.layer->init_state(state.ptr + s.soff);
   }
 
   float forward_backward(ConstVecView params, const Batch& batch, VecView grads) override {
-    check_params(params, "forward_backward");
-    check_params(grads, "forward_backward (grads)");
+    return forward_backward(params, own_state_.view(), batch, grads);
+  }
+
+  EvalResult evaluate(ConstVecView params, const Split& split, size_t begin, size_t n) override {
+    return evaluate(params, own_state_.view(), split, begin, n);
+  }
+
+  float forward_backward(ConstVecView params, VecView state, const Batch& batch, VecView grads) override {
+    check_size(params, num_params_, "forward_backward", "parameters");
+    check_size(grads, num_params_, "forward_backward (grads)", "parameters");
+    check_size(state, num_state_, "forward_backward (state)", "state values");
+    check_device({params, grads, state}, "forward_backward");
     const size_t n = batch.size();
     if (n == 0) throw RuntimeError("forward_backward: empty batch");
     if (batch.x.size() != n * input_size())
       throw RuntimeError("forward_backward: batch has " + std::to_string(batch.x.size()) + " floats for " +
                          std::to_string(n) + " samples of " + std::to_string(input_size()));
     set_compute_threads(threads_);
-    reserve(acts_, act_capacity_, n);
-    reserve(grads_, grad_capacity_, n);
-    forward(params.ptr, batch.x.data(), n);
+    reserve(n, true);
+    const auto t0 = timing_ ? Clock::now() : Clock::time_point{};
+    const float* x0 = stage_input(batch.x.data(), batch.x.size());
+    forward(params.ptr, state.ptr, x0, n, true);
+    if (timing_ && device_ == Device::Cuda) cuda::synchronize();
+    const auto t1 = timing_ ? Clock::now() : Clock::time_point{};
 
-    const size_t last = layers_.size() - 1;
-    const double loss = softmax_cross_entropy(act(out_slot_[last]), batch.y.data(), n, classes_,
-                                              grad(out_slot_[last]), nullptr);
-    for (size_t i = layers_.size(); i-- > 0;) {
-      const Layer& l = *layers_[i];
-      const int in = in_slot_[i], out = out_slot_[i];
-      const float* x = in < 0 ? batch.x.data() : act(in);
-      const bool pd = propagate_down_[i];
-      if (l.in_place() == InPlace::Alias) continue;
-      l.backward(backend_, params.ptr + param_offset_[i], x, act(out), grad(out), pd ? grad(in) : nullptr,
-                 grads.ptr + param_offset_[i], pd, n);
+    const int last = last_tensor();
+    const double loss = xent(act(last), batch.y.data(), n, grad(last), nullptr);
+    std::fill(written_.begin(), written_.end(), 0);
+    written_[static_cast<size_t>(last)] = 1;
+    for (size_t i = steps_.size(); i-- > 0;) {
+      const Step& s = steps_[i];
+      if (s.alias) {
+        written_[static_cast<size_t>(s.in)] = written_[static_cast<size_t>(s.out)];
+        continue;
+      }
+      if (!s.pd && !s.pd2 && s.layer->num_params() == 0) continue;
+      BwdArgs a;
+      a.params = params.ptr + s.poff;
+      a.x = input_ptr(s.in, x0);
+      a.x2 = s.in2 >= 0 ? input_ptr(s.in2, x0) : nullptr;
+      a.y = act(s.out);
+      a.dy = grad(s.out);
+      a.dparams = grads.ptr + s.poff;
+      a.state = state.ptr ? state.ptr + s.soff : nullptr;
+      a.propagate_down = s.pd;
+      a.propagate_down2 = s.pd2;
+      a.training = true;
+      a.n = n;
+      const bool acc = s.pd && written_[static_cast<size_t>(s.in)];
+      const bool acc2 = s.pd2 && written_[static_cast<size_t>(s.in2)];
+      if (s.pd) a.dx = acc ? tmp_.data() : grad(s.in);
+      if (s.pd2) a.dx2 = acc2 ? tmp2_.data() : grad(s.in2);
+      s.layer->backward(backend_, a);
+      if (acc) accumulate(s.in, tmp_.data(), n);
+      if (acc2) accumulate(s.in2, tmp2_.data(), n);
+      if (s.pd) written_[static_cast<size_t>(s.in)] = 1;
+      if (s.pd2) written_[static_cast<size_t>(s.in2)] = 1;
     }
+    if (timing_ && device_ == Device::Cuda) cuda::synchronize();
+    if (timing_) times_ = {std::chrono::duration<double>(t1 - t0).count(),
+                           std::chrono::duration<double>(Clock::now() - t1).count()};
     return static_cast<float>(loss / static_cast<double>(n));
   }
 
-  EvalResult evaluate(ConstVecView params, const Split& split, size_t begin, size_t n) override {
-    check_params(params, "evaluate");
+  EvalResult evaluate(ConstVecView params, ConstVecView state, const Split& split, size_t begin, size_t n) override {
+    check_size(params, num_params_, "evaluate", "parameters");
+    check_size(state, num_state_, "evaluate (state)", "state values");
+    check_device({params, state}, "evaluate");
     if (begin > split.size() || n > split.size() - begin)
       throw RuntimeError("evaluate: range [" + std::to_string(begin) + ", " + std::to_string(begin + n) +
                          ") outside a split of " + std::to_string(split.size()));
@@ -117,14 +256,14 @@ class SequentialModel final : public Model {
     EvalResult r;
     if (n == 0) return r;
     set_compute_threads(threads_);
-    reserve(acts_, act_capacity_, std::min(n, kEvalChunk));
-    const size_t last = layers_.size() - 1;
+    reserve(std::min(n, kEvalChunk), false);
+    const int last = last_tensor();
     for (size_t done = 0; done < n;) {
       const size_t m = std::min(kEvalChunk, n - done);
       const size_t first = begin + done;
-      forward(params.ptr, split.x.data() + first * input_size(), m);
-      r.loss_sum += softmax_cross_entropy(act(out_slot_[last]), split.y.data() + first, m, classes_, nullptr,
-                                          &r.correct);
+      forward(params.ptr, const_cast<float*>(state.ptr),
+              stage_input(split.x.data() + first * input_size(), m * input_size()), m, false);
+      r.loss_sum += xent(act(last), split.y.data() + first, m, nullptr, &r.correct);
       done += m;
     }
     r.count = n;
@@ -132,112 +271,237 @@ class SequentialModel final : public Model {
   }
 
  private:
-  size_t input_size() const { return layers_.front()->in_size(); }
-  float* act(int slot) { return acts_[static_cast<size_t>(slot)].data(); }
-  float* grad(int slot) { return grads_[static_cast<size_t>(slot)].data(); }
+  struct Tensor {
+    SampleShape shape;
+    Layout layout = Layout::Plain;
+    int slot = -1;       // -1: the caller's input
+    int consumers = 0;
+    bool needs_grad = false;
+    int producer = -1;   // step index
+  };
+  struct Step {
+    Layer* layer = nullptr;
+    int in = -1, in2 = -1, out = -1;
+    size_t poff = 0, soff = 0;
+    bool pd = false, pd2 = false;  // compute dx / dx2
+    bool alias = false;
+    bool inserted = false;  // a Reorder the model added
+  };
 
-  void check_params(ConstVecView v, const char* where) const {
-    if (!is_host(v.device)) throw RuntimeError(std::string(where) + ": buffer is not in host memory");
-    if (v.size != num_params_)
+  Tensor& tensor(int t) { return tensors_[static_cast<size_t>(t)]; }
+  const Tensor& tensor(int t) const { return tensors_[static_cast<size_t>(t)]; }
+  int last_tensor() const { return static_cast<int>(tensors_.size()) - 1; }
+  size_t input_size() const { return tensors_[0].shape.size(); }
+
+  // Sizes everywhere; devices where the model computes (init_* accept a host or device buffer).
+  static void check_size(ConstVecView v, size_t want, const char* where, const char* what) {
+    if (v.size != want)
       throw RuntimeError(std::string(where) + ": buffer holds " + std::to_string(v.size) + " floats, model has " +
-                         std::to_string(num_params_) + " parameters");
+                         std::to_string(want) + " " + what);
   }
 
-  void reserve(std::vector<Vec>& bufs, size_t& capacity, size_t n) {
-    if (n <= capacity) return;
-    for (size_t s = 0; s < bufs.size(); ++s) {
-      if (slot_size_[s] > std::numeric_limits<size_t>::max() / 4 / n)
-        throw RuntimeError("model workspace size overflow");
-      bufs[s] = Vec(slot_size_[s] * n, Device::Cpu);
+  int add_step(Layer* l, int in, int in2, Layout out_layout, size_t poff, size_t soff, bool inserted = false) {
+    Step s;
+    s.layer = l;
+    s.in = in;
+    s.in2 = in2;
+    s.poff = poff;
+    s.soff = soff;
+    s.inserted = inserted;
+    s.alias = l->in_place() == InPlace::Alias;
+    tensor(in).consumers++;
+    if (in2 >= 0) tensor(in2).consumers++;
+    Tensor t;
+    t.shape = l->out_shape();
+    t.layout = out_layout;
+    t.producer = static_cast<int>(steps_.size());
+    t.needs_grad = l->num_params() > 0 || tensor(in).needs_grad || (in2 >= 0 && tensor(in2).needs_grad);
+    s.pd = tensor(in).needs_grad;
+    s.pd2 = in2 >= 0 && tensor(in2).needs_grad;
+    tensors_.push_back(t);
+    s.out = last_tensor();
+    steps_.push_back(s);
+    return s.out;
+  }
+
+  // A tensor in `want` layout: t itself or a reordered copy (inserted Reorder layer).
+  int to_layout(int t, Layout want) {
+    const Tensor& x = tensor(t);
+    if (same_memory(x.shape, x.layout, want)) return t;
+    auto r = std::make_unique<Reorder>("reorder" + std::to_string(steps_.size()), x.shape, x.layout, want);
+    r->set_cpu_layouts(x.layout, want);
+    Layer* l = r.get();
+    layers_.push_back(std::move(r));
+    return add_step(l, t, -1, want, 0, 0, true);
+  }
+
+  int to_accepted(int t, const Layer& l) {
+    const Tensor& x = tensor(t);
+    if (l.cpu_accepts(x.layout)) return t;
+    if (l.cpu_accepts(Layout::Plain)) {
+      if (same_memory(x.shape, x.layout, Layout::Plain)) {
+        tensor(t).layout = Layout::Plain;  // the same bytes: relabel (no reorder)
+        return t;
+      }
+      return to_layout(t, Layout::Plain);
     }
-    capacity = n;
+    throw RuntimeError("layer '" + l.name() + "' accepts no available layout");
   }
 
-  void forward(const float* params, const float* x0, size_t n) {
-    for (size_t i = 0; i < layers_.size(); ++i) {
-      const Layer& l = *layers_[i];
-      if (l.in_place() == InPlace::Alias) continue;
-      const float* x = in_slot_[i] < 0 ? x0 : act(in_slot_[i]);
-      l.forward(backend_, params + param_offset_[i], x, act(out_slot_[i]), n);
+  void assign_slots() {
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      Step& s = steps_[i];
+      Tensor& in = tensor(s.in);
+      Tensor& out = tensor(s.out);
+      if (s.alias) {
+        if (in.consumers != 1) throw RuntimeError("model '" + kind_ + "': an aliasing layer's input feeds other layers");
+        out.slot = in.slot;
+        continue;
+      }
+      bool inplace = false;
+      if (s.layer->in_place() == InPlace::Write && in.slot >= 0 && in.consumers == 1 && in.producer >= 0) {
+        const Step& p = steps_[static_cast<size_t>(in.producer)];
+        inplace = !p.alias && !p.layer->backward_needs_output() &&
+                  layout_size(in.shape, in.layout) == layout_size(out.shape, out.layout);
+      }
+      if (inplace) {
+        out.slot = in.slot;
+      } else {
+        out.slot = static_cast<int>(slot_floats_.size());
+        slot_floats_.push_back(layout_size(out.shape, out.layout));
+      }
+    }
+    for (size_t t = 1; t < tensors_.size(); ++t)
+      if (tensors_[t].consumers == 0 && static_cast<int>(t) != last_tensor())
+        throw RuntimeError("model '" + kind_ + "': a layer's output is never used");
+    if (tensor(last_tensor()).slot < 0) throw RuntimeError("model '" + kind_ + "' computes nothing");
+    max_floats_ = 0;
+    for (const Tensor& t : tensors_) max_floats_ = std::max(max_floats_, layout_size(t.shape, t.layout));
+    acts_.resize(slot_floats_.size());
+    grads_.resize(slot_floats_.size());
+    written_.assign(tensors_.size(), 0);
+  }
+
+  float* act(int t) { return acts_[static_cast<size_t>(tensor(t).slot)].data(); }
+  float* grad(int t) { return grads_[static_cast<size_t>(tensor(t).slot)].data(); }
+  const float* input_ptr(int t, const float* x0) { return tensor(t).slot < 0 ? x0 : act(t); }
+
+  void accumulate(int t, const float* src, size_t n) {
+    float* dst = grad(t);
+    const size_t count = n * layout_size(tensor(t).shape, tensor(t).layout);
+    if (device_ == Device::Cuda) return ops::add(VecView{dst, count, device_}, ConstVecView(src, count, device_));
+    for (size_t i = 0; i < count; ++i) dst[i] += src[i];
+  }
+
+  void reserve(size_t n, bool training) {
+    if (n > act_capacity_) {
+      for (size_t s = 0; s < acts_.size(); ++s) {
+        if (slot_floats_[s] > std::numeric_limits<size_t>::max() / 8 / n) throw RuntimeError("model workspace size overflow");
+        acts_[s] = Vec(slot_floats_[s] * n, device_);
+      }
+      act_capacity_ = n;
+    }
+    if (training && n > grad_capacity_) {
+      for (size_t s = 0; s < grads_.size(); ++s) grads_[s] = Vec(slot_floats_[s] * n, device_);
+      tmp_ = Vec(max_floats_ * n, device_);
+      tmp2_ = Vec(max_floats_ * n, device_);
+      grad_capacity_ = n;
+    }
+  }
+
+  // ---- cuda (engine/cuda): the model's buffers live on the device, host data is staged there.
+  void check_device(std::initializer_list<ConstVecView> views, const char* where) const {
+    for (const ConstVecView& v : views)
+      if (v.size && is_host(v.device) != is_host(device_))
+        throw RuntimeError(std::string(where) + ": a " + device_name(v.device) + " buffer for a model on " +
+                           device_name(device_));
+  }
+  // The input features on the compute device (host: as given; cuda: copied to input_).
+  const float* stage_input(const float* host, size_t count) {
+    return device_ == Device::Cuda ? input_.upload(host, count) : host;
+  }
+  // Softmax cross-entropy of logits on the compute device; labels on the host.
+  double xent(const float* logits, const int32_t* labels, size_t n, float* dlogits, size_t* correct) const {
+    if (device_ == Device::Cuda) return cuda::softmax_cross_entropy(logits, labels, n, classes_, dlogits, correct);
+    return softmax_cross_entropy(logits, labels, n, classes_, dlogits, correct);
+  }
+  // Runs a host initialiser on a host copy of a device buffer.
+  template <class F>
+  static void via_host(VecView dev, F init) {
+    Vec h(dev.size, Device::Cpu);
+    init(h.view());
+    ops::copy(dev, h.view());
+  }
+
+  void forward(const float* params, float* state, const float* x0, size_t n, bool training) {
+    for (const Step& s : steps_) {
+      if (s.alias) continue;
+      FwdArgs a;
+      a.params = params + s.poff;
+      a.x = input_ptr(s.in, x0);
+      a.x2 = s.in2 >= 0 ? input_ptr(s.in2, x0) : nullptr;
+      a.y = act(s.out);
+      a.state = state && s.layer->num_state() ? state + s.soff : nullptr;
+      a.training = training;
+      a.n = n;
+      s.layer->forward(backend_, a);
     }
   }
 
   std::string kind_;
-  std::vector<std::unique_ptr<Layer>> layers_;
   size_t classes_;
   Device device_;
   Backend backend_;
   int threads_;
-  size_t num_params_ = 0;
+  size_t num_params_ = 0, num_state_ = 0;
   double flops_ = 0;
-  std::vector<ParamTensor> tensors_;
-  std::vector<size_t> param_offset_;
-  std::vector<bool> propagate_down_;
-  std::vector<int> in_slot_, out_slot_;
-  std::vector<size_t> slot_size_;
+  std::vector<ParamTensor> param_tensors_, state_tensors_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Tensor> tensors_;
+  std::vector<Step> steps_;
+  std::vector<size_t> slot_floats_;
+  size_t max_floats_ = 0;
   std::vector<Vec> acts_, grads_;
+  Vec tmp_, tmp2_;
+  std::vector<char> written_;
   size_t act_capacity_ = 0, grad_capacity_ = 0;
+  Vec own_state_;
+  cuda::Staging input_;
+  bool timing_ = false;
+  StepTimes times_;
 };
 
-const std::vector<std::string>& model_kinds() {
-  static const std::vector<std::string> kinds{"mlp"};
-  return kinds;
-}
-
-// Reads the spec and builds the layer stack (no buffers).
-std::vector<std::unique_ptr<Layer>> build_layers(ObjectReader& spec, const SampleShape& input, int classes,
-                                                 std::string& kind) {
-  if (input.c < 1 || input.h < 1 || input.w < 1) throw RuntimeError("make_model: bad input shape");
-  if (classes < 2) throw RuntimeError("make_model: need at least 2 classes, got " + std::to_string(classes));
-  // Unknown kinds: InputError at "<origin>.kind" with a nearest-name suggestion (nearest_key).
-  kind = spec.choice("kind", model_kinds());
-
-  std::vector<std::unique_ptr<Layer>> layers;
-  // kind == "mlp": Flatten, then Linear+ReLU per hidden width, then Linear to the classes.
-  const std::vector<int64_t> hidden = spec.integer_list("hidden", std::vector<int64_t>{256, 128});
-  for (size_t i = 0; i < hidden.size(); ++i)
-    if (hidden[i] < 1 || hidden[i] > (int64_t{1} << 20))
-      spec.fail("hidden", "entry " + std::to_string(i) + " is " + std::to_string(hidden[i]) +
-                              "; widths must be in 1..1048576");
-  SampleShape shape = input;
-  layers.push_back(std::make_unique<Flatten>("flatten", shape));
-  shape = layers.back()->out_shape();
-  for (size_t i = 0; i < hidden.size(); ++i) {
-    const std::string idx = std::to_string(i + 1);
-    if (shape.size() > (size_t{1} << 30) / static_cast<size_t>(hidden[i]))
-      spec.fail("hidden", "layer fc" + idx + " would have " + std::to_string(shape.size()) + " x " +
-                              std::to_string(hidden[i]) + " weights; at most 2^30 per layer");
-    layers.push_back(std::make_unique<Linear>("fc" + idx, shape, static_cast<size_t>(hidden[i])));
-    shape = layers.back()->out_shape();
-    layers.push_back(std::make_unique<ReLU>("relu" + idx, shape));
-  }
-  layers.push_back(
-      std::make_unique<Linear>("fc" + std::to_string(hidden.size() + 1), shape, static_cast<size_t>(classes)));
-  return layers;
-}
-
 }  // namespace
+
+std::unique_ptr<Model> make_graph_model(std::string kind, Graph graph, int classes, const ComputeOptions& opts) {
+  if (classes < 2) throw RuntimeError("make_model: need at least 2 classes, got " + std::to_string(classes));
+  if (opts.threads < 1)
+    throw InputError("", "compute.threads", "must be >= 1 (got " + std::to_string(opts.threads) + ")");
+  return std::make_unique<GraphModel>(std::move(kind), std::move(graph), static_cast<size_t>(classes), opts);
+}
 
 std::unique_ptr<Model> make_model(ObjectReader& spec, const SampleShape& input, int classes,
                                   const ComputeOptions& opts) {
   if (opts.threads < 1)
     throw InputError("", "compute.threads", "must be >= 1 (got " + std::to_string(opts.threads) + ")");
-  host_backend(opts.device);  // rejects devices this build lacks before reading the spec
-  std::string kind;
-  auto layers = build_layers(spec, input, classes, kind);
-  return std::make_unique<SequentialModel>(kind, std::move(layers), static_cast<size_t>(classes), opts);
+  compute_backend(opts.device);  // rejects devices this build (or machine) lacks before reading the spec
+  BuiltModel b = build_model(spec, input, classes);
+  if (b.timing_only)
+    spec.fail("kind", "'" + b.kind +
+                          "' is a timing-only descriptor (parameter count and FLOPs, no compute path): use it with "
+                          "compute.mode \"timing-only\"");
+  return make_graph_model(b.kind, std::move(*b.graph), b.classes, opts);
 }
 
 ModelInfo model_info(ObjectReader& spec, const SampleShape& input, int classes) {
-  std::string kind;
-  auto layers = build_layers(spec, input, classes, kind);
+  BuiltModel b = build_model(spec, input, classes);
   ModelInfo info;
-  double fwd = 0;
-  for (const auto& l : layers) {
-    info.num_params += l->num_params();
-    fwd += l->forward_flops();
-  }
-  info.flops_per_sample = 3.0 * fwd;
+  info.kind = b.kind;
+  info.num_params = b.graph->num_params();
+  info.num_state = b.graph->num_state();
+  info.flops_per_sample = 3.0 * b.graph->forward_flops();
+  info.param_tensors = b.graph->param_tensors();
+  info.timing_only = b.timing_only;
   return info;
 }
 

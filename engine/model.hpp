@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/json_reader.hpp"
@@ -37,6 +38,12 @@ struct ComputeOptions {
   int threads = 1;
 };
 
+// Wall-clock split of the last training step (for `dtsim profile`); zero unless enabled.
+struct StepTimes {
+  double forward_s = 0;
+  double backward_s = 0;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -50,21 +57,52 @@ class Model {
   // Deterministic initialisation from `seed` (PyTorch's defaults for each layer kind).
   virtual void init_params(VecView params, uint64_t seed) const = 0;
   // Mean softmax cross-entropy over the batch; writes d(loss)/d(params) into `grads` (overwritten).
+  // Models with state (BatchNorm) use, and update, their own state buffer (default_state()).
   virtual float forward_backward(ConstVecView params, const Batch& batch, VecView grads) = 0;
-  // Loss and accuracy over n samples of a split, in chunks; no gradients.
+  // Loss and accuracy over n samples of a split, in chunks; no gradients. Models with state
+  // normalise with their own state buffer.
   virtual EvalResult evaluate(ConstVecView params, const Split& split, size_t begin, size_t n) = 0;
+
+  // ---- non-trainable state: BatchNorm running statistics (docs/engine.md, "Model state")
+  // num_state() floats in model order (per BatchNorm layer: running_mean [C], running_var [C]).
+  // It is not a parameter: not in the gradient, not touched by optimizers; whoever owns a model
+  // copy owns a state buffer next to it (e.g. one per worker) and passes it explicitly.
+  virtual size_t num_state() const { return 0; }
+  virtual std::vector<ParamTensor> state_tensors() const { return {}; }
+  // Initial state (running mean 0, running variance 1).
+  virtual void init_state(VecView state) const;
+  // Training step with an explicit state buffer, updated in place (running statistics).
+  virtual float forward_backward(ConstVecView params, VecView state, const Batch& batch, VecView grads);
+  // Evaluation (eval mode: BatchNorm normalises with `state`).
+  virtual EvalResult evaluate(ConstVecView params, ConstVecView state, const Split& split, size_t begin, size_t n);
+  // The model's own state buffer, used by the overloads without a state argument (empty when
+  // num_state() == 0). Every such call updates it, whichever worker makes it.
+  virtual VecView default_state() { return {}; }
+
+  // Wall-clock timing of forward and backward (dtsim profile); off by default.
+  virtual void enable_step_timing(bool /*on*/) {}
+  virtual StepTimes last_step_times() const { return {}; }
 };
 
 // Builds a model from its JSON spec, e.g. {"kind":"mlp","hidden":[256,128]}. Unknown kinds or
-// options throw InputError at the spec's origin; the reader records the resolved spec.
+// options throw InputError at the spec's origin; the reader records the resolved spec. Timing-only
+// descriptors (resnet50, resnet101, vgg16-imagenet, alexnet) throw InputError at "<origin>.kind":
+// they have no compute path (use model_info).
 std::unique_ptr<Model> make_model(ObjectReader& spec, const SampleShape& input, int classes, const ComputeOptions& opts);
 // Parameter count and FLOPs without building buffers (timing-only runs).
 struct ModelInfo {
+  std::string kind;
   size_t num_params = 0;
+  size_t num_state = 0;
   double flops_per_sample = 0;
+  std::vector<ParamTensor> param_tensors;  // per-layer parameter tensors, in buffer order
+  bool timing_only = false;                // a descriptor make_model refuses to build
 };
 // Reads the spec exactly as make_model does (same validation and resolved values) and reports
-// the parameter count and training FLOPs per sample, allocating nothing.
+// the parameter count and training FLOPs per sample, allocating no buffers. Works for every kind,
+// timing-only descriptors included.
 ModelInfo model_info(ObjectReader& spec, const SampleShape& input, int classes);
+// Every model kind, and whether it is a timing-only descriptor.
+std::vector<std::pair<std::string, bool>> model_kinds_info();
 
 }  // namespace dtsim::engine

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "engine/cuda/cuda.hpp"
 
 namespace dtsim::engine::ops {
 
@@ -41,6 +42,10 @@ double reduce8(size_t n, F term) {
 }  // namespace
 
 void copy(VecView dst, ConstVecView src) {
+  if (dst.device == Device::Cuda || src.device == Device::Cuda) {  // any direction
+    require_same(dst.size, src.size, "copy");
+    return cuda::copy(dst.ptr, dst.device, src.ptr, src.device, dst.size);
+  }
   require_host(dst.device, "copy");
   require_host(src.device, "copy");
   require_same(dst.size, src.size, "copy");
@@ -48,18 +53,21 @@ void copy(VecView dst, ConstVecView src) {
 }
 
 void fill(VecView dst, float value) {
+  if (dst.device == Device::Cuda) return cuda::fill(dst, value);
   require_host(dst.device, "fill");
   float* y = dst.ptr;
   for (size_t i = 0; i < dst.size; ++i) y[i] = value;
 }
 
 void scale(VecView y, float a) {
+  if (y.device == Device::Cuda) return cuda::scale(y, a);
   require_host(y.device, "scale");
   float* p = y.ptr;
   for (size_t i = 0; i < y.size; ++i) p[i] *= a;
 }
 
 void axpy(VecView y, float a, ConstVecView x) {
+  if (y.device == Device::Cuda || x.device == Device::Cuda) return cuda::axpy(y, a, x);
   require_host(y.device, "axpy");
   require_host(x.device, "axpy");
   require_same(y.size, x.size, "axpy");
@@ -69,6 +77,7 @@ void axpy(VecView y, float a, ConstVecView x) {
 }
 
 void axpby(VecView y, float a, ConstVecView x, float b) {
+  if (y.device == Device::Cuda || x.device == Device::Cuda) return cuda::axpby(y, a, x, b);
   require_host(y.device, "axpby");
   require_host(x.device, "axpby");
   require_same(y.size, x.size, "axpby");
@@ -78,6 +87,8 @@ void axpby(VecView y, float a, ConstVecView x, float b) {
 }
 
 void sub(VecView out, ConstVecView a, ConstVecView b) {
+  if (out.device == Device::Cuda || a.device == Device::Cuda || b.device == Device::Cuda)
+    return cuda::sub(out, a, b);
   require_host(out.device, "sub");
   require_host(a.device, "sub");
   require_host(b.device, "sub");
@@ -138,6 +149,7 @@ void weighted_sum(VecView out, const std::vector<ConstVecView>& xs, const std::v
 }
 
 void add(VecView y, ConstVecView x) {
+  if (y.device == Device::Cuda || x.device == Device::Cuda) return cuda::add(y, x);
   require_host(y.device, "add");
   require_host(x.device, "add");
   require_same(y.size, x.size, "add");
@@ -147,6 +159,7 @@ void add(VecView y, ConstVecView x) {
 }
 
 double dot(ConstVecView a, ConstVecView b) {
+  if (a.device == Device::Cuda || b.device == Device::Cuda) return cuda::dot(a, b);
   require_host(a.device, "dot");
   require_host(b.device, "dot");
   require_same(a.size, b.size, "dot");
@@ -156,6 +169,7 @@ double dot(ConstVecView a, ConstVecView b) {
 }
 
 double sum_squares(ConstVecView a) {
+  if (a.device == Device::Cuda) return cuda::sum_squares(a);
   require_host(a.device, "sum_squares");
   const float* pa = a.ptr;
   return reduce8(a.size, [&](size_t i) {
@@ -165,6 +179,7 @@ double sum_squares(ConstVecView a) {
 }
 
 bool all_finite(ConstVecView a) {
+  if (a.device == Device::Cuda) return cuda::all_finite(a);
   require_host(a.device, "all_finite");
   // Exponent bits all ones <=> inf or NaN. Branch-free so the loop vectorises.
   const float* p = a.ptr;
@@ -178,6 +193,7 @@ bool all_finite(ConstVecView a) {
 }
 
 void to_host(ConstVecView src, float* dst) {
+  if (src.device == Device::Cuda) return cuda::copy(dst, Device::Cpu, src.ptr, src.device, src.size);
   require_host(src.device, "to_host");
   if (src.size) std::memcpy(dst, src.ptr, src.size * sizeof(float));
 }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/error.hpp"
+#include "engine/cuda/cuda.hpp"
 
 namespace dtsim::engine {
 
@@ -27,7 +28,11 @@ void host_free(float* p) {
   if (p) ::operator delete(p, std::align_val_t(kAlign));
 }
 
-[[noreturn]] void no_cuda() { throw RuntimeError("CUDA backend not built"); }
+// Device memory: engine/cuda (cudaMalloc, zero-filled; throws where the backend is not built).
+void free_on(float* p, Device d) {
+  if (d == Device::Cuda) cuda::release(p);
+  else host_free(p);
+}
 
 }  // namespace
 
@@ -43,19 +48,18 @@ const char* device_name(Device d) {
 bool is_host(Device d) { return d == Device::Reference || d == Device::Cpu; }
 
 Vec::Vec(size_t n, Device d) : device_(d) {
-  if (!is_host(d)) no_cuda();
-  ptr_ = host_alloc(n);
+  ptr_ = d == Device::Cuda ? cuda::alloc(n) : host_alloc(n);
   size_ = n;
 }
 
-Vec::~Vec() { host_free(ptr_); }
+Vec::~Vec() { free_on(ptr_, device_); }
 
 Vec::Vec(Vec&& o) noexcept
     : ptr_(std::exchange(o.ptr_, nullptr)), size_(std::exchange(o.size_, 0)), device_(o.device_) {}
 
 Vec& Vec::operator=(Vec&& o) noexcept {
   if (this != &o) {
-    host_free(ptr_);
+    free_on(ptr_, device_);
     ptr_ = std::exchange(o.ptr_, nullptr);
     size_ = std::exchange(o.size_, 0);
     device_ = o.device_;
@@ -65,7 +69,8 @@ Vec& Vec::operator=(Vec&& o) noexcept {
 
 Vec Vec::clone() const {
   Vec out(size_, device_);
-  if (size_) std::memcpy(out.ptr_, ptr_, size_ * sizeof(float));
+  if (size_ && device_ == Device::Cuda) cuda::copy(out.ptr_, device_, ptr_, device_, size_);
+  else if (size_) std::memcpy(out.ptr_, ptr_, size_ * sizeof(float));
   return out;
 }
 

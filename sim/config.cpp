@@ -3,24 +3,22 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <set>
 
 #include "algorithms/api.hpp"
 #include "common/io.hpp"
+#include "engine/cuda/cuda.hpp"
+#include "engine/dataset.hpp"
+#include "engine/devices.hpp"
+#include "engine/profile.hpp"
 #include "engine/model.hpp"
 
 namespace dtsim::sim {
 
 namespace fs = std::filesystem;
-
-double PlatformSpec::slowdown(int worker) const {
-  double f = 1;
-  for (const auto& s : stragglers)
-    if (std::find(s.workers.begin(), s.workers.end(), worker) != s.workers.end()) f *= s.slowdown;
-  return f;
-}
 
 namespace {
 
@@ -46,15 +44,32 @@ json parse_json_file(const std::string& path) {
   }
 }
 
-LinkSpec read_link(ObjectReader r, const LinkSpec& def) {
-  LinkSpec l;
-  l.bandwidth = r.bandwidth("bandwidth", def.bandwidth);
-  l.latency = r.duration("latency", def.latency);
-  r.finish();
-  return l;
+// A host speed: a flop rate (1e12, "10Tf") or a device of the catalog (traces/devices.json,
+// engine/devices.hpp): "v100" = its peak fp32 rate x its efficiency factor.
+double speed_or_device(ObjectReader& r, const std::string& key, double def) {
+  if (r.has(key) && r.raw().at(key).is_string()) {
+    const std::string v = r.raw().at(key).get<std::string>();
+    const bool numeric = !v.empty() && (std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '.' || v[0] == '+');
+    if (!numeric) {
+      r.accept(key);
+      if (const engine::DeviceSpec* d = engine::find_device(v)) {
+        r.set_resolved(key, v);
+        return d->speed();
+      }
+      std::string lowered = v, list;
+      std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      std::string reason = "unknown device '" + v + "'";
+      if (auto near = nearest_key(lowered, engine::device_names())) reason += " (did you mean '" + *near + "'?)";
+      for (const auto& n : engine::device_names()) list += (list.empty() ? "" : ", ") + n;
+      r.fail(key, reason + "; devices (traces/devices.json): " + list + "; or a flop rate such as \"10Tf\"");
+    }
+  }
+  return r.speed(key, def);
 }
 
-HostGroupSpec read_group(ObjectReader r, bool is_server, PlatformSpec& p) {
+// One group of hosts: count, speed and NIC. (Platform readers: sim/platform_spec.cpp.)
+HostGroupSpec read_one_group(ObjectReader& r, bool is_server, const HostGroupSpec& def) {
   HostGroupSpec g;
   const int64_t count = is_server ? r.integer("count", 1) : r.integer("count");
   if (is_server ? count < 0 : count < 1)
@@ -62,57 +77,75 @@ HostGroupSpec read_group(ObjectReader r, bool is_server, PlatformSpec& p) {
                               : "must be at least 1, got " + std::to_string(count));
   if (count > 1000000) r.fail("count", "at most 1000000 hosts per group, got " + std::to_string(count));
   g.count = static_cast<int>(count);
-  g.speed = r.speed("speed", 1e12);
-  g.link = read_link(r.object("link"), LinkSpec{10e9 / 8, 10e-6});
+  g.speed = speed_or_device(r, "speed", def.speed);
+  g.link = read_link(r.object("link"), def.link);
+  return g;
+}
+
+HostGroupSpec read_group(ObjectReader r, bool is_server, PlatformSpec& p) {
+  const HostGroupSpec def{0, 1e12, LinkSpec{10e9 / 8, 10e-6}};
+  HostGroupSpec g;
+  if (!is_server && r.has("groups")) {
+    // Heterogeneous workers: {"groups": [{"count": 4, "speed": ..., "link": ...}, ...]}, ranks in
+    // group order; a top-level "link" is every group's default NIC.
+    for (const char* k : {"count", "speed"})
+      if (r.has(k)) r.fail(k, "give either 'groups' or a single group's 'count'/'speed', not both");
+    HostGroupSpec base = def;
+    base.link = read_link(r.object("link"), def.link);
+    auto c = r.child("groups");
+    if (!c->first->is_array() || c->first->empty())
+      c->second.fail("expected a non-empty list of worker groups, got " + json_type_name(*c->first));
+    json resolved = json::array();
+    int64_t total = 0;
+    for (size_t i = 0; i < c->first->size(); ++i) {
+      json res;
+      ObjectReader gr((*c->first)[i], c->second.index(i), &res);
+      HostGroupSpec one = read_one_group(gr, false, base);
+      gr.finish();
+      total += one.count;
+      if (total > 1000000) gr.fail("count", "at most 1000000 workers in all, got " + std::to_string(total));
+      p.worker_groups.push_back(one);
+      resolved.push_back(res);
+    }
+    r.set_resolved("groups", resolved);
+    g = p.worker_groups.front();
+    g.count = static_cast<int>(total);
+  } else {
+    g = read_one_group(r, is_server, def);
+    if (!is_server) p.worker_groups = {g};
+  }
   if (is_server) {
     p.update_flops_per_param = r.number("update_flops_per_param", 4.0);
     r.require_non_negative("update_flops_per_param", p.update_flops_per_param);
+    const std::string placement = r.choice("placement", {"dedicated", "colocated"}, "dedicated");
+    p.placement = placement == "colocated" ? PlatformSpec::Placement::Colocated : PlatformSpec::Placement::Dedicated;
+    if (p.placement == PlatformSpec::Placement::Colocated)
+      for (const char* k : {"speed", "link"})
+        if (r.raw().contains(k))
+          r.fail(k, "not used with placement 'colocated': shard k runs on worker-<floor(k*N/K)> and uses its CPU and NIC");
   }
   r.finish();
   return g;
 }
 
-PlatformSpec read_platform(ObjectReader r) {
+PlatformSpec read_platform(ObjectReader r, const std::string& base_dir) {
   PlatformSpec p;
   p.file = r.origin().file;
   {
     auto net = r.object("network");
     p.network = net.choice("model", {"lv08", "exact"}, "lv08") == "exact" ? PlatformSpec::Network::Exact
                                                                         : PlatformSpec::Network::Lv08;
+    p.loopback_bandwidth = net.bandwidth("loopback_bandwidth", 100e9);
     net.finish();
-  }
-  {
-    auto topo = r.object("topology");
-    p.topology = topo.choice("kind", {"star"}, "star");
-    if (topo.has("backbone")) p.backbone = read_link(topo.object("backbone"), LinkSpec{100e9 / 8, 1e-6});
-    topo.finish();
   }
   p.workers = read_group(r.object("workers", true), false, p);
   p.servers = read_group(r.object("servers"), true, p);
-  if (auto st = r.child("stragglers")) {
-    const auto& [arr, origin] = *st;
-    if (!arr->is_array()) origin.fail("expected a list of stragglers, got " + json_type_name(*arr));
-    json resolved = json::array();
-    for (size_t i = 0; i < arr->size(); ++i) {
-      json res;
-      ObjectReader s((*arr)[i], origin.index(i), &res);
-      StragglerSpec spec;
-      for (int64_t w : s.integer_list("workers")) {
-        if (w < 0 || w >= p.workers.count)
-          s.fail("workers", "worker index " + std::to_string(w) + " out of range [0, " +
-                                std::to_string(p.workers.count - 1) + "]");
-        spec.workers.push_back(static_cast<int>(w));
-      }
-      spec.slowdown = s.number("slowdown");
-      s.require_positive("slowdown", spec.slowdown);
-      s.finish();
-      p.stragglers.push_back(spec);
-      resolved.push_back(res);
-    }
-    r.set_resolved("stragglers", resolved);
-  } else {
-    r.set_resolved("stragglers", json::array());
-  }
+  p.base_dir = base_dir;  // relative trace paths resolve against the platform file's directory
+  read_topology(r.object("topology"), p);
+  read_collective(r, p);
+  read_stragglers(r, p);
+  read_failures(r, p);
+  check_platform(r, p);
   r.finish();
   return p;
 }
@@ -140,8 +173,24 @@ uint64_t idx_count(const std::string& file, const JsonOrigin& origin) {
 DatasetSpec read_dataset(ObjectReader r, const std::string& base_dir) {
   DatasetSpec d;
   d.origin = r.origin();
-  d.kind = r.choice("kind", {"fashion-mnist", "mnist", "synthetic"});
-  if (d.kind == "synthetic") {
+  d.kind = r.choice("kind", {"fashion-mnist", "mnist", "synthetic", "cifar10", "digits"});
+  if (d.kind == "cifar10") {
+    d.path = io::resolve_relative(base_dir, r.string("path"));
+    r.set_resolved("path", d.path);
+    d.normalize = r.boolean("normalize", true);
+    try {
+      engine::cifar10_dir(d.path);  // all six files present
+    } catch (const InputError& e) {
+      r.fail("path", e.what());
+    }
+  } else if (d.kind == "digits") {
+    d.path = io::resolve_relative(base_dir, r.string("path", engine::kDigitsDefaultPath));
+    r.set_resolved("path", d.path);
+    d.test_fraction = r.number("test_fraction", 0.2);
+    if (!(d.test_fraction > 0 && d.test_fraction < 1)) r.fail("test_fraction", "must be in (0, 1)");
+    if (!io::file_exists(d.path))
+      r.fail("path", "digits file '" + d.path + "' does not exist (it ships with the Debian package python3-sklearn)");
+  } else if (d.kind == "synthetic") {
     const int64_t train = r.integer("train", 4096), test = r.integer("test", 1024);
     const int64_t features = r.integer("features", 64), classes = r.integer("classes", 10);
     if (train < 1) r.fail("train", "must be at least 1");
@@ -164,12 +213,21 @@ DatasetSpec read_dataset(ObjectReader r, const std::string& base_dir) {
                              "t10k-labels-idx1-ubyte"})
       if (!find_idx(d.path, base)) r.fail("path", std::string("missing ") + base + "[.gz] in '" + d.path + "'");
   }
+  d.augment = r.boolean("augment", false);
+  if (d.augment && (d.kind == "synthetic" || d.kind == "digits"))
+    r.fail("augment", "random crop + flip needs images of at least 28x28 (cifar10, fashion-mnist, mnist)");
   r.finish();
   return d;
 }
 
 uint64_t train_size(const DatasetSpec& d) {
   if (d.kind == "synthetic") return d.synthetic_train;
+  try {
+    if (d.kind == "cifar10") return engine::cifar10_train_size(d.path);
+    if (d.kind == "digits") return engine::load_digits_csv(d.path, d.test_fraction).train.size();  // 57 KB
+  } catch (const InputError& e) {
+    d.origin.child("path").fail(e.what());
+  }
   return idx_count(*find_idx(d.path, "train-labels-idx1-ubyte"), d.origin.child("path"));
 }
 
@@ -210,23 +268,43 @@ TrainingSpec read_training(ObjectReader r, uint64_t train_n) {
   return t;
 }
 
-ComputeSpec read_compute(ObjectReader r) {
+ComputeSpec read_compute(ObjectReader r, const std::string& base_dir) {
   ComputeSpec c;
   c.real = r.choice("mode", {"real", "timing-only"}, "real") == "real";
   {
     auto t = r.object("time");
-    const std::string kind = t.choice("kind", {"flops", "fixed"}, "flops");
+    const std::string kind = t.choice("kind", {"flops", "fixed", "profile"}, "flops");
     if (kind == "fixed") {
       c.time = ComputeSpec::Time::Fixed;
       c.fixed_seconds = t.duration("seconds");
+    } else if (kind == "profile") {  // measured by `dtsim profile` (engine/profile.hpp)
+      c.time = ComputeSpec::Time::Profile;
+      c.profile_file = io::resolve_relative(base_dir, t.string("file"));
+      t.set_resolved("file", c.profile_file);
+      if (!io::file_exists(c.profile_file))
+        t.fail("file", "compute profile '" + c.profile_file + "' does not exist (write one with `dtsim profile`)");
+      try {
+        const engine::ComputeProfile prof = engine::read_compute_profile(c.profile_file);
+        c.profile_compute_s = prof.forward_s + prof.backward_s;
+        c.profile_batch = prof.batch;
+        c.profile_model_kind = prof.model_kind;
+      } catch (const InputError& e) {
+        t.fail("file", e.what());
+      }
     } else {
       c.time = ComputeSpec::Time::Flops;
     }
     t.finish();
   }
   const std::string dev = r.choice("device", {"cpu", "reference", "cuda", "auto"}, "cpu");
-  if (dev == "cuda") r.fail("device", "the cuda backend is not built into this binary");
-  c.device = dev == "reference" ? engine::Device::Reference : engine::Device::Cpu;
+  // cuda: the one GPU all simulated workers share (engine/cuda); auto: cuda when this binary has
+  // the backend and a device is usable, else cpu.
+  if (dev == "cuda" && !engine::cuda::built())
+    r.fail("device", "this dtsim was built without CUDA (configure with -DDTSIM_CUDA=ON)");
+  if (dev == "cuda" && !engine::cuda::available())
+    r.fail("device", "no usable CUDA device (" + engine::cuda::unavailable_reason() + ")");
+  if (dev == "cuda" || (dev == "auto" && engine::cuda::available())) c.device = engine::Device::Cuda;
+  else c.device = dev == "reference" ? engine::Device::Reference : engine::Device::Cpu;
   const int64_t th = r.integer("threads", 1);
   if (th < 1 || th > 1024) r.fail("threads", "must be in [1, 1024]");
   c.threads = static_cast<int>(th);
@@ -293,6 +371,8 @@ void apply_override(json& doc, const std::string& assignment) {
 
 std::pair<engine::SampleShape, int> dataset_shape(const DatasetSpec& d) {
   if (d.kind == "synthetic") return {engine::SampleShape{d.synthetic_features, 1, 1}, d.synthetic_classes};
+  if (d.kind == "cifar10") return {engine::SampleShape{3, 32, 32}, 10};
+  if (d.kind == "digits") return {engine::SampleShape{1, 8, 8}, 10};
   return {engine::SampleShape{1, 28, 28}, 10};
 }
 
@@ -300,6 +380,8 @@ engine::Dataset load_dataset(const DatasetSpec& d, uint64_t seed) {
   if (d.kind == "synthetic")
     return engine::make_synthetic(d.synthetic_train, d.synthetic_test, d.synthetic_features, d.synthetic_classes, seed);
   try {
+    if (d.kind == "cifar10") return engine::load_cifar10_dir(d.path, d.normalize);
+    if (d.kind == "digits") return engine::load_digits_csv(d.path, d.test_fraction);
     return engine::load_mnist_dir(d.kind, d.path);
   } catch (const InputError& e) {
     d.origin.child("path").fail(e.what());
@@ -337,18 +419,19 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     if (!doc.contains("platform")) r.fail("platform", "missing required key (a platform object or a path to one)");
     res["platform"] = json::object();
     ObjectReader pr(doc["platform"], {platform_file, platform_path}, &res["platform"]);
-    x.platform = read_platform(std::move(pr));
+    x.platform = read_platform(std::move(pr), platform_path.empty() ? io::dirname(platform_file) : base_dir);
   }
   x.dataset = read_dataset(r.object("dataset", true), base_dir);
   const auto [shape, classes] = dataset_shape(x.dataset);
+  bool model_timing_only = false;
   {
     auto mr = r.object("model", true);
-    engine::ComputeOptions opts;
-    auto model = engine::make_model(mr, shape, classes, opts);  // validates; cheap (no buffers)
+    const engine::ModelInfo model = engine::model_info(mr, shape, classes);  // validates; no buffers
     mr.finish();
-    if (x.platform.servers.count > 0 && static_cast<size_t>(x.platform.servers.count) > model->num_params())
+    model_timing_only = model.timing_only;
+    if (x.platform.servers.count > 0 && static_cast<size_t>(x.platform.servers.count) > model.num_params)
       throw InputError(platform_file, platform_path.empty() ? "servers.count" : "platform.servers.count",
-                       "more server shards than model parameters (" + std::to_string(model->num_params()) + ")");
+                       "more server shards than model parameters (" + std::to_string(model.num_params) + ")");
     x.model = res["model"];
   }
   {
@@ -372,7 +455,14 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     x.algorithm_spec = res["algorithm"];
   }
   x.training = read_training(r.object("training"), train_size(x.dataset));
-  x.compute = read_compute(r.object("compute"));
+  x.compute = read_compute(r.object("compute"), base_dir);
+  if (x.compute.time == ComputeSpec::Time::Profile && x.compute.profile_model_kind != x.model.value("kind", ""))
+    throw InputError(file, "compute.time.file", "the profile '" + x.compute.profile_file + "' was measured for model '" +
+                                                    x.compute.profile_model_kind + "', the config's model is '" +
+                                                    x.model.value("kind", std::string()) + "'");
+  if (model_timing_only && x.compute.real)  // resnet50, vgg16-imagenet, ...: no compute path
+    throw InputError(file, "model.kind", "'" + x.model.value("kind", std::string()) +
+                                             "' is a timing-only descriptor: set compute.mode to \"timing-only\"");
   x.output = read_output(r.object("output"), x.name);
   r.finish();
   return x;

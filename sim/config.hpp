@@ -11,42 +11,20 @@
 #include "common/json_reader.hpp"
 #include "engine/dataset.hpp"
 #include "engine/vec.hpp"
+#include "sim/platform_spec.hpp"
 
 namespace dtsim::sim {
 
-struct LinkSpec {
-  double bandwidth = 0;  // bytes/s
-  double latency = 0;    // s
-};
-
-struct HostGroupSpec {
-  int count = 0;
-  double speed = 0;  // flop/s
-  LinkSpec link;     // each host's own full-duplex NIC
-};
-
-struct StragglerSpec {
-  std::vector<int> workers;
-  double slowdown = 1;  // compute time multiplier
-};
-
-struct PlatformSpec {
-  std::string file;  // where it was read from (for messages)
-  enum class Network { Exact, Lv08 } network = Network::Lv08;
-  std::string topology = "star";
-  std::optional<LinkSpec> backbone;  // shared switch fabric; none = non-blocking switch
-  HostGroupSpec workers, servers;
-  double update_flops_per_param = 4;  // server cost of one optimizer step, per parameter
-  std::vector<StragglerSpec> stragglers;
-  // Compute-time multiplier of worker i from persistent stragglers (1 = nominal).
-  double slowdown(int worker) const;
-};
+// LinkSpec, HostGroupSpec, StragglerSpec, PlatformSpec: sim/platform_spec.hpp.
 
 struct DatasetSpec {
-  std::string kind;  // fashion-mnist | mnist | synthetic
-  std::string path;  // directory with IDX files (fashion-mnist, mnist)
+  std::string kind;  // fashion-mnist | mnist | cifar10 | digits | synthetic
+  std::string path;  // directory with IDX files (fashion-mnist, mnist) or CIFAR-10 .bin files; digits CSV file
   size_t synthetic_train = 4096, synthetic_test = 1024;
   int synthetic_features = 64, synthetic_classes = 10;
+  bool augment = false;        // random crop (pad 4) + horizontal flip, per (worker, step) (image datasets)
+  bool normalize = true;       // cifar10: per-channel standardisation
+  double test_fraction = 0.2;  // digits: share of the rows held out for testing
   JsonOrigin origin;
 };
 
@@ -62,8 +40,14 @@ struct TrainingSpec {
 
 struct ComputeSpec {
   bool real = true;  // "real" | "timing-only"
-  enum class Time { Fixed, Flops } time = Time::Flops;
+  enum class Time { Fixed, Flops, Profile } time = Time::Flops;
   double fixed_seconds = 0;
+  // Time::Profile: a measured compute profile (engine/profile.hpp, `dtsim profile`): forward +
+  // backward seconds of one minibatch of profile_batch samples, scaled linearly by batch size.
+  std::string profile_file;
+  double profile_compute_s = 0;
+  int profile_batch = 0;
+  std::string profile_model_kind;
   engine::Device device = engine::Device::Cpu;
   int threads = 1;
 };

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/io.hpp"
+#include "engine/runtime_info.hpp"
 
 namespace dtsim::sim {
 
@@ -22,6 +23,13 @@ json summary_json(const Experiment& x, const RunResult& r) {
   json s;
   s["name"] = x.name;
   s["status"] = r.status;
+  if (r.stop) {  // interrupted | wall_limit | diverged: why, and where (docs/robustness.md)
+    json st = {{"reason", r.stop->reason}, {"detail", r.stop->detail}, {"sim_time_s", r.stop->sim_time_s},
+               {"updates", r.stop->updates}};
+    if (r.stop->step >= 0) st["step"] = r.stop->step;
+    if (r.stop->worker >= 0) st["worker"] = r.stop->worker;
+    s["stopped"] = st;
+  }
   s["dtsim_version"] = DTSIM_VERSION;
   s["seed"] = x.seed;
   s["algorithm"] = x.algorithm;
@@ -36,6 +44,8 @@ json summary_json(const Experiment& x, const RunResult& r) {
   s["compute_mode"] = x.compute.real ? "real" : "timing-only";
   s["compute_device"] = r.device;
   s["compute_threads"] = x.compute.threads;
+  const engine::RuntimeInfo ri = engine::runtime_info(x.compute.device, x.compute.threads);  // engine/runtime_info.hpp
+  s["compute_backend"] = ri.backend, s["compute_isa"] = ri.isa;
   s["batch_size"] = x.training.batch_size;
   s["sample_budget"] = x.training.samples;
   s["samples"] = r.samples;

@@ -7,7 +7,10 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <csignal>
+#include <cstdio>
 #include <exception>
+#include <fstream>
 #include <limits>
 #include <map>
 
@@ -29,6 +32,9 @@ using engine::Vec;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Thrown inside an actor to end the run early; Shared::stop says why. guarded() catches it.
+struct StopRun {};
 
 // State shared by every actor of one run. Actors run one at a time on one OS thread.
 struct Shared {
@@ -71,6 +77,8 @@ struct Shared {
   uint64_t next_eval = 0;
   uint64_t last_eval_version = std::numeric_limits<uint64_t>::max();  // result.updates at the last row
   std::exception_ptr error;
+  std::string error_where;  // "worker-3 at simulated time 1.25 s": where the first exception happened
+  std::optional<StopInfo> stop;  // set once the run must end early (interrupt, wall limit, divergence)
   std::map<std::string, std::string> waiting;  // actor -> what it is blocked on (for deadlocks)
   int workers_finished = 0;
   uint64_t shard_commits = 0;
@@ -94,6 +102,30 @@ struct Shared {
   }
 
   double wall() const { return std::chrono::duration<double>(Clock::now() - wall_start).count(); }
+
+  // Ends the run early: the calling actor unwinds (StopRun), guarded() kills every other actor.
+  [[noreturn]] void stop_now(const std::string& reason, const std::string& detail, int worker = -1,
+                             int64_t step = -1) {
+    if (!stop) stop = StopInfo{reason, detail, sg4::Engine::get_clock(), step, worker, result.updates};
+    throw StopRun{};
+  }
+  [[noreturn]] void diverge(const std::string& detail, int worker, int64_t step) {
+    stop_now("diverged", detail, worker, step);
+  }
+  // Called whenever an actor starts an event (compute, send, receive, local work, commit): a signal
+  // or the wall-clock limit stops the run there. A few loads and one clock read: cheap.
+  void check_stop() {
+    if (stop) throw StopRun{};
+    if (hooks.interrupt && *hooks.interrupt) {
+      const int sig = *hooks.interrupt;
+      stop_now("interrupted", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig));
+    }
+    if (hooks.max_wall_s > 0 && wall() > hooks.max_wall_s) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "wall-clock limit of %g s reached", hooks.max_wall_s);
+      stop_now("wall_limit", buf);
+    }
+  }
 
   std::shared_ptr<Vec> gradient_buffer() {
     for (auto& g : grad_pool)
@@ -129,9 +161,12 @@ struct Shared {
   // One shard committed. A global update is complete once all K shards have committed (shards of
   // synchronous algorithms commit step t before any commits t+1), and only then is it evaluated.
   void committed(double now) {
+    check_stop();
     if (++shard_commits % static_cast<uint64_t>(std::max(1, K)) != 0) return;
     ++result.updates;
     if (x.training.eval_every_samples > 0 && samples_done >= next_eval) {
+      if (real && !engine::ops::all_finite(global.view()))  // parameters checked at evaluation points
+        diverge("the global model has non-finite parameters after update " + std::to_string(result.updates), -1, -1);
       evaluate(now);
       while (next_eval <= samples_done) next_eval += x.training.eval_every_samples;
     }
@@ -150,19 +185,31 @@ void guarded(Shared& s, F&& body) {
     body();
   } catch (const simgrid::ForcefulKillException&) {
     throw;  // the actor is being killed: let SimGrid unwind it
+  } catch (const StopRun&) {
+    sg4::Actor::kill_all();  // s.stop says why
   } catch (...) {
-    if (!s.error) s.error = std::current_exception();
+    if (!s.error) {
+      s.error = std::current_exception();
+      s.error_where = sg4::this_actor::get_name() + " at simulated time " + std::to_string(sg4::Engine::get_clock()) + " s";
+    }
     sg4::Actor::kill_all();
   }
 }
 
 // ------------------------------------------------------------------ pending operations
+class NodeBase;
 struct CommWait : Pending::Impl {
   std::vector<sg4::CommPtr> comms;
   std::function<void(double)> on_wait;  // accounting of the blocked time
+  std::map<std::string, std::string>* waiting = nullptr;  // Shared::waiting (named in a deadlock report)
+  std::function<std::string()> what;  // built only when someone actually blocks
+  NodeBase* owner = nullptr;          // receives the comms if this handle is dropped unwaited
+  ~CommWait() override;
   void wait() override {
     const double t0 = sg4::Engine::get_clock();
+    if (waiting && !comms.empty()) (*waiting)[sg4::this_actor::get_name()] = what ? what() : "a send";
     for (auto& c : comms) c->wait();
+    if (waiting && !comms.empty()) waiting->erase(sg4::this_actor::get_name());
     comms.clear();
     if (on_wait) on_wait(sg4::Engine::get_clock() - t0);
   }
@@ -185,35 +232,58 @@ class NodeBase {
     outstanding_.clear();
   }
 
+  // Sends whose handles were dropped unwaited: kept so they complete and are drained at the end.
+  // Completed ones are dropped in amortised O(1) (each prune at least doubles the threshold).
+  void adopt(std::vector<sg4::CommPtr>& comms) {
+    for (auto& c : comms) outstanding_.push_back(std::move(c));
+    comms.clear();
+    if (outstanding_.size() < prune_at_) return;
+    std::erase_if(outstanding_, [](const sg4::CommPtr& c) { return c->test(); });
+    prune_at_ = std::max<size_t>(64, 2 * outstanding_.size());
+  }
+
  protected:
-  Pending send(sg4::Mailbox* box, Message m) {
-    if (m.bytes == 0) m.bytes = 4.0 * static_cast<double>(m.data.count);
+  sg4::CommPtr send_comm(sg4::Mailbox* box, Message m) {
+    s_.check_stop();
+    if (m.bytes == 0) m.bytes = m.data.element_bytes * static_cast<double>(m.data.count);
     m.src = src_id_;
     m.sent_at = sg4::Engine::get_clock();
     s_.result.bytes_on_wire += m.bytes;
     ++s_.result.messages;
     auto* msg = new Message(std::move(m));
-    const double bytes = msg->bytes;
-    sg4::CommPtr c = box->put_async(msg, bytes);
-    prune();
-    outstanding_.push_back(c);
+    return box->put_async(msg, msg->bytes);
+  }
+
+  std::shared_ptr<CommWait> comm_wait() {
     auto p = std::make_shared<CommWait>();
-    p->comms.push_back(c);
-    p->on_wait = [this](double dt) { comm_wait_ += dt; };
+    p->on_wait = [this](double dt) {
+      comm_wait_ += dt;
+      const double now = sg4::Engine::get_clock();  // blocked on sends: a wait span on the timeline
+      if (dt > 0) s_.result.trace.add({trace_host_, SpanKind::Wait, now - dt, now, 0, -1, 0});
+    };
+    p->waiting = &s_.waiting;
+    p->owner = this;
+    return p;
+  }
+
+  Pending send(sg4::Mailbox* box, Message m) {
+    const int tag = m.tag;
+    auto p = comm_wait();
+    p->comms.push_back(send_comm(box, std::move(m)));
+    p->what = [box, tag] { return "its send to " + box->get_name() + " (tag " + std::to_string(tag) + ")"; };
     return Pending(p);
   }
 
   // Receives the next message of the inbox (blocking), recording the transfer on the timeline.
-  std::unique_ptr<Message> get_one() {
+  std::unique_ptr<Message> get_one(const std::string& what = "a message") {
     Message* raw = nullptr;
     sg4::CommPtr c = inbox_->get_async<Message>(&raw);
-    block_on("a message on " + inbox_->get_name(), [&] { c->wait(); });
+    block_on(what + " on " + inbox_->get_name(), [&] { c->wait(); });
     std::unique_ptr<Message> m(raw);
     if (s_.result.trace.enabled) {
       const double start = c->get_start_time(), end = c->get_finish_time();
       const int src_host = host_of(m->src);
-      s_.result.trace.add({src_host, SpanKind::Send, start, end, m->bytes, trace_host_, m->step});
-      s_.result.trace.add({trace_host_, SpanKind::Recv, start, end, m->bytes, src_host, m->step});
+      s_.result.trace.add_transfer(src_host, trace_host_, start, end, m->bytes, m->step, Transfer::Message, m->tag);
     }
     return m;
   }
@@ -226,7 +296,7 @@ class NodeBase {
         return m;
       }
     while (true) {
-      auto m = get_one();
+      auto m = get_one("a message with tag " + std::to_string(tag));
       if (m->tag == tag) return std::move(*m);
       stash_.push_back(std::move(*m));
     }
@@ -243,6 +313,7 @@ class NodeBase {
 
   template <class F>
   void block_on(const std::string& what, F&& f) {
+    s_.check_stop();
     const double t0 = sg4::Engine::get_clock();
     s_.waiting[sg4::this_actor::get_name()] = what;
     f();
@@ -257,11 +328,6 @@ class NodeBase {
                     : s_.server_host_index[static_cast<size_t>(-src - 1)];
   }
 
-  void prune() {
-    if (outstanding_.size() < 64) return;
-    std::erase_if(outstanding_, [](const sg4::CommPtr& c) { return c->test(); });
-  }
-
   Shared& s_;
   sg4::Host* host_;
   sg4::Mailbox* inbox_;
@@ -270,7 +336,12 @@ class NodeBase {
   double comm_wait_ = 0;
   std::deque<Message> stash_;
   std::vector<sg4::CommPtr> outstanding_;
+  size_t prune_at_ = 64;
 };
+
+CommWait::~CommWait() {
+  if (owner && !comms.empty()) owner->adopt(comms);
+}
 
 // The part of algo::Node every role implements identically.
 template <class Base>
@@ -284,11 +355,16 @@ class NodeImpl : public Base, public NodeBase {
   size_t num_params() const override { return s_.P; }
   uint64_t seed() const override { return s_.x.seed; }
   int64_t sync_steps() const override { return s_.sync_steps; }
+  uint64_t train_size() const override { return s_.x.training.train_size; }
+  void observe(const std::string& what, int64_t step, engine::ConstVecView v) override {
+    if (s_.hooks.observe) s_.hooks.observe(src_id_, what, step, v);
+  }
   size_t shard_offset(int k) const override { return s_.shard_off.at(static_cast<size_t>(k)); }
   size_t shard_size(int k) const override { return s_.shard_len.at(static_cast<size_t>(k)); }
   Vec new_buffer() const override { return s_.real ? Vec(s_.P, s_.model->device()) : Vec(); }
   std::shared_ptr<const Vec> initial_params() const override { return s_.init; }
   void work(double flops) override {
+    s_.check_stop();
     if (flops <= 0) return;
     const double t0 = sg4::Engine::get_clock();
     sg4::this_actor::execute(flops);
@@ -331,11 +407,30 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
         slowdown_(s.x.platform.slowdown(rank)) {}
 
   int rank() const override { return rank_; }
-  int batch_size() const override { return s_.b; }
+  int batch_size() const override { return b_; }
   bool claim_batch() override {
     if (s_.claimed >= s_.budget) return false;
-    s_.claimed += static_cast<uint64_t>(s_.b);
+    s_.claimed += static_cast<uint64_t>(b_);
     return true;
+  }
+  void set_batch_size(int b) override {
+    if (b < 1) throw RuntimeError("set_batch_size: batch size must be >= 1, got " + std::to_string(b));
+    b_ = b;
+  }
+  double compute_rate(int rank) const override {
+    const auto& c = s_.x.compute;
+    const double per_sample_s =
+        c.time == ComputeSpec::Time::Fixed     ? c.fixed_seconds / s_.b
+        : c.time == ComputeSpec::Time::Profile ? c.profile_compute_s / c.profile_batch
+                                               : s_.flops_per_sample / s_.hosts.workers.at(static_cast<size_t>(rank))->get_speed();
+    return 1.0 / (per_sample_s * s_.x.platform.slowdown(rank));
+  }
+  void update_cost(int terms) override {
+    work(static_cast<double>(s_.P) * (s_.x.platform.update_flops_per_param + std::max(0, terms - 1)));
+  }
+  void publish_global(engine::ConstVecView params) override {
+    if (s_.real && params.size) engine::ops::copy(s_.global.view(), params);
+    s_.committed(sg4::Engine::get_clock());
   }
 
   Gradient compute(engine::ConstVecView params) override {
@@ -356,7 +451,7 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
       void wait() override {
         if (done) return;
         exec->wait();
-        self->finish_compute(g, t0);
+        self->finish_compute(g, t0, exec->get_finish_time());  // not the later wait()
         done = true;
       }
       bool test() override { return done || exec->test(); }
@@ -372,13 +467,12 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   }
 
   Pending push(const Payload& data, int tag, int64_t step) override {
-    auto all = std::make_shared<CommWait>();
-    all->on_wait = [this](double dt) { comm_wait_ += dt; };
+    auto all = comm_wait();
+    const int K = s_.K;
+    all->what = [tag, K] { return "its push (tag " + std::to_string(tag) + ") to the " + std::to_string(K) + " shards"; };
     for (int k = 0; k < s_.K; ++k) {
       Message m{.tag = tag, .step = step, .data = data.slice(s_.shard_off[static_cast<size_t>(k)], s_.shard_len[static_cast<size_t>(k)])};
-      m.bytes = 4.0 * static_cast<double>(m.data.count);
-      send_to_server(k, std::move(m));
-      all->comms.push_back(outstanding_.back());
+      all->comms.push_back(send_comm(s_.server_inbox[static_cast<size_t>(k)], std::move(m)));
     }
     return Pending(all);
   }
@@ -442,13 +536,14 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
     p->self = this;
     p->seq = seq;
     const size_t count = mine.count;
+    const double element_bytes = mine.element_bytes;
     sg4::ActorPtr prev = last_ring_;
     std::weak_ptr<Impl> weak = p;
     p->actor = sg4::Actor::create("allreduce-" + std::to_string(rank_) + "-" + std::to_string(seq), host_,
-                                  [this, prev, count, seq, weak] {
+                                  [this, prev, count, element_bytes, seq, weak] {
                                     guarded(s_, [&] {
                                       if (prev) prev->join();
-                                      ring(count, seq);
+                                      ring(count, element_bytes, seq);
                                     });
                                     if (auto q = weak.lock()) q->finished = true;
                                   });
@@ -464,28 +559,44 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   // Simulated compute of one minibatch, in flops on this host (so speed profiles apply).
   double amount() const {
     const auto& c = s_.x.compute;
-    const double nominal_s = c.time == ComputeSpec::Time::Fixed
-                                 ? c.fixed_seconds
-                                 : s_.flops_per_sample * s_.b / host_->get_speed();
+    const double nominal_s =
+        c.time == ComputeSpec::Time::Fixed     ? c.fixed_seconds * b_ / s_.b  // fixed time is per configured batch
+        : c.time == ComputeSpec::Time::Profile ? c.profile_compute_s * b_ / c.profile_batch  // measured, scaled by batch
+                                               : s_.flops_per_sample * b_ / host_->get_speed();
     return nominal_s * slowdown_ * host_->get_speed();
   }
 
   Gradient start_compute(engine::ConstVecView params) {
+    s_.check_stop();
     Gradient g;
-    g.samples = s_.b;
+    g.samples = b_;
     g.step = k_;
     if (s_.real) {
-      s_.order->worker_batch(rank_, s_.N, static_cast<uint64_t>(k_), s_.b, idx_);
+      if (b_ == s_.b && pos_ == static_cast<uint64_t>(k_) * static_cast<uint64_t>(s_.b)) {
+        s_.order->worker_batch(rank_, s_.N, static_cast<uint64_t>(k_), s_.b, idx_);
+      } else {  // a per-worker batch size (set_batch_size): this worker's stream positions pos_, pos_+1, ...
+        idx_.resize(static_cast<size_t>(b_));
+        for (size_t j = 0; j < idx_.size(); ++j)
+          idx_[j] = s_.order->at((pos_ + j) * static_cast<uint64_t>(s_.N) + static_cast<uint64_t>(rank_));
+      }
       engine::gather(s_.data->train, s_.data->shape, idx_, batch_);
+      if (s_.x.dataset.augment)  // random crop + flip keyed by (seed, worker, step): event order never matters
+        engine::augment_crop_flip(batch_, s_.data->black, s_.x.seed, static_cast<uint64_t>(rank_),
+                                  static_cast<uint64_t>(k_));
       g.buf = s_.gradient_buffer();
       g.loss = s_.model->forward_backward(params, batch_, g.buf->view());
+      if (!std::isfinite(g.loss))  // checked every step: one float
+        s_.diverge("loss of worker " + std::to_string(rank_) + " at its step " + std::to_string(k_) + " is " +
+                       (std::isnan(g.loss) ? "nan" : "inf"),
+                   rank_, k_);
     }
     ++k_;
+    pos_ += static_cast<uint64_t>(b_);
     return g;
   }
 
-  void finish_compute(const Gradient& g, double t0) {
-    const double t1 = sg4::Engine::get_clock();
+  void finish_compute(const Gradient& g, double t0, double t1 = -1) {
+    if (t1 < 0) t1 = sg4::Engine::get_clock();
     compute_s_ += t1 - t0;
     ++gradients_;
     samples_ += static_cast<uint64_t>(g.samples);
@@ -497,14 +608,14 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   // Ring all-reduce over `count` fp32 elements split into N chunks of whole elements: 2(N-1)
   // steps; in step s this rank sends one chunk to the next rank and receives one from the previous
   // rank, concurrently (reduce-scatter: chunk (r - s) mod N; all-gather: chunk (r + 1 - s') mod N).
-  void ring(size_t count, uint64_t seq) {
+  void ring(size_t count, double element_bytes, uint64_t seq) {
     const int N = s_.N;
     if (N == 1) return;
     static int token = 0;
     auto chunk_bytes = [&](int c) {
       const size_t lo = count * static_cast<size_t>(c) / static_cast<size_t>(N);
       const size_t hi = count * static_cast<size_t>(c + 1) / static_cast<size_t>(N);
-      return 4.0 * static_cast<double>(hi - lo);
+      return element_bytes * static_cast<double>(hi - lo);
     };
     sg4::Mailbox* next = s_.ring_inbox[static_cast<size_t>((rank_ + 1) % N)];
     sg4::Mailbox* mine = s_.ring_inbox[static_cast<size_t>(rank_)];
@@ -517,19 +628,24 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
       ++s_.result.messages;
       int* got = nullptr;
       sg4::CommPtr in = mine->get_async<int>(&got);
+      const std::string me = sg4::this_actor::get_name();
+      s_.waiting[me] = "ring step " + std::to_string(step) + " of allreduce #" + std::to_string(seq) +
+                       " (a chunk from rank " + std::to_string(prev_rank) + ")";
       in->wait();
       out->wait();
+      s_.waiting.erase(me);
       if (s_.result.trace.enabled) {
         const int src = s_.worker_host_index[static_cast<size_t>(prev_rank)];
-        s_.result.trace.add({src, SpanKind::Send, in->get_start_time(), in->get_finish_time(), bytes, trace_host_, static_cast<int64_t>(seq)});
-        s_.result.trace.add({trace_host_, SpanKind::Recv, in->get_start_time(), in->get_finish_time(), bytes, src,
-                             static_cast<int64_t>(seq)});
+        s_.result.trace.add_transfer(src, trace_host_, in->get_start_time(), in->get_finish_time(), bytes,
+                                     static_cast<int64_t>(seq), Transfer::Collective);
       }
     }
   }
 
   int rank_;
   double slowdown_;
+  int b_ = s_.b;       // this worker's batch size (set_batch_size)
+  uint64_t pos_ = 0;   // samples of this worker's stream consumed so far
   uint64_t ar_seq_ = 0;
   sg4::ActorPtr last_ring_;
   int64_t k_ = 0;  // minibatches started
@@ -583,19 +699,22 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
 
   // Data and model (the model is validated already; build it again on the run's device).
   const auto [shape, classes] = dataset_shape(x.dataset);
-  engine::Dataset data;
-  if (s.real) {
-    data = load_dataset(x.dataset, x.seed);
-    s.data = &data;
-  }
+  engine::Dataset data;  // loaded below, once the memory estimate has passed
   engine::ComputeOptions opts{x.compute.device, x.compute.threads};
   json model_spec = x.model;
   ObjectReader mr(model_spec, {x.file, "model"});
-  auto model = engine::make_model(mr, shape, classes, opts);
-  s.model = model.get();
-  s.P = model->num_params();
-  s.flops_per_sample = model->flops_per_sample();
-  if (s.real) s.order = std::make_unique<engine::SampleOrder>(data.train.size(), x.seed);
+  // Timing-only runs need no compute path (and timing-only descriptors such as resnet50 have none).
+  std::unique_ptr<engine::Model> model;
+  if (s.real) {
+    model = engine::make_model(mr, shape, classes, opts);
+    s.model = model.get();
+    s.P = model->num_params();
+    s.flops_per_sample = model->flops_per_sample();
+  } else {
+    const engine::ModelInfo mi = engine::model_info(mr, shape, classes);
+    s.P = mi.num_params;
+    s.flops_per_sample = mi.flops_per_sample;
+  }
 
   auto algorithm_factory = algo::find_algorithm(x.algorithm);
   json algo_spec = x.algorithm_spec;
@@ -610,28 +729,34 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     s.shard_off.push_back(lo);
     s.shard_len.push_back(hi - lo);
   }
-  if (s.real) {
-    s.global = Vec(s.P, model->device());
-    model->init_params(s.global.view(), x.seed);
-    auto init = std::make_shared<Vec>(s.global.clone());
-    s.init = init;
-  }
-
   RunResult& r = s.result;
   r.model_parameters = s.P;
   r.flops_per_sample = s.flops_per_sample;
-  r.device = engine::device_name(model->device());
+  r.device = engine::device_name(model ? model->device() : x.compute.device);
   r.time_to_accuracy.assign(x.training.target_accuracy.size(), std::nullopt);
   const double est_events = static_cast<double>(s.sync_steps) * s.N * (3.0 + 4.0 * std::max(1, s.K));
   r.trace.enabled = x.output.trace == OutputSpec::Trace::On ||
                     (x.output.trace == OutputSpec::Trace::Auto && est_events <= static_cast<double>(x.output.trace_max_events));
   s.next_eval = x.training.eval_every_samples;
 
+  // Refuse up front what cannot fit, rather than being OOM-killed halfway (docs/robustness.md).
+  check_memory(x, estimate_memory(x, s.P, algorithm->buffers_per_worker(), s.K, r.trace.enabled),
+               available_memory_bytes());
+  if (s.real) {
+    data = load_dataset(x.dataset, x.seed);
+    s.data = &data;
+    s.order = std::make_unique<engine::SampleOrder>(data.train.size(), x.seed);
+    s.global = Vec(s.P, model->device());
+    model->init_params(s.global.view(), x.seed);
+    auto init = std::make_shared<Vec>(s.global.clone());
+    s.init = init;
+  }
+
   // ---------------------------------------------------------------- SimGrid
   xbt_log_control_set("root.thres:critical");
   sg4::Engine e("dtsim");
   configure_network(x.platform);
-  s.hosts = build_platform(x.platform);
+  s.hosts = build_platform(x.platform, x.seed);
   for (int i = 0; i < s.N; ++i) {
     s.worker_inbox.push_back(sg4::Mailbox::by_name("worker-" + std::to_string(i)));
     s.worker_host_index.push_back(static_cast<int>(r.trace.hosts.size()));
@@ -677,28 +802,57 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
   if (x.training.max_time_s) {
     e.run_until(*x.training.max_time_s);
     if (s.workers_finished < s.N) {
-      stopped_by_time = !s.error;
+      stopped_by_time = !s.error && !s.stop;
       for (auto& a : e.get_all_actors()) a->kill();
       e.run();
     }
   } else {
     e.run();
   }
-  if (s.error) std::rethrow_exception(s.error);
-  if (!stopped_by_time && s.workers_finished < s.N) {
+  if (s.error) {  // an exception inside an actor: name where it happened (InputError kept as is: exit 2)
+    try {
+      std::rethrow_exception(s.error);
+    } catch (const InputError&) {
+      throw;
+    } catch (const std::exception& ex) {
+      throw RuntimeError(s.error_where + ": " + ex.what());
+    } catch (...) {
+      throw RuntimeError(s.error_where + ": unknown exception");
+    }
+  }
+  if (!stopped_by_time && !s.stop && s.workers_finished < s.N) {
+    // A deadlock: SimGrid ran out of events with workers still blocked. Name every live actor
+    // and what it waits for (servers are daemons: listed, but they alone never make a deadlock).
     std::string who;
-    for (const auto& [actor, what] : s.waiting) who += (who.empty() ? "" : "; ") + actor + " waits for " + what;
+    for (auto& a : e.get_all_actors()) {
+      const auto it = s.waiting.find(a->get_name());
+      who += std::string(who.empty() ? "" : "; ") + a->get_name() + (a->is_daemon() ? " (daemon)" : "") + " waits for " +
+             (it != s.waiting.end() ? it->second : std::string("an activity the runtime did not label"));
+    }
+    const double t = sg4::Engine::get_clock();
     for (auto& a : e.get_all_actors()) a->kill();
     e.run();
-    throw RuntimeError("deadlock at simulated time " + std::to_string(sg4::Engine::get_clock()) + " s: " +
+    throw RuntimeError("deadlock at simulated time " + std::to_string(t) + " s: " +
                        std::to_string(s.N - s.workers_finished) + " of " + std::to_string(s.N) +
-                       " workers blocked (" + who + ")");
+                       " workers blocked forever: " + who);
   }
 
-  r.status = stopped_by_time ? "time_limit" : "completed";
-  r.simulated_time_s = stopped_by_time ? *x.training.max_time_s : sg4::Engine::get_clock();
   r.samples = s.samples_done;
-  s.evaluate(r.simulated_time_s);  // the final model (no-op if it has not changed since the last row)
+  if (s.stop) {  // interrupted | wall_limit | diverged: the metrics so far stay as they are
+    r.status = s.stop->reason;
+    r.stop = s.stop;
+    r.simulated_time_s = s.stop->sim_time_s;
+    if (s.stop->reason == "wall_limit") s.evaluate(r.simulated_time_s);
+  } else if (s.real && !engine::ops::all_finite(s.global.view())) {  // diverged in the last steps
+    r.status = "diverged";
+    r.stop = StopInfo{"diverged", "the final global model has non-finite parameters", sg4::Engine::get_clock(), -1, -1,
+                      r.updates};
+    r.simulated_time_s = r.stop->sim_time_s;
+  } else {
+    r.status = stopped_by_time ? "time_limit" : "completed";
+    r.simulated_time_s = stopped_by_time ? *x.training.max_time_s : sg4::Engine::get_clock();
+    s.evaluate(r.simulated_time_s);  // the final model (no-op if it has not changed since the last row)
+  }
   for (auto& w : workers) r.per_worker.push_back(w->summary());
   if (s.real) {
     r.final_params.resize(s.P);
@@ -706,6 +860,66 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
   }
   r.wall_time_s = s.wall();
   return r;
+}
+
+// ------------------------------------------------------------------ memory estimate
+namespace {
+std::string gib(double b) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.3g GiB", b / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+}  // namespace
+
+std::string MemoryEstimate::breakdown() const {
+  return gib(total()) + " (parameter copies " + gib(model_bytes) + ", dataset " + gib(dataset_bytes) + ", trace " +
+         gib(trace_bytes) + ", simulated hosts and actors " + gib(actor_bytes) + ")";
+}
+
+MemoryEstimate estimate_memory(const Experiment& x, size_t params, double buffers_per_worker, int shards,
+                               bool trace_on) {
+  MemoryEstimate m;
+  const double N = x.platform.workers.count, K = shards, P = static_cast<double>(params);
+  if (x.compute.real) {
+    // Every worker's own buffers, plus the global model, the initial parameters, and on the
+    // servers one averaging buffer, the optimizer state and two snapshots in flight (all K shards
+    // together are one model).
+    m.model_bytes = 4.0 * P * (N * std::max(0.0, buffers_per_worker) + 2.0 + (K > 0 ? 4.0 : 0.0));
+    const auto [shape, classes] = dataset_shape(x.dataset);
+    (void)classes;
+    const double train = static_cast<double>(x.training.train_size);
+    // The test set of the IDX datasets is not known before reading it: MNIST's ratio (1/6).
+    const double test = x.dataset.kind == "synthetic" ? static_cast<double>(x.dataset.synthetic_test) : train / 6.0;
+    const double per_sample = 4.0 * static_cast<double>(shape.size()) + 4.0 +
+                              (x.dataset.kind == "synthetic" ? 0.0 : static_cast<double>(shape.size()));  // + the raw bytes while decoding
+    m.dataset_bytes = (train + test) * per_sample;
+  }
+  if (trace_on) {
+    const double b = x.training.batch_size;
+    const double steps = std::ceil(static_cast<double>(x.training.samples) / (N * b));
+    m.trace_bytes = steps * N * (3.0 + 4.0 * std::max(1.0, K)) * (sizeof(Span) + 120.0);  // + its JSON text
+  }
+  m.actor_bytes = 20e3 * (N + x.platform.servers.count) + 64e6;  // ~17 KB per host+actor measured at 10k; + the process
+  return m;
+}
+
+double available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024.0;
+  return 0;
+}
+
+void check_memory(const Experiment& x, const MemoryEstimate& m, double available_bytes) {
+  if (available_bytes <= 0 || m.total() <= available_bytes) return;
+  const bool own_file = !x.platform.file.empty() && x.platform.file != x.file;
+  throw InputError(own_file ? x.platform.file : x.file, own_file ? "workers.count" : "platform.workers.count",
+                   "this run needs about " + m.breakdown() + " but only " + gib(available_bytes) +
+                       " of memory is available (MemAvailable); use fewer workers, a smaller model, or "
+                       "compute.mode \"timing-only\"");
 }
 
 }  // namespace dtsim::sim

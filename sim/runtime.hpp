@@ -2,6 +2,7 @@
 // One actor per worker and per server shard; the algorithm's straight-line functions run in them
 // through the contexts of algorithms/api.hpp.
 #pragma once
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -39,12 +40,31 @@ struct Progress {
 
 struct RunHooks {
   std::function<void(const Progress&)> progress;  // called often; throttle on the caller's side
+  // Set asynchronously (by a signal handler) to the signal's number: the run stops at its next
+  // event with status "interrupted" (docs/robustness.md).
+  const volatile std::sig_atomic_t* interrupt = nullptr;
+  // Wall-clock limit in seconds (0: none): the run stops at its next event with status "wall_limit".
+  double max_wall_s = 0;
   // Tests only: run this algorithm instead of the registry's `algorithm.name`.
   std::function<std::unique_ptr<algo::Algorithm>()> make_algorithm;
+  // Tests only: receives every Node::observe(what, step, v) of the algorithm; `node` is the
+  // worker rank, or -(k+1) for server shard k.
+  std::function<void(int node, const std::string& what, int64_t step, engine::ConstVecView v)> observe;
+};
+
+// Why a run ended before its sample budget (other than training.max_time_s).
+struct StopInfo {
+  std::string reason;      // interrupted | wall_limit | diverged
+  std::string detail;      // e.g. "SIGTERM", "loss of worker 3 at its step 17 is nan"
+  double sim_time_s = 0;   // simulated time at which it happened
+  int64_t step = -1;       // diverged: the worker's step (minibatch counter), else -1
+  int worker = -1;         // diverged: the worker whose loss was not finite (-1: the parameters)
+  uint64_t updates = 0;    // global updates completed by then
 };
 
 struct RunResult {
-  std::string status = "completed";  // completed | time_limit
+  std::string status = "completed";  // completed | time_limit | interrupted | wall_limit | diverged
+  std::optional<StopInfo> stop;      // set for interrupted | wall_limit | diverged
   double simulated_time_s = 0;
   double wall_time_s = 0;
   uint64_t samples = 0;    // samples whose gradients were computed
@@ -62,8 +82,26 @@ struct RunResult {
   Tracer trace;
 };
 
-// Runs the experiment. Throws InputError (bad input found late, e.g. an unreadable dataset) or
-// RuntimeError (deadlock, an exception inside an actor).
+// Runs the experiment. Throws InputError (bad input found late, e.g. an unreadable dataset, or a
+// run that cannot fit in memory, see check_memory) or RuntimeError (deadlock, an exception inside
+// an actor). Interruption, the wall-clock limit and divergence end the run normally with the
+// matching status (outputs can still be written).
 RunResult run(const Experiment& x, const RunHooks& hooks = {});
+
+// Memory a run needs, estimated before anything is allocated (docs/robustness.md).
+struct MemoryEstimate {
+  double model_bytes = 0;    // parameter copies: global + initial + per-worker buffers + shard snapshots
+  double dataset_bytes = 0;  // features + labels in memory (real compute only)
+  double trace_bytes = 0;    // timeline spans, when the trace is on
+  double actor_bytes = 0;    // SimGrid hosts, actors and mailboxes
+  double total() const { return model_bytes + dataset_bytes + trace_bytes + actor_bytes; }
+  std::string breakdown() const;  // "12.3 GiB (models 11 GiB, dataset 1.2 GiB, ...)"
+};
+MemoryEstimate estimate_memory(const Experiment& x, size_t params, double buffers_per_worker, int shards,
+                               bool trace_on);
+// MemAvailable from /proc/meminfo in bytes (0 when unknown).
+double available_memory_bytes();
+// Throws InputError (platform.workers.count) when the estimate exceeds the available memory.
+void check_memory(const Experiment& x, const MemoryEstimate& m, double available_bytes);
 
 }  // namespace dtsim::sim

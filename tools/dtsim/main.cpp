@@ -3,8 +3,11 @@
 //   dtsim validate CONFIG.json [--set KEY=VALUE]...
 //   dtsim algorithms
 //   dtsim --help | --version
-// Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid input.
+// Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid input, 3 diverged (NaN/Inf),
+// 4 stopped by --max-wall-s, 128+N stopped by signal N (130 SIGINT, 143 SIGTERM); docs/robustness.md.
 #include <unistd.h>
+
+#include <csignal>
 
 #include <chrono>
 #include <cmath>
@@ -23,7 +26,11 @@
 #include "common/units.hpp"
 #include "sim/config.hpp"
 #include "sim/outputs.hpp"
+#include "sim/platform.hpp"
 #include "sim/runtime.hpp"
+
+int cmd_sweep(int argc, char** argv);  // tools/dtsim/sweep.cpp
+int cmd_profile(int argc, char** argv);  // tools/dtsim/profile.cpp
 
 namespace {
 
@@ -34,11 +41,15 @@ constexpr const char* kUsage =
     "\n"
     "Usage:\n"
     "  dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet]\n"
-    "  dtsim validate CONFIG.json [--set KEY=VALUE]...\n"
+    "  dtsim validate CONFIG.json [--set KEY=VALUE]... [--route HOST,HOST]\n"
     "  dtsim algorithms          list the algorithms and their parameters\n"
+    "  dtsim sweep STUDY.json [--jobs N] [--out DIR] [--plot]   run a study (a grid of runs); see --help\n"
+    "  dtsim profile MODEL --input C,H,W --batch B [--device D] [--threads T] [--out FILE]\n"
+    "                            measure a model's step times into a compute profile; see --help\n"
     "  dtsim --help | --version\n"
     "\n"
-    "Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid input.\n"
+    "Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid input, 3 diverged,\n"
+    "4 wall-clock limit, 130/143 interrupted by SIGINT/SIGTERM (outputs written, docs/robustness.md).\n"
     "Documentation: README.md and docs/ (docs/config.md for every config key).\n";
 
 constexpr const char* kRunUsage =
@@ -54,17 +65,38 @@ constexpr const char* kRunUsage =
     "                     --set platform.workers.count=16 --set algorithm.name=asgd\n"
     "                     (VALUE is parsed as JSON when it parses, else taken as a string)\n"
     "  --quiet            print only errors\n"
-    "  -h, --help         this help\n";
+    "  --max-wall-s S     stop after S wall-clock seconds: status \"wall_limit\", exit code 4\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "SIGINT/SIGTERM stop the run at its next simulated event: outputs are written with\n"
+    "status \"interrupted\" and the exit code is 130/143 (a second signal kills at once). A NaN/Inf\n"
+    "loss or parameter stops it with status \"diverged\" and exit code 3.\n";
 
 struct Args {
   std::string command, config, out;
   std::vector<std::string> sets;
   bool quiet = false, help = false;
+  double max_wall_s = 0;  // 0: no wall-clock limit
+  std::vector<std::pair<std::string, std::string>> routes;  // validate --route A,B
 };
+
+// The signal that asked `run` to stop (0: none). Set by the handler, polled by the runtime.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "error: %s\nRun 'dtsim --help' for usage.\n", msg.c_str());
   std::exit(2);
+}
+
+double parse_seconds(const std::string& opt, const std::string& v) {
+  try {
+    size_t used = 0;
+    const double d = std::stod(v, &used);
+    if (used == v.size() && d > 0 && std::isfinite(d)) return d;
+  } catch (const std::exception&) {
+  }
+  usage_error(opt + " needs a positive number of seconds, got '" + v + "'");
 }
 
 Args parse(int argc, char** argv) {
@@ -82,6 +114,15 @@ Args parse(int argc, char** argv) {
     else if (s == "--out") a.out = value("--out");
     else if (s.rfind("--out=", 0) == 0) a.out = s.substr(6);
     else if (s == "--set") a.sets.push_back(value("--set"));
+    else if (s == "--route" || s.rfind("--route=", 0) == 0) {
+      const std::string v = s == "--route" ? value("--route") : s.substr(8);
+      const auto comma = v.find(',');
+      if (comma == std::string::npos || comma == 0 || comma + 1 == v.size())
+        usage_error("--route needs two host names separated by a comma, e.g. --route worker-0,server-0");
+      a.routes.emplace_back(v.substr(0, comma), v.substr(comma + 1));
+    }
+    else if (s == "--max-wall-s") a.max_wall_s = parse_seconds(s, value("--max-wall-s"));
+    else if (s.rfind("--max-wall-s=", 0) == 0) a.max_wall_s = parse_seconds("--max-wall-s", s.substr(13));
     else if (s.rfind("--set=", 0) == 0) a.sets.push_back(s.substr(6));
     else if (!s.empty() && s[0] == '-') usage_error("unknown option '" + s + "'");
     else if (a.config.empty()) a.config = s;
@@ -154,6 +195,14 @@ int cmd_run(const Args& a) {
     return 0;
   }
   if (a.config.empty()) usage_error("run needs a CONFIG.json");
+  // SIGINT/SIGTERM: the runtime stops at its next event and the outputs are still written. One-shot
+  // (SA_RESETHAND): a second signal kills at once; the atomic writes leave no half-written file.
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   sim::Experiment x = sim::load_experiment(a.config, a.sets);
   const std::string dir = a.out.empty() ? x.output.dir : a.out;
   // Remove the previous run's files first: a directory with an old summary.json must never pass
@@ -167,36 +216,37 @@ int cmd_run(const Args& a) {
   ProgressLine progress(!a.quiet && ::isatty(STDERR_FILENO));
   sim::RunHooks hooks;
   hooks.progress = [&](const sim::Progress& p) { progress.update(p); };
+  hooks.interrupt = &g_stop_signal;
+  hooks.max_wall_s = a.max_wall_s;
   sim::RunResult r = sim::run(x, hooks);
   progress.clear();
   sim::write_outputs(x, r, dir);
   if (!a.quiet) print_table(x, r, dir);
+  if (r.stop) {
+    const auto& st = *r.stop;
+    std::fprintf(stderr, "%s: %s at simulated time %.9g s (%s); outputs in %s/\n",
+                 st.reason == "diverged" ? "error" : "stopped", st.reason.c_str(), st.sim_time_s, st.detail.c_str(),
+                 dir.c_str());
+  }
+  if (g_stop_signal) return 128 + g_stop_signal;  // also when the signal came after the last event
+  if (r.status == "diverged") return 3;
+  if (r.status == "wall_limit") return 4;
   return 0;
 }
 
 int cmd_validate(const Args& a) {
   if (a.help) {
-    std::puts("Usage: dtsim validate CONFIG.json [--set KEY=VALUE]...\n\nLoads and checks the config, its platform, "
-              "model, dataset and algorithm; runs nothing. Exit 0 if valid, 2 otherwise.");
+    std::puts("Usage: dtsim validate CONFIG.json [--set KEY=VALUE]... [--route HOST,HOST]...\n\nLoads and checks the config, its platform, "
+              "model, dataset and algorithm; runs nothing. Exit 0 if valid, 2 otherwise.\nPrints a summary of the platform "
+              "(hosts per role, bisection bandwidth, stragglers, failures); --route worker-0,server-0\nalso prints the links "
+              "and latency of the route between two hosts (docs/platforms.md).");
     return 0;
   }
   if (a.config.empty()) usage_error("validate needs a CONFIG.json");
   sim::Experiment x = sim::load_experiment(a.config, a.sets);
-  const auto& p = x.platform;
+  const std::string platform = sim::platform_summary(x.platform, a.routes);  // sim/platform.cpp
   std::printf("%s: valid\n", a.config.c_str());
-  std::printf("  platform   %s topology, %s network; %d workers @ %s, %d servers @ %s\n", p.topology.c_str(),
-              p.network == sim::PlatformSpec::Network::Exact ? "exact" : "lv08", p.workers.count,
-              (std::to_string(p.workers.speed / 1e12) + " Tflop/s").c_str(), p.servers.count,
-              (std::to_string(p.servers.speed / 1e12) + " Tflop/s").c_str());
-  std::printf("  links      worker NIC %s / %s, server NIC %s / %s%s\n",
-              units::format_bandwidth(p.workers.link.bandwidth).c_str(), units::format_duration(p.workers.link.latency).c_str(),
-              units::format_bandwidth(p.servers.link.bandwidth).c_str(), units::format_duration(p.servers.link.latency).c_str(),
-              p.backbone ? (", backbone " + units::format_bandwidth(p.backbone->bandwidth)).c_str() : "");
-  for (const auto& s : p.stragglers) {
-    std::string ws;
-    for (int w : s.workers) ws += (ws.empty() ? "" : ",") + std::to_string(w);
-    std::printf("  straggler  workers [%s] x%.3g compute time\n", ws.c_str(), s.slowdown);
-  }
+  std::fputs(platform.c_str(), stdout);
   std::printf("  training   %s, batch %d, %llu samples, dataset %s\n", x.algorithm.c_str(), x.training.batch_size,
               static_cast<unsigned long long>(x.training.samples), x.dataset.kind.c_str());
   return 0;
@@ -225,12 +275,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
+    if (argc >= 2 && !std::strcmp(argv[1], "sweep")) return cmd_sweep(argc, argv);
+    if (argc >= 2 && !std::strcmp(argv[1], "profile")) return cmd_profile(argc, argv);
     const Args a = parse(argc, argv);
     if (a.command == "run") return cmd_run(a);
     if (a.command == "validate") return cmd_validate(a);
     if (a.command == "algorithms") return cmd_algorithms();
     std::string msg = "unknown command '" + a.command + "'";
-    if (auto near = nearest_key(a.command, {"run", "validate", "algorithms"})) msg += " (did you mean '" + *near + "'?)";
+    if (auto near = nearest_key(a.command, {"run", "validate", "algorithms", "sweep", "profile"})) msg += " (did you mean '" + *near + "'?)";
     usage_error(msg);
   } catch (const InputError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -1,0 +1,309 @@
+#include "algorithms/common.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "engine/optim.hpp"
+
+namespace dtsim::algo {
+
+Vec copy_of(const Node& n, ConstVecView src) {
+  Vec v = n.new_buffer();
+  if (!v.empty() && src.size) engine::ops::copy(v.view(), src);
+  return v;
+}
+
+std::shared_ptr<const Vec> snapshot_of(const Node& n, ConstVecView v) {
+  if (!n.real()) return nullptr;
+  return std::make_shared<const Vec>(copy_of(n, v));
+}
+
+// ------------------------------------------------------------------ PS servers
+std::vector<Message> gather_from_workers(Server& s, int tag) {
+  std::vector<Message> msgs(static_cast<size_t>(s.workers()));
+  for (int i = 0; i < s.workers(); ++i) {
+    Message m = s.recv(tag);
+    msgs[static_cast<size_t>(m.src)] = std::move(m);
+  }
+  return msgs;
+}
+
+void mean_in_rank_order(VecView out, const std::vector<Message>& msgs) {
+  if (!out.size) return;
+  engine::ops::copy(out, msgs[0].data.view());
+  for (size_t i = 1; i < msgs.size(); ++i) engine::ops::add(out, msgs[i].data.view());
+  engine::ops::scale(out, 1.0f / static_cast<float>(msgs.size()));
+}
+
+void broadcast_model(Server& s, int tag, int64_t step) {
+  const auto W = s.snapshot();
+  std::vector<Pending> sends;
+  for (int i = 0; i < s.workers(); ++i)
+    sends.push_back(s.send_to_worker(i, {.tag = tag, .step = step, .data = Payload::whole(W, s.size())}));
+  for (auto& p : sends) p.wait();
+}
+
+void broadcast_ack(Server& s, int64_t step) {
+  std::vector<Pending> sends;
+  for (int i = 0; i < s.workers(); ++i) sends.push_back(s.send_to_worker(i, {.tag = kAck, .step = step, .data = {}}));
+  for (auto& p : sends) p.wait();
+}
+
+void await_acks(Worker& w) {
+  for (int k = 0; k < w.shards(); ++k) w.recv(kAck);
+}
+
+void sync_gradient_server(Server& s, const engine::SgdConfig& opt, int64_t steps,
+                          const std::function<bool(int64_t)>& reply_model) {
+  engine::Sgd sgd(opt, s.real() ? s.size() : 0, engine::Device::Cpu);
+  Vec mean = s.real() ? Vec(s.size()) : Vec();
+  for (int64_t t = 0; t < steps; ++t) {
+    {
+      const auto grads = gather_from_workers(s, kGradient);  // released before the reply
+      if (s.real()) {
+        mean_in_rank_order(mean.view(), grads);
+        sgd.step(s.global_range(), mean.view());
+      }
+    }
+    s.update_cost(s.workers());
+    s.committed();
+    if (reply_model(t)) broadcast_model(s, kParams, t + 1);
+    else broadcast_ack(s, t + 1);
+  }
+}
+
+// ------------------------------------------------------------------ worker helpers
+void asgd_worker(Worker& w) {
+  std::shared_ptr<const Vec> W = w.initial_params();
+  while (w.claim_batch()) {
+    Gradient g = w.compute(view_of(W));
+    W.reset();
+    w.push(g.payload(w.num_params()), kGradient, g.step).wait();
+    W = w.pull(kParams);
+  }
+}
+
+std::shared_ptr<const Vec> ssgd_ps_steps(Worker& w, int64_t steps) {
+  std::shared_ptr<const Vec> W = w.initial_params();
+  for (int64_t t = 0; t < steps; ++t) {
+    Gradient g = w.compute(view_of(W));
+    W.reset();
+    w.push(g.payload(w.num_params()), kGradient, t).wait();
+    W = w.pull(kParams);
+  }
+  return W;
+}
+
+void barrier(Worker& w, int64_t id) {
+  const int N = w.workers(), r = w.rank();
+  int round = 0;
+  for (int d = 1; d < N; d *= 2, ++round) {
+    w.send_to_worker((r + d) % N, {.tag = kBarrier + round, .step = id, .data = {}});
+    w.recv(kBarrier + round);  // from (r - d) mod N; per round and sender, messages arrive in order
+  }
+}
+
+// ------------------------------------------------------------------ local optimizers
+namespace {
+
+// Multiplies the gradient by grad_scale into a scratch buffer when it is not 1.
+class Scaled {
+ public:
+  Scaled(double scale, const Node& n) : scale_(static_cast<float>(scale)) {
+    if (scale_ != 1.0f) buf_ = n.new_buffer();
+  }
+  ConstVecView operator()(ConstVecView g) {
+    if (scale_ == 1.0f || !g.size) return g;
+    engine::ops::copy(buf_.view(), g);
+    engine::ops::scale(buf_.view(), scale_);
+    return buf_.view();
+  }
+  double buffers() const { return buf_.empty() ? 0 : 1; }
+
+ private:
+  float scale_;
+  Vec buf_;
+};
+
+class SgdLocal final : public LocalOptimizer {
+ public:
+  SgdLocal(const LocalOptConfig& c, const Node& n)
+      : sgd_({.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay, .nesterov = c.nesterov},
+             n.real() ? n.num_params() : 0, engine::Device::Cpu),
+        scaled_(c.grad_scale, n) {}
+  void step(VecView w, ConstVecView g) override {
+    if (w.size) sgd_.step(w, scaled_(g));
+  }
+  double buffers() const override { return (sgd_.config().momentum != 0) + scaled_.buffers(); }
+
+ private:
+  engine::Sgd sgd_;
+  Scaled scaled_;
+};
+
+// CADCASGD (OD-SGD's local optimizer), with the scalars the authors meant (notes §1).
+class DcLocal final : public LocalOptimizer {
+ public:
+  DcLocal(const LocalOptConfig& c, const Node& n)
+      : dc_({.lambda = c.lambda, .adaptive = true, .mean_square = c.mean_square}, n.real() ? n.num_params() : 0,
+            engine::Device::Cpu),
+        sgd_({.lr = c.lr, .momentum = 0, .weight_decay = c.weight_decay, .nesterov = false},
+             n.real() ? n.num_params() : 0, engine::Device::Cpu),
+        scaled_(c.grad_scale, n),
+        prev_(n.new_buffer()),
+        u_(n.new_buffer()) {}
+  void step(VecView w, ConstVecView g) override {
+    if (!w.size) return;
+    if (first_) engine::ops::copy(prev_.view(), w);  // no previous step: no correction
+    first_ = false;
+    dc_.apply(u_.view(), scaled_(g), w, prev_.view());  // u = g + λ/√MS g g (w − w_prev)
+    engine::ops::copy(prev_.view(), w);                  // w_prev <- w
+    sgd_.step(w, u_.view());                             // w -= lr (u + wd w)
+  }
+  double buffers() const override { return 3 + scaled_.buffers(); }
+
+ private:
+  engine::DelayCompensation dc_;
+  engine::Sgd sgd_;
+  Scaled scaled_;
+  Vec prev_, u_;
+  bool first_ = true;
+};
+
+class AdamWLocal final : public LocalOptimizer {
+ public:
+  AdamWLocal(const LocalOptConfig& c, const Node& n)
+      : adam_({.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2, .eps = c.eps, .weight_decay = c.weight_decay},
+              n.real() ? n.num_params() : 0, engine::Device::Cpu),
+        scaled_(c.grad_scale, n) {}
+  void step(VecView w, ConstVecView g) override {
+    if (w.size) adam_.step(w, scaled_(g));
+  }
+  double buffers() const override { return 2 + scaled_.buffers(); }
+
+ private:
+  engine::AdamW adam_;
+  Scaled scaled_;
+};
+
+}  // namespace
+
+std::unique_ptr<LocalOptimizer> make_local_optimizer(const LocalOptConfig& c, const Node& n) {
+  if (c.kind == "sgd") return std::make_unique<SgdLocal>(c, n);
+  if (c.kind == "dc-asgd-adaptive") return std::make_unique<DcLocal>(c, n);
+  if (c.kind == "adamw") return std::make_unique<AdamWLocal>(c, n);
+  throw RuntimeError("unknown local optimizer '" + c.kind + "'");
+}
+
+// ------------------------------------------------------------------ config
+std::string num_str(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+std::string read_comm(ObjectReader& r, const std::vector<std::string>& allowed, const std::string& def) {
+  return r.choice("comm", allowed, def);
+}
+
+int64_t read_count(ObjectReader& r, const std::string& key, int64_t def, int64_t min) {
+  const int64_t v = r.integer(key, def);
+  if (v < min) r.fail(key, "must be an integer >= " + std::to_string(min) + ", got " + std::to_string(v));
+  return v;
+}
+
+LocalOptConfig read_local_opt(ObjectReader& r, const std::vector<std::string>& kinds, const LocalOptConfig& d,
+                              const std::string& prefix) {
+  LocalOptConfig c = d;
+  const std::string lr = prefix + "lr", wd = prefix + "weight_decay", mom = prefix + "momentum",
+                    nest = prefix + "nesterov";
+  c.kind = kinds.size() == 1 ? r.choice("local_optimizer", kinds, kinds[0]) : r.choice("local_optimizer", kinds, d.kind);
+  c.lr = r.number(lr, d.lr);
+  r.require_non_negative(lr, c.lr);
+  c.weight_decay = r.number(wd, d.weight_decay);
+  r.require_non_negative(wd, c.weight_decay);
+  auto only_with = [&](const std::string& key, const std::string& kind) {
+    if (c.kind != kind && r.has(key)) r.fail(key, "only used with local_optimizer '" + kind + "'");
+  };
+  for (const auto& k : {mom, nest}) only_with(k, "sgd");
+  for (const char* k : {"lambda", "mean_square"}) only_with(k, "dc-asgd-adaptive");
+  for (const char* k : {"adam_beta1", "adam_beta2", "adam_eps"}) only_with(k, "adamw");
+  if (c.kind == "sgd") {
+    c.momentum = r.number(mom, d.momentum);
+    r.require_range(mom, c.momentum, 0.0, 0.999999);
+    c.nesterov = r.boolean(nest, d.nesterov);
+    if (c.nesterov && c.momentum == 0) r.fail(nest, "Nesterov momentum needs " + mom + " > 0");
+  } else {
+    c.momentum = 0;
+    c.nesterov = false;
+  }
+  if (c.kind == "dc-asgd-adaptive") {
+    c.lambda = r.number("lambda", d.lambda);
+    r.require_non_negative("lambda", c.lambda);
+    c.mean_square = r.number("mean_square", d.mean_square);
+    r.require_range("mean_square", c.mean_square, 0.0, 0.999999);
+  }
+  if (c.kind == "adamw") {
+    c.beta1 = r.number("adam_beta1", d.beta1);
+    r.require_range("adam_beta1", c.beta1, 0.0, 0.999999);
+    c.beta2 = r.number("adam_beta2", d.beta2);
+    r.require_range("adam_beta2", c.beta2, 0.0, 0.999999);
+    c.eps = r.number("adam_eps", d.eps);
+    r.require_positive("adam_eps", c.eps);
+  }
+  return c;
+}
+
+std::vector<ParamDoc> local_opt_docs(const std::vector<std::string>& kinds, const LocalOptConfig& d,
+                                     const std::string& prefix) {
+  std::string list;
+  for (const auto& k : kinds) list += (list.empty() ? "" : " | ") + k;
+  auto has = [&](const std::string& k) { return std::find(kinds.begin(), kinds.end(), k) != kinds.end(); };
+  const std::string who = prefix.empty() ? "the workers' optimizer" : "the worker-side (local) optimizer";
+  std::vector<ParamDoc> v;
+  if (kinds.size() > 1) v.push_back({"local_optimizer", d.kind, "worker-side optimizer: " + list});
+  v.push_back({prefix + "lr", num_str(d.lr), "learning rate of " + who});
+  v.push_back({prefix + "weight_decay", num_str(d.weight_decay), "weight decay of " + who + " (decoupled for adamw)"});
+  if (has("sgd") || has("glu")) {
+    v.push_back({prefix + "momentum", num_str(d.momentum), "momentum of " + who + " when sgd (buffers stay on the worker)"});
+    v.push_back({prefix + "nesterov", d.nesterov ? "true" : "false", "Nesterov momentum of " + who + " when sgd"});
+  }
+  if (has("dc-asgd-adaptive")) {
+    v.push_back({"lambda", num_str(d.lambda), "dc-asgd-adaptive: delay-compensation strength lambda"});
+    v.push_back({"mean_square", num_str(d.mean_square), "dc-asgd-adaptive: decay m of the gradients' mean square"});
+  }
+  if (has("adamw")) {
+    v.push_back({"adam_beta1", num_str(d.beta1), "adamw: beta1"});
+    v.push_back({"adam_beta2", num_str(d.beta2), "adamw: beta2"});
+    v.push_back({"adam_eps", num_str(d.eps), "adamw: epsilon"});
+  }
+  return v;
+}
+
+std::vector<ParamDoc> docs(std::initializer_list<std::vector<ParamDoc>> parts) {
+  std::vector<ParamDoc> out;
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+DelayedPsConfig read_delayed_ps(ObjectReader& r, const engine::SgdConfig& g, const LocalOptConfig& l, int64_t warmup,
+                                const std::vector<std::string>& kinds) {
+  DelayedPsConfig c;
+  read_comm(r, {"ps"}, "ps");
+  c.global = read_sgd(r, g);
+  c.local = read_local_opt(r, kinds, l);
+  c.rescale_by_n = r.choice("local_rescale", {"1/N", "1"}, "1/N") == "1/N";
+  c.warmup = read_count(r, "warmup_steps", warmup, 0);
+  return c;
+}
+
+std::vector<ParamDoc> delayed_ps_docs(const engine::SgdConfig& g, const LocalOptConfig& l, int64_t warmup,
+                                      const std::vector<std::string>& kinds) {
+  return docs({sgd_param_docs(g), local_opt_docs(kinds, l),
+               {{"local_rescale", "1/N", "gradient scale of the local step: 1/N (as the server's; the authors' code) | 1"},
+                {"warmup_steps", std::to_string(warmup), "iterations of plain SSGD first (the authors' code)"},
+                {"comm", "ps", "ps only"}}});
+}
+
+}  // namespace dtsim::algo

@@ -1,0 +1,128 @@
+// Building blocks shared by the algorithm files: PS server loops, model copies, local optimizers,
+// a barrier, config readers and their ParamDocs. Algorithms stay straight-line code that reads
+// like the paper's algorithm box; whatever two of them would otherwise copy lives here.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "algorithms/api.hpp"
+#include "engine/adamw.hpp"
+#include "engine/delay_comp.hpp"
+#include "engine/ops.hpp"
+
+namespace dtsim::algo {
+
+// Tags beyond api.hpp's.
+enum : int {
+  kAck = 16,      // zero-byte acknowledgement of a push (the PS applied it)
+  kExchange = 17, // EASGD: a worker's model sent to the centre
+  kClockDone = 18,
+  kBarrier = 32,  // kBarrier + round of the dissemination barrier (up to 32 rounds)
+};
+
+// ------------------------------------------------------------------ buffers
+inline ConstVecView view_of(const std::shared_ptr<const Vec>& v) { return v ? v->view() : ConstVecView{}; }
+inline ConstVecView view_of(const Gradient& g) { return g.buf ? g.buf->view() : ConstVecView{}; }
+// A full-size buffer of this node holding a copy of `src` (empty in timing-only mode).
+Vec copy_of(const Node& n, ConstVecView src);
+// dst = src when real (no-op in timing-only mode, where both are empty).
+inline void assign(VecView dst, ConstVecView src) {
+  if (dst.size) engine::ops::copy(dst, src);
+}
+// A shared immutable copy of `v` (to send or all-reduce while the worker keeps changing `v`).
+std::shared_ptr<const Vec> snapshot_of(const Node& n, ConstVecView v);
+
+// ------------------------------------------------------------------ PS servers
+// One message with `tag` from every worker, returned in rank order (whatever the arrival order).
+std::vector<Message> gather_from_workers(Server& s, int tag);
+// out = Σ_i msgs[i] / N, summed in rank order: bitwise reproducible.
+void mean_in_rank_order(VecView out, const std::vector<Message>& msgs);
+// Sends one immutable snapshot of this shard's global range to every worker (tag, step) and
+// waits for the sends; or a zero-byte acknowledgement.
+void broadcast_model(Server& s, int tag, int64_t step);
+void broadcast_ack(Server& s, int64_t step);
+// Receives one acknowledgement (kAck) from every shard.
+void await_acks(Worker& w);
+
+// The synchronous gradient server (SSGD's, reused by Pipe-SGD, OD-SGD and SSD-SGD on a PS):
+//   for t < steps: wait for the N gradients of step t; W <- Opt(W, (1/N) Σ_i g_i) (rank order);
+//                  commit; reply W_{t+1} to every worker when reply_model(t), else a zero-byte ack.
+void sync_gradient_server(Server& s, const engine::SgdConfig& opt, int64_t steps,
+                          const std::function<bool(int64_t)>& reply_model);
+
+// ------------------------------------------------------------------ worker helpers
+// ASGD's worker loop (ASGD, DC-ASGD): while the sample budget lasts, compute at the last pulled
+// W, push the gradient, pull the shard's reply (piggybacked on the push).
+void asgd_worker(Worker& w);
+// SSGD on the PS for `steps` steps from the initial weights (OD-SGD's and SSD-SGD's warm-up);
+// returns the last pulled weights W_steps.
+std::shared_ptr<const Vec> ssgd_ps_steps(Worker& w, int64_t steps);
+// Dissemination barrier among all workers (ceil(log2 N) rounds of zero-byte messages).
+void barrier(Worker& w, int64_t id);
+// One worker's full model as a PS payload / all-reduce contribution (shares `v`'s buffer).
+inline Payload payload_of(const std::shared_ptr<const Vec>& v, size_t count) { return Payload::whole(v, count); }
+
+// ------------------------------------------------------------------ local optimizers
+// The worker-side optimizer of the local-update algorithms:
+//   sgd               PyTorch SGD (momentum, weight decay, Nesterov)
+//   dc-asgd-adaptive  OD-SGD's CADCASGD: u = g + wd*w + lambda/sqrt(MS) g g (w - w_prev),
+//                     w_prev = w before the previous local step; w -= lr*u (no momentum)
+//   adamw             PyTorch AdamW
+// Every step first multiplies the gradient by `grad_scale` (MXNet's rescale_grad, e.g. 1/N).
+struct LocalOptConfig {
+  std::string kind = "sgd";
+  double lr = 0.05;
+  double momentum = 0;
+  double weight_decay = 0;
+  bool nesterov = false;
+  double lambda = 2;       // dc-asgd-adaptive
+  double mean_square = 0;  // dc-asgd-adaptive
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adamw
+  double grad_scale = 1;
+};
+
+class LocalOptimizer {
+ public:
+  virtual ~LocalOptimizer() = default;
+  // w <- Opt(w, grad_scale * g). No-op on empty views (timing-only mode).
+  virtual void step(VecView w, ConstVecView g) = 0;
+  // Full-size state buffers it keeps (memory estimates).
+  virtual double buffers() const = 0;
+};
+std::unique_ptr<LocalOptimizer> make_local_optimizer(const LocalOptConfig& c, const Node& n);
+
+// ------------------------------------------------------------------ config
+// OD-SGD's and SSD-SGD's keys: the global SGD (lr, momentum, weight_decay, nesterov), the local
+// optimizer, local_rescale (1/N as the authors' code, or 1) and warmup_steps.
+struct DelayedPsConfig {
+  engine::SgdConfig global;
+  LocalOptConfig local;
+  bool rescale_by_n = true;
+  int64_t warmup = 0;
+};
+DelayedPsConfig read_delayed_ps(ObjectReader& r, const engine::SgdConfig& g, const LocalOptConfig& l, int64_t warmup,
+                                const std::vector<std::string>& kinds);
+std::vector<ParamDoc> delayed_ps_docs(const engine::SgdConfig& g, const LocalOptConfig& l, int64_t warmup,
+                                      const std::vector<std::string>& kinds);
+
+std::string num_str(double v);
+// lr / momentum / weight_decay / nesterov docs naming whose SGD they configure.
+std::vector<ParamDoc> sgd_param_docs(const engine::SgdConfig& d, const std::string& role);
+// Reads "comm" restricted to `allowed` with a default.
+std::string read_comm(ObjectReader& r, const std::vector<std::string>& allowed, const std::string& def);
+// Reads the local optimizer keys: local_optimizer among `kinds`, then <prefix>lr,
+// <prefix>weight_decay, <prefix>momentum and <prefix>nesterov (sgd), lambda/mean_square
+// (dc-asgd-adaptive) or adam_beta1/adam_beta2/adam_eps (adamw). prefix "local_" when the algorithm
+// also has a global optimizer (lr, momentum, ...), "" when the workers' optimizer is the only one.
+LocalOptConfig read_local_opt(ObjectReader& r, const std::vector<std::string>& kinds, const LocalOptConfig& d,
+                              const std::string& prefix = "local_");
+std::vector<ParamDoc> local_opt_docs(const std::vector<std::string>& kinds, const LocalOptConfig& d,
+                                     const std::string& prefix = "local_");
+// Positive integer key.
+int64_t read_count(ObjectReader& r, const std::string& key, int64_t def, int64_t min = 1);
+// Concatenates ParamDoc lists.
+std::vector<ParamDoc> docs(std::initializer_list<std::vector<ParamDoc>> parts);
+
+}  // namespace dtsim::algo

@@ -1,0 +1,73 @@
+// OD-SGD — One-step Delay SGD (Xu, Dong, Xu, Liao; arXiv 2005.06728), after the authors' MXNet
+// fork CynthiaProtector/OD-SGD (notes/algorithms.md §1).
+//
+// Roles: the PS holds W and the global optimizer (SSGD's server, unchanged: it answers the N pushes
+// of step t with W_{t+1} once all N are applied). Worker i holds L (local copy + local optimizer
+// state) and computes on w̃ = L.
+//
+//   warm-up, t < warmup_steps:  plain SSGD (compute at W_t, push, pull W_{t+1}); then L <- W
+//   t >= warmup_steps:
+//     g_t <- ∇ at w̃_t = L                  ─┐ overlaps push/update/pull of step t−1
+//     L   <- pull  (= W_t, reply to t−1)    ─┘ (the local update must wait for it: it writes L)
+//     L   <- LocalOpt(L, g_t / N)            (= W_t − η_l·u(g_t)  = w̃_{t+1})
+//     push g_t                               (async; the server applies step t, replies W_{t+1})
+//   PS:  W_{t+1} = GlobalOpt(W_t, (1/N) Σ_i g_i(w̃_t^i))
+//
+// With plain SGD on both sides: W_{t+1} = W_t − η·ḡ, w̃_{t+1} = W_t − (η_l/N)·g_i. The local step
+// sees the same 1/N rescale as the server (MXNet's rescale_grad = 1/(b·N)), hence the scripts'
+// η_l = 0.5 > η = 0.1. Local optimizer "dc-asgd-adaptive" is the code's CADCASGD with the scalars the
+// authors meant (λ = lambda, m = mean_square); the compiled code passed them permuted (λ_eff = wd,
+// m = rescale_grad), see docs/algorithms/od-sgd.md. A worker pushes step t only after the reply to
+// step t−1 arrived, so it leads the slowest worker by at most about one step.
+#include "algorithms/common.hpp"
+
+namespace dtsim::algo {
+namespace {
+
+class OdSgd final : public Algorithm {
+ public:
+  explicit OdSgd(DelayedPsConfig c) : c_(std::move(c)) {}
+  bool needs_servers() const override { return true; }
+  double buffers_per_worker() const override { return 7.0; }
+
+  void worker(Worker& w) override {
+    const int64_t T = w.sync_steps(), Tw = std::min(c_.warmup, T);
+    std::shared_ptr<const Vec> W = ssgd_ps_steps(w, Tw);  // warm-up: SSGD
+    Vec L = copy_of(w, view_of(W));                       // L <- W_{Tw}
+    W.reset();
+    LocalOptConfig lc = c_.local;
+    if (c_.rescale_by_n) lc.grad_scale = 1.0 / w.workers();
+    auto local = make_local_optimizer(lc, w);
+    for (int64_t t = Tw; t < T; ++t) {
+      Gradient g = w.compute(L.view());            // on w̃_t = L, the locally updated weights
+      if (t > Tw) assign(L.view(), view_of(w.pull(kParams)));  // L <- W_t (the pull of step t−1)
+      local->step(L.view(), view_of(g));  // L = W_t − η_l u(g_t) = w̃_{t+1}
+      w.update_cost();
+      w.push(g.payload(w.num_params()), kGradient, t);  // async: overlaps the next compute
+    }
+    if (T > Tw) w.pull(kParams);  // the reply to the last push: its update is applied
+  }
+
+  void server(Server& s) override {
+    sync_gradient_server(s, c_.global, s.sync_steps(), [](int64_t) { return true; });
+  }
+
+ private:
+  DelayedPsConfig c_;
+};
+
+const engine::SgdConfig kGlobal{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.0, .nesterov = false};
+const LocalOptConfig kLocal{.kind = "dc-asgd-adaptive", .lr = 0.5, .lambda = 2, .mean_square = 0};
+
+}  // namespace
+
+AlgorithmInfo od_sgd_info() {
+  return {"od-sgd",
+          "one-step delay SGD: SSGD on the PS, workers compute on a locally updated copy while the global update is in flight",
+          delayed_ps_docs(kGlobal, kLocal, 200, {"dc-asgd-adaptive", "sgd"}),
+          [](ObjectReader& r) -> std::unique_ptr<Algorithm> {
+            return std::make_unique<OdSgd>(read_delayed_ps(r, kGlobal, kLocal, 200, {"dc-asgd-adaptive", "sgd"}));
+          }};
+}
+
+}  // namespace dtsim::algo

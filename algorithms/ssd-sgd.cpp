@@ -1,0 +1,134 @@
+// SSD-SGD — Several Steps Delay SGD (arXiv 2012.05396), after the authors' MXNet fork
+// main-520/SSD-SGD (notes/algorithms.md §2): OD-SGD with a pull only every k = pull_every steps.
+//
+//   warm-up, t < warmup_steps:  plain SSGD; then L <- W
+//   t >= warmup_steps (s = t − warmup_steps):
+//     g_t <- ∇ at w̃_t = L                        ─┐ overlaps push/update (and pull) of step t−1
+//     if step t−1 pulled: L <- pull (= W_t)        │
+//     else:               wait for the push ack    ─┘ (push-ack coupling: lead <= ~1 step)
+//     L <- LocalOpt(L, g_t)                         (sgd | dc-asgd-adaptive | glu)
+//     push g_t                                      (every step; async)
+//     the reply is W_{t+1} when s mod k == k−1, else a zero-byte ack
+//   PS: an ordinary SSGD step every iteration, on N gradients computed at N stale local models.
+//
+// Wire per worker and step: |W| up; |W| down every k steps (+ zero-byte acks).
+//
+// GLU ("global gradient for local update") — RECONSTRUCTION. The paper's equation was not
+// available (notes §2, §9.4) and the authors' GLU kernel is broken (permuted scalars, output
+// overwrites the weights), so this is dtsim's reading of the name, not the paper's rule:
+//   at each pull:  ĝ = (W_prev_pull − W_pull) / (k·η)   (the global model's mean step per iteration,
+//                                                        in gradient units; 0 before the second pull)
+//   local step:    L <- L − η_l·( s·g_t + (1 − s)·ĝ + wd_l·L ),  s = local gradient scale (1/N)
+// i.e. the worker's own fresh gradient takes its 1/N share of the global step and the last
+// interval's global gradient stands in for the other N−1 workers' (cf. DiLoCo's eager updates).
+// With N = 1 it is plain SGD.
+#include "algorithms/common.hpp"
+
+namespace dtsim::algo {
+namespace {
+
+class SsdSgd final : public Algorithm {
+ public:
+  SsdSgd(DelayedPsConfig c, int64_t k) : c_(std::move(c)), k_(k) {}
+  bool needs_servers() const override { return true; }
+  double buffers_per_worker() const override { return 8.0; }
+
+  // Does the server answer the push of step t with the weights (else with an ack)?
+  bool pulls(int64_t t, int64_t Tw) const { return t < Tw || (t - Tw) % k_ == k_ - 1; }
+
+  void worker(Worker& w) override {
+    const int64_t T = w.sync_steps(), Tw = std::min(c_.warmup, T);
+    std::shared_ptr<const Vec> W = ssgd_ps_steps(w, Tw);  // warm-up: SSGD
+    Vec L = copy_of(w, view_of(W));
+    Glu glu(*this, w, view_of(W));
+    W.reset();
+    LocalOptConfig lc = c_.local;
+    if (c_.rescale_by_n) lc.grad_scale = 1.0 / w.workers();
+    if (lc.kind == "glu") lc.kind = "sgd";  // GLU = local SGD on the combined gradient (below)
+    auto local = make_local_optimizer(lc, w);
+    const bool use_glu = c_.local.kind == "glu";
+    for (int64_t t = Tw; t < T; ++t) {
+      Gradient g = w.compute(L.view());  // on w̃_t = L
+      if (t > Tw) {
+        if (pulls(t - 1, Tw)) {          // L <- W_t: the pull of step t−1 replaces the local copy
+          W = w.pull(kParams);
+          glu.observe_pull(view_of(W));
+          assign(L.view(), view_of(W));
+          W.reset();
+        } else {
+          await_acks(w);                 // the push of step t−1 was applied (buffer reuse)
+        }
+      }
+      local->step(L.view(), use_glu ? glu.combine(view_of(g)) : view_of(g));
+      w.update_cost();
+      w.push(g.payload(w.num_params()), kGradient, t);  // async: overlaps the next compute
+    }
+    if (T > Tw) {  // the reply to the last push: its update is applied
+      if (pulls(T - 1, Tw)) w.pull(kParams);
+      else await_acks(w);
+    }
+  }
+
+  void server(Server& s) override {
+    const int64_t Tw = std::min(c_.warmup, s.sync_steps());
+    sync_gradient_server(s, c_.global, s.sync_steps(), [&](int64_t t) { return pulls(t, Tw); });
+  }
+
+ private:
+  // The reconstructed GLU gradient (see the header comment).
+  class Glu {
+   public:
+    Glu(const SsdSgd& a, const Worker& w, ConstVecView W0)
+        : on_(a.c_.local.kind == "glu"),
+          scale_(a.c_.rescale_by_n ? 1.0 / w.workers() : 1.0),
+          eta_k_(a.c_.global.lr * static_cast<double>(a.k_)) {
+      if (!on_ || !w.real()) return;
+      prev_ = copy_of(w, W0);
+      ghat_ = w.new_buffer();
+      mixed_ = w.new_buffer();
+    }
+    void observe_pull(ConstVecView W) {
+      if (!on_ || !W.size) return;
+      engine::ops::sub(ghat_.view(), prev_.view(), W);             // W_prev − W
+      engine::ops::scale(ghat_.view(), static_cast<float>(1.0 / eta_k_));
+      engine::ops::copy(prev_.view(), W);
+      have_ = true;
+    }
+    // Returns g + ((1 − s)/s)·ĝ: the local optimizer multiplies it by s (local_rescale).
+    ConstVecView combine(ConstVecView g) {
+      if (!g.size || !have_) return g;
+      engine::ops::copy(mixed_.view(), g);
+      engine::ops::axpy(mixed_.view(), static_cast<float>((1.0 - scale_) / scale_), ghat_.view());
+      return mixed_.view();
+    }
+
+   private:
+    bool on_;
+    double scale_, eta_k_;
+    bool have_ = false;
+    Vec prev_, ghat_, mixed_;
+  };
+
+  DelayedPsConfig c_;
+  int64_t k_;
+};
+
+const engine::SgdConfig kGlobal{.lr = 0.4, .momentum = 0.9, .weight_decay = 1e-4, .nesterov = false};
+const LocalOptConfig kLocal{.kind = "glu", .lr = 1.6, .weight_decay = 1e-4, .lambda = 2, .mean_square = 0};
+const std::vector<std::string> kKinds = {"glu", "dc-asgd-adaptive", "sgd"};
+
+}  // namespace
+
+AlgorithmInfo ssd_sgd_info() {
+  return {"ssd-sgd",
+          "several-steps delay SGD: OD-SGD with gradients pushed every step and the global model pulled every k steps",
+          docs({delayed_ps_docs(kGlobal, kLocal, 500, kKinds),
+                {{"pull_every", "5", "k: pull the global model every k steps (the authors' code: 5)"}}}),
+          [](ObjectReader& r) -> std::unique_ptr<Algorithm> {
+            auto c = read_delayed_ps(r, kGlobal, kLocal, 500, kKinds);
+            const int64_t k = read_count(r, "pull_every", 5);
+            return std::make_unique<SsdSgd>(std::move(c), k);
+          }};
+}
+
+}  // namespace dtsim::algo

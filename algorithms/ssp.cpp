@@ -1,0 +1,82 @@
+// SSP — stale-synchronous parallel SGD on a parameter server (Ho et al., "More Effective
+// Distributed ML via a Stale Synchronous Parallel Parameter Server", NeurIPS 2013).
+//
+//   worker i, clock c = 0 .. T−1:   g = ∇ on its c-th minibatch at its cached W
+//                                   push g (tagged with c)
+//                                   W <- read for clock c+1 (the server's reply)
+//   server, on each gradient (arrival order):
+//                                   W <- Opt(W, g) with learning rate η/N   (applied at once)
+//                                   clock_i <- c + 1
+//                                   answer every waiting worker j whose next clock c_j satisfies
+//                                   min_k clock_k >= c_j − s   with the current W
+//
+// So a worker may run at most s clocks ahead of the slowest one, and a read for clock c includes
+// every update of clocks <= c − s − 1 (and whatever newer ones have arrived). s = 0 is BSP (the
+// N updates of a clock, each scaled 1/N, add up to SSGD's step: invariant 5); s = ∞ is ASGD with a
+// 1/N learning rate. Every worker runs exactly sync_steps() clocks, so the sample budget is SSGD's.
+// Updates are applied on arrival, so the trajectory depends on event order (invariant 3).
+#include <algorithm>
+
+#include "algorithms/common.hpp"
+
+namespace dtsim::algo {
+namespace {
+
+class Ssp final : public Algorithm {
+ public:
+  Ssp(engine::SgdConfig opt, int64_t s) : opt_(opt), s_(s) {}
+  bool needs_servers() const override { return true; }
+
+  void worker(Worker& w) override {
+    std::shared_ptr<const Vec> W = w.initial_params();
+    for (int64_t c = 0; c < w.sync_steps(); ++c) {
+      Gradient g = w.compute(view_of(W));
+      W.reset();
+      w.push(g.payload(w.num_params()), kGradient, c).wait();
+      W = w.pull(kParams);  // released once the slowest worker is within s clocks
+    }
+  }
+
+  void server(Server& sv) override {
+    engine::Sgd sgd(opt_, sv.real() ? sv.size() : 0, engine::Device::Cpu);
+    const double lr = opt_.lr / sv.workers();
+    std::vector<int64_t> clock(static_cast<size_t>(sv.workers()), 0);
+    std::vector<bool> waiting(clock.size(), false);
+    while (true) {  // until every worker has returned (servers are daemons)
+      Message m = sv.recv(kGradient);
+      if (sv.real()) sgd.step(sv.global_range(), m.data.view(), lr);
+      m.data = {};
+      sv.update_cost(1);
+      sv.committed();
+      clock[static_cast<size_t>(m.src)] = m.step + 1;
+      waiting[static_cast<size_t>(m.src)] = true;
+      const int64_t slowest = *std::min_element(clock.begin(), clock.end());
+      for (size_t j = 0; j < clock.size(); ++j)
+        if (waiting[j] && slowest >= clock[j] - s_) {
+          waiting[j] = false;
+          sv.send_to_worker(static_cast<int>(j), {.tag = kParams, .step = clock[j], .data = Payload::whole(sv.snapshot(), sv.size())});
+        }
+    }
+  }
+
+ private:
+  engine::SgdConfig opt_;
+  int64_t s_;
+};
+
+}  // namespace
+
+AlgorithmInfo ssp_info() {
+  const engine::SgdConfig d{.lr = 0.05, .momentum = 0.0, .weight_decay = 0.0, .nesterov = false};
+  return {"ssp", "stale-synchronous parallel SGD on a parameter server: workers may run at most s clocks ahead of the slowest",
+          docs({sgd_param_docs(d),
+                {{"staleness", "3", "s: a worker starts clock c only when every worker has finished clock c − s − 1"},
+                 {"comm", "ps", "ps only"}}}),
+          [d](ObjectReader& r) -> std::unique_ptr<Algorithm> {
+            read_comm(r, {"ps"}, "ps");
+            auto opt = read_sgd(r, d);
+            return std::make_unique<Ssp>(opt, read_count(r, "staleness", 3, 0));
+          }};
+}
+
+}  // namespace dtsim::algo

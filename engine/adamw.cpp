@@ -1,0 +1,39 @@
+#include "engine/adamw.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "common/error.hpp"
+
+namespace dtsim::engine {
+
+AdamW::AdamW(AdamWConfig cfg, size_t n, Device d) : cfg_(cfg), m_(n, d), v_(n, d) {}
+
+void AdamW::step(VecView w, ConstVecView g) {
+  if (w.size != g.size || w.size != m_.size())
+    throw RuntimeError("AdamW::step: weights (" + std::to_string(w.size) + "), gradient (" + std::to_string(g.size) +
+                       ") and state (" + std::to_string(m_.size()) + ") sizes differ");
+  if (!is_host(w.device) || !is_host(g.device) || !is_host(m_.device()))
+    throw RuntimeError("AdamW::step: host buffers only (no CUDA kernel for AdamW yet)");
+  ++t_;
+  const float lr = static_cast<float>(cfg_.lr);
+  const float b1 = static_cast<float>(cfg_.beta1), b2 = static_cast<float>(cfg_.beta2);
+  const float decay = 1.0f - lr * static_cast<float>(cfg_.weight_decay);
+  const double bc1 = 1.0 - std::pow(cfg_.beta1, static_cast<double>(t_));
+  const double bc2 = 1.0 - std::pow(cfg_.beta2, static_cast<double>(t_));
+  const float step_size = static_cast<float>(cfg_.lr / bc1);
+  const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+  const float eps = static_cast<float>(cfg_.eps);
+  float* pw = w.ptr;
+  const float* pg = g.ptr;
+  float* pm = m_.data();
+  float* pv = v_.data();
+  for (size_t i = 0; i < w.size; ++i) {
+    pw[i] *= decay;
+    pm[i] = b1 * pm[i] + (1.0f - b1) * pg[i];
+    pv[i] = b2 * pv[i] + (1.0f - b2) * pg[i] * pg[i];
+    pw[i] -= step_size * pm[i] / (std::sqrt(pv[i]) / bc2_sqrt + eps);
+  }
+}
+
+}  // namespace dtsim::engine

@@ -1,0 +1,35 @@
+// AdamW over flat buffers (DiLoCo's and DaSGD's inner optimizer), in PyTorch's form
+// (torch.optim.AdamW, amsgrad off, maximize off), float32 like PyTorch's CPU kernels:
+//   w -= lr*wd*w                                   (decoupled weight decay)
+//   m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
+//   w -= (lr / (1-b1^t)) * m / (sqrt(v) / sqrt(1-b2^t) + eps)
+// Host devices only (the CUDA backend has no AdamW kernel yet: a step on CUDA buffers throws).
+#pragma once
+#include <cstdint>
+
+#include "engine/vec.hpp"
+
+namespace dtsim::engine {
+
+struct AdamWConfig {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 1e-2;
+};
+
+class AdamW {
+ public:
+  AdamW(AdamWConfig cfg, size_t n, Device d);
+  void step(VecView w, ConstVecView g);
+  const AdamWConfig& config() const { return cfg_; }
+  int64_t steps() const { return t_; }
+
+ private:
+  AdamWConfig cfg_;
+  Vec m_, v_;
+  int64_t t_ = 0;
+};
+
+}  // namespace dtsim::engine

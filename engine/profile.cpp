@@ -1,0 +1,184 @@
+#include "engine/profile.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "common/rng.hpp"
+#include "engine/cuda/cuda.hpp"
+#include "engine/ops.hpp"
+#include "engine/optim.hpp"
+#include "engine/runtime_info.hpp"
+
+namespace dtsim::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string v = line.substr(colon + 1);
+        while (!v.empty() && v.front() == ' ') v.erase(v.begin());
+        return v;
+      }
+    }
+  return "unknown CPU";
+}
+
+}  // namespace
+
+double ComputeProfile::compute_seconds(int b) const {
+  const double s = forward_s + backward_s;
+  return b == batch ? s : s * static_cast<double>(b) / static_cast<double>(batch);
+}
+
+std::string default_profile_name(const ComputeProfile& p) {
+  return p.model_kind + "-" + p.device + "-b" + std::to_string(p.batch) + ".json";
+}
+
+json to_json(const ComputeProfile& p) {
+  return json{{"format", "dtsim-compute-profile/1"},
+              {"model_kind", p.model_kind},
+              {"model", p.model},
+              {"input", {p.input.c, p.input.h, p.input.w}},
+              {"classes", p.classes},
+              {"batch", p.batch},
+              {"device", p.device},
+              {"device_name", p.device_name},
+              {"threads", p.threads},
+              {"isa", p.isa},
+              {"forward_s", p.forward_s},
+              {"backward_s", p.backward_s},
+              {"update_s", p.update_s},
+              {"step_s", p.step_s},
+              {"steps", p.steps},
+              {"warmup", p.warmup}};
+}
+
+ComputeProfile read_compute_profile(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw InputError(file, "", "cannot open the compute profile");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json doc;
+  try {
+    doc = json::parse(ss.str());
+  } catch (const json::parse_error& e) {
+    throw InputError(file, "", std::string("invalid JSON: ") + e.what());
+  }
+  ObjectReader r(doc, JsonOrigin{file, ""});
+  const std::string format = r.string("format");
+  if (format != "dtsim-compute-profile/1")
+    r.fail("format", "unsupported profile format '" + format + "' (expected dtsim-compute-profile/1)");
+  ComputeProfile p;
+  p.model_kind = r.string("model_kind");
+  if (auto m = r.child("model")) p.model = *m->first;
+  const std::vector<int64_t> in_dims = r.integer_list("input");
+  if (in_dims.size() != 3 || in_dims[0] < 1 || in_dims[1] < 1 || in_dims[2] < 1) r.fail("input", "expected [C, H, W]");
+  p.input = SampleShape{static_cast<int>(in_dims[0]), static_cast<int>(in_dims[1]), static_cast<int>(in_dims[2])};
+  p.classes = static_cast<int>(r.integer("classes"));
+  const int64_t b = r.integer("batch");
+  if (b < 1) r.fail("batch", "must be at least 1");
+  p.batch = static_cast<int>(b);
+  p.device = r.string("device");
+  p.device_name = r.string("device_name", "");
+  p.threads = static_cast<int>(r.integer("threads", 1));
+  p.isa = r.string("isa", "");
+  for (auto [key, dst] : {std::pair<const char*, double*>{"forward_s", &p.forward_s}, {"backward_s", &p.backward_s},
+                          {"update_s", &p.update_s}, {"step_s", &p.step_s}}) {
+    *dst = r.number(key);
+    if (!(*dst >= 0) || !std::isfinite(*dst)) r.fail(key, "must be a finite, non-negative time in seconds");
+  }
+  if (!(p.forward_s + p.backward_s > 0)) r.fail("forward_s", "forward_s + backward_s must be positive");
+  p.steps = static_cast<int>(r.integer("steps", 0));
+  p.warmup = static_cast<int>(r.integer("warmup", 0));
+  r.finish();
+  return p;
+}
+
+ComputeProfile measure_compute_profile(const json& spec, const JsonOrigin& origin, const SampleShape& input,
+                                       int classes, int batch, const ComputeOptions& opts, int steps, int warmup) {
+  if (batch < 1) throw InputError("", "batch", "must be at least 1");
+  if (steps < 1 || warmup < 0) throw InputError("", "steps", "need at least one measured step");
+  json resolved;
+  ObjectReader r(spec, origin, &resolved);
+  auto model = make_model(r, input, classes, opts);
+  r.finish();
+  const Device d = model->device();
+  Vec w(model->num_params(), d), g(model->num_params(), d), st(model->num_state(), d);
+  model->init_params(w.view(), 1);
+  if (model->num_state()) model->init_state(st.view());
+  Batch b;
+  b.shape = input;
+  b.x.resize(static_cast<size_t>(batch) * input.size());
+  b.y.resize(static_cast<size_t>(batch));
+  Rng rng(1, Stream::Algorithm, {static_cast<uint64_t>(batch)});
+  for (float& v : b.x) v = static_cast<float>(rng.normal());
+  for (auto& y : b.y) y = static_cast<int32_t>(rng.below(static_cast<uint64_t>(classes)));
+  Sgd opt(SgdConfig{0.01, 0.9, 5e-4, false}, w.size(), d);
+  auto sync = [&] {
+    if (d == Device::Cuda) cuda::synchronize();
+  };
+  auto step = [&] {
+    model->forward_backward(w.view(), st.view(), b, g.view());
+    opt.step(w.view(), g.view());
+  };
+  for (int i = 0; i < warmup; ++i) step();
+  sync();
+  std::vector<double> fwd, bwd, upd, whole;
+  model->enable_step_timing(true);
+  for (int i = 0; i < steps; ++i) {
+    model->forward_backward(w.view(), st.view(), b, g.view());
+    fwd.push_back(model->last_step_times().forward_s);
+    bwd.push_back(model->last_step_times().backward_s);
+    sync();
+    const auto t0 = Clock::now();
+    opt.step(w.view(), g.view());
+    sync();
+    upd.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  model->enable_step_timing(false);
+  for (int i = 0; i < steps; ++i) {
+    sync();
+    const auto t0 = Clock::now();
+    step();
+    sync();
+    whole.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  ComputeProfile p;
+  p.model_kind = model->kind();
+  p.model = resolved;
+  p.input = input;
+  p.classes = classes;
+  p.batch = batch;
+  p.device = device_name(d);
+  const RuntimeInfo ri = runtime_info(d, opts.threads);
+  p.threads = opts.threads;
+  p.isa = ri.isa;
+  if (d == Device::Cuda) p.device_name = cuda::device_description();
+  else p.device_name = cpu_name() + (ri.backend == "onednn" ? " (oneDNN " + ri.isa + ")" : " (reference loops)");
+  p.forward_s = median(fwd);
+  p.backward_s = median(bwd);
+  p.update_s = median(upd);
+  p.step_s = median(whole);
+  p.steps = steps;
+  p.warmup = warmup;
+  return p;
+}
+
+}  // namespace dtsim::engine

@@ -1,0 +1,45 @@
+// Compute profiles: measured forward / backward / update times of one model at one batch size on
+// one device (`dtsim profile`), stored as JSON (traces/profiles/<model>-<device>-b<B>.json), and
+// used by the timing model (`compute.time.kind: "profile"`). See docs/engine.md.
+#pragma once
+#include <string>
+
+#include "common/json_reader.hpp"
+#include "engine/dataset.hpp"
+#include "engine/model.hpp"
+
+namespace dtsim::engine {
+
+struct ComputeProfile {
+  std::string model_kind;   // e.g. "resnet20"
+  json model;               // the resolved model spec
+  SampleShape input;
+  int classes = 0;
+  int batch = 0;
+  std::string device;       // "cpu" | "reference" | "cuda"
+  std::string device_name;  // e.g. "AMD EPYC 9B14 (oneDNN avx512_core_bf16)" or the GPU's name
+  int threads = 1;
+  std::string isa;
+  // Medians over `steps` measured steps after `warmup` unmeasured ones (seconds).
+  double forward_s = 0;   // forward pass (training mode) incl. the loss
+  double backward_s = 0;  // backward pass (all parameter gradients)
+  double update_s = 0;    // optimizer step (SGD, momentum 0.9, weight decay 5e-4) over all parameters
+  double step_s = 0;      // a whole training step, measured as such
+  int steps = 0, warmup = 0;
+  // The simulated compute time of one minibatch of `b` samples: forward + backward, scaled
+  // linearly by b / batch when b differs from the measured batch.
+  double compute_seconds(int b) const;
+};
+
+json to_json(const ComputeProfile& p);
+// Reads and validates a profile file; InputError(file, key, reason) on any problem.
+ComputeProfile read_compute_profile(const std::string& file);
+// Builds the model from `spec` and measures it on random data (fixed seed).
+// Model spec errors are InputErrors at `origin` (e.g. {"--model", ""} for the command line).
+ComputeProfile measure_compute_profile(const json& spec, const JsonOrigin& origin, const SampleShape& input,
+                                       int classes, int batch, const ComputeOptions& opts, int steps = 20,
+                                       int warmup = 5);
+// "<kind>-<device>-b<batch>.json".
+std::string default_profile_name(const ComputeProfile& p);
+
+}  // namespace dtsim::engine

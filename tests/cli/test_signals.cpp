@@ -1,0 +1,183 @@
+// `dtsim run` as a real child process receiving SIGTERM / SIGINT, and the exit codes of the other
+// early stops (--max-wall-s, divergence). docs/robustness.md.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct Dir {
+  fs::path path;
+  Dir() {
+    char t[] = "/tmp/dtsim-signals-XXXXXX";
+    path = ::mkdtemp(t);
+  }
+  ~Dir() { fs::remove_all(path); }
+};
+
+// A run that takes far longer than any test: tiny real-compute model, huge sample budget.
+std::string long_config(double lr = 0.05, uint64_t samples = 2000000000ull) {
+  json c = json::parse(R"({
+    "name": "long",
+    "seed": 3,
+    "platform": {
+      "network": {"model": "exact"},
+      "workers": {"count": 2, "speed": "1Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}},
+      "servers": {"count": 1, "speed": "1Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}}
+    },
+    "model": {"kind": "mlp", "hidden": [8]},
+    "dataset": {"kind": "synthetic", "train": 512, "test": 128, "features": 16, "classes": 4},
+    "algorithm": {"name": "ssgd", "lr": 0.05, "momentum": 0.9},
+    "training": {"batch_size": 8, "eval_every_samples": 4096},
+    "compute": {"mode": "real", "time": {"kind": "fixed", "seconds": 0.001}},
+    "output": {"trace": false}
+  })");
+  c["algorithm"]["lr"] = lr;
+  c["training"]["samples"] = samples;
+  return c.dump(2);
+}
+
+struct Child {
+  pid_t pid = -1;
+  fs::path err;
+};
+
+Child start(const Dir& d, const std::string& config_text, std::vector<std::string> extra = {}) {
+  const fs::path cfg = d.path / "config.json";
+  std::ofstream(cfg) << config_text;
+  Child c;
+  c.err = d.path / "stderr.txt";
+  std::vector<std::string> args = {DTSIM_BINARY, "run", cfg.string(), "--out", (d.path / "out").string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  c.pid = ::fork();
+  if (c.pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen(c.err.c_str(), "w", stderr);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return c;
+}
+
+// Waits for the child's exit (at most `limit_s`, then SIGKILL and a failure); returns the code as a
+// shell reports it (128 + N when killed by signal N).
+int finish(const Child& c, double limit_s = 300) {
+  const auto t0 = std::chrono::steady_clock::now();
+  int st = 0;
+  while (::waitpid(c.pid, &st, WNOHANG) == 0) {
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > limit_s) {
+      ::kill(c.pid, SIGKILL);
+      ::waitpid(c.pid, &st, 0);
+      FAIL("dtsim did not stop within ", limit_s, " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// Blocks until the run has loaded its config (its start line is on stderr).
+void wait_started(const Child& c) {
+  for (int i = 0; i < 30000; ++i) {
+    if (read(c.err).find("real compute") != std::string::npos) return;
+    int st = 0;
+    REQUIRE_MESSAGE(::waitpid(c.pid, &st, WNOHANG) == 0, "dtsim exited early: ", read(c.err));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL("dtsim never started: ", read(c.err));
+}
+
+// Everything a stopped run leaves must be complete: no temporary files, every file parseable.
+void check_complete_outputs(const fs::path& out, const json& summary) {
+  for (const auto& e : fs::directory_iterator(out))
+    CHECK_MESSAGE(e.path().filename().string().find(".tmp") == std::string::npos, "left over: ", e.path());
+  const std::string metrics = read(out / "metrics.csv");
+  CHECK(metrics.rfind("sim_time_s,wall_time_s,samples,", 0) == 0);
+  CHECK(metrics.back() == '\n');
+  const std::string npy = read(out / "final_params.npy");
+  REQUIRE(npy.size() > 10);
+  const size_t header = 10 + (static_cast<unsigned char>(npy[8]) | (static_cast<size_t>(static_cast<unsigned char>(npy[9])) << 8));
+  CHECK(npy.size() == header + 4 * summary["model_parameters"].get<size_t>());
+  CHECK(json::parse(read(out / "config.resolved.json")).is_object());
+}
+
+void signal_test(int sig, int expected_code, const char* name) {
+  Dir d;
+  const Child c = start(d, long_config());
+  wait_started(c);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // usually mid-simulation by now (not required)
+  REQUIRE(::kill(c.pid, sig) == 0);
+  const int code = finish(c);
+  CHECK_MESSAGE(code == expected_code, read(c.err));
+  REQUIRE(fs::exists(d.path / "out" / "summary.json"));
+  const json s = json::parse(read(d.path / "out" / "summary.json"));
+  CHECK(s["status"] == "interrupted");
+  CHECK(s["stopped"]["detail"] == name);
+  CHECK(s["stopped"]["sim_time_s"].get<double>() == s["simulated_time_s"].get<double>());
+  CHECK(s["simulated_time_s"].get<double>() >= 0);
+  CHECK(s["samples"].get<uint64_t>() < s["sample_budget"].get<uint64_t>());
+  check_complete_outputs(d.path / "out", s);
+  CHECK(read(c.err).find("stopped: interrupted") != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("signals: SIGTERM during dtsim run writes complete outputs with status interrupted, exit 143") {
+  signal_test(SIGTERM, 143, "SIGTERM");
+}
+
+TEST_CASE("signals: SIGINT during dtsim run writes complete outputs with status interrupted, exit 130") {
+  signal_test(SIGINT, 130, "SIGINT");
+}
+
+TEST_CASE("signals: --max-wall-s stops a runaway run with status wall_limit, exit 4") {
+  Dir d;
+  const Child c = start(d, long_config(), {"--max-wall-s", "0.2"});
+  const int code = finish(c);
+  CHECK_MESSAGE(code == 4, read(c.err));
+  const json s = json::parse(read(d.path / "out" / "summary.json"));
+  CHECK(s["status"] == "wall_limit");
+  check_complete_outputs(d.path / "out", s);
+}
+
+TEST_CASE("signals: --max-wall-s needs a positive number") {
+  Dir d;
+  for (const char* bad : {"0", "-1", "abc", "nan"}) {
+    const Child c = start(d, long_config(), {"--max-wall-s", bad});
+    CHECK(finish(c) == 2);
+    CHECK(read(c.err).find("--max-wall-s needs a positive number") != std::string::npos);
+  }
+}
+
+TEST_CASE("signals: a diverging run exits 3 with status diverged and its outputs") {
+  Dir d;
+  const Child c = start(d, long_config(1e30, 4096));
+  const int code = finish(c);
+  CHECK_MESSAGE(code == 3, read(c.err));
+  CHECK(read(c.err).find("error: diverged at simulated time") != std::string::npos);
+  const json s = json::parse(read(d.path / "out" / "summary.json"));
+  CHECK(s["status"] == "diverged");
+  CHECK(s["stopped"]["step"].get<int64_t>() >= 1);
+  check_complete_outputs(d.path / "out", s);
+}

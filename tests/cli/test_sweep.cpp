@@ -1,0 +1,413 @@
+// `dtsim sweep`: the grid, zip and repeat; results.csv against each run's summary.json; resuming;
+// validation before anything runs; failed runs recorded; SIGINT; --plot.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+Result dtsim(const std::string& args) {
+  const std::string o = fs::temp_directory_path() / ("dtsim-sweep-out-" + std::to_string(::getpid()));
+  const std::string e = o + ".err";
+  const std::string cmd = std::string(DTSIM_BINARY) + " " + args + " >" + o + " 2>" + e + " </dev/null";
+  const int st = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.out = slurp(o);
+  r.err = slurp(e);
+  fs::remove(o);
+  fs::remove(e);
+  return r;
+}
+
+struct Scratch {
+  fs::path dir;
+  Scratch() {
+    char t[] = "/tmp/dtsim-sweep-XXXXXX";
+    dir = ::mkdtemp(t);
+  }
+  ~Scratch() { fs::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  }
+};
+
+// A tiny experiment (synthetic data, fixed compute time): a run takes a fraction of a second.
+const char* kExperiment = R"({
+  "name": "tiny", "seed": 1,
+  "platform": {"network": {"model": "exact"}, "topology": {"kind": "star"},
+    "workers": {"count": 2, "speed": "1Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}},
+    "servers": {"count": 1, "speed": "1Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}}},
+  "model": {"kind": "mlp", "hidden": [8]},
+  "dataset": {"kind": "synthetic", "train": 256, "test": 64, "features": 8},
+  "algorithm": {"name": "ssgd", "lr": 0.1},
+  "training": {"batch_size": 8, "samples": 512, "eval_every_samples": 128, "target_accuracy": [0.2, 0.99]},
+  "compute": {"time": {"kind": "fixed", "seconds": 0.001}},
+  "output": {"trace": false}
+})";
+
+// results.csv as header + rows of column -> value (RFC 4180 quoting).
+struct Csv {
+  std::vector<std::string> header;
+  std::vector<std::map<std::string, std::string>> rows;
+};
+
+std::vector<std::string> split_csv_line(const std::string& text, size_t& pos) {
+  std::vector<std::string> f;
+  std::string cur;
+  bool q = false;
+  for (; pos < text.size(); ++pos) {
+    const char c = text[pos];
+    if (q) {
+      if (c == '"' && pos + 1 < text.size() && text[pos + 1] == '"') { cur += '"'; ++pos; }
+      else if (c == '"') q = false;
+      else cur += c;
+    } else if (c == '"') q = true;
+    else if (c == ',') { f.push_back(cur); cur.clear(); }
+    else if (c == '\n') { ++pos; break; }
+    else cur += c;
+  }
+  f.push_back(cur);
+  return f;
+}
+
+Csv read_csv(const fs::path& p) {
+  const std::string t = slurp(p);
+  Csv c;
+  size_t pos = 0;
+  c.header = split_csv_line(t, pos);
+  while (pos < t.size()) {
+    auto f = split_csv_line(t, pos);
+    REQUIRE(f.size() == c.header.size());
+    std::map<std::string, std::string> row;
+    for (size_t i = 0; i < f.size(); ++i) row[c.header[i]] = f[i];
+    c.rows.push_back(row);
+  }
+  return c;
+}
+
+std::string scalar(const json& v) {
+  if (v.is_null()) return "";
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+}  // namespace
+
+TEST_CASE("sweep: grid x zip x repeat gives one run and one results.csv row each, values from summary.json") {
+  Scratch s;
+  s.write("exp.json", kExperiment);
+  const std::string study = s.write("study.json", R"({
+    "base": "exp.json",
+    "vary": {"algorithm.name": ["ssgd", "asgd"], "platform.workers.count": [1, 2], "training.batch_size": [8, 16]},
+    "zip": [["platform.workers.count", "training.batch_size"]],
+    "repeat": 2})");
+  const Result r = dtsim("sweep " + study + " --jobs 2 --out " + (s.dir / "out").string());
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  const Csv c = read_csv(s.dir / "out" / "results.csv");
+  // the varied keys (in the study's order), the seed, then status
+  REQUIRE(c.header.size() > 8);
+  CHECK(std::vector<std::string>(c.header.begin(), c.header.begin() + 5) ==
+        std::vector<std::string>{"algorithm.name", "platform.workers.count", "training.batch_size", "seed", "status"});
+  REQUIRE(c.rows.size() == 2 * 2 * 2);  // 2 algorithms x 2 zipped points x 2 seeds (not 2x2x2x2)
+  std::set<std::string> combos, dirs;
+  for (const auto& row : c.rows) {
+    CAPTURE(row.at("run_dir"));
+    CHECK(row.at("status") == "completed");
+    CHECK(row.at("error").empty());
+    const fs::path dir = s.dir / "out" / row.at("run_dir");
+    REQUIRE(fs::exists(dir / "summary.json"));
+    const json sum = json::parse(slurp(dir / "summary.json"));
+    // the zip pairs workers 1 with batch 8 and workers 2 with batch 16
+    CHECK((row.at("platform.workers.count") == "1") == (row.at("training.batch_size") == "8"));
+    CHECK(sum["workers"].dump() == row.at("platform.workers.count"));
+    CHECK(sum["batch_size"].dump() == row.at("training.batch_size"));
+    CHECK(sum["algorithm"] == row.at("algorithm.name"));
+    CHECK(sum["seed"].dump() == row.at("seed"));
+    // every scalar of summary.json, nested ones flattened with dots
+    for (const char* k : {"simulated_time_s", "samples", "bytes_on_wire", "final_test_accuracy", "updates"})
+      CHECK_MESSAGE(scalar(sum[k]) == row.at(k), k);
+    CHECK(scalar(sum["time_to_accuracy_s"]["0.2"]) == row.at("time_to_accuracy_s.0.2"));
+    CHECK(row.at("time_to_accuracy_s.0.99").empty());  // not reached: empty, not 0
+    combos.insert(row.at("algorithm.name") + row.at("platform.workers.count") + row.at("seed"));
+    dirs.insert(row.at("run_dir"));
+    // the resolved configuration values that differ between runs, in SI units
+    CHECK(row.at("config.training.batch_size") == row.at("training.batch_size"));
+  }
+  CHECK(combos.size() == 8);
+  CHECK(dirs.size() == 8);
+  for (const auto& row : c.rows) CHECK((row.at("seed") == "1" || row.at("seed") == "2"));  // seed, seed + 1
+  // every run directory name is filesystem-safe
+  for (const auto& d : dirs) CHECK(std::regex_match(fs::path(d).filename().string(), std::regex("[A-Za-z0-9._+~-]+")));
+}
+
+TEST_CASE("sweep: resumable: complete runs are skipped, missing or changed ones run again") {
+  Scratch s;
+  s.write("exp.json", kExperiment);
+  const std::string study = s.write("study.json", R"({"base": "exp.json", "vary": {"algorithm.name": ["ssgd", "asgd"]}})");
+  const std::string out = (s.dir / "out").string();
+  REQUIRE(dtsim("sweep " + study + " --out " + out).code == 0);
+  Csv c = read_csv(s.dir / "out" / "results.csv");
+  REQUIRE(c.rows.size() == 2);
+  const fs::path kept = s.dir / "out" / c.rows[0].at("run_dir"), redo = s.dir / "out" / c.rows[1].at("run_dir");
+  // Mark the first run's summary; delete the second's.
+  json sum = json::parse(slurp(kept / "summary.json"));
+  sum["simulated_time_s"] = 12345.5;
+  std::ofstream(kept / "summary.json") << sum.dump(2);
+  fs::remove(redo / "summary.json");
+
+  Result r = dtsim("sweep " + study + " --out " + out);
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.err.find("1 ran, 1 already complete") != std::string::npos);
+  c = read_csv(s.dir / "out" / "results.csv");
+  CHECK(c.rows[0].at("simulated_time_s") == "12345.5");  // read back, not run again
+  CHECK(c.rows[1].at("status") == "completed");
+  CHECK(fs::exists(redo / "summary.json"));
+
+  // A changed base config is a different run: everything runs again.
+  r = dtsim("sweep " + study + " --out " + out + " --set training.samples=256");
+  REQUIRE(r.code == 0);
+  CHECK(r.err.find("2 ran, 0 already complete") != std::string::npos);
+  c = read_csv(s.dir / "out" / "results.csv");
+  CHECK(c.rows[0].at("simulated_time_s") != "12345.5");
+  CHECK(c.rows[0].at("samples") == "256");
+}
+
+TEST_CASE("sweep: an invalid run stops the study before anything runs: exit 2 naming the run") {
+  Scratch s;
+  s.write("exp.json", kExperiment);
+  const std::string study = s.write(
+      "study.json", R"({"base": "exp.json", "vary": {"platform.workers.count": [1, 2], "algorithm.name": ["ssgd", "ssdg"]}})");
+  const Result r = dtsim("sweep " + study + " --out " + (s.dir / "out").string());
+  CAPTURE(r.err);
+  CHECK(r.code == 2);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.find("study.json") != std::string::npos);
+  CHECK(r.err.find("run 2 of 4 (platform.workers.count=1, algorithm.name=ssdg)") != std::string::npos);
+  CHECK(r.err.find("exp.json: algorithm.name: unknown algorithm 'ssdg' (did you mean 'ssgd'?)") != std::string::npos);
+  CHECK(!fs::exists(s.dir / "out" / "runs"));
+  CHECK(!fs::exists(s.dir / "out" / "results.csv"));
+}
+
+TEST_CASE("sweep: malformed studies give exit 2 with the study's path and a hint") {
+  struct Case {
+    const char* study;
+    const char* expect;
+  };
+  const std::vector<Case> cases = {
+      {R"({"base": "exp.json", "vari": {"seed": [1]}})", "unknown key 'vari' (did you mean 'vary'?)"},
+      {R"({"base": "exp.json"})", "vary: missing required key"},
+      {R"({"base": "nope.json", "vary": {"seed": [1]}})", "base: experiment file"},
+      {R"({"base": "exp.json", "vary": {"seed": []}})", "vary.seed: empty list"},
+      {R"({"base": "exp.json", "vary": {"seed": 3}})", "vary.seed: expected a list of values"},
+      {R"({"base": "exp.json", "vary": {"seed": [1, 1]}})", "vary.seed[1]: duplicate value 1"},
+      {R"({"base": "exp.json", "vary": {"seed": [1, 2], "training.batch_size": [4, 8]}, "zip": [["seed", "training.batch_sze"]]})",
+       "zip[0][1]: 'training.batch_sze' is not a key of \"vary\" (did you mean 'training.batch_size'?)"},
+      {R"({"base": "exp.json", "vary": {"seed": [1, 2], "training.batch_size": [4]}, "zip": [["seed", "training.batch_size"]]})",
+       "zipped keys need lists of equal length"},
+      {R"({"base": "exp.json", "vary": {"seed": [1, 2]}, "repeat": 2})", "repeat: cannot repeat over seeds"},
+      {R"({"base": "exp.json", "vary": {"seed": [1, 2]}, "repeat": 0})", "repeat: must be in [1, 100000]"},
+      {R"({"base": "exp.json", "vary": {"a..b": [1]}})", "not a dotted config key"},
+      {R"({"base": "exp.json", "vary": {"seed": [1]}, "plot": {"regime": ["seed", "x"]}})", "plot.regime"},
+      {R"({"base": {"platform": "nowhere.json"}, "vary": {"seed": [1]}})", "base.platform: platform file"},
+      {R"({"base": "exp.json", "vary": {"seed": [1]},})", "invalid JSON at line 1"},
+  };
+  for (const auto& k : cases) {
+    const std::string text = k.study;
+    CAPTURE(text);
+    Scratch s;
+    s.write("exp.json", kExperiment);
+    const std::string study = s.write("study.json", k.study);
+    const Result r = dtsim("sweep " + study + " --dry-run");
+    CAPTURE(r.err);
+    CHECK(r.code == 2);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.rfind("error: " + study, 0) == 0);
+    CHECK(r.err.find(k.expect) != std::string::npos);
+  }
+  CHECK(dtsim("sweep").code == 2);
+  CHECK(dtsim("sweep x.json --jobs 0").code == 2);
+  const Result typo = dtsim("swep x.json");
+  CHECK(typo.code == 2);
+  CHECK(typo.err.find("did you mean 'sweep'?") != std::string::npos);
+  const Result help = dtsim("sweep --help");
+  CHECK(help.code == 0);
+  CHECK(help.out.find("--jobs N") != std::string::npos);
+}
+
+TEST_CASE("sweep: an inline base, --dry-run, and distinct values that would share a directory name") {
+  Scratch s;
+  // The inline base names its platform relative to the study file.
+  json exp = json::parse(kExperiment);
+  std::ofstream(s.dir / "platform.json") << exp["platform"].dump();
+  exp["platform"] = "platform.json";
+  exp.erase("name");
+  const std::string study = s.write("study.json", json{{"base", exp}, {"vary", {{"name", {"a b", "a_b", "c"}}}}}.dump());
+  const Result dry = dtsim("sweep " + study + " --dry-run --out " + (s.dir / "out").string());
+  CAPTURE(dry.err);
+  REQUIRE(dry.code == 0);
+  CHECK(dry.out.find("3 runs (0 already complete)") != std::string::npos);
+  CHECK(!fs::exists(s.dir / "out" / "runs"));
+  const Result r = dtsim("sweep " + study + " --out " + (s.dir / "out").string() + " --quiet");
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  const Csv c = read_csv(s.dir / "out" / "results.csv");
+  REQUIRE(c.rows.size() == 3);
+  std::set<std::string> dirs;
+  for (const auto& row : c.rows) {
+    CHECK(row.at("status") == "completed");
+    dirs.insert(row.at("run_dir"));
+    CHECK(json::parse(slurp(s.dir / "out" / row.at("run_dir") / "summary.json"))["name"] == row.at("name"));
+  }
+  CHECK(dirs.size() == 3);  // "a b" and "a_b" both sanitise to a_b: told apart
+  const Result again = dtsim("sweep " + study + " --dry-run --out " + (s.dir / "out").string());
+  CHECK(again.out.find("3 runs (3 already complete)") != std::string::npos);
+}
+
+TEST_CASE("sweep: a failing run is reported with its error and recorded as failed, exit 1") {
+  Scratch s;
+  // An IDX dataset whose headers pass validation but whose images are cut short: the run fails.
+  fs::create_directories(s.dir / "bad");
+  auto idx = [&](const std::string& name, std::vector<unsigned char> header, size_t payload) {
+    gzFile f = gzopen((s.dir / "bad" / name).c_str(), "wb");
+    gzwrite(f, header.data(), static_cast<unsigned>(header.size()));
+    std::vector<unsigned char> zeros(payload, 0);
+    if (payload) gzwrite(f, zeros.data(), static_cast<unsigned>(payload));
+    gzclose(f);
+  };
+  idx("train-images-idx3-ubyte.gz", {0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28}, 784 * 10 - 100);
+  idx("train-labels-idx1-ubyte.gz", {0, 0, 8, 1, 0, 0, 0, 10}, 10);
+  idx("t10k-images-idx3-ubyte.gz", {0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 28, 0, 0, 0, 28}, 784 * 4);
+  idx("t10k-labels-idx1-ubyte.gz", {0, 0, 8, 1, 0, 0, 0, 4}, 4);
+  s.write("exp.json", kExperiment);
+  const json good = json::parse(kExperiment)["dataset"];
+  const json bad = {{"kind", "mnist"}, {"path", (s.dir / "bad").string()}};
+  const std::string study = s.write(
+      "study.json", json{{"base", "exp.json"}, {"vary", {{"dataset", {good, bad}}}}, {"out", (s.dir / "out").string()}}.dump());
+  const Result r = dtsim("sweep " + study + " --jobs 2");
+  CAPTURE(r.err);
+  CHECK(r.code == 1);
+  CHECK(r.err.find("FAILED") != std::string::npos);
+  CHECK(r.err.find("train-images-idx3-ubyte.gz") != std::string::npos);  // the run's own error, shown
+  CHECK(r.err.find("1 failed") != std::string::npos);
+  const Csv c = read_csv(s.dir / "out" / "results.csv");  // the study's "out"
+  REQUIRE(c.rows.size() == 2);
+  CHECK(c.rows[0].at("status") == "completed");
+  CHECK(c.rows[1].at("status") == "failed");
+  CHECK(c.rows[1].at("error").find("exit code 2") != std::string::npos);
+  CHECK(c.rows[1].at("error").find("train-images-idx3-ubyte.gz") != std::string::npos);
+  CHECK(c.rows[1].at("simulated_time_s").empty());
+  CHECK(fs::exists(s.dir / "out" / c.rows[1].at("run_dir") / "dtsim.log"));
+}
+
+TEST_CASE("sweep: SIGINT stops launching, kills the running run, writes results.csv, exits 130, resumable") {
+  Scratch s;
+  json exp = json::parse(kExperiment);
+  exp["training"]["samples"] = 60000;  // about a second of wall time per run
+  exp["model"]["hidden"] = {64};
+  std::ofstream(s.dir / "exp.json") << exp.dump();
+  const std::string study = s.write("study.json", R"({"base": "exp.json", "vary": {"seed": [1, 2, 3, 4, 5, 6]}})");
+  const std::string out = (s.dir / "out").string();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const std::string log = (s.dir / "sweep.log").string();
+    std::freopen(log.c_str(), "w", stderr);
+    ::execl(DTSIM_BINARY, DTSIM_BINARY, "sweep", study.c_str(), "--jobs", "1", "--out", out.c_str(), (char*)nullptr);
+    ::_exit(127);
+  }
+  // Wait until the first run is complete, then interrupt (the second one is running by then).
+  bool first_done = false;
+  for (int i = 0; i < 1200 && !first_done; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::error_code ec;
+    if (fs::exists(s.dir / "out" / "runs", ec))
+      for (const auto& d : fs::directory_iterator(s.dir / "out" / "runs", ec))
+        if (fs::exists(d.path() / "summary.json")) first_done = true;
+  }
+  REQUIRE(first_done);
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CAPTURE(slurp(s.dir / "sweep.log"));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  const Csv c = read_csv(s.dir / "out" / "results.csv");
+  REQUIRE(c.rows.size() == 6);
+  int completed = 0, other = 0;
+  for (const auto& row : c.rows) {
+    CAPTURE(row.at("run_dir"));
+    const bool has_summary = fs::exists(s.dir / "out" / row.at("run_dir") / "summary.json");
+    if (row.at("status") == "completed") {
+      ++completed;
+      CHECK(has_summary);
+    } else {
+      ++other;
+      CHECK((row.at("status") == "interrupted" || row.at("status") == "not_run"));
+      CHECK(!has_summary);
+    }
+  }
+  CHECK(completed >= 1);
+  CHECK(other >= 1);
+  // No run of this sweep is left running.
+  std::error_code ec;
+  for (const auto& p : fs::directory_iterator("/proc", ec)) {
+    const std::string cmd = slurp(p.path() / "cmdline");
+    const std::string who = p.path().string();
+    CAPTURE(who);
+    CHECK(cmd.find(out + "/runs") == std::string::npos);
+  }
+  // Resuming: the completed runs are recognised.
+  const Result again = dtsim("sweep " + study + " --dry-run --out " + out);
+  CHECK(again.out.find("6 runs (" + std::to_string(completed) + " already complete)") != std::string::npos);
+}
+
+TEST_CASE("sweep --plot draws the plots and prints the table") {
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' 2>/dev/null") != 0)
+    FAIL("python3-matplotlib is missing: run tools/install-deps.sh");
+  Scratch s;
+  s.write("exp.json", kExperiment);
+  const std::string study = s.write("study.json", R"({"base": "exp.json",
+    "vary": {"algorithm.name": ["ssgd", "asgd"], "platform.workers.count": [1, 2]},
+    "plot": {"target_accuracy": 0.2}})");
+  const Result r = dtsim("sweep " + study + " --plot --quiet --out " + (s.dir / "out").string());
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  for (const char* f : {"speedup_time.png", "speedup_time.svg", "speedup_time.csv", "accuracy_vs_time.png",
+                        "tta_bars.png", "table.csv"})
+    CHECK_MESSAGE(fs::exists(s.dir / "out" / "plots" / f), f);
+  CHECK(r.out.find("speedup vs ssgd") != std::string::npos);
+  CHECK(r.out.find("time to 0.2") != std::string::npos);
+}

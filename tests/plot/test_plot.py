@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+"""tools/plot.py on a small generated results.csv: every plot is produced (PNG + SVG, labelled
+axes), and every exported data table holds exactly the values of results.csv (means over seeds,
+speedups, winners) as recomputed here independently. Run by ctest (tests/CMakeLists.txt)."""
+import csv
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PLOT = os.environ.get("DTSIM_PLOT_SCRIPT", os.path.join(HERE, "..", "..", "tools", "plot.py"))
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+ALGS = ["ssgd", "asgd", "od-sgd"]
+WORKERS = [1, 2, 4]
+BWS = {"1Gbps": 1e9 / 8, "10Gbps": 10e9 / 8}
+SEEDS = [1, 2]
+
+
+def generate(root, rng):
+    """A results.csv like `dtsim sweep` writes (varied keys left of status), with run dirs."""
+    cols = ["algorithm.name", "platform.workers.count", "platform.workers.link.bandwidth", "seed", "status", "run_dir",
+            "error", "config.platform.workers.link.bandwidth", "algorithm", "workers", "simulated_time_s",
+            "samples_per_s_simulated", "final_test_accuracy", "time_to_accuracy_s.0.8", "time_to_accuracy_s.0.9"]
+    rows = []
+    for a in ALGS:
+        for n in WORKERS:
+            for bw in BWS:
+                for seed in SEEDS:
+                    t = rng.uniform(5, 10) / n ** rng.uniform(0.5, 1.0) * (2.0 if bw == "1Gbps" else 1.0)
+                    reached = not (a == "asgd" and n == 4 and bw == "1Gbps" and seed == 2)
+                    run_dir = f"runs/{a}-{n}-{bw}-{seed}"
+                    rows.append({"algorithm.name": a, "platform.workers.count": str(n),
+                                 "platform.workers.link.bandwidth": bw, "seed": str(seed), "status": "completed",
+                                 "run_dir": run_dir, "error": "", "config.platform.workers.link.bandwidth": repr(BWS[bw]),
+                                 "algorithm": a, "workers": str(n), "simulated_time_s": repr(t),
+                                 "samples_per_s_simulated": repr(60000 / t), "final_test_accuracy": repr(rng.uniform(0.8, 0.9)),
+                                 "time_to_accuracy_s.0.8": repr(t * rng.uniform(0.5, 0.9)) if reached else "",
+                                 "time_to_accuracy_s.0.9": ""})
+                    os.makedirs(os.path.join(root, run_dir))
+                    with open(os.path.join(root, run_dir, "metrics.csv"), "w") as f:
+                        f.write("sim_time_s,wall_time_s,samples,epoch,train_loss,test_loss,test_accuracy\n")
+                        acc = 0.1
+                        for k in range(5):
+                            acc += rng.uniform(0, 0.2)
+                            f.write(f"{t * k / 4!r},0.1,{k * 1000},{k / 4},1.0,1.0,{acc!r}\n")
+    # failed and never-run rows must be ignored by every plot
+    rows.append({"algorithm.name": "ssgd", "platform.workers.count": "8", "platform.workers.link.bandwidth": "1Gbps",
+                 "seed": "1", "status": "failed", "run_dir": "runs/failed", "error": "exit code 1: boom",
+                 "algorithm": "ssgd", "workers": "8", "simulated_time_s": "0.001"})
+    rows.append({"algorithm.name": "asgd", "platform.workers.count": "8", "platform.workers.link.bandwidth": "1Gbps",
+                 "seed": "1", "status": "not_run", "run_dir": "runs/notrun"})
+    path = os.path.join(root, "results.csv")
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, cols, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+    return path, [r for r in rows if r["status"] == "completed"]
+
+
+def read_table(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def mean(vs):
+    return math.fsum(vs) / len(vs)
+
+
+def fnum(s):
+    return float(s) if s not in ("", None) else None
+
+
+class PlotTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="dtsim-plot-")
+        cls.root = cls.tmp.name
+        cls.csv, cls.ok = generate(cls.root, random.Random(20240607))
+        cls.out = os.path.join(cls.root, "plots")
+        cls.proc = subprocess.run([PYTHON, PLOT, "all", cls.csv, "--out", cls.out, "--target", "0.8"],
+                                  capture_output=True, text=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def table(self, stem):
+        return read_table(os.path.join(self.out, stem + ".csv"))
+
+    def approx(self, a, b):
+        self.assertIsNotNone(a)
+        self.assertTrue(math.isclose(float(a), b, rel_tol=1e-12, abs_tol=0.0), f"{a} != {b}")
+
+    def test_every_plot_is_written_as_png_and_svg_with_labelled_axes(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        labels = {"speedup_time": ["workers", "speedup (×)"], "speedup_tta": ["workers", "speedup (×)"],
+                  "accuracy_vs_time": ["simulated time (s)", "test accuracy"],
+                  "tta_bars": ["simulated time to 0.8 accuracy (s)"],
+                  "throughput_vs_bandwidth": ["worker link bandwidth (Gb/s)", "throughput (samples/s, simulated)"],
+                  "regime_map": ["platform.workers.count", "platform.workers.link.bandwidth"]}
+        for stem, texts in labels.items():
+            with open(os.path.join(self.out, stem + ".png"), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", stem)
+            with open(os.path.join(self.out, stem + ".svg")) as f:
+                svg = f.read()
+            self.assertIn("<svg", svg)
+            for t in texts:
+                self.assertIn(t.replace("&", "&amp;"), svg, f"{stem}: axis label '{t}' missing")
+            self.assertTrue(os.path.getsize(os.path.join(self.out, stem + ".csv")) > 0)
+
+    def test_speedup_tables_equal_the_results(self):
+        for stem, col in (("speedup_time", "simulated_time_s"), ("speedup_tta", "time_to_accuracy_s.0.8")):
+            t = self.table(stem)
+            self.assertEqual(len(t), len(ALGS) * len(WORKERS) * len(BWS), stem)
+            for row in t:
+                bw = row["facet"].split("=", 1)[1]
+                vals = [fnum(r[col]) for r in self.ok if r["algorithm"] == row["series"] and
+                        r["workers"] == row["workers"] and r["platform.workers.link.bandwidth"] == bw]
+                self.assertEqual(len(vals), len(SEEDS))
+                ref_vals = [fnum(r[col]) for r in self.ok if r["algorithm"] == "ssgd" and r["workers"] == "1" and
+                            r["platform.workers.link.bandwidth"] == bw]
+                self.approx(row["reference_s"], mean(ref_vals))
+                self.assertEqual(row["reference"], "ssgd@1")
+                self.assertEqual(float(row["ideal"]), float(row["workers"]))
+                if None in vals:  # a seed never reached the target: no value, no speedup
+                    self.assertEqual(row["metric_mean_s"], "")
+                    self.assertEqual(row["speedup"], "")
+                else:
+                    self.approx(row["metric_mean_s"], mean(vals))
+                    self.approx(row["speedup"], mean(ref_vals) / mean(vals))
+            if stem == "speedup_tta":
+                self.assertTrue(any(r["speedup"] == "" for r in t), "the unreached point must be missing")
+
+    def test_accuracy_table_is_every_metrics_row_of_every_run(self):
+        t = self.table("accuracy_vs_time")
+        expected = []
+        for r in self.ok:
+            with open(os.path.join(self.root, r["run_dir"], "metrics.csv")) as f:
+                for m in csv.DictReader(f):
+                    expected.append((r["run_dir"], float(m["sim_time_s"]), float(m["test_accuracy"])))
+        got = [(row["run_dir"], float(row["sim_time_s"]), float(row["test_accuracy"])) for row in t]
+        self.assertEqual(sorted(got), sorted(expected))
+        self.assertNotIn("runs/failed", {row["run_dir"] for row in t})
+
+    def test_tta_bars_are_means_over_seeds(self):
+        t = self.table("tta_bars")
+        self.assertEqual(len(t), len(ALGS) * len(WORKERS) * len(BWS))
+        for row in t:
+            facet = dict(p.split("=", 1) for p in row["facet"].split(", "))
+            vals = [fnum(r["time_to_accuracy_s.0.8"]) for r in self.ok if r["algorithm"] == row["series"] and
+                    r["workers"] == facet["workers.count"] and r["platform.workers.link.bandwidth"] == facet["link.bandwidth"]]
+            self.assertEqual(int(row["runs"]), len(vals))
+            self.assertEqual(int(row["reached"]), len([v for v in vals if v is not None]))
+            if None in vals:
+                self.assertEqual(row["tta_mean_s"], "")
+            else:
+                self.approx(row["tta_mean_s"], mean(vals))
+                sd = math.sqrt(math.fsum((v - mean(vals)) ** 2 for v in vals) / (len(vals) - 1))
+                self.assertTrue(math.isclose(float(row["tta_std_s"]), sd, rel_tol=1e-9, abs_tol=1e-15))
+
+    def test_throughput_table_uses_the_bandwidth_in_gbps(self):
+        t = self.table("throughput_vs_bandwidth")
+        self.assertEqual(len(t), len(ALGS) * len(WORKERS) * len(BWS))
+        for row in t:
+            bw = [k for k, v in BWS.items() if math.isclose(v * 8 / 1e9, float(row["bandwidth_gbps"]))]
+            self.assertEqual(len(bw), 1)
+            n = row["facet"].split("=", 1)[1]
+            vals = [fnum(r["samples_per_s_simulated"]) for r in self.ok if r["algorithm"] == row["series"] and
+                    r["workers"] == n and r["platform.workers.link.bandwidth"] == bw[0]]
+            self.approx(row["samples_per_s_mean"], mean(vals))
+
+    def test_regime_map_names_the_fastest_algorithm_and_its_lead(self):
+        t = self.table("regime_map")
+        self.assertEqual(len(t), len(WORKERS) * len(BWS))
+        for row in t:
+            n, bw = row["platform.workers.count"], row["platform.workers.link.bandwidth"]
+            per = {}
+            for a in ALGS:
+                vals = [fnum(r["time_to_accuracy_s.0.8"]) for r in self.ok if r["algorithm"] == a and r["workers"] == n
+                        and r["platform.workers.link.bandwidth"] == bw]
+                per[a] = math.inf if None in vals else mean(vals)
+            order = sorted(per, key=per.get)
+            self.assertEqual(row["best"], order[0])
+            self.approx(row["best_value_s"], per[order[0]])
+            self.assertEqual(row["runner_up"], order[1])
+            if math.isfinite(per[order[1]]):
+                self.approx(row["margin"], per[order[1]] / per[order[0]])
+            else:
+                self.assertEqual(row["margin"], "")
+
+    def test_summary_table_speedup_is_versus_ssgd(self):
+        self.assertIn("speedup vs ssgd", self.proc.stdout)
+        t = self.table("table")
+        for row in t:
+            facet = dict(p.split("=", 1) for p in row["facet"].split(", "))
+
+            def tta(a):
+                vals = [fnum(r["time_to_accuracy_s.0.8"]) for r in self.ok if r["algorithm"] == a and
+                        r["workers"] == facet["workers.count"] and r["platform.workers.link.bandwidth"] == facet["link.bandwidth"]]
+                return None if None in vals else mean(vals)
+            self.assertIsNotNone(tta("ssgd"))  # the generated baseline always reaches 0.8
+            self.assertEqual(row["speedup_basis"], "tta")
+            if tta(row["series"]) is not None:
+                self.approx(row["speedup"], tta("ssgd") / tta(row["series"]))
+            else:  # never reached: no speedup, not one by another measure
+                self.assertEqual(row["speedup"], "")
+
+    def test_explicit_regime_keys_and_bad_key(self):
+        out = os.path.join(self.root, "plots-regime")
+        p = subprocess.run([PYTHON, PLOT, "regime", self.csv, "--out", out, "--regime", "platform.workers.link.bandwidth",
+                            "platform.workers.count", "--quiet"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(out, "regime_map.svg")))
+        p = subprocess.run([PYTHON, PLOT, "regime", self.csv, "--out", out, "--regime", "platform.workers.cnt", "seed"],
+                           capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not a varied key", p.stderr)
+
+    def test_not_a_results_csv(self):
+        bad = os.path.join(self.root, "bad.csv")
+        with open(bad, "w") as f:
+            f.write("a,b\n1,2\n")
+        p = subprocess.run([PYTHON, PLOT, "all", bad], capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not a dtsim results.csv", p.stderr)
+
+    def test_timeline_renders_a_trace(self):
+        trace = os.path.join(self.root, "trace.json")
+        with open(trace, "w") as f:
+            f.write('{"traceEvents":['
+                    '{"ph":"M","name":"process_name","pid":0,"args":{"name":"worker-0"}},'
+                    '{"ph":"M","name":"process_name","pid":1,"args":{"name":"server-0"}},'
+                    '{"ph":"X","name":"compute","pid":0,"tid":0,"ts":0,"dur":1000},'
+                    '{"ph":"X","name":"send","pid":0,"tid":1,"ts":1000,"dur":500},'
+                    '{"ph":"X","name":"recv","pid":1,"tid":2,"ts":1000,"dur":500}]}')
+        out = os.path.join(self.root, "tl", "timeline.png")
+        p = subprocess.run([PYTHON, PLOT, "timeline", trace, trace, "--labels", "A", "B", "--out", out],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(4), b"\x89PNG")
+        with open(out[:-4] + ".svg") as f:
+            svg = f.read()
+        for t in ("worker-0 compute", "server-0 recv", "simulated time (s)"):
+            self.assertIn(t, svg)
+
+
+if __name__ == "__main__":
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("SKIP: matplotlib missing (apt-get install python3-matplotlib)")
+        sys.exit(77)
+    unittest.main()

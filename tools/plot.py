@@ -1,0 +1,722 @@
+#!/usr/bin/python3
+"""dtsim plots: the figures people expect from a study's results.csv (written by `dtsim sweep`).
+
+  tools/plot.py all        RESULTS.csv [--out DIR] [options]   every plot the data supports + the table
+  tools/plot.py speedup    RESULTS.csv ...   speedup vs workers per algorithm, against ideal linear
+  tools/plot.py accuracy   RESULTS.csv ...   test accuracy vs simulated time (each run's metrics.csv)
+  tools/plot.py tta        RESULTS.csv ...   time-to-accuracy bars
+  tools/plot.py throughput RESULTS.csv ...   simulated throughput vs link bandwidth
+  tools/plot.py regime     RESULTS.csv ...   regime map: best algorithm over two varied keys
+  tools/plot.py table      RESULTS.csv ...   the summary table (stdout, and table.csv)
+  tools/plot.py timeline   TRACE.json [TRACE.json ...] [--labels A B] [--out FILE.png]
+
+Every plot is written as PNG and SVG, with its data table next to it (same name, .csv): the values
+drawn, computed from results.csv (means over repeated seeds). docs/plots.md explains each one.
+Python 3 + matplotlib (Debian: python3-matplotlib); run with /usr/bin/python3.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import sys
+
+OK_STATUSES = ("completed", "time_limit")
+FORMATS = ("png", "svg")
+
+
+# --------------------------------------------------------------------------- reading results.csv
+class Results:
+    """results.csv: columns left of "status" are the study's varied keys (dtsim sweep's layout)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.dir = os.path.dirname(os.path.abspath(path))
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            self.columns = list(reader.fieldnames or [])
+            self.rows = list(reader)
+        if "status" not in self.columns:
+            raise SystemExit(f"error: {path}: not a dtsim results.csv (no 'status' column)")
+        self.varied = self.columns[: self.columns.index("status")]
+        self.ok = [r for r in self.rows if r.get("status") in OK_STATUSES]
+        # Keys that name the series (the algorithm and its own varied options) and the repeat axis.
+        self.series_keys = [k for k in self.varied if k == "algorithm" or k.startswith("algorithm.")]
+        self.repeat_keys = [k for k in self.varied if k == "seed"]
+
+    def targets(self):
+        """Target accuracies with a time_to_accuracy_s column, ascending."""
+        out = []
+        for c in self.columns:
+            m = re.fullmatch(r"time_to_accuracy_s\.(.+)", c)
+            if m:
+                try:
+                    out.append((float(m.group(1)), c))
+                except ValueError:
+                    pass
+        return sorted(out)
+
+    def derived(self, column):
+        """Varied keys whose value equals `column` in every row (e.g. platform.workers.count ↔ workers)."""
+        out = []
+        for k in self.varied:
+            if self.ok and all(same_value(r.get(k, ""), r.get(column, "")) for r in self.ok):
+                out.append(k)
+        return out
+
+
+def same_value(a, b):
+    if a == b:
+        return True
+    fa, fb = to_float(a), to_float(b)
+    return fa is not None and fb is not None and fa == fb
+
+
+def to_float(s):
+    if s is None or s == "":
+        return None
+    try:
+        v = float(s)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def short(key):
+    parts = key.split(".")
+    return ".".join(parts[-2:]) if len(parts) > 1 else key
+
+
+def series_of(res, row):
+    name = row.get("algorithm") or row.get("algorithm.name") or "?"
+    extra = [f"{short(k)}={row.get(k, '')}" for k in res.series_keys if k not in ("algorithm.name", "algorithm")]
+    return name + (f" ({', '.join(extra)})" if extra else "")
+
+
+def facet_of(row, keys):
+    return ", ".join(f"{short(k)}={row.get(k, '')}" for k in keys)
+
+
+def ordered_unique(items):
+    seen, out = set(), []
+    for x in items:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
+def mean_std(values):
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan")
+    m = math.fsum(values) / n
+    if n == 1:
+        return m, 0.0
+    return m, math.sqrt(math.fsum((v - m) ** 2 for v in values) / (n - 1))
+
+
+def fmt(v):
+    """Full precision in the data tables (repr round-trips), empty for 'no value'."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    return repr(float(v)) if isinstance(v, float) else str(v)
+
+
+def parse_bandwidth(text):
+    """SimGrid-style bandwidth ("10Gbps", "1.25GBps", "1GiBps", or a number of B/s) -> bytes/s."""
+    v = to_float(text)
+    if v is not None:
+        return v
+    m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([kKMGTPE]i?|)(bps|Bps)\s*", text or "")
+    if not m:
+        return None
+    pre = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+           "Ki": 1024.0, "Mi": 1024.0 ** 2, "Gi": 1024.0 ** 3, "Ti": 1024.0 ** 4, "Pi": 1024.0 ** 5}
+    if m.group(2) not in pre:
+        return None
+    return float(m.group(1)) * pre[m.group(2)] * (0.125 if m.group(3) == "bps" else 1.0)
+
+
+# --------------------------------------------------------------------------- output helpers
+class Out:
+    def __init__(self, directory, quiet):
+        self.dir = directory
+        self.quiet = quiet
+        os.makedirs(directory, exist_ok=True)
+        self.written = []
+
+    def table(self, stem, header, rows):
+        path = os.path.join(self.dir, stem + ".csv")
+        tmp = path + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            for r in rows:
+                w.writerow([fmt(x) if isinstance(x, float) or x is None else x for x in r])
+        os.replace(tmp, path)
+        self.written.append(path)
+
+    def figure(self, fig, stem):
+        for ext in FORMATS:
+            path = os.path.join(self.dir, f"{stem}.{ext}")
+            fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
+            self.written.append(path)
+        plt().close(fig)
+
+    def note(self, msg):
+        if not self.quiet:
+            print(msg, file=sys.stderr)
+
+
+_plt = None
+
+
+def plt():
+    global _plt
+    if _plt is None:
+        try:
+            import matplotlib
+        except ImportError:
+            raise SystemExit("error: matplotlib is missing: apt-get install python3-matplotlib "
+                             "(and run this script with /usr/bin/python3)")
+        matplotlib.use("Agg")
+        matplotlib.rcParams.update({"font.size": 10, "axes.titlesize": 10, "legend.fontsize": 9,
+                                    "svg.hashsalt": "dtsim", "svg.fonttype": "none", "axes.grid": True,
+                                    "grid.alpha": 0.3})
+        import matplotlib.pyplot as p
+        _plt = p
+    return _plt
+
+
+def colors_for(series):
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+               "#bcbd22", "#7f7f7f"]
+    return {s: palette[i % len(palette)] for i, s in enumerate(series)}
+
+
+def panels(n, width=5.0, height=3.6):
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt().subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    flat = [a for row in axes for a in row]
+    for a in flat[n:]:
+        a.set_visible(False)
+    return fig, flat[:n]
+
+
+# --------------------------------------------------------------------------- plots
+def speedup(res, out, args):
+    """Speedup vs workers per algorithm, against ideal linear: by simulated time for the study's
+    fixed sample budget, and by time to the target accuracy."""
+    if "workers" not in res.columns:
+        out.note("speedup: no 'workers' column; skipped")
+        return
+    xkeys = res.derived("workers")
+    fkeys = [k for k in res.varied if k not in xkeys and k not in res.series_keys and k not in res.repeat_keys]
+    worker_counts = ordered_unique(int(float(r["workers"])) for r in res.ok if to_float(r.get("workers")) is not None)
+    if len(worker_counts) < 2:
+        out.note("speedup: fewer than two worker counts; skipped")
+        return
+    metrics = [("time", "simulated_time_s", "completed", "simulated time for the sample budget")]
+    tgt = pick_target(res, args)
+    if tgt:
+        metrics.append(("tta", tgt[1], None, f"simulated time to {tgt[0]:g} test accuracy"))
+    for tag, col, status, what in metrics:
+        groups = {}
+        for r in res.ok:
+            if status and r["status"] != status:
+                continue
+            v = to_float(r.get(col))
+            key = (facet_of(r, fkeys), series_of(res, r), int(float(r["workers"])))
+            groups.setdefault(key, []).append(v)
+        if not any(v is not None for vs in groups.values() for v in vs):
+            out.note(f"speedup ({tag}): no values of {col}; skipped")
+            continue
+        facets = ordered_unique(k[0] for k in groups)
+        series = ordered_unique(k[1] for k in groups)
+        color = colors_for(series)
+        table = []
+        fig, axes = panels(len(facets))
+        for ax, fc in zip(axes, facets):
+            pts = {}
+            for (f, s, n), vs in groups.items():
+                if f != fc:
+                    continue
+                # a run that never reached the target makes the point unknown
+                m, sd = mean_std(vs) if all(v is not None for v in vs) else (float("nan"), float("nan"))
+                pts[(s, n)] = (m, sd, len(vs))
+            nmin = min(n for (_, n) in pts)
+            base = args.baseline if args.baseline else ("ssgd" if ("ssgd", nmin) in pts else None)
+            for s in series:
+                xs = sorted(n for (ss, n) in pts if ss == s)
+                if not xs:
+                    continue
+                ref_series = base if base and (base, nmin) in pts and math.isfinite(pts[(base, nmin)][0]) else s
+                ref_n = nmin if ref_series != s else xs[0]
+                ref = pts.get((ref_series, ref_n), (float("nan"),))[0]
+                ys = []
+                for n in xs:
+                    m, sd, cnt = pts[(s, n)]
+                    sp = ref / m if (m > 0 and math.isfinite(ref)) else float("nan")
+                    ideal = n / ref_n
+                    ys.append(sp)
+                    table.append([fc, s, n, m, sd, cnt, f"{ref_series}@{ref_n}", ref, sp, ideal])
+                ax.plot(xs, ys, "o-", color=color[s], label=s)
+            xs_all = sorted({n for (_, n) in pts})
+            ax.plot(xs_all, [n / nmin for n in xs_all], "--", color="0.4", label="ideal linear")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log", base=2)
+            ax.set_xticks(xs_all)
+            ax.set_xticklabels([str(n) for n in xs_all])
+            ax.yaxis.set_major_formatter(plt().FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_locator(plt().NullLocator())
+            ax.set_xlabel("workers")
+            ax.set_ylabel("speedup (×)")
+            ax.set_title(fc or "all runs")
+            ax.legend()
+        ref_text = (f"vs {base} on {nmin} worker{'s' if nmin > 1 else ''}" if base
+                    else "each algorithm vs its own smallest worker count")
+        fig.suptitle(f"Speedup by {what} ({ref_text})", y=1.02)
+        stem = f"speedup_{tag}"
+        out.figure(fig, stem)
+        out.table(stem, ["facet", "series", "workers", "metric_mean_s", "metric_std_s", "runs", "reference",
+                         "reference_s", "speedup", "ideal"], table)
+
+
+def pick_target(res, args):
+    tg = res.targets()
+    if args.target is not None:
+        for t, c in tg:
+            if abs(t - args.target) < 1e-12:
+                return t, c
+        return None
+    for t, c in tg:  # the lowest target some run reached
+        if any(to_float(r.get(c)) is not None for r in res.ok):
+            return t, c
+    return None
+
+
+def accuracy(res, out, args):
+    """Test accuracy vs simulated time, one curve per algorithm, from each run's metrics.csv."""
+    fkeys = [k for k in res.varied if k not in res.series_keys and k not in res.repeat_keys]
+    curves = []
+    for r in res.ok:
+        path = os.path.join(res.dir, r.get("run_dir", ""), "metrics.csv")
+        if not os.path.isfile(path):
+            continue
+        with open(path, newline="") as f:
+            pts = [(to_float(m.get("sim_time_s")), to_float(m.get("test_accuracy"))) for m in csv.DictReader(f)]
+        pts = [(t, a) for t, a in pts if t is not None and a is not None]
+        if pts:
+            curves.append((facet_of(r, fkeys), series_of(res, r), r.get("seed", ""), r.get("run_dir", ""), pts))
+    if not curves:
+        out.note("accuracy: no run has test accuracy in its metrics.csv (timing-only?); skipped")
+        return
+    facets = ordered_unique(c[0] for c in curves)
+    series = ordered_unique(c[1] for c in curves)
+    color = colors_for(series)
+    tgt = pick_target(res, args)
+    fig, axes = panels(len(facets), 5.5, 3.8)
+    table = []
+    for ax, fc in zip(axes, facets):
+        labelled = set()
+        for f, s, seed, rd, pts in curves:
+            if f != fc:
+                continue
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", marker=".", color=color[s],
+                    label=None if s in labelled else s, alpha=0.9)
+            labelled.add(s)
+            table.extend([fc, s, seed, rd, t, a] for t, a in pts)
+        if tgt:
+            ax.axhline(tgt[0], color="0.5", ls=":", lw=1, label=f"target {tgt[0]:g}")
+        ax.set_xlabel("simulated time (s)")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(fc or "all runs")
+        ax.legend(loc="lower right")
+    fig.suptitle("Test accuracy vs simulated time", y=1.02)
+    out.figure(fig, "accuracy_vs_time")
+    out.table("accuracy_vs_time", ["facet", "series", "seed", "run_dir", "sim_time_s", "test_accuracy"], table)
+
+
+def tta(res, out, args):
+    """Time-to-accuracy bars: mean over seeds (error bar: standard deviation); runs that never
+    reached the target are drawn as an empty bar marked 'not reached'."""
+    tgt = pick_target(res, args)
+    if not tgt:
+        out.note("tta: no run reached a target accuracy (training.target_accuracy); skipped")
+        return
+    t, col = tgt
+    fkeys = [k for k in res.varied if k not in res.series_keys and k not in res.repeat_keys]
+    groups = {}
+    for r in res.ok:
+        groups.setdefault((facet_of(r, fkeys), series_of(res, r)), []).append(to_float(r.get(col)))
+    facets = ordered_unique(k[0] for k in groups)
+    series = ordered_unique(k[1] for k in groups)
+    color = colors_for(series)
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt().subplots(figsize=(max(5.0, 1.0 + 0.5 * len(facets) * len(series)), 4.0))
+    table = []
+    top = max([v for vs in groups.values() for v in vs if v is not None] or [1.0])
+    for j, s in enumerate(series):
+        for i, fc in enumerate(facets):
+            vs = groups.get((fc, s))
+            if vs is None:
+                continue
+            reached = [v for v in vs if v is not None]
+            x = i + (j - (len(series) - 1) / 2) * width
+            if len(reached) == len(vs):
+                m, sd = mean_std(reached)
+                ax.bar(x, m, width, yerr=sd if len(vs) > 1 else None, color=color[s], label=s if i == 0 else None,
+                       capsize=3)
+            else:
+                m, sd = float("nan"), float("nan")
+                ax.bar(x, top * 1.05, width, fill=False, hatch="//", edgecolor=color[s], label=s if i == 0 else None)
+                ax.text(x, top * 1.06, "not\nreached", ha="center", va="bottom", fontsize=7)
+            table.append([fc, s, t, m, sd, len(vs), len(reached)])
+    ax.set_xticks(range(len(facets)))
+    ax.set_xticklabels([(fc or "all runs").replace(", ", "\n") for fc in facets])
+    ax.set_ylabel(f"simulated time to {t:g} accuracy (s)")
+    ax.set_title(f"Time to {t:g} test accuracy (lower is better)")
+    ax.legend()
+    out.figure(fig, "tta_bars")
+    out.table("tta_bars", ["facet", "series", "target", "tta_mean_s", "tta_std_s", "runs", "reached"], table)
+
+
+def bandwidth_column(res):
+    """(column, parse) giving each run's worker link bandwidth in bytes/s."""
+    for c in res.columns:
+        if c.startswith("config.") and c.endswith("workers.link.bandwidth"):
+            return c
+    for k in res.varied:
+        if "bandwidth" in k:
+            return k
+    return None
+
+
+def throughput(res, out, args):
+    """Simulated throughput (samples/s) vs the workers' link bandwidth, per algorithm."""
+    col = bandwidth_column(res)
+    if not col:
+        out.note("throughput: no varied bandwidth (vary a *.link.bandwidth key or the platform); skipped")
+        return
+    # the keys that set the bandwidth (e.g. the link key, or the platform file) are the x axis
+    bw_keys = [k for k in res.varied if k == col or "bandwidth" in k or varies_with(res, k, col)]
+    fkeys = [k for k in res.varied if k not in bw_keys and k not in res.series_keys and k not in res.repeat_keys]
+    groups = {}
+    for r in res.ok:
+        bw = parse_bandwidth(r.get(col, ""))
+        v = to_float(r.get("samples_per_s_simulated"))
+        if bw is None or v is None or r["status"] != "completed":
+            continue
+        groups.setdefault((facet_of(r, fkeys), series_of(res, r), bw), []).append(v)
+    if len({k[2] for k in groups}) < 2:
+        out.note("throughput: fewer than two bandwidths; skipped")
+        return
+    facets = ordered_unique(k[0] for k in groups)
+    series = ordered_unique(k[1] for k in groups)
+    color = colors_for(series)
+    fig, axes = panels(len(facets))
+    table = []
+    for ax, fc in zip(axes, facets):
+        for s in series:
+            xs = sorted(b for (f, ss, b) in groups if f == fc and ss == s)
+            if not xs:
+                continue
+            ms = []
+            for b in xs:
+                m, sd = mean_std(groups[(fc, s, b)])
+                ms.append(m)
+                table.append([fc, s, b * 8 / 1e9, m, sd, len(groups[(fc, s, b)])])
+            ax.plot([b * 8 / 1e9 for b in xs], ms, "o-", color=color[s], label=s)
+        ax.set_xscale("log")
+        ax.set_xlabel("worker link bandwidth (Gb/s)")
+        ax.set_ylabel("throughput (samples/s, simulated)")
+        ax.set_title(fc or "all runs")
+        ax.legend()
+    fig.suptitle("Throughput vs bandwidth", y=1.02)
+    out.figure(fig, "throughput_vs_bandwidth")
+    out.table("throughput_vs_bandwidth", ["facet", "series", "bandwidth_gbps", "samples_per_s_mean",
+                                          "samples_per_s_std", "runs"], table)
+
+
+def varies_with(res, key, col):
+    """True when `key` determines `col` (each value of key has one value of col)."""
+    seen = {}
+    for r in res.ok:
+        if seen.setdefault(r.get(key, ""), r.get(col, "")) != r.get(col, ""):
+            return False
+    return len(seen) > 1
+
+
+def regime(res, out, args):
+    """Regime map: over two varied keys, the algorithm with the best time to accuracy (else the
+    shortest simulated time for the budget) in each cell, and by how much it beats the runner-up."""
+    cands = [k for k in res.varied if k not in res.series_keys and k not in res.repeat_keys
+             and len({r.get(k, "") for r in res.ok}) > 1]
+    if args.regime:
+        xk, yk = args.regime
+        for k in (xk, yk):
+            if k not in res.varied:
+                raise SystemExit(f"error: --regime: '{k}' is not a varied key of {res.path} (varied: {', '.join(res.varied)})")
+    elif len(cands) >= 2:
+        xk, yk = cands[0], cands[1]
+    else:
+        out.note("regime: needs two varied keys besides the algorithm; skipped")
+        return
+    if len({series_of(res, r) for r in res.ok}) < 2:
+        out.note("regime: needs at least two algorithms; skipped")
+        return
+    tgt = pick_target(res, args)
+    col, what = (tgt[1], f"time to {tgt[0]:g} accuracy") if tgt else ("simulated_time_s", "simulated time for the budget")
+    fkeys = [k for k in cands if k not in (xk, yk)]
+    groups = {}
+    for r in res.ok:
+        if col == "simulated_time_s" and r["status"] != "completed":
+            continue
+        groups.setdefault((facet_of(r, fkeys), r.get(xk, ""), r.get(yk, ""), series_of(res, r)), []).append(
+            to_float(r.get(col)))
+    facets = ordered_unique(k[0] for k in groups)
+    xs = ordered_unique(r.get(xk, "") for r in res.ok)
+    ys = ordered_unique(r.get(yk, "") for r in res.ok)
+    series = ordered_unique(k[3] for k in groups)
+    color = colors_for(series)
+    from matplotlib.colors import to_rgb
+    fig, axes = panels(len(facets), max(4.5, 1.6 * len(xs) + 1.5), max(3.0, 0.9 * len(ys) + 1.5))
+    table = []
+    for ax, fc in zip(axes, facets):
+        img = [[(1.0, 1.0, 1.0)] * len(xs) for _ in ys]
+        for i, y in enumerate(ys):
+            for j, x in enumerate(xs):
+                vals = []
+                for s in series:
+                    vs = groups.get((fc, x, y, s))
+                    if vs:
+                        m = mean_std(vs)[0] if all(v is not None for v in vs) else float("inf")
+                        vals.append((m, s))
+                if not vals:
+                    continue
+                vals.sort(key=lambda p: p[0])
+                best_v, best = vals[0]
+                if not math.isfinite(best_v):
+                    table.append([fc, x, y, "", None, "", None, None])
+                    ax.text(j, i, "none\nreached", ha="center", va="center", fontsize=8)
+                    continue
+                run_v, run = vals[1] if len(vals) > 1 else (float("nan"), "")
+                margin = run_v / best_v if best_v > 0 and math.isfinite(run_v) else float("inf") if run else float("nan")
+                table.append([fc, x, y, best, best_v, run, run_v if math.isfinite(run_v) else None,
+                              margin if math.isfinite(margin) else None])
+                # colour: the winner's hue, stronger the larger its lead (1x pale .. 2x+ full)
+                strength = 0.35 + 0.65 * min(1.0, (margin - 1.0) if math.isfinite(margin) else 1.0)
+                c = to_rgb(color[best])
+                img[i][j] = tuple(1 - strength * (1 - ch) for ch in c)
+                lead = f"×{margin:.2f}" if math.isfinite(margin) else ("only one\nreached" if run else "")
+                ax.text(j, i, f"{best}\n{lead}" + (f"\nvs {run}" if run and math.isfinite(margin) else ""),
+                        ha="center", va="center", fontsize=8)
+        ax.imshow(img, aspect="auto", origin="lower")
+        ax.set_xticks(range(len(xs)))
+        ax.set_xticklabels([shorten(x) for x in xs])
+        ax.set_yticks(range(len(ys)))
+        ax.set_yticklabels([shorten(y) for y in ys])
+        ax.set_xlabel(axis_label(xk))
+        ax.set_ylabel(axis_label(yk))
+        ax.grid(False)
+        ax.set_title(fc or f"best {what}")
+    fig.suptitle(f"Regime map: best algorithm by {what} (×: lead over the runner-up)", y=1.02)
+    out.figure(fig, "regime_map")
+    out.table("regime_map", ["facet", xk, yk, "best", "best_value_s", "runner_up", "runner_up_value_s", "margin"],
+              table)
+
+
+def shorten(v, n=22):
+    return v if len(v) <= n else v[: n - 1] + "…"
+
+
+def axis_label(key):
+    return key  # the values are drawn as configured (e.g. "10Gbps"), so they carry their units
+
+
+def table(res, out, args):
+    """The summary table: per algorithm (and facet), time to the target, final accuracy, simulated
+    time, throughput and speedup vs the baseline (by time to accuracy when reached, else by time)."""
+    fkeys = [k for k in res.varied if k not in res.series_keys and k not in res.repeat_keys]
+    tgt = pick_target(res, args)
+    groups = {}
+    for r in res.ok:
+        groups.setdefault((facet_of(r, fkeys), series_of(res, r)), []).append(r)
+    rows = []
+    lines = []
+    for fc in ordered_unique(k[0] for k in groups):
+        ss = [s for (f, s) in groups if f == fc]
+        stats = {}
+        for s in ss:
+            rs = groups[(fc, s)]
+            tt = [to_float(r.get(tgt[1])) for r in rs] if tgt else []
+            stats[s] = {
+                "tta": mean_std(tt)[0] if tt and all(v is not None for v in tt) else float("nan"),
+                "acc": mean_std([v for v in (to_float(r.get("final_test_accuracy")) for r in rs) if v is not None])[0],
+                "time": mean_std([v for v in (to_float(r.get("simulated_time_s")) for r in rs) if v is not None])[0],
+                "thr": mean_std([v for v in (to_float(r.get("samples_per_s_simulated")) for r in rs) if v is not None])[0],
+                "runs": len(rs),
+            }
+        base = args.baseline or ("ssgd" if "ssgd" in stats else ss[0])
+        b = stats.get(base)
+        if fc:
+            lines.append(f"\n{fc}")
+        tname = f"time to {tgt[0]:g}" if tgt else "time to target"
+        lines.append(f"  {'algorithm':<22} {tname:>14} {'final acc':>10} {'sim time':>12} {'samples/s':>11} "
+                     f"{'speedup vs ' + base:>18}")
+        # one basis per facet: time to the target when the baseline reached it, else simulated time
+        use_tta = b is not None and math.isfinite(b["tta"])
+        basis = "tta" if use_tta else "time"
+        for s in ss:
+            st = stats[s]
+            if use_tta:
+                sp = b["tta"] / st["tta"] if math.isfinite(st["tta"]) else float("nan")
+            else:
+                sp = b["time"] / st["time"] if b and st["time"] > 0 else float("nan")
+            rows.append([fc, s, tgt[0] if tgt else None, st["tta"], st["acc"], st["time"], st["thr"], sp, basis,
+                         st["runs"]])
+            lines.append(f"  {s:<22} {secs(st['tta']) if tgt else '-':>14} {num(st['acc'], 4):>10} "
+                         f"{secs(st['time']):>12} {num(st['thr'], 0):>11} "
+                         f"{(num(sp, 2) + '× (' + basis + ')') if math.isfinite(sp) else '-':>18}")
+    if not rows:
+        out.note("table: no completed runs")
+        return
+    print("\n".join(lines).lstrip("\n"))
+    out.table("table", ["facet", "series", "target", "tta_s", "final_test_accuracy", "simulated_time_s",
+                        "samples_per_s", "speedup", "speedup_basis", "runs"], rows)
+
+
+def secs(v):
+    if not math.isfinite(v):
+        return "not reached"
+    if v >= 100:
+        return f"{v:.1f} s"
+    if v >= 1:
+        return f"{v:.3f} s"
+    return f"{v * 1e3:.2f} ms"
+
+
+def num(v, d):
+    return f"{v:.{d}f}" if math.isfinite(v) else "-"
+
+
+# --------------------------------------------------------------------------- timeline (trace.json)
+TRACK_ORDER = ["compute", "update", "send", "recv", "wait"]
+TRACK_COLOR = {"compute": "#2ca02c", "update": "#8c564b", "send": "#1f77b4", "recv": "#ff7f0e", "wait": "#d62728"}
+
+
+def load_trace(path):
+    with open(path) as f:
+        doc = json.load(f)
+    events = doc["traceEvents"] if isinstance(doc, dict) else doc
+    procs, tracks, spans = {}, {}, []
+    for e in events:
+        if e.get("ph") == "M" and e.get("name") == "process_name":
+            procs[e["pid"]] = e["args"]["name"]
+        elif e.get("ph") == "M" and e.get("name") == "thread_name":
+            tracks[(e["pid"], e["tid"])] = e["args"]["name"]
+        elif e.get("ph") == "X":
+            spans.append(e)
+    return procs, tracks, spans
+
+
+def timeline(paths, labels, out_file, t_from, t_to, max_hosts, quiet):
+    """A static picture of one or more trace.json files (same time axis): one row per host and
+    activity, bars where it computes, sends, receives or waits."""
+    runs = [load_trace(p) for p in paths]
+    labels = labels or [os.path.basename(os.path.dirname(os.path.abspath(p))) or p for p in paths]
+    if t_to is None:
+        t_to = max((e["ts"] + e["dur"]) / 1e6 for _, _, spans in runs for e in spans) if any(r[2] for r in runs) else 1
+    t_from = t_from or 0.0
+    rows_per_run = []
+    for procs, tracks, spans in runs:
+        hosts = sorted(procs)[: max_hosts] if max_hosts else sorted(procs)
+        rows = []
+        for h in hosts:
+            kinds = [k for k in TRACK_ORDER if any(e["pid"] == h and e["name"] == k for e in spans)]
+            rows.extend((h, k) for k in kinds)
+        rows_per_run.append(rows)
+    height = sum(max(1, len(r)) for r in rows_per_run) * 0.22 + 1.0 * len(runs)
+    fig, axes = plt().subplots(len(runs), 1, figsize=(12, max(2.5, height)), squeeze=False, sharex=True,
+                               gridspec_kw={"height_ratios": [max(1, len(r)) for r in rows_per_run]})
+    for ax, (procs, tracks, spans), rows, label in zip([a[0] for a in axes], runs, rows_per_run, labels):
+        index = {r: i for i, r in enumerate(rows)}
+        bars = {}
+        for e in spans:
+            key = (e["pid"], e["name"])
+            if key not in index:
+                continue
+            s, d = e["ts"] / 1e6, e["dur"] / 1e6
+            if s + d < t_from or s > t_to:
+                continue
+            bars.setdefault(key, []).append((s, max(d, (t_to - t_from) * 1e-4)))
+        for key, b in bars.items():
+            ax.broken_barh(b, (index[key] - 0.4, 0.8), facecolors=TRACK_COLOR.get(key[1], "0.5"), alpha=0.6,
+                           edgecolor="none")
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([f"{procs.get(h, h)} {k}" for h, k in rows], fontsize=7)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_xlim(t_from, t_to)
+        ax.set_title(label, loc="left")
+        ax.grid(axis="x")
+    axes[-1][0].set_xlabel("simulated time (s)")
+    from matplotlib.patches import Patch
+    fig.legend(handles=[Patch(color=TRACK_COLOR[k], alpha=0.6, label=k) for k in TRACK_ORDER], loc="upper right",
+               ncol=len(TRACK_ORDER), bbox_to_anchor=(1.0, 1.0))
+    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
+    stem, ext = os.path.splitext(out_file)
+    for e in FORMATS:
+        fig.savefig(f"{stem}.{e}", dpi=150, bbox_inches="tight", metadata={"Date": None} if e == "svg" else None)
+        if not quiet:
+            print(f"wrote {stem}.{e}", file=sys.stderr)
+    plt().close(fig)
+
+
+# --------------------------------------------------------------------------- main
+PLOTS = {"speedup": speedup, "accuracy": accuracy, "tta": tta, "throughput": throughput, "regime": regime,
+         "table": table}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="plot.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["all"] + list(PLOTS) + ["timeline"])
+    ap.add_argument("inputs", nargs="+", help="results.csv (or trace.json files for 'timeline')")
+    ap.add_argument("--out", help="output directory (default: plots/ beside results.csv); for 'timeline' the "
+                                  "output file (default: timeline.png beside the first trace)")
+    ap.add_argument("--target", type=float, help="target accuracy for time-to-accuracy (default: the lowest reached)")
+    ap.add_argument("--baseline", help="reference algorithm for speedups (default: ssgd when present)")
+    ap.add_argument("--regime", nargs=2, metavar=("X_KEY", "Y_KEY"), help="the two varied keys of the regime map")
+    ap.add_argument("--labels", nargs="+", help="timeline: one label per trace")
+    ap.add_argument("--from", dest="t_from", type=float, help="timeline: start (simulated s)")
+    ap.add_argument("--to", dest="t_to", type=float, help="timeline: end (simulated s)")
+    ap.add_argument("--hosts", type=int, default=0, help="timeline: show at most this many hosts")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+
+    if args.what == "timeline":
+        out_file = args.out or os.path.join(os.path.dirname(os.path.abspath(args.inputs[0])), "timeline.png")
+        if args.labels and len(args.labels) != len(args.inputs):
+            ap.error("--labels needs one label per trace")
+        timeline(args.inputs, args.labels, out_file, args.t_from, args.t_to, args.hosts, args.quiet)
+        return 0
+    if len(args.inputs) != 1:
+        ap.error("give one results.csv")
+    res = Results(args.inputs[0])
+    out = Out(args.out or os.path.join(res.dir, "plots"), args.quiet)
+    if not res.ok:
+        out.note(f"{res.path}: no completed runs; nothing to plot")
+        return 1
+    todo = list(PLOTS) if args.what == "all" else [args.what]
+    for name in todo:
+        PLOTS[name](res, out, args)
+    if not args.quiet:
+        figs = sorted({os.path.splitext(p)[0] for p in out.written})
+        print(f"plots: {len(figs)} in {out.dir}/ ({', '.join(os.path.basename(f) for f in figs)})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
