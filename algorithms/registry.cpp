@@ -14,11 +14,19 @@ AlgorithmInfo dc_asgd_info();
 AlgorithmInfo easgd_info();
 AlgorithmInfo od_sgd_info();
 AlgorithmInfo ssd_sgd_info();
+AlgorithmInfo local_sgd_info();
+AlgorithmInfo cocod_sgd_info();
+AlgorithmInfo dasgd_info();
+AlgorithmInfo hpsgd_info();
+AlgorithmInfo diloco_info();
+AlgorithmInfo streaming_diloco_info();
 
 const std::vector<AlgorithmInfo>& registry() {
   static const std::vector<AlgorithmInfo> all = [] {
     std::vector<AlgorithmInfo> v = {ssgd_info(),  asgd_info(),  pipe_sgd_info(), ssp_info(),
-                                    dc_asgd_info(), easgd_info(), od_sgd_info(),   ssd_sgd_info()};
+                                    dc_asgd_info(), easgd_info(), od_sgd_info(),   ssd_sgd_info(),
+                                    local_sgd_info(), cocod_sgd_info(), dasgd_info(), hpsgd_info(),
+                                    diloco_info(),  streaming_diloco_info()};
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
     return v;
   }();

@@ -19,6 +19,9 @@ struct Geom {
   size_t out_size() const { return static_cast<size_t>(oc) * oh * ow; }
 };
 
+// Reductions (weight gradients, batch statistics) accumulate in double whatever T is: the reference
+// backend is the oracle, so it trades speed for accuracy there.
+
 // Output positions o in [lo, hi) whose input index o*s - p + k falls inside [0, extent).
 inline void valid_range(int out_extent, int in_extent, int s, int p, int k, int& lo, int& hi) {
   // o*s >= p - k  and  o*s <= in_extent - 1 + p - k
@@ -103,9 +106,9 @@ void conv_backward_weights(const Geom& g, const T* x, const T* dy, T* dw, T* db,
     for (int o = 0; o < g.oc; ++o) {
       const T* yo = ys + o * ohw;
       if (db) {
-        T acc = 0;
+        double acc = 0;
         for (size_t i = 0; i < ohw; ++i) acc += yo[i];
-        db[o] += acc;
+        db[o] += static_cast<T>(acc);
       }
       for (int c = 0; c < g.c; ++c) {
         const T* xc = xs + c * hw;
@@ -115,13 +118,14 @@ void conv_backward_weights(const Geom& g, const T* x, const T* dy, T* dw, T* db,
           for (int kx = 0; kx < g.kw; ++kx) {
             int ox0, ox1;
             valid_range(g.ow, g.w, g.sw, g.pw, kx, ox0, ox1);
-            T acc = 0;
+            double acc = 0;
             for (int oy = oy0; oy < oy1; ++oy) {
               const T* xr = xc + static_cast<size_t>(oy * g.sh - g.ph + ky) * g.w - g.pw + kx;
               const T* yr = yo + static_cast<size_t>(oy) * g.ow;
-              for (int ox = ox0; ox < ox1; ++ox) acc += yr[ox] * xr[static_cast<ptrdiff_t>(ox) * g.sw];
+              for (int ox = ox0; ox < ox1; ++ox)
+                acc += static_cast<double>(yr[ox]) * static_cast<double>(xr[static_cast<ptrdiff_t>(ox) * g.sw]);
             }
-            dw[((static_cast<size_t>(o) * g.c + c) * g.kh + ky) * g.kw + kx] += acc;
+            dw[((static_cast<size_t>(o) * g.c + c) * g.kh + ky) * g.kw + kx] += static_cast<T>(acc);
           }
         }
       }
@@ -221,21 +225,21 @@ void avgpool_backward(const Geom& g, const T* dy, T* dx, size_t n) {
 // Per-channel batch statistics over (n, h, w): mean and biased variance (two passes).
 template <class T>
 void bn_stats(int c, size_t hw, const T* x, size_t n, T* mean, T* var) {
-  const T m = static_cast<T>(n * hw);
+  const double m = static_cast<double>(n * hw);
   for (int ch = 0; ch < c; ++ch) {
-    T s = 0;
+    double s = 0;
     for (size_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * hw;
       for (size_t j = 0; j < hw; ++j) s += p[j];
     }
-    const T mu = s / m;
-    T q = 0;
+    const double mu = s / m;
+    double q = 0;
     for (size_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * hw;
       for (size_t j = 0; j < hw; ++j) q += (p[j] - mu) * (p[j] - mu);
     }
-    mean[ch] = mu;
-    var[ch] = q / m;
+    mean[ch] = static_cast<T>(mu);
+    var[ch] = static_cast<T>(q / m);
   }
 }
 
@@ -263,16 +267,16 @@ void bn_backward_train(int c, size_t hw, const T* x, const T* dy, size_t n, cons
   const T m = static_cast<T>(n * hw);
   for (int ch = 0; ch < c; ++ch) {
     const T mu = mean_buf[ch], inv = T(1) / std::sqrt(var_buf[ch] + eps);
-    T sdy = 0, sdyx = 0;
+    double sdy_d = 0, sdyx_d = 0;
     for (size_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * hw;
       const T* d = dy + (i * c + ch) * hw;
       for (size_t j = 0; j < hw; ++j) {
-        sdy += d[j];
-        sdyx += d[j] * (p[j] - mu);
+        sdy_d += d[j];
+        sdyx_d += static_cast<double>(d[j]) * static_cast<double>(p[j] - mu);
       }
     }
-    sdyx *= inv;  // sum(dy * xhat)
+    const T sdy = static_cast<T>(sdy_d), sdyx = static_cast<T>(sdyx_d * static_cast<double>(inv));  // sum(dy * xhat)
     dgamma[ch] = sdyx;
     dbeta[ch] = sdy;
     if (!dx) continue;
@@ -292,19 +296,19 @@ void bn_backward_eval(int c, size_t hw, const T* x, const T* dy, size_t n, const
                       const T* var, T eps, T* dx, T* dgamma, T* dbeta) {
   for (int ch = 0; ch < c; ++ch) {
     const T inv = T(1) / std::sqrt(var[ch] + eps);
-    T sdy = 0, sdyx = 0;
+    double sdy = 0, sdyx = 0;
     for (size_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * hw;
       const T* d = dy + (i * c + ch) * hw;
       T* q = dx ? dx + (i * c + ch) * hw : nullptr;
       for (size_t j = 0; j < hw; ++j) {
         sdy += d[j];
-        sdyx += d[j] * (p[j] - mean[ch]) * inv;
+        sdyx += static_cast<double>(d[j]) * static_cast<double>((p[j] - mean[ch]) * inv);
         if (q) q[j] = gamma[ch] * inv * d[j];
       }
     }
-    dgamma[ch] = sdyx;
-    dbeta[ch] = sdy;
+    dgamma[ch] = static_cast<T>(sdyx);
+    dbeta[ch] = static_cast<T>(sdy);
   }
 }
 

@@ -17,7 +17,9 @@
 #include "algorithms/api.hpp"
 #include "engine/model.hpp"
 #include "engine/ops.hpp"
+#include "sim/collectives.hpp"
 #include "sim/platform.hpp"
+#include "sim/stragglers.hpp"
 
 namespace dtsim::sim {
 
@@ -563,7 +565,11 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
         c.time == ComputeSpec::Time::Fixed     ? c.fixed_seconds * b_ / s_.b  // fixed time is per configured batch
         : c.time == ComputeSpec::Time::Profile ? c.profile_compute_s * b_ / c.profile_batch  // measured, scaled by batch
                                                : s_.flops_per_sample * b_ / host_->get_speed();
-    return nominal_s * slowdown_ * host_->get_speed();
+    // Heterogeneous worker groups: fixed and measured times are those of group 0's speed; transient
+    // stragglers slow this minibatch (k_ - 1: the one start_compute just began). docs/platforms.md.
+    const double relative = c.time == ComputeSpec::Time::Flops ? 1.0 : s_.x.platform.worker_groups.front().speed / host_->get_speed();
+    const double transient = transient_factor(s_.x.platform, s_.x.seed, rank_, k_ - 1);
+    return nominal_s * relative * slowdown_ * transient * host_->get_speed();
   }
 
   Gradient start_compute(engine::ConstVecView params) {
@@ -605,41 +611,25 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
     s_.result.trace.add({trace_host_, SpanKind::Compute, t0, t1, 0, -1, g.step});
   }
 
-  // Ring all-reduce over `count` fp32 elements split into N chunks of whole elements: 2(N-1)
-  // steps; in step s this rank sends one chunk to the next rank and receives one from the previous
-  // rank, concurrently (reduce-scatter: chunk (r - s) mod N; all-gather: chunk (r + 1 - s') mod N).
+  // The simulated transfers of all-reduce #seq, step by step, with the algorithm of
+  // platform.collective (sim/collectives.cpp: ring, hierarchical, tree, recursive doubling).
   void ring(size_t count, double element_bytes, uint64_t seq) {
-    const int N = s_.N;
-    if (N == 1) return;
-    static int token = 0;
-    auto chunk_bytes = [&](int c) {
-      const size_t lo = count * static_cast<size_t>(c) / static_cast<size_t>(N);
-      const size_t hi = count * static_cast<size_t>(c + 1) / static_cast<size_t>(N);
-      return element_bytes * static_cast<double>(hi - lo);
-    };
-    sg4::Mailbox* next = s_.ring_inbox[static_cast<size_t>((rank_ + 1) % N)];
-    sg4::Mailbox* mine = s_.ring_inbox[static_cast<size_t>(rank_)];
-    const int prev_rank = (rank_ + N - 1) % N;
-    for (int step = 0; step < 2 * (N - 1); ++step) {
-      const int c = step < N - 1 ? ((rank_ - step) % N + N) % N : ((rank_ + 1 - (step - (N - 1))) % N + N) % N;
-      const double bytes = chunk_bytes(c);
-      sg4::CommPtr out = next->put_async(&token, bytes);
+    const std::string me = sg4::this_actor::get_name();
+    CollectiveHooks hooks;
+    hooks.sent = [this](int, double bytes) {
       s_.result.bytes_on_wire += bytes;
       ++s_.result.messages;
-      int* got = nullptr;
-      sg4::CommPtr in = mine->get_async<int>(&got);
-      const std::string me = sg4::this_actor::get_name();
-      s_.waiting[me] = "ring step " + std::to_string(step) + " of allreduce #" + std::to_string(seq) +
-                       " (a chunk from rank " + std::to_string(prev_rank) + ")";
-      in->wait();
-      out->wait();
-      s_.waiting.erase(me);
-      if (s_.result.trace.enabled) {
-        const int src = s_.worker_host_index[static_cast<size_t>(prev_rank)];
-        s_.result.trace.add_transfer(src, trace_host_, in->get_start_time(), in->get_finish_time(), bytes,
-                                     static_cast<int64_t>(seq), Transfer::Collective);
-      }
-    }
+    };
+    hooks.received = [this, seq](int from, double bytes, double start, double end) {
+      const int src = s_.worker_host_index[static_cast<size_t>(from)];
+      if (s_.result.trace.enabled)
+        s_.result.trace.add_transfer(src, trace_host_, start, end, bytes, static_cast<int64_t>(seq), Transfer::Collective);
+    };
+    hooks.waiting = [this, &me, seq](const std::string& what) {
+      if (what.empty()) s_.waiting.erase(me);
+      else s_.waiting[me] = what + " of allreduce #" + std::to_string(seq);
+    };
+    allreduce_transfers(s_.x.platform.collective.algorithm, s_.N, rank_, s_.hosts.worker_group, count, element_bytes, hooks);
   }
 
   int rank_;

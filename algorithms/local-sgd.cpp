@@ -1,0 +1,78 @@
+// Local SGD — periodic model averaging (Stich, arXiv 1805.09767; Lin et al., arXiv 1808.07217).
+//
+//   worker i:  H = period local steps   x_i <- Opt(x_i, ∇ at x_i)       (momentum buffers stay local)
+//              then a blocking average  x_i <- (1/N) Σ_j x_j             (every worker, same result)
+//   "comm": "allreduce" (default): ring all-reduce of the models; rank 0 publishes the average.
+//   "comm": "ps": push x_i, the PS averages (rank order) and replies; the PS holds the average.
+//
+// Nothing overlaps: a round costs H·T_c (+ local updates) + the averaging (invariant 21). The last
+// round is shortened to the budget's end so that the final model is the workers' average. H = 1
+// with plain SGD is SSGD (invariant 6).
+#include "algorithms/common.hpp"
+
+namespace dtsim::algo {
+namespace {
+
+class LocalSgd final : public Algorithm {
+ public:
+  LocalSgd(engine::SgdConfig opt, int64_t H, bool ps) : opt_(opt), H_(H), ps_(ps) {}
+  bool needs_servers() const override { return ps_; }
+  double buffers_per_worker() const override { return 4.0 + (opt_.momentum != 0); }
+
+  void worker(Worker& w) override {
+    const int64_t T = w.sync_steps();
+    Vec x = copy_of(w, view_of(w.initial_params()));
+    engine::Sgd opt(opt_, x.size(), engine::Device::Cpu);
+    for (int64_t t = 0; t < T; ++t) {
+      Gradient g = w.compute(x.view());
+      if (w.real()) opt.step(x.view(), view_of(g));
+      w.update_cost();
+      if ((t + 1) % H_ == 0 || t + 1 == T) {  // end of a round: average the models (blocking)
+        const int64_t round = t / H_;
+        const auto mine = Payload::whole(snapshot_of(w, x.view()), w.num_params());
+        std::shared_ptr<const Vec> avg;
+        if (ps_) {
+          w.push(mine, kModel, round).wait();
+          avg = w.pull(kParams);
+        } else {
+          avg = w.allreduce(mine, Reduce::Mean, w.batch_size());
+          if (w.rank() == 0) w.publish_global(view_of(avg));
+        }
+        assign(x.view(), view_of(avg));
+      }
+    }
+  }
+
+  // "comm": "ps": one averaging per round, the average is the global model.
+  void server(Server& s) override {
+    const int64_t rounds = (s.sync_steps() + H_ - 1) / H_;
+    for (int64_t r = 0; r < rounds; ++r) {
+      mean_in_rank_order(s.global_range(), gather_from_workers(s, kModel));
+      s.update_cost(s.workers());
+      s.committed();
+      broadcast_model(s, kParams, r);
+    }
+  }
+
+ private:
+  engine::SgdConfig opt_;
+  int64_t H_;
+  bool ps_;
+};
+
+}  // namespace
+
+AlgorithmInfo local_sgd_info() {
+  const engine::SgdConfig d{.lr = 0.05, .momentum = 0.9, .weight_decay = 0.0, .nesterov = false};
+  return {"local-sgd", "periodic model averaging: H local steps on every worker, then a blocking average of the models",
+          docs({sgd_param_docs(d, "each worker's SGD"),
+                {{"period", "4", "H: local steps between two averagings"},
+                 {"comm", "allreduce", "allreduce (ring all-reduce of the models) | ps (push models, pull the average)"}}}),
+          [d](ObjectReader& r) -> std::unique_ptr<Algorithm> {
+            const bool ps = read_comm(r, {"allreduce", "ps"}, "allreduce") == "ps";
+            auto opt = read_sgd(r, d);
+            return std::make_unique<LocalSgd>(opt, read_count(r, "period", 4), ps);
+          }};
+}
+
+}  // namespace dtsim::algo

@@ -1,0 +1,195 @@
+#include "sim/collectives.hpp"
+
+#include <simgrid/s4u.hpp>
+
+#include <algorithm>
+
+namespace dtsim::sim {
+
+namespace sg4 = simgrid::s4u;
+
+namespace {
+
+int token = 0;  // the payload of every collective message (only its simulated size matters)
+
+// Bytes of chunk c when `count` elements are split into `parts` chunks of whole elements.
+double chunk_elems(size_t count, int parts, int c) {
+  const size_t lo = count * static_cast<size_t>(c) / static_cast<size_t>(parts);
+  const size_t hi = count * static_cast<size_t>(c + 1) / static_cast<size_t>(parts);
+  return static_cast<double>(hi - lo);
+}
+
+int mod(int a, int n) { return ((a % n) + n) % n; }
+
+struct Xfer {
+  int peer;
+  double bytes;
+};
+
+// One rank's side of the transfers, with the runtime's accounting hooks.
+class Rank {
+ public:
+  Rank(int rank, size_t count, double element_bytes, const CollectiveHooks& hooks)
+      : me(rank), count(count), eb(element_bytes), hooks_(hooks) {}
+  // Bytes of chunk c of the vector split `parts` ways, and of the whole vector.
+  double chunk_bytes(int parts, int c) const { return eb * chunk_elems(count, parts, c); }
+  double all() const { return eb * static_cast<double>(count); }
+
+  // One step: these sends and receives run concurrently; returns when all have completed.
+  void step(const std::vector<Xfer>& sends, const std::vector<Xfer>& recvs, const std::string& what) {
+    if (sends.empty() && recvs.empty()) return;
+    std::vector<sg4::CommPtr> out, in;
+    for (const auto& s : sends) {
+      if (hooks_.sent) hooks_.sent(s.peer, s.bytes);
+      out.push_back(box(s.peer, me)->put_async(&token, s.bytes));
+    }
+    std::vector<int*> got(recvs.size(), nullptr);
+    for (size_t i = 0; i < recvs.size(); ++i) in.push_back(box(me, recvs[i].peer)->get_async<int>(&got[i]));
+    if (hooks_.waiting) hooks_.waiting(what);
+    for (size_t i = 0; i < in.size(); ++i) {
+      in[i]->wait();
+      if (hooks_.received) hooks_.received(recvs[i].peer, recvs[i].bytes, in[i]->get_start_time(), in[i]->get_finish_time());
+    }
+    for (auto& c : out) c->wait();
+    if (hooks_.waiting) hooks_.waiting("");
+  }
+
+  // Ring reduce-scatter among `members` (this rank is members[j]): m-1 steps; afterwards member j
+  // holds the reduced chunk (j+1) mod m of `count` split m ways.
+  void ring_reduce_scatter(const std::vector<int>& members, int j, const char* phase) {
+    const int m = static_cast<int>(members.size());
+    for (int s = 0; s < m - 1; ++s) {
+      step({{members[static_cast<size_t>(mod(j + 1, m))], chunk_bytes(m, mod(j - s, m))}},
+           {{members[static_cast<size_t>(mod(j - 1, m))], chunk_bytes(m, mod(j - s - 1, m))}},
+           std::string(phase) + " reduce-scatter step " + std::to_string(s));
+    }
+  }
+  // Ring all-gather among `members` starting from member j holding chunk (j+1) mod m: m-1 steps.
+  void ring_allgather(const std::vector<int>& members, int j, const char* phase) {
+    const int m = static_cast<int>(members.size());
+    for (int s = 0; s < m - 1; ++s) {
+      step({{members[static_cast<size_t>(mod(j + 1, m))], chunk_bytes(m, mod(j + 1 - s, m))}},
+           {{members[static_cast<size_t>(mod(j - 1, m))], chunk_bytes(m, mod(j - s, m))}},
+           std::string(phase) + " all-gather step " + std::to_string(s));
+    }
+  }
+
+  int me;
+  size_t count;
+  double eb;
+
+ private:
+  sg4::Mailbox* box(int dst, int src) {
+    const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(dst)) << 32) | static_cast<uint32_t>(src);
+    for (auto& [k, m] : cache_)
+      if (k == key) return m;
+    sg4::Mailbox* m = sg4::Mailbox::by_name("allreduce-" + std::to_string(dst) + "-" + std::to_string(src));
+    cache_.emplace_back(key, m);
+    return m;
+  }
+
+  const CollectiveHooks& hooks_;
+  std::vector<std::pair<uint64_t, sg4::Mailbox*>> cache_;
+};
+
+void ring(Rank& r, int N) {
+  std::vector<int> all(static_cast<size_t>(N));
+  for (int i = 0; i < N; ++i) all[static_cast<size_t>(i)] = i;
+  r.ring_reduce_scatter(all, r.me, "ring");
+  r.ring_allgather(all, r.me, "ring");
+}
+
+void hierarchical(Rank& r, int N, const std::vector<int>& groups) {
+  const int g = groups.at(static_cast<size_t>(r.me));
+  std::vector<int> members, leaders;
+  for (int i = 0; i < N; ++i) {
+    if (groups[static_cast<size_t>(i)] == g) members.push_back(i);
+    if (i == 0 || groups[static_cast<size_t>(i)] != groups[static_cast<size_t>(i - 1)]) leaders.push_back(i);
+  }
+  const int m = static_cast<int>(members.size());
+  const int j = static_cast<int>(std::find(members.begin(), members.end(), r.me) - members.begin());
+  const int leader = members.front();
+  if (m > 1) {
+    // 1. Reduce inside the group: ring reduce-scatter, then every member sends its reduced chunk
+    //    to the leader (concurrently: the leader's NIC carries (m-1)/m of the vector).
+    r.ring_reduce_scatter(members, j, "group");
+    if (r.me == leader) {
+      std::vector<Xfer> in;
+      for (int k = 1; k < m; ++k) in.push_back({members[static_cast<size_t>(k)], r.chunk_bytes(m, mod(k + 1, m))});
+      r.step({}, in, "group gather");
+    } else {
+      r.step({{leader, r.chunk_bytes(m, mod(j + 1, m))}}, {}, "group gather");
+    }
+  }
+  // 2. Ring all-reduce among the group leaders.
+  const int R = static_cast<int>(leaders.size());
+  if (r.me == leader && R > 1) {
+    const int L = static_cast<int>(std::find(leaders.begin(), leaders.end(), r.me) - leaders.begin());
+    r.ring_reduce_scatter(leaders, L, "leaders");
+    r.ring_allgather(leaders, L, "leaders");
+  }
+  // 3. Broadcast back inside the group: the leader scatters chunk (k+1) mod m to member k, then a
+  //    ring all-gather.
+  if (m > 1) {
+    if (r.me == leader) {
+      std::vector<Xfer> out;
+      for (int k = 1; k < m; ++k) out.push_back({members[static_cast<size_t>(k)], r.chunk_bytes(m, mod(k + 1, m))});
+      r.step(out, {}, "group scatter");
+    } else {
+      r.step({}, {{leader, r.chunk_bytes(m, mod(j + 1, m))}}, "group scatter");
+    }
+    r.ring_allgather(members, j, "group");
+  }
+}
+
+void recursive_doubling(Rank& r, int N) {
+  const double S = r.all();
+  int p = 1;
+  while (p * 2 <= N) p *= 2;
+  const int extra = N - p;
+  if (r.me >= p) {  // fold in, then wait for the result
+    r.step({{r.me - p, S}}, {}, "recursive-doubling fold");
+    r.step({}, {{r.me - p, S}}, "recursive-doubling unfold");
+    return;
+  }
+  if (r.me < extra) r.step({}, {{r.me + p, S}}, "recursive-doubling fold");
+  for (int k = 1; k < p; k *= 2) r.step({{r.me ^ k, S}}, {{r.me ^ k, S}}, "recursive-doubling exchange " + std::to_string(k));
+  if (r.me < extra) r.step({{r.me + p, S}}, {}, "recursive-doubling unfold");
+}
+
+void tree(Rank& r, int N) {
+  const double S = r.all();
+  int top = 1;
+  while (top < N) top *= 2;
+  // Binomial reduce to rank 0: at level k, rank i with i mod 2^(k+1) == 2^k sends to i - 2^k.
+  for (int k = 1; k < top; k *= 2) {
+    const int low = r.me % (2 * k);
+    if (low == k) {
+      r.step({{r.me - k, S}}, {}, "tree reduce");
+      break;
+    }
+    if (low == 0 && r.me + k < N) r.step({}, {{r.me + k, S}}, "tree reduce");
+  }
+  // Binomial broadcast from rank 0, the reverse order.
+  for (int k = top / 2; k >= 1; k /= 2) {
+    const int low = r.me % (2 * k);
+    if (low == 0 && r.me + k < N) r.step({{r.me + k, S}}, {}, "tree broadcast");
+    else if (low == k) r.step({}, {{r.me - k, S}}, "tree broadcast");
+  }
+}
+
+}  // namespace
+
+void allreduce_transfers(CollectiveSpec::Algorithm algorithm, int N, int rank, const std::vector<int>& groups, size_t count,
+                         double element_bytes, const CollectiveHooks& hooks) {
+  if (N <= 1 || count == 0) return;
+  Rank r(rank, count, element_bytes, hooks);
+  switch (algorithm) {
+    case CollectiveSpec::Algorithm::Ring: ring(r, N); break;
+    case CollectiveSpec::Algorithm::Hierarchical: hierarchical(r, N, groups); break;
+    case CollectiveSpec::Algorithm::RecursiveDoubling: recursive_doubling(r, N); break;
+    case CollectiveSpec::Algorithm::Tree: tree(r, N); break;
+  }
+}
+
+}  // namespace dtsim::sim

@@ -1,0 +1,34 @@
+// The simulated transfers of one all-reduce, step by step (docs/platforms.md "Collectives").
+// The real reduction happens once in the runtime; this only moves bytes, so that the network model
+// sees every message of the algorithm and contention is modelled:
+//   ring                2(N-1) steps of |x|/N to the next rank (reduce-scatter, then all-gather)
+//   hierarchical        per locality group (rack): ring reduce-scatter + gather to the group's
+//                       leader; ring all-reduce among the R leaders; scatter + ring all-gather back
+//   recursive-doubling  ceil(log2 N) exchanges of |x| with rank XOR 2^k (non-powers of two fold the
+//                       extra ranks in first and out last)
+//   tree                binomial-tree reduce to rank 0, then binomial-tree broadcast (|x| per hop)
+// Each rank runs this in its own communication actor; messages between two ranks use the mailbox
+// "allreduce-<dst>-<src>" (rendezvous: both sides post in the same step).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sim/platform_spec.hpp"
+
+namespace dtsim::sim {
+
+struct CollectiveHooks {
+  std::function<void(int to, double bytes)> sent;                                      // a send started
+  std::function<void(int from, double bytes, double start, double end)> received;      // a receive ended
+  std::function<void(const std::string& what)> waiting;  // what this rank waits for; "" once done
+};
+
+// The transfers of rank `rank`'s part of one all-reduce of `count` elements of `element_bytes` bytes
+// each among N ranks. `groups[i]` is rank i's locality group (hierarchical only; contiguous ranks).
+void allreduce_transfers(CollectiveSpec::Algorithm algorithm, int N, int rank, const std::vector<int>& groups,
+                         size_t count, double element_bytes, const CollectiveHooks& hooks);
+
+}  // namespace dtsim::sim
