@@ -136,6 +136,14 @@ class Node {
   // Next message of any tag, kept ones first, then in arrival order.
   virtual Message recv_any() = 0;
 
+  // Failures (platform.failures, docs/platforms.md "Failures"). A failed worker is detected by the
+  // survivors after a heartbeat timeout: from then on worker_lost(rank) is true (for good, even if
+  // its host recovers), and each node gets one {tag = kWorkerLost, src = rank} message. recv(tag)
+  // keeps those messages aside; recv_or_lost(tag) returns either the next `tag` message or the next
+  // kWorkerLost notification, whichever comes first. Without failures they never occur.
+  virtual bool worker_lost(int rank) const { return (void)rank, false; }
+  virtual Message recv_or_lost(int tag) { return recv(tag); }
+
   // Training-set size in samples (epoch boundaries: samples / train_size()).
   virtual uint64_t train_size() const = 0;
   // Test observability: reports an intermediate value (e.g. a worker's model right after a merge)
@@ -151,6 +159,8 @@ enum class Reduce { Mean, Sum };
 class Worker : public Node {
  public:
   virtual int rank() const = 0;
+  // 0 on the first run of worker(); k after the k-th restart (Algorithm::on_failure() == Restart).
+  virtual int incarnation() const { return 0; }
   virtual int batch_size() const = 0;
   // Asynchronous algorithms: reserve this worker's next minibatch from the shared sample budget.
   // Returns false once all workers together have claimed the budget.
@@ -225,6 +235,16 @@ class Algorithm {
   virtual double buffers_per_worker() const { return 2.0; }
   virtual void worker(Worker& w) = 0;
   virtual void server(Server&) {}
+  // What the runtime does when a worker's host fails (platform.failures, docs/platforms.md):
+  //   Drop     the worker dies with its in-flight work and never comes back; the survivors learn of
+  //            it after the detection timeout (Node::worker_lost, recv_or_lost).
+  //   Restart  as Drop, but when the host recovers worker() runs again with incarnation() > 0, its
+  //            initial_params() being the global model at that time (asynchronous PS algorithms).
+  //   Wait     the host is frozen until it recovers: its actors pause and resume where they were
+  //            (the survivors wait at their next synchronisation); a failure that never recovers is
+  //            refused as input. A failed server shard is fatal except under Wait (no replication).
+  enum class OnFailure { Drop, Restart, Wait };
+  virtual OnFailure on_failure() const { return OnFailure::Drop; }
 };
 
 // A hyper-parameter, for `dtsim algorithms` and the docs.
@@ -251,5 +271,7 @@ std::vector<ParamDoc> sgd_param_docs(const engine::SgdConfig& defaults);
 
 // Message tags used by the PS algorithms.
 enum Tag : int { kGradient = 1, kParams = 2, kDone = 3, kPullRequest = 4, kModel = 5 };
+// Sent by the runtime (never by algorithms): a worker's failure was detected; src = its rank.
+constexpr int kWorkerLost = -100;
 
 }  // namespace dtsim::algo

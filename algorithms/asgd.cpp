@@ -24,6 +24,9 @@ class Asgd final : public Algorithm {
 
   // compute at the last pulled W, push, pull the reply (common.cpp: asgd_worker, shared with DC-ASGD)
   void worker(Worker& w) override { asgd_worker(w); }
+  // platform.failures: a failed worker's in-flight gradient is lost; when its host recovers it
+  // starts again from the current global model (docs/platforms.md, Failures).
+  OnFailure on_failure() const override { return OnFailure::Restart; }
 
   void server(Server& s) override {
     engine::Sgd sgd(opt_, s.real() ? s.size() : 0, engine::Device::Cpu);

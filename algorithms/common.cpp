@@ -21,11 +21,27 @@ std::shared_ptr<const Vec> snapshot_of(const Node& n, ConstVecView v) {
 
 // ------------------------------------------------------------------ PS servers
 std::vector<Message> gather_from_workers(Server& s, int tag) {
-  std::vector<Message> msgs(static_cast<size_t>(s.workers()));
-  for (int i = 0; i < s.workers(); ++i) {
-    Message m = s.recv(tag);
-    msgs[static_cast<size_t>(m.src)] = std::move(m);
+  const size_t N = static_cast<size_t>(s.workers());
+  std::vector<Message> msgs(N);
+  // platform.failures: workers whose loss is detected are left out (docs/platforms.md, Failures).
+  std::vector<char> expected(N), have(N, 0);
+  int missing = 0;
+  for (size_t i = 0; i < N; ++i) missing += expected[i] = !s.worker_lost(static_cast<int>(i));
+  while (missing > 0) {
+    Message m = s.recv_or_lost(tag);  // = recv(tag) in a run without failures
+    const size_t i = static_cast<size_t>(m.src);
+    if (m.tag == kWorkerLost) {
+      if (expected[i] && !have[i]) --missing;
+      expected[i] = 0;
+      continue;
+    }
+    if (!expected[i] || have[i] || s.worker_lost(m.src)) continue;  // from a lost worker: dropped
+    have[i] = 1;
+    msgs[i] = std::move(m);
+    --missing;
   }
+  if (std::find(have.begin(), have.end(), 0) != have.end())  // survivors only, still in rank order
+    std::erase_if(msgs, [](const Message& m) { return m.src < 0; });
   return msgs;
 }
 

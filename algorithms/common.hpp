@@ -36,6 +36,8 @@ std::shared_ptr<const Vec> snapshot_of(const Node& n, ConstVecView v);
 
 // ------------------------------------------------------------------ PS servers
 // One message with `tag` from every worker, returned in rank order (whatever the arrival order).
+// With platform.failures, a worker whose loss is detected before its message arrives is left out
+// (its late messages are dropped): the result then holds the survivors only, still in rank order.
 std::vector<Message> gather_from_workers(Server& s, int tag);
 // out = Σ_i msgs[i] / N, summed in rank order: bitwise reproducible.
 void mean_in_rank_order(VecView out, const std::vector<Message>& msgs);

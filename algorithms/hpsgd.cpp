@@ -17,9 +17,9 @@
 //                     L <- T;  S <- 0;  h <- allreduce_sum_async(L)                   ─┐ overlaps the
 //                                                                                     ─┘ next iterations
 // So W_{r+1} = W_r − η·(1/N)·Σ_i (window-r gradient sum of worker i), computed on replicas that
-// started one window earlier; a window closes at the first iteration whose all-reduce has finished
-// (window length ≈ 1 + ⌈T_allreduce/T_step⌉, at least 2 after a merge): the parameters depend on
-// timing. After the budget the pending window is merged and the open one is reduced and applied, so
+// started one window earlier; a window closes at the first iteration whose all-reduce has finished,
+// so its length is max(2, ⌈T_allreduce/T_iteration⌉) iterations (the iteration after a merge is
+// always local): the parameters depend on timing. After the budget the pending window is merged and the open one is reduced and applied, so
 // every computed gradient counts once. Rank 0 publishes W after each merge.
 //
 // Options (off by default, documented in docs/algorithms/hpsgd.md):
@@ -55,7 +55,7 @@ class Hpsgd final : public Algorithm {
     Vec B = w.new_buffer(), S = w.new_buffer();
     Future<std::shared_ptr<const Vec>> h;  // the all-reduce of the last launched window (L)
     bool launched = false, unapplied = false, init = true;
-    int64_t in_S = 0, merges = 0, launches = 0;
+    int64_t in_S = 0, merges = 0, launches = 0, t = 0;
     auto sgd_step = [&](ConstVecView g) {  // w <- w − η g
       if (w.real()) engine::ops::axpy(x.view(), -eta, g);
       w.update_cost();
@@ -67,6 +67,7 @@ class Hpsgd final : public Algorithm {
       }
       w.update_cost();
       w.observe("hpsgd.W", ++merges, x.view());
+      w.observe("hpsgd.merge_at", t, {});  // the iteration of merge number `merges`
       if (w.rank() == 0) w.publish_global(x.view());
     };
     auto launch = [&](ConstVecView g) {  // L <- S + g;  S <- 0;  h <- allreduce_sum(L)
@@ -83,7 +84,7 @@ class Hpsgd final : public Algorithm {
       in_S = 0;
     };
     w.observe("hpsgd.W", 0, x.view());
-    for (int64_t t = 0; t < T; ++t) {
+    for (; t < T; ++t) {
       Gradient g = w.compute(x.view());
       const bool local = init || (launched && !h.done());
       const bool force = c_.epoch_quirks && (t + 1) % epoch_steps == 0;  // an epoch's last batch

@@ -22,8 +22,12 @@ namespace {
 
 class Ssgd final : public Algorithm {
  public:
-  Ssgd(engine::SgdConfig opt, bool ps) : opt_(opt), ps_(ps) {}
+  Ssgd(engine::SgdConfig opt, bool ps, bool wait = false) : opt_(opt), ps_(ps), wait_(wait) {}
   bool needs_servers() const override { return ps_; }
+  // platform.failures: drop = continue with the survivors once the loss is detected (the PS
+  // averages the gradients it has, gather_from_workers); wait = the failed host is frozen until it
+  // recovers, the step waits for it. The all-reduce form does not survive a failure.
+  OnFailure on_failure() const override { return wait_ ? OnFailure::Wait : OnFailure::Drop; }
   double buffers_per_worker() const override { return ps_ ? 2.0 : 3.0 + (opt_.momentum != 0); }
 
   void worker(Worker& w) override { ps_ ? worker_ps(w) : worker_allreduce(w); }
@@ -51,6 +55,7 @@ class Ssgd final : public Algorithm {
 
   engine::SgdConfig opt_;
   bool ps_;
+  bool wait_;
 };
 
 }  // namespace
@@ -58,10 +63,12 @@ class Ssgd final : public Algorithm {
 AlgorithmInfo ssgd_info() {
   const engine::SgdConfig d{.lr = 0.05, .momentum = 0.9, .weight_decay = 0.0, .nesterov = false};
   return {"ssgd", "synchronous SGD (BSP): N gradients averaged, one step; on a parameter server or a ring all-reduce",
-          docs({sgd_param_docs(d), {{"comm", "ps", "ps (push gradients, pull weights) | allreduce (ring all-reduce of gradients)"}}}),
+          docs({sgd_param_docs(d), {{"comm", "ps", "ps (push gradients, pull weights) | allreduce (ring all-reduce of gradients)"},
+                                    {"on_failure", "drop", "drop (continue with the survivors) | wait (for the failed host; docs/platforms.md)"}}}),
           [d](ObjectReader& r) -> std::unique_ptr<Algorithm> {
             const bool ps = read_comm(r, {"ps", "allreduce"}, "ps") == "ps";
-            return std::make_unique<Ssgd>(read_sgd(r, d), ps);
+            const bool wait = r.choice("on_failure", {"drop", "wait"}, "drop") == "wait";
+            return std::make_unique<Ssgd>(read_sgd(r, d), ps, wait);
           }};
 }
 

@@ -1,5 +1,7 @@
 #include "engine/model.hpp"
 
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <limits>
@@ -16,6 +18,12 @@
 namespace dtsim::engine {
 
 // ------------------------------------------------------------------------ Model defaults
+
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
 
 void Model::init_state(VecView state) const {
   if (state.size != num_state())
@@ -92,7 +100,10 @@ std::vector<ParamTensor> Graph::param_tensors() const {
 
 namespace {
 
-constexpr size_t kEvalChunk = 1000;  // samples per forward pass in evaluate()
+// Samples per forward pass in evaluate(): up to 1000, fewer when the activations of that many
+// would exceed kEvalBytes (VGG-16 at 1000 samples would need several GB).
+constexpr size_t kEvalChunk = 1000;
+constexpr size_t kEvalBytes = size_t{256} << 20;
 using Clock = std::chrono::steady_clock;
 
 // The Model for a Graph.
@@ -200,10 +211,12 @@ class GraphModel final : public Model {
     set_compute_threads(threads_);
     reserve(n, true);
     const auto t0 = timing_ ? Clock::now() : Clock::time_point{};
+    const double c0 = timing_ ? thread_cpu_seconds() : 0.0;
     const float* x0 = stage_input(batch.x.data(), batch.x.size());
     forward(params.ptr, state.ptr, x0, n, true);
     if (timing_ && device_ == Device::Cuda) cuda::synchronize();
     const auto t1 = timing_ ? Clock::now() : Clock::time_point{};
+    const double c1 = timing_ ? thread_cpu_seconds() : 0.0;
 
     const int last = last_tensor();
     const double loss = xent(act(last), batch.y.data(), n, grad(last), nullptr);
@@ -239,8 +252,9 @@ class GraphModel final : public Model {
       if (s.pd2) written_[static_cast<size_t>(s.in2)] = 1;
     }
     if (timing_ && device_ == Device::Cuda) cuda::synchronize();
-    if (timing_) times_ = {std::chrono::duration<double>(t1 - t0).count(),
-                           std::chrono::duration<double>(Clock::now() - t1).count()};
+    if (timing_)
+      times_ = {std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(Clock::now() - t1).count(),
+                c1 - c0, thread_cpu_seconds() - c1};
     return static_cast<float>(loss / static_cast<double>(n));
   }
 
@@ -256,10 +270,10 @@ class GraphModel final : public Model {
     EvalResult r;
     if (n == 0) return r;
     set_compute_threads(threads_);
-    reserve(std::min(n, kEvalChunk), false);
+    reserve(std::min(n, eval_chunk_), false);
     const int last = last_tensor();
     for (size_t done = 0; done < n;) {
-      const size_t m = std::min(kEvalChunk, n - done);
+      const size_t m = std::min(eval_chunk_, n - done);
       const size_t first = begin + done;
       forward(params.ptr, const_cast<float*>(state.ptr),
               stage_input(split.x.data() + first * input_size(), m * input_size()), m, false);
@@ -379,6 +393,9 @@ class GraphModel final : public Model {
     for (const Tensor& t : tensors_) max_floats_ = std::max(max_floats_, layout_size(t.shape, t.layout));
     acts_.resize(slot_floats_.size());
     grads_.resize(slot_floats_.size());
+    size_t per_sample = 0;
+    for (size_t f : slot_floats_) per_sample += f * sizeof(float);
+    eval_chunk_ = std::clamp<size_t>(kEvalBytes / std::max<size_t>(per_sample, 1), 1, kEvalChunk);
     written_.assign(tensors_.size(), 0);
   }
 
@@ -465,6 +482,7 @@ class GraphModel final : public Model {
   Vec tmp_, tmp2_;
   std::vector<char> written_;
   size_t act_capacity_ = 0, grad_capacity_ = 0;
+  size_t eval_chunk_ = kEvalChunk;
   Vec own_state_;
   cuda::Staging input_;
   bool timing_ = false;

@@ -38,11 +38,16 @@ struct ComputeOptions {
   int threads = 1;
 };
 
-// Wall-clock split of the last training step (for `dtsim profile`); zero unless enabled.
+// Split of the last training step (for `dtsim profile`); zero unless enabled. Wall clock, and
+// the calling thread's CPU time (meaningful for one thread on a shared machine).
 struct StepTimes {
   double forward_s = 0;
   double backward_s = 0;
+  double forward_cpu_s = 0;
+  double backward_cpu_s = 0;
 };
+// The calling thread's CPU time in seconds.
+double thread_cpu_seconds();
 
 class Model {
  public:

@@ -1,5 +1,6 @@
 // Optimizers over flat buffers (or any contiguous range of one, e.g. a PS shard).
 #pragma once
+#include "engine/schedule.hpp"
 #include "engine/vec.hpp"
 
 namespace dtsim::engine {
@@ -9,6 +10,9 @@ struct SgdConfig {
   double momentum = 0.0;
   double weight_decay = 0.0;
   bool nesterov = false;
+  // The learning rate over training (engine/schedule.hpp); constant `lr` by default. Sgd::step
+  // never reads it: callers that track progress pass lr_at(epoch, total) to step().
+  LrSchedule schedule{};
 };
 
 // SGD with momentum in PyTorch's form (dampening 0):
@@ -20,6 +24,8 @@ class Sgd {
   void step(VecView w, ConstVecView g);          // uses cfg.lr
   void step(VecView w, ConstVecView g, double lr);
   const SgdConfig& config() const { return cfg_; }
+  // The scheduled learning rate at `epoch` (fractional) of a run of `total_epochs`.
+  double lr_at(double epoch, double total_epochs) const { return cfg_.schedule.lr(cfg_.lr, epoch, total_epochs); }
   const Vec& momentum_buffer() const { return v_; }
 
  private:

@@ -67,7 +67,8 @@ json to_json(const ComputeProfile& p) {
               {"update_s", p.update_s},
               {"step_s", p.step_s},
               {"steps", p.steps},
-              {"warmup", p.warmup}};
+              {"warmup", p.warmup},
+              {"clock", p.clock}};
 }
 
 ComputeProfile read_compute_profile(const std::string& file) {
@@ -107,13 +108,17 @@ ComputeProfile read_compute_profile(const std::string& file) {
   if (!(p.forward_s + p.backward_s > 0)) r.fail("forward_s", "forward_s + backward_s must be positive");
   p.steps = static_cast<int>(r.integer("steps", 0));
   p.warmup = static_cast<int>(r.integer("warmup", 0));
+  p.clock = r.choice("clock", {"wall", "thread-cpu"}, "wall");
   r.finish();
   return p;
 }
 
 ComputeProfile measure_compute_profile(const json& spec, const JsonOrigin& origin, const SampleShape& input,
-                                       int classes, int batch, const ComputeOptions& opts, int steps, int warmup) {
+                                       int classes, int batch, const ComputeOptions& opts, int steps, int warmup,
+                                       bool thread_cpu) {
   if (batch < 1) throw InputError("", "batch", "must be at least 1");
+  if (thread_cpu && (opts.device == Device::Cuda || opts.threads != 1))
+    throw InputError("", "clock", "thread CPU time measures one host thread: use it with a cpu/reference device and 1 thread");
   if (steps < 1 || warmup < 0) throw InputError("", "steps", "need at least one measured step");
   json resolved;
   ObjectReader r(spec, origin, &resolved);
@@ -140,25 +145,29 @@ ComputeProfile measure_compute_profile(const json& spec, const JsonOrigin& origi
   };
   for (int i = 0; i < warmup; ++i) step();
   sync();
+  auto now = [&] {
+    return thread_cpu ? thread_cpu_seconds() : std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+  };
   std::vector<double> fwd, bwd, upd, whole;
   model->enable_step_timing(true);
   for (int i = 0; i < steps; ++i) {
     model->forward_backward(w.view(), st.view(), b, g.view());
-    fwd.push_back(model->last_step_times().forward_s);
-    bwd.push_back(model->last_step_times().backward_s);
+    const StepTimes t = model->last_step_times();
+    fwd.push_back(thread_cpu ? t.forward_cpu_s : t.forward_s);
+    bwd.push_back(thread_cpu ? t.backward_cpu_s : t.backward_s);
     sync();
-    const auto t0 = Clock::now();
+    const double t0 = now();
     opt.step(w.view(), g.view());
     sync();
-    upd.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    upd.push_back(now() - t0);
   }
   model->enable_step_timing(false);
   for (int i = 0; i < steps; ++i) {
     sync();
-    const auto t0 = Clock::now();
+    const double t0 = now();
     step();
     sync();
-    whole.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    whole.push_back(now() - t0);
   }
   ComputeProfile p;
   p.model_kind = model->kind();
@@ -178,6 +187,7 @@ ComputeProfile measure_compute_profile(const json& spec, const JsonOrigin& origi
   p.step_s = median(whole);
   p.steps = steps;
   p.warmup = warmup;
+  p.clock = thread_cpu ? "thread-cpu" : "wall";
   return p;
 }
 

@@ -26,6 +26,7 @@ struct ComputeProfile {
   double update_s = 0;    // optimizer step (SGD, momentum 0.9, weight decay 5e-4) over all parameters
   double step_s = 0;      // a whole training step, measured as such
   int steps = 0, warmup = 0;
+  std::string clock = "wall";  // "wall" | "thread-cpu" (the calling thread's CPU time: 1 host thread)
   // The simulated compute time of one minibatch of `b` samples: forward + backward, scaled
   // linearly by b / batch when b differs from the measured batch.
   double compute_seconds(int b) const;
@@ -35,10 +36,12 @@ json to_json(const ComputeProfile& p);
 // Reads and validates a profile file; InputError(file, key, reason) on any problem.
 ComputeProfile read_compute_profile(const std::string& file);
 // Builds the model from `spec` and measures it on random data (fixed seed).
-// Model spec errors are InputErrors at `origin` (e.g. {"--model", ""} for the command line).
+// Model spec errors are InputErrors at `origin` (e.g. {"MODEL", ""} for the command line).
+// With thread_cpu, times are the calling thread's CPU time instead of wall-clock time: robust on a
+// shared, busy machine, valid for a host device with one thread only (InputError otherwise).
 ComputeProfile measure_compute_profile(const json& spec, const JsonOrigin& origin, const SampleShape& input,
                                        int classes, int batch, const ComputeOptions& opts, int steps = 20,
-                                       int warmup = 5);
+                                       int warmup = 5, bool thread_cpu = false);
 // "<kind>-<device>-b<batch>.json".
 std::string default_profile_name(const ComputeProfile& p);
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "common/error.hpp"
+
 namespace dtsim::sim {
 
 namespace sg4 = simgrid::s4u;
@@ -46,22 +48,38 @@ class Rank {
     std::vector<int*> got(recvs.size(), nullptr);
     for (size_t i = 0; i < recvs.size(); ++i) in.push_back(box(me, recvs[i].peer)->get_async<int>(&got[i]));
     if (hooks_.waiting) hooks_.waiting(what);
-    for (size_t i = 0; i < in.size(); ++i) {
-      in[i]->wait();
-      if (hooks_.received) hooks_.received(recvs[i].peer, recvs[i].bytes, in[i]->get_start_time(), in[i]->get_finish_time());
+    double deliver = 0;  // the last delivery time, with latency jitter
+    try {
+      for (size_t i = 0; i < in.size(); ++i) {
+        in[i]->wait();
+        const double end = in[i]->get_finish_time();
+        const double delay = hooks_.received ? hooks_.received(recvs[i].peer, recvs[i].bytes, in[i]->get_start_time(), end) : 0;
+        deliver = std::max(deliver, end + delay);
+      }
+      for (auto& c : out) c->wait();
+    } catch (const simgrid::NetworkFailureException&) {  // a peer's host failed (platform.failures)
+      for (auto* v : {&in, &out})
+        for (auto& c : *v) try {
+            c->cancel();
+          } catch (...) {
+          }
+      throw RuntimeError("rank " + std::to_string(me) + " lost a peer during an all-reduce (" + what +
+                         "): collectives do not survive a failed worker; use on_failure \"wait\" or a parameter server (docs/platforms.md, Failures)");
     }
-    for (auto& c : out) c->wait();
+    if (deliver > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(deliver);
     if (hooks_.waiting) hooks_.waiting("");
   }
 
   // Ring reduce-scatter among `members` (this rank is members[j]): m-1 steps; afterwards member j
   // holds the reduced chunk (j+1) mod m of `count` split m ways.
+  // Steps are labelled "<phase> step <k>", k counting both halves of a ring all-reduce.
   void ring_reduce_scatter(const std::vector<int>& members, int j, const char* phase) {
     const int m = static_cast<int>(members.size());
     for (int s = 0; s < m - 1; ++s) {
       step({{members[static_cast<size_t>(mod(j + 1, m))], chunk_bytes(m, mod(j - s, m))}},
            {{members[static_cast<size_t>(mod(j - 1, m))], chunk_bytes(m, mod(j - s - 1, m))}},
-           std::string(phase) + " reduce-scatter step " + std::to_string(s));
+           std::string(phase) + " step " + std::to_string(s) + " (reduce-scatter, a chunk from rank " +
+               std::to_string(members[static_cast<size_t>(mod(j - 1, m))]) + ")");
     }
   }
   // Ring all-gather among `members` starting from member j holding chunk (j+1) mod m: m-1 steps.
@@ -70,7 +88,8 @@ class Rank {
     for (int s = 0; s < m - 1; ++s) {
       step({{members[static_cast<size_t>(mod(j + 1, m))], chunk_bytes(m, mod(j + 1 - s, m))}},
            {{members[static_cast<size_t>(mod(j - 1, m))], chunk_bytes(m, mod(j - s, m))}},
-           std::string(phase) + " all-gather step " + std::to_string(s));
+           std::string(phase) + " step " + std::to_string(m - 1 + s) + " (all-gather, a chunk from rank " +
+               std::to_string(members[static_cast<size_t>(mod(j - 1, m))]) + ")");
     }
   }
 
@@ -112,7 +131,7 @@ void hierarchical(Rank& r, int N, const std::vector<int>& groups) {
   if (m > 1) {
     // 1. Reduce inside the group: ring reduce-scatter, then every member sends its reduced chunk
     //    to the leader (concurrently: the leader's NIC carries (m-1)/m of the vector).
-    r.ring_reduce_scatter(members, j, "group");
+    r.ring_reduce_scatter(members, j, "group ring");
     if (r.me == leader) {
       std::vector<Xfer> in;
       for (int k = 1; k < m; ++k) in.push_back({members[static_cast<size_t>(k)], r.chunk_bytes(m, mod(k + 1, m))});
@@ -125,8 +144,8 @@ void hierarchical(Rank& r, int N, const std::vector<int>& groups) {
   const int R = static_cast<int>(leaders.size());
   if (r.me == leader && R > 1) {
     const int L = static_cast<int>(std::find(leaders.begin(), leaders.end(), r.me) - leaders.begin());
-    r.ring_reduce_scatter(leaders, L, "leaders");
-    r.ring_allgather(leaders, L, "leaders");
+    r.ring_reduce_scatter(leaders, L, "leaders ring");
+    r.ring_allgather(leaders, L, "leaders ring");
   }
   // 3. Broadcast back inside the group: the leader scatters chunk (k+1) mod m to member k, then a
   //    ring all-gather.
@@ -138,7 +157,7 @@ void hierarchical(Rank& r, int N, const std::vector<int>& groups) {
     } else {
       r.step({}, {{leader, r.chunk_bytes(m, mod(j + 1, m))}}, "group scatter");
     }
-    r.ring_allgather(members, j, "group");
+    r.ring_allgather(members, j, "group ring");
   }
 }
 

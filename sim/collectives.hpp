@@ -22,7 +22,8 @@ namespace dtsim::sim {
 
 struct CollectiveHooks {
   std::function<void(int to, double bytes)> sent;                                      // a send started
-  std::function<void(int from, double bytes, double start, double end)> received;      // a receive ended
+  // A receive ended; returns the message's extra delivery delay (latency jitter), 0 for none.
+  std::function<double(int from, double bytes, double start, double end)> received;
   std::function<void(const std::string& what)> waiting;  // what this rank waits for; "" once done
 };
 

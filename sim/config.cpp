@@ -10,6 +10,7 @@
 
 #include "algorithms/api.hpp"
 #include "common/io.hpp"
+#include "sim/failures.hpp"
 #include "engine/cuda/cuda.hpp"
 #include "engine/dataset.hpp"
 #include "engine/devices.hpp"
@@ -452,6 +453,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     if (algorithm->needs_servers() && x.platform.servers.count < 1)
       throw InputError(platform_file, platform_path.empty() ? "servers.count" : "platform.servers.count",
                        "algorithm '" + x.algorithm + "' needs at least one parameter server");
+    check_failures(x.platform, algorithm->on_failure(), x.algorithm, platform_path.empty() ? "" : "platform.");  // sim/failures.cpp
     x.algorithm_spec = res["algorithm"];
   }
   x.training = read_training(r.object("training"), train_size(x.dataset));

@@ -66,6 +66,18 @@ json summary_json(const Experiment& x, const RunResult& r) {
   s["time_to_accuracy_s"] = tta;
   s["bytes_on_wire"] = r.bytes_on_wire;
   s["messages"] = r.messages;
+  if (const LinkRow* b = busiest_link(r.links))  // the bottleneck (links.csv has every link)
+    s["busiest_link"] = {{"name", b->name}, {"utilisation", b->utilisation}, {"bytes", b->bytes}, {"busy_s", b->busy_s},
+                         {"bandwidth_Bps", b->bandwidth}};
+  else
+    s["busiest_link"] = nullptr;
+  json failures = json::array();  // platform.failures that happened (docs/platforms.md)
+  for (const auto& f : r.failures)
+    failures.push_back({{"host", f.host}, {"kind", f.kind}, {"at_s", f.at_s},
+                        {"detected_s", f.detected_s ? json(*f.detected_s) : json(nullptr)},
+                        {"recovered_s", f.recovered_s ? json(*f.recovered_s) : json(nullptr)}});
+  s["failures"] = failures;
+  s["samples_lost"] = r.samples_lost;
   s["trace"] = r.trace.enabled;
   json pw = json::array();
   for (const auto& w : r.per_worker)
@@ -101,6 +113,7 @@ std::vector<std::string> write_outputs(const Experiment& x, const RunResult& r, 
   };
   put("config.resolved.json", x.resolved.dump(2) + "\n");
   put("metrics.csv", metrics_csv(r));
+  put("links.csv", links_csv(r.links));  // sim/links.cpp
   if (!r.final_params.empty()) put("final_params.npy", io::npy_float32(r.final_params.data(), r.final_params.size()));
   if (r.trace.enabled) put("trace.json", r.trace.chrome_json());
   put("summary.json", summary_json(x, r).dump(2) + "\n");

@@ -1,4 +1,4 @@
-// The run directory: summary.json, metrics.csv, trace.json, final_params.npy, config.resolved.json.
+// The run directory: summary.json, metrics.csv, links.csv, trace.json, final_params.npy, config.resolved.json.
 // Every file is written atomically; summary.json is written last, so its presence means the run
 // directory is complete.
 #pragma once

@@ -153,21 +153,9 @@ class Builder {
     const auto bw = link_bandwidth_profile(p_, name);
     // SimGrid 3.32 takes absolute bandwidths in a bandwidth profile (not the factors its header says).
     if (!bw.empty()) link->set_bandwidth_profile(pb::ProfileBuilder::from_string(name + "-bw", profile_text(bw, spec.bandwidth), -1));
-    if (const StragglerSpec* j = link_jitter(p_, name)) {
-      auto stream = std::make_shared<JitterStream>(*j, seed_, name, spec.latency);
-      auto started = std::make_shared<bool>(false);
-      const double every = j->every_s;
-      // A generator: SimGrid calls it again whenever it has consumed the values (dates are deltas).
-      link->set_latency_profile(pb::ProfileBuilder::from_callback(
-          name + "-latency",
-          [stream, started, every](std::vector<pb::DatedValue>& v) {
-            for (int k = 0; k < 64; ++k) {
-              v.emplace_back(*started ? every : 0.0, stream->next());
-              *started = true;
-            }
-          },
-          -1));
-    }
+    // Latency jitter is not a SimGrid latency profile: in SimGrid 3.32 a latency change while a
+    // transfer is in its latency phase deadlocks the simulation (measured). The runtime delays each
+    // message's delivery instead (sim/links.cpp).
     link->set_latency(spec.latency);
     return link;
   }

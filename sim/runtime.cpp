@@ -18,12 +18,22 @@
 #include "engine/model.hpp"
 #include "engine/ops.hpp"
 #include "sim/collectives.hpp"
+#include "sim/failures.hpp"
+#include "sim/links.hpp"
 #include "sim/platform.hpp"
 #include "sim/stragglers.hpp"
 
 namespace dtsim::sim {
 
 namespace sg4 = simgrid::s4u;
+
+#if defined(__SANITIZE_ADDRESS__)  // gcc
+#define DTSIM_ASAN 1
+#elif defined(__has_feature)  // clang
+#if __has_feature(address_sanitizer)
+#define DTSIM_ASAN 1
+#endif
+#endif
 using algo::Future;
 using algo::Gradient;
 using algo::Message;
@@ -72,6 +82,7 @@ struct Shared {
   std::map<uint64_t, Collective> collectives;
 
   BuiltPlatform hosts;
+  std::unique_ptr<LinkModel> links;  // per-link statistics, latency jitter (sim/links.cpp)
   std::vector<sg4::Mailbox*> worker_inbox, server_inbox, ring_inbox;
   std::vector<int> worker_host_index, server_host_index;  // into trace hosts
 
@@ -83,6 +94,16 @@ struct Shared {
   std::optional<StopInfo> stop;  // set once the run must end early (interrupt, wall limit, divergence)
   std::map<std::string, std::string> waiting;  // actor -> what it is blocked on (for deadlocks)
   int workers_finished = 0;
+  // Failures (sim/failures.cpp): a crashed worker counts as finished until it restarts.
+  std::vector<char> worker_down, worker_lost, worker_returned;  // host down; loss detected; function returned
+  std::map<const sg4::Mailbox*, int> inbox_worker;                // worker inbox -> rank
+  uint64_t samples_lost = 0;
+  bool any_down = false;
+  bool dropped(const sg4::Mailbox* box) const {  // a send to a crashed worker is lost
+    if (!any_down) return false;
+    auto it = inbox_worker.find(box);
+    return it != inbox_worker.end() && worker_down[static_cast<size_t>(it->second)];
+  }
   uint64_t shard_commits = 0;
 
   explicit Shared(const Experiment& e, const RunHooks& h) : x(e), hooks(h) {}
@@ -200,6 +221,24 @@ void guarded(Shared& s, F&& body) {
 
 // ------------------------------------------------------------------ pending operations
 class NodeBase;
+// A transfer whose peer's host failed ends with NetworkFailureException: the message is lost
+// (platform.failures). A null comm is a message dropped before it left (its receiver had crashed).
+void wait_comm(const sg4::CommPtr& c) {
+  if (!c) return;
+  try {
+    c->wait();
+  } catch (const simgrid::NetworkFailureException&) {
+  }
+}
+bool test_comm(const sg4::CommPtr& c) {
+  if (!c) return true;
+  try {
+    return c->test();
+  } catch (const simgrid::NetworkFailureException&) {
+    return true;
+  }
+}
+
 struct CommWait : Pending::Impl {
   std::vector<sg4::CommPtr> comms;
   std::function<void(double)> on_wait;  // accounting of the blocked time
@@ -210,14 +249,14 @@ struct CommWait : Pending::Impl {
   void wait() override {
     const double t0 = sg4::Engine::get_clock();
     if (waiting && !comms.empty()) (*waiting)[sg4::this_actor::get_name()] = what ? what() : "a send";
-    for (auto& c : comms) c->wait();
+    for (auto& c : comms) wait_comm(c);
     if (waiting && !comms.empty()) waiting->erase(sg4::this_actor::get_name());
     comms.clear();
     if (on_wait) on_wait(sg4::Engine::get_clock() - t0);
   }
   bool test() override {
     for (auto& c : comms)
-      if (!c->test()) return false;
+      if (!test_comm(c)) return false;
     return true;
   }
 };
@@ -230,7 +269,7 @@ class NodeBase {
 
   // Waits for every send that was never waited for (called when the node's function returns).
   void drain() {
-    for (auto& c : outstanding_) c->wait();
+    for (auto& c : outstanding_) wait_comm(c);
     outstanding_.clear();
   }
 
@@ -240,7 +279,7 @@ class NodeBase {
     for (auto& c : comms) outstanding_.push_back(std::move(c));
     comms.clear();
     if (outstanding_.size() < prune_at_) return;
-    std::erase_if(outstanding_, [](const sg4::CommPtr& c) { return c->test(); });
+    std::erase_if(outstanding_, [](const sg4::CommPtr& c) { return test_comm(c); });
     prune_at_ = std::max<size_t>(64, 2 * outstanding_.size());
   }
 
@@ -252,6 +291,8 @@ class NodeBase {
     m.sent_at = sg4::Engine::get_clock();
     s_.result.bytes_on_wire += m.bytes;
     ++s_.result.messages;
+    unsent_samples_ = 0;                    // this node's work so far has left it (failures)
+    if (s_.dropped(box)) return nullptr;    // the receiver's host is down: the message is lost
     auto* msg = new Message(std::move(m));
     return box->put_async(msg, msg->bytes);
   }
@@ -279,14 +320,28 @@ class NodeBase {
   // Receives the next message of the inbox (blocking), recording the transfer on the timeline.
   std::unique_ptr<Message> get_one(const std::string& what = "a message") {
     Message* raw = nullptr;
-    sg4::CommPtr c = inbox_->get_async<Message>(&raw);
-    block_on(what + " on " + inbox_->get_name(), [&] { c->wait(); });
+    sg4::CommPtr c;
+    while (true) {
+      c = inbox_->get_async<Message>(&raw);
+      try {
+        block_on(what + " on " + inbox_->get_name(), [&] { c->wait(); });
+        break;
+      } catch (const simgrid::NetworkFailureException&) {  // the sender's host failed mid-transfer
+        s_.waiting.erase(sg4::this_actor::get_name());
+      }
+    }
     std::unique_ptr<Message> m(raw);
+    if (m->tag == algo::kWorkerLost) return m;  // the runtime's failure notification (no transfer)
+    const double start = c->get_start_time(), end = c->get_finish_time();
     if (s_.result.trace.enabled) {
-      const double start = c->get_start_time(), end = c->get_finish_time();
       const int src_host = host_of(m->src);
       s_.result.trace.add_transfer(src_host, trace_host_, start, end, m->bytes, m->step, Transfer::Message, m->tag);
     }
+    // Per-link statistics and latency jitter (sim/links.cpp): a jittered message is delivered later.
+    const sg4::Host* from = m->src >= 0 ? s_.hosts.workers[static_cast<size_t>(m->src)] : s_.hosts.servers[static_cast<size_t>(-m->src - 1)];
+    s_.links->record(from, host_, m->bytes, start, end);
+    if (const double delay = s_.links->jitter(from, host_, start); end + delay > sg4::Engine::get_clock())
+      block_on(what + " (latency jitter)", [&] { sg4::this_actor::sleep_until(end + delay); });
     return m;
   }
 
@@ -336,6 +391,7 @@ class NodeBase {
   int src_id_;
   int trace_host_;
   double comm_wait_ = 0;
+  int64_t unsent_samples_ = 0;  // samples computed since this node last sent (lost if it crashes)
   std::deque<Message> stash_;
   std::vector<sg4::CommPtr> outstanding_;
   size_t prune_at_ = 64;
@@ -380,6 +436,20 @@ class NodeImpl : public Base, public NodeBase {
   }
   Message recv(int tag) override { return recv_tag(tag); }
   Message recv_any() override { return recv_any_tag(); }
+  bool worker_lost(int rank) const override { return !s_.worker_lost.empty() && s_.worker_lost.at(static_cast<size_t>(rank)); }
+  Message recv_or_lost(int tag) override {  // the next `tag` message or failure notification
+    for (auto it = stash_.begin(); it != stash_.end(); ++it)
+      if (it->tag == tag || it->tag == algo::kWorkerLost) {
+        Message m = std::move(*it);
+        stash_.erase(it);
+        return m;
+      }
+    while (true) {
+      auto m = get_one("a message with tag " + std::to_string(tag) + " or a failure notification");
+      if (m->tag == tag || m->tag == algo::kWorkerLost) return std::move(*m);
+      stash_.push_back(std::move(*m));
+    }
+  }
   Future<Message> recv_async(int tag) override {
     // Receives are matched lazily: the transfer itself already runs (eager inboxes), so waiting
     // later costs exactly the remaining transfer time.
@@ -409,6 +479,22 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
         slowdown_(s.x.platform.slowdown(rank)) {}
 
   int rank() const override { return rank_; }
+  int incarnation() const override { return incarnation_; }
+  // A restarted worker (Algorithm::OnFailure::Restart) starts from the global model of that time.
+  std::shared_ptr<const Vec> initial_params() const override { return incarnation_ > 0 ? restart_params_ : s_.init; }
+  // platform.failures: samples this worker computed but never sent (lost if its host fails now).
+  int64_t unsent_samples() const { return unsent_samples_; }
+  // Its host came back: the next run of worker() is incarnation k+1, with a fresh inbox (nothing
+  // sent to the failed incarnation is delivered to the new one).
+  void restart(sg4::Mailbox* inbox) {
+    ++incarnation_;
+    inbox_ = inbox;
+    stash_.clear();
+    outstanding_.clear();
+    last_ring_ = nullptr;
+    unsent_samples_ = 0;
+    restart_params_ = s_.real ? std::make_shared<const Vec>(s_.global.clone()) : nullptr;
+  }
   int batch_size() const override { return b_; }
   bool claim_batch() override {
     if (s_.claimed >= s_.budget) return false;
@@ -497,6 +583,7 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   algo::Future<std::shared_ptr<const Vec>> allreduce_async(const Payload& mine, algo::Reduce op,
                                                             double weight) override {
     const uint64_t seq = ar_seq_++;
+    unsent_samples_ = 0;  // this worker's work so far leaves it in the collective
     auto& c = s_.collectives[seq];
     if (c.arrived == 0) {
       c.parts.resize(static_cast<size_t>(s_.N));
@@ -574,6 +661,7 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
 
   Gradient start_compute(engine::ConstVecView params) {
     s_.check_stop();
+    unsent_samples_ += b_;
     Gradient g;
     g.samples = b_;
     g.step = k_;
@@ -624,15 +712,24 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
       const int src = s_.worker_host_index[static_cast<size_t>(from)];
       if (s_.result.trace.enabled)
         s_.result.trace.add_transfer(src, trace_host_, start, end, bytes, static_cast<int64_t>(seq), Transfer::Collective);
+      const sg4::Host* from_host = s_.hosts.workers[static_cast<size_t>(from)];
+      s_.links->record(from_host, host_, bytes, start, end);  // sim/links.cpp
+      return s_.links->jitter(from_host, host_, start);
     };
     hooks.waiting = [this, &me, seq](const std::string& what) {
       if (what.empty()) s_.waiting.erase(me);
-      else s_.waiting[me] = what + " of allreduce #" + std::to_string(seq);
+      else {  // "ring step 3 of allreduce #1 (all-gather, a chunk from rank 2)"
+        const auto paren = what.find(" (");
+        s_.waiting[me] = paren == std::string::npos ? what + " of allreduce #" + std::to_string(seq)
+                                                    : what.substr(0, paren) + " of allreduce #" + std::to_string(seq) + what.substr(paren);
+      }
     };
     allreduce_transfers(s_.x.platform.collective.algorithm, s_.N, rank_, s_.hosts.worker_group, count, element_bytes, hooks);
   }
 
   int rank_;
+  int incarnation_ = 0;
+  std::shared_ptr<const Vec> restart_params_;
   double slowdown_;
   int b_ = s_.b;       // this worker's batch size (set_batch_size)
   uint64_t pos_ = 0;   // samples of this worker's stream consumed so far
@@ -744,9 +841,21 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
 
   // ---------------------------------------------------------------- SimGrid
   xbt_log_control_set("root.thres:critical");
+#ifdef DTSIM_ASAN
+  // ASan builds (make test-sanitize): Debian's SimGrid switches between actor stacks without
+  // telling ASan (no __sanitizer_start_switch_fiber), so an exception unwinding on an actor stack
+  // leaves stale poison and ASan reports false errors. Thread contexts give every actor a real
+  // thread stack that ASan knows. Same simulation, slower context switches (docs/robustness.md).
+  int sg_argc = 2;
+  char sg_arg0[] = "dtsim", sg_arg1[] = "--cfg=contexts/factory:thread";
+  char* sg_argv[] = {sg_arg0, sg_arg1, nullptr};
+  sg4::Engine e(&sg_argc, sg_argv);
+#else
   sg4::Engine e("dtsim");
+#endif
   configure_network(x.platform);
   s.hosts = build_platform(x.platform, x.seed);
+  s.links = std::make_unique<LinkModel>(x.platform, x.seed);
   for (int i = 0; i < s.N; ++i) {
     s.worker_inbox.push_back(sg4::Mailbox::by_name("worker-" + std::to_string(i)));
     s.worker_host_index.push_back(static_cast<int>(r.trace.hosts.size()));
@@ -766,17 +875,23 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
 
   if (s.real) s.evaluate(0.0);  // the starting point of every accuracy curve
 
-  for (int i = 0; i < s.N; ++i) {
+  s.worker_down.assign(static_cast<size_t>(s.N), 0);
+  s.worker_returned.assign(static_cast<size_t>(s.N), 0);
+  if (!x.platform.failures.empty()) s.worker_lost.assign(static_cast<size_t>(s.N), 0);
+  auto start_worker = [&s, &workers](int i) {
     WorkerCtx* w = workers[static_cast<size_t>(i)].get();
-    sg4::Actor::create("worker-" + std::to_string(i), s.hosts.workers[static_cast<size_t>(i)], [&s, w, i] {
+    const std::string name = "worker-" + std::to_string(i) + (w->incarnation() ? "#" + std::to_string(w->incarnation()) : "");
+    sg4::Actor::create(name, s.hosts.workers[static_cast<size_t>(i)], [&s, w, i] {
       s.worker_inbox[static_cast<size_t>(i)]->set_receiver(sg4::Actor::self());  // eager: no rendezvous
       guarded(s, [&] {
         s.algorithm->worker(*w);
         w->drain();
       });
+      s.worker_returned[static_cast<size_t>(i)] = 1;
       ++s.workers_finished;
     });
-  }
+  };
+  for (int i = 0; i < s.N; ++i) start_worker(i);
   for (int k = 0; k < s.K; ++k) {
     ServerCtx* sv = servers[static_cast<size_t>(k)].get();
     sg4::Actor::create("server-" + std::to_string(k), s.hosts.servers[static_cast<size_t>(k)], [&s, sv, k] {
@@ -786,6 +901,53 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
         sv->drain();
       });
     })->daemonize();  // stopped when the last worker returns
+  }
+
+  // platform.failures (sim/failures.cpp): a controller daemon on the control host.
+  std::unique_ptr<FailureController> failures;
+  if (!x.platform.failures.empty()) {
+    for (int i = 0; i < s.N; ++i) s.inbox_worker[s.worker_inbox[static_cast<size_t>(i)]] = i;
+    FailureHooks fh;
+    fh.crashed = [&s, &workers](int j) {  // the worker dies with its in-flight work
+      if (s.worker_returned[static_cast<size_t>(j)]) return;
+      s.samples_lost += static_cast<uint64_t>(workers[static_cast<size_t>(j)]->unsent_samples());
+      s.worker_down[static_cast<size_t>(j)] = 1;
+      s.any_down = true;
+      ++s.workers_finished;  // until it restarts
+    };
+    fh.detected = [&s](int j) {  // tell every live node: one notification in its inbox
+      s.worker_lost[static_cast<size_t>(j)] = 1;
+      auto notify = [j](sg4::Host* host, sg4::Mailbox* box) {
+        sg4::Actor::create("failure-notice", host, [j, box] {
+          box->put(new Message{.src = j, .tag = algo::kWorkerLost, .step = 0, .data = {}}, 0);
+        });
+      };
+      for (int i = 0; i < s.N; ++i)
+        if (!s.worker_down[static_cast<size_t>(i)] && !s.worker_returned[static_cast<size_t>(i)])
+          notify(s.hosts.workers[static_cast<size_t>(i)], s.worker_inbox[static_cast<size_t>(i)]);
+      for (int k = 0; k < s.K; ++k) notify(s.hosts.servers[static_cast<size_t>(k)], s.server_inbox[static_cast<size_t>(k)]);
+    };
+    fh.restart = [&s, &workers, start_worker](int j) {
+      if (!s.worker_down[static_cast<size_t>(j)]) return;
+      auto* inbox = sg4::Mailbox::by_name("worker-" + std::to_string(j) + "#" + std::to_string(workers[static_cast<size_t>(j)]->incarnation() + 1));
+      s.inbox_worker.erase(s.worker_inbox[static_cast<size_t>(j)]);
+      s.worker_inbox[static_cast<size_t>(j)] = inbox;
+      s.inbox_worker[inbox] = j;
+      s.worker_down[static_cast<size_t>(j)] = 0;
+      --s.workers_finished;
+      workers[static_cast<size_t>(j)]->restart(inbox);
+      start_worker(j);
+    };
+    fh.fatal = [&s](const std::string& why) {
+      if (!s.error) {
+        s.error = std::make_exception_ptr(RuntimeError(why));
+        s.error_where = "platform.failures";
+      }
+      sg4::Actor::kill_all();
+    };
+    fh.progress = [&s] { return s.result.gradients + s.result.messages + s.result.updates; };
+    failures = std::make_unique<FailureController>(x.platform, x.seed, s.hosts, algorithm->on_failure(), fh);
+    sg4::Actor::create("failures", s.hosts.control, [&failures] { failures->run(); })->daemonize();
   }
 
   bool stopped_by_time = false;
@@ -811,14 +973,13 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     }
   }
   if (!stopped_by_time && !s.stop && s.workers_finished < s.N) {
-    // A deadlock: SimGrid ran out of events with workers still blocked. Name every live actor
-    // and what it waits for (servers are daemons: listed, but they alone never make a deadlock).
+    // A deadlock: SimGrid ran out of events with workers still blocked (and has already killed
+    // them, so they are named from what they registered before blocking). Servers are daemons:
+    // listed, but they alone never make a deadlock.
     std::string who;
-    for (auto& a : e.get_all_actors()) {
-      const auto it = s.waiting.find(a->get_name());
-      who += std::string(who.empty() ? "" : "; ") + a->get_name() + (a->is_daemon() ? " (daemon)" : "") + " waits for " +
-             (it != s.waiting.end() ? it->second : std::string("an activity the runtime did not label"));
-    }
+    for (const auto& [actor, what] : s.waiting)
+      who += (who.empty() ? "" : "; ") + actor + (actor.rfind("server-", 0) == 0 ? " (daemon)" : "") + " waits for " + what;
+    if (who.empty()) who = "no blocked receive, send or all-reduce was registered";
     const double t = sg4::Engine::get_clock();
     for (auto& a : e.get_all_actors()) a->kill();
     e.run();
@@ -848,6 +1009,11 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     r.final_params.resize(s.P);
     engine::ops::to_host(s.global.view(), r.final_params.data());
   }
+  r.links = s.links->rows(r.simulated_time_s);
+  if (failures)
+    for (const auto& f : failures->records())
+      if (f.happened) r.failures.push_back(f);
+  r.samples_lost = s.samples_lost;
   r.wall_time_s = s.wall();
   return r;
 }

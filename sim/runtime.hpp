@@ -11,6 +11,8 @@
 
 #include "sim/config.hpp"
 #include "algorithms/api.hpp"
+#include "sim/failures.hpp"
+#include "sim/links.hpp"
 #include "sim/trace.hpp"
 
 namespace dtsim::sim {
@@ -80,6 +82,9 @@ struct RunResult {
   std::vector<WorkerSummary> per_worker;
   std::vector<float> final_params;  // empty in timing-only mode
   Tracer trace;
+  std::vector<LinkRow> links;  // every link: bytes, busy time, utilisation (links.csv; sim/links.hpp)
+  std::vector<FailureRecord> failures;  // platform.failures that happened (sim/failures.hpp)
+  uint64_t samples_lost = 0;            // computed by workers that failed before sending them
 };
 
 // Runs the experiment. Throws InputError (bad input found late, e.g. an unreadable dataset, or a

@@ -105,14 +105,10 @@ const StragglerSpec* link_jitter(const PlatformSpec& p, const std::string& link)
   return nullptr;
 }
 
-JitterStream::JitterStream(const StragglerSpec& s, uint64_t seed, const std::string& link, double nominal)
-    : spec_(s), nominal_(nominal), key_(stream_key(seed, {static_cast<uint64_t>(Stream::Straggler), name_key(link)})) {}
-
-double JitterStream::next() {
-  Rng rng(key_, Stream::Straggler, {n_++});
-  const double d = spec_.jitter == StragglerSpec::Jitter::Uniform ? rng.uniform(0, spec_.jitter_scale)
-                                                                  : rng.exponential(1.0 / spec_.jitter_scale);
-  return nominal_ + d;
+double jitter_at(const StragglerSpec& s, uint64_t seed, const std::string& link, double t) {
+  const uint64_t slot = static_cast<uint64_t>(std::max(0.0, std::floor(t / s.every_s)));
+  Rng rng(seed, Stream::Straggler, {name_key(link), slot});
+  return s.jitter == StragglerSpec::Jitter::Uniform ? rng.uniform(0, s.jitter_scale) : rng.exponential(1.0 / s.jitter_scale);
 }
 
 }  // namespace dtsim::sim

@@ -26,16 +26,9 @@ std::vector<ProfilePoint> link_bandwidth_profile(const PlatformSpec& p, const st
 // The latency-jitter entry that applies to `link`, or null.
 const StragglerSpec* link_jitter(const PlatformSpec& p, const std::string& link);
 
-// Draws `n` successive jittered latencies (nominal + draw) of one link's stream.
-struct JitterStream {
-  JitterStream(const StragglerSpec& s, uint64_t seed, const std::string& link, double nominal);
-  double next();
-
- private:
-  StragglerSpec spec_;
-  double nominal_;
-  uint64_t key_;
-  uint64_t n_ = 0;
-};
+// Extra latency of `link` (a spec name) for a message sent at time t under latency-jitter entry
+// `s`: a draw from Rng(seed, Stream::Straggler, {link, floor(t / every_s)}), so every message sent
+// over that link in the same period sees the same extra latency.
+double jitter_at(const StragglerSpec& s, uint64_t seed, const std::string& link, double t);
 
 }  // namespace dtsim::sim

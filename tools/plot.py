@@ -44,6 +44,29 @@ class Results:
         # Keys that name the series (the algorithm and its own varied options) and the repeat axis.
         self.series_keys = [k for k in self.varied if k == "algorithm" or k.startswith("algorithm.")]
         self.repeat_keys = [k for k in self.varied if k == "seed"]
+        # A whole "algorithm" section varied: two sections with the same name are told apart by
+        # the fields in which they differ ("od-sgd (local_lr=0.5)").
+        self.algo_extra = {}
+        if "algorithm" in self.varied:
+            objs = {}
+            for r in self.rows:
+                try:
+                    o = json.loads(r.get("algorithm", ""))
+                except ValueError:
+                    continue
+                if isinstance(o, dict):
+                    objs[r["algorithm"]] = o
+            by_name = {}
+            for text, o in objs.items():
+                by_name.setdefault(o.get("name", "?"), []).append((text, o))
+            for group in by_name.values():
+                if len(group) < 2:
+                    continue
+                keys = sorted({k for _, o in group for k in o if k != "name"})
+                diff = [k for k in keys if len({json.dumps(o.get(k), sort_keys=True) for _, o in group}) > 1]
+                for text, o in group:
+                    self.algo_extra[text] = ", ".join(
+                        f"{k}={json.dumps(o[k]).strip(chr(34))}" if k in o else f"{k}=default" for k in diff)
 
     def targets(self):
         """Target accuracies with a time_to_accuracy_s column, ascending."""
@@ -88,9 +111,25 @@ def short(key):
     return ".".join(parts[-2:]) if len(parts) > 1 else key
 
 
+def algorithm_name(row):
+    """The run's algorithm: summary's "algorithm", unless a varied key took that column."""
+    for c in ("config.algorithm.name", "algorithm.name", "algorithm"):
+        v = row.get(c) or ""
+        if v.startswith("{"):
+            try:
+                v = json.loads(v).get("name", "")
+            except (ValueError, AttributeError):
+                v = ""
+        if v:
+            return v
+    return "?"
+
+
 def series_of(res, row):
-    name = row.get("algorithm") or row.get("algorithm.name") or "?"
+    name = algorithm_name(row)
     extra = [f"{short(k)}={row.get(k, '')}" for k in res.series_keys if k not in ("algorithm.name", "algorithm")]
+    if res.algo_extra.get(row.get("algorithm", "")):
+        extra.append(res.algo_extra[row["algorithm"]])
     return name + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -547,6 +586,7 @@ def table(res, out, args):
         groups.setdefault((facet_of(r, fkeys), series_of(res, r)), []).append(r)
     rows = []
     lines = []
+    w = max([len(s) for (_, s) in groups] + [9])
     for fc in ordered_unique(k[0] for k in groups):
         ss = [s for (f, s) in groups if f == fc]
         stats = {}
@@ -565,7 +605,7 @@ def table(res, out, args):
         if fc:
             lines.append(f"\n{fc}")
         tname = f"time to {tgt[0]:g}" if tgt else "time to target"
-        lines.append(f"  {'algorithm':<22} {tname:>14} {'final acc':>10} {'sim time':>12} {'samples/s':>11} "
+        lines.append(f"  {'algorithm':<{w}} {tname:>14} {'final acc':>10} {'sim time':>12} {'samples/s':>11} "
                      f"{'speedup vs ' + base:>18}")
         # one basis per facet: time to the target when the baseline reached it, else simulated time
         use_tta = b is not None and math.isfinite(b["tta"])
@@ -578,7 +618,7 @@ def table(res, out, args):
                 sp = b["time"] / st["time"] if b and st["time"] > 0 else float("nan")
             rows.append([fc, s, tgt[0] if tgt else None, st["tta"], st["acc"], st["time"], st["thr"], sp, basis,
                          st["runs"]])
-            lines.append(f"  {s:<22} {secs(st['tta']) if tgt else '-':>14} {num(st['acc'], 4):>10} "
+            lines.append(f"  {s:<{w}} {secs(st['tta']) if tgt else '-':>14} {num(st['acc'], 4):>10} "
                          f"{secs(st['time']):>12} {num(st['thr'], 0):>11} "
                          f"{(num(sp, 2) + '× (' + basis + ')') if math.isfinite(sp) else '-':>18}")
     if not rows:
@@ -623,49 +663,52 @@ def load_trace(path):
     return procs, tracks, spans
 
 
+# Each host is one row; its activities are bands within the row (y offset, height).
+TRACK_BAND = {"compute": (-0.44, 0.40), "update": (-0.44, 0.40), "send": (-0.01, 0.14), "recv": (0.14, 0.14),
+              "wait": (0.29, 0.14)}
+
+
 def timeline(paths, labels, out_file, t_from, t_to, max_hosts, quiet):
-    """A static picture of one or more trace.json files (same time axis): one row per host and
-    activity, bars where it computes, sends, receives or waits."""
+    """A static picture of one or more trace.json files on a common time axis: one row per host,
+    with bands for compute (and server updates), send, recv and wait. Returns the spans drawn."""
     runs = [load_trace(p) for p in paths]
     labels = labels or [os.path.basename(os.path.dirname(os.path.abspath(p))) or p for p in paths]
     if t_to is None:
         t_to = max((e["ts"] + e["dur"]) / 1e6 for _, _, spans in runs for e in spans) if any(r[2] for r in runs) else 1
     t_from = t_from or 0.0
-    rows_per_run = []
+    hosts_per_run = []
     for procs, tracks, spans in runs:
-        hosts = sorted(procs)[: max_hosts] if max_hosts else sorted(procs)
-        rows = []
-        for h in hosts:
-            kinds = [k for k in TRACK_ORDER if any(e["pid"] == h and e["name"] == k for e in spans)]
-            rows.extend((h, k) for k in kinds)
-        rows_per_run.append(rows)
-    height = sum(max(1, len(r)) for r in rows_per_run) * 0.22 + 1.0 * len(runs)
+        used = sorted({e["pid"] for e in spans if e["name"] in TRACK_BAND})
+        hosts_per_run.append(used[:max_hosts] if max_hosts else used)
+    height = sum(max(1, len(h)) for h in hosts_per_run) * 0.32 + 0.9 * len(runs)
     fig, axes = plt().subplots(len(runs), 1, figsize=(12, max(2.5, height)), squeeze=False, sharex=True,
-                               gridspec_kw={"height_ratios": [max(1, len(r)) for r in rows_per_run]})
-    for ax, (procs, tracks, spans), rows, label in zip([a[0] for a in axes], runs, rows_per_run, labels):
-        index = {r: i for i, r in enumerate(rows)}
+                               gridspec_kw={"height_ratios": [max(1, len(h)) for h in hosts_per_run]})
+    drawn = []
+    for ax, (procs, tracks, spans), hosts, label in zip([a[0] for a in axes], runs, hosts_per_run, labels):
+        index = {h: i for i, h in enumerate(hosts)}
         bars = {}
         for e in spans:
-            key = (e["pid"], e["name"])
-            if key not in index:
+            if e["pid"] not in index or e["name"] not in TRACK_BAND:
                 continue
             s, d = e["ts"] / 1e6, e["dur"] / 1e6
             if s + d < t_from or s > t_to:
                 continue
-            bars.setdefault(key, []).append((s, max(d, (t_to - t_from) * 1e-4)))
-        for key, b in bars.items():
-            ax.broken_barh(b, (index[key] - 0.4, 0.8), facecolors=TRACK_COLOR.get(key[1], "0.5"), alpha=0.6,
-                           edgecolor="none")
-        ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([f"{procs.get(h, h)} {k}" for h, k in rows], fontsize=7)
-        ax.set_ylim(len(rows) - 0.5, -0.5)
+            bars.setdefault((e["pid"], e["name"]), []).append((s, max(d, (t_to - t_from) * 2e-4)))
+            drawn.append([label, procs.get(e["pid"], e["pid"]), e["name"], s, s + d])
+        for (h, kind), b in sorted(bars.items()):
+            off, hgt = TRACK_BAND[kind]
+            ax.broken_barh(b, (index[h] + off, hgt), facecolors=TRACK_COLOR[kind], alpha=0.75, edgecolor="none")
+        ax.set_yticks(range(len(hosts)))
+        ax.set_yticklabels([procs.get(h, str(h)) for h in hosts], fontsize=8)
+        ax.set_ylim(len(hosts) - 0.5, -0.5)
         ax.set_xlim(t_from, t_to)
         ax.set_title(label, loc="left")
         ax.grid(axis="x")
+        ax.grid(axis="y", visible=False)
     axes[-1][0].set_xlabel("simulated time (s)")
     from matplotlib.patches import Patch
-    fig.legend(handles=[Patch(color=TRACK_COLOR[k], alpha=0.6, label=k) for k in TRACK_ORDER], loc="upper right",
-               ncol=len(TRACK_ORDER), bbox_to_anchor=(1.0, 1.0))
+    axes[0][0].legend(handles=[Patch(color=TRACK_COLOR[k], alpha=0.75, label=k) for k in TRACK_ORDER],
+                      loc="lower right", ncol=len(TRACK_ORDER), bbox_to_anchor=(1.0, 1.0), frameon=False)
     os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
     stem, ext = os.path.splitext(out_file)
     for e in FORMATS:
@@ -673,16 +716,49 @@ def timeline(paths, labels, out_file, t_from, t_to, max_hosts, quiet):
         if not quiet:
             print(f"wrote {stem}.{e}", file=sys.stderr)
     plt().close(fig)
+    return drawn
+
+
+def timelines(res, out, args):
+    """One run per algorithm (the first panel, the first seed) on a common time axis: a window of
+    about six steps at 70% of the shortest run (--from/--to override it)."""
+    fkeys = [k for k in res.varied if k not in res.series_keys and k not in res.repeat_keys]
+    chosen, facet = {}, None
+    for r in res.ok:
+        path = os.path.join(res.dir, r.get("run_dir", ""), "trace.json")
+        if not os.path.isfile(path):
+            continue
+        fc = facet_of(r, fkeys)
+        facet = fc if facet is None else facet
+        s = series_of(res, r)
+        if fc == facet and s not in chosen and len(chosen) < 4:
+            chosen[s] = (path, r)
+    if not chosen:
+        out.note("timeline: no run wrote a trace.json (output.trace); skipped")
+        return
+    t_end = min(to_float(r.get("simulated_time_s")) or 0 for _, r in chosen.values())
+    steps = []
+    for _, r in chosen.values():
+        g, n, t = to_float(r.get("gradients")), to_float(r.get("workers")), to_float(r.get("simulated_time_s"))
+        if g and n and t:
+            steps.append(t / max(1.0, g / n))
+    t_from = args.t_from if args.t_from is not None else 0.7 * t_end
+    t_to = args.t_to if args.t_to is not None else t_from + 6 * (max(steps) if steps else 0.02 * t_end)
+    drawn = timeline([p for p, _ in chosen.values()], list(chosen), os.path.join(out.dir, "timeline.png"), t_from,
+                     t_to, args.hosts, True)
+    out.written.extend(os.path.join(out.dir, f"timeline.{e}") for e in FORMATS)
+    out.table("timeline", ["run", "host", "track", "start_s", "end_s"], drawn)
 
 
 # --------------------------------------------------------------------------- main
 PLOTS = {"speedup": speedup, "accuracy": accuracy, "tta": tta, "throughput": throughput, "regime": regime,
-         "table": table}
+         "timelines": timelines, "table": table}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="plot.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["all"] + list(PLOTS) + ["timeline"])
+    ap.add_argument("what", choices=["all"] + list(PLOTS) + ["timeline"],
+                    help="'timelines': one run per algorithm from results.csv; 'timeline': given trace.json files")
     ap.add_argument("inputs", nargs="+", help="results.csv (or trace.json files for 'timeline')")
     ap.add_argument("--out", help="output directory (default: plots/ beside results.csv); for 'timeline' the "
                                   "output file (default: timeline.png beside the first trace)")
@@ -690,8 +766,8 @@ def main(argv=None):
     ap.add_argument("--baseline", help="reference algorithm for speedups (default: ssgd when present)")
     ap.add_argument("--regime", nargs=2, metavar=("X_KEY", "Y_KEY"), help="the two varied keys of the regime map")
     ap.add_argument("--labels", nargs="+", help="timeline: one label per trace")
-    ap.add_argument("--from", dest="t_from", type=float, help="timeline: start (simulated s)")
-    ap.add_argument("--to", dest="t_to", type=float, help="timeline: end (simulated s)")
+    ap.add_argument("--from", dest="t_from", type=float, help="timeline(s): start (simulated s)")
+    ap.add_argument("--to", dest="t_to", type=float, help="timeline(s): end (simulated s)")
     ap.add_argument("--hosts", type=int, default=0, help="timeline: show at most this many hosts")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)

@@ -39,7 +39,7 @@ void block(Graph& g, int& t, const std::string& p, int out, char shortcut) {
 }
 
 Graph golden_net() {
-  Graph g(SampleShape{3, 8, 8});
+  Graph g(SampleShape{3, 16, 16});
   int t = g.add(std::make_unique<Conv2d>("conv1", g.shape(0), 4, 3, 1, 1, true), 0);
   t = g.add(std::make_unique<BatchNorm2d>("bn1", g.shape(t)), t);
   t = g.add(std::make_unique<ReLU>("relu", g.shape(t)), t);
@@ -84,8 +84,8 @@ TEST_CASE("golden: loss, gradients and running statistics of a tiny ResNet match
     for (size_t i = 0; i < p.size(); ++i) p.data()[i] = static_cast<float>(0.3 * std::sin(1.3 * double(i) + 0.5));
     m->init_state(st.view());
     Batch b;
-    b.shape = SampleShape{3, 8, 8};
-    b.x.resize(n * 192);
+    b.shape = SampleShape{3, 16, 16};
+    b.x.resize(n * 768);
     for (size_t i = 0; i < b.x.size(); ++i)
       b.x[i] = static_cast<float>(std::sin(0.9 * double(i)) + 0.5 * std::cos(0.31 * double(i)));
     for (size_t i = 0; i < n; ++i) b.y.push_back(static_cast<int32_t>(i % 5));
@@ -95,7 +95,7 @@ TEST_CASE("golden: loss, gradients and running statistics of a tiny ResNet match
     // All gradients to 1e-5 of their largest magnitude; every tensor to 1e-4 of its own (conv1's
     // bias feeds a BatchNorm: its exact gradient is 0, both sides hold rounding noise only).
     const double global = rel_diff(g.data(), grads, 0, grads.size());
-    MESSAGE(device_name(d), ": max |gradient - PyTorch| / max |gradient| = ", global);
+    MESSAGE(std::string(device_name(d)), ": max |gradient - PyTorch| / max |gradient| = ", global);
     CHECK(global <= 1e-5);
     double gscale = 0;
     for (double v : grads) gscale = std::max(gscale, std::abs(v));

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "engine/optim.hpp"
 #include "engine/schedule.hpp"
 
 using namespace dtsim;
@@ -105,4 +106,12 @@ TEST_CASE("schedule input errors name the key") {
         std::string::npos);
   CHECK(error_of({{"kind", "step"}, {"milestones_epochs", {1}}, {"warmup_start_factor", 2}}).find("warmup_start_factor") !=
         std::string::npos);
+}
+
+TEST_CASE("Sgd carries a schedule: lr_at follows it, the default is the constant lr") {
+  SgdConfig c;
+  c.lr = 0.1;
+  CHECK(Sgd(c, 1, Device::Cpu).lr_at(50, 100) == 0.1);
+  c.schedule = make({{"kind", "cosine"}});
+  CHECK(Sgd(c, 1, Device::Cpu).lr_at(50, 100) == doctest::Approx(0.05));
 }

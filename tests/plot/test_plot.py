@@ -247,7 +247,7 @@ class PlotTest(unittest.TestCase):
             self.assertEqual(f.read(4), b"\x89PNG")
         with open(out[:-4] + ".svg") as f:
             svg = f.read()
-        for t in ("worker-0 compute", "server-0 recv", "simulated time (s)"):
+        for t in ("worker-0", "server-0", "compute", "recv", "simulated time (s)"):
             self.assertIn(t, svg)
 
 

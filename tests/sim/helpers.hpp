@@ -59,6 +59,7 @@ struct ChildRun {
   std::string params_npy;  // raw .npy bytes
   std::vector<float> params;
   std::string trace;
+  std::string links;  // links.csv
   long max_rss_kb = 0;
 };
 
@@ -111,6 +112,7 @@ inline ChildRun run_forked(const Experiment& x, const sim::RunHooks& hooks = {})
   out.params_npy = slurp(dir + "/final_params.npy");
   out.params = npy_floats(out.params_npy);
   out.trace = slurp(dir + "/trace.json");
+  out.links = slurp(dir + "/links.csv");
   std::filesystem::remove_all(dir);
   if (out.exit_code != 0) MESSAGE("child run failed: ", out.error);
   return out;

@@ -193,49 +193,64 @@ TEST_CASE("invariant 9 (HPSGD, notes 9.1): all workers hold the same W after eac
 }
 
 TEST_CASE("HPSGD: a window closes when its all-reduce has finished - slower links give longer windows") {
-  auto merges = [](const std::vector<std::string>& sets, json a = {{"name", "hpsgd"}}) {
-    const auto obs = run_observed(ar(a), nullptr, sets);
-    return static_cast<int>(by_step(obs, "hpsgd.W").size()) - 1;
+  auto merges = [](const std::vector<std::string>& sets, json a = {{"name", "hpsgd"}}) {  // within the 32 iterations
+    int n = 0;
+    for (const auto& o : run_observed(ar(a), nullptr, sets)) n += o.what == "hpsgd.merge_at" && o.node == 0 && o.step < 32;
+    return n;
   };
-  const int fast = merges({}), slow = merges(kSlowNet);  // ring 0.7 ms vs 11.5 ms against T_c = 10 ms
-  CHECK(fast >= 14);  // windows of 1-2 iterations over 32
-  CHECK(slow <= 11);  // windows of ~3 iterations
-  CHECK(slow >= 8);
-  // gloo's barrier completes the in-flight all-reduce: windows of exactly 2 iterations.
-  CHECK(merges(kSlowNet, {{"name", "hpsgd"}, {"gloo_barrier", true}}) == 16);
+  // 1 Gb/s: the ring (0.7 ms) ends within an iteration (10.2 ms): the first window (iterations 0-1)
+  // is launched at iteration 1, then merges at iterations 2, 4, ..., 30 (windows of max(2, 1)).
+  CHECK(merges({}) == 15);
+  // 2 Mb/s: the ring takes ~55 ms: windows of ceil(55 / 10.2) = 6 iterations.
+  const std::vector<std::string> very_slow = {"platform.workers.link.bandwidth=2Mbps"};
+  const double T_ar = 2.0 * 3 * (kLat + kS / (4 * 2e6 / 8)), T_it = kTc + 2 * kLat;  // + a 2-round barrier
+  const int H = static_cast<int>(std::ceil(T_ar / T_it));
+  CHECK(H == 6);
+  const int slow = merges(very_slow);
+  CHECK(slow >= 32 / H - 1);
+  CHECK(slow <= 32 / H + 1);
+  // gloo's barrier completes the in-flight all-reduce: windows of 2 iterations again (merges at
+  // iterations 3, 5, ..., 31).
+  CHECK(merges(very_slow, {{"name", "hpsgd"}, {"gloo_barrier", true}}) == 15);
 }
 
 TEST_CASE("HPSGD: epoch_quirks reproduces the official code's epoch boundary (off by default)") {
-  // 2048 samples per epoch / (4 x 16) = 32 iterations per epoch: 64 steps cross one boundary.
+  // 2048 samples per epoch / (4 x 16) = 32 iterations per epoch: 64 steps cross one boundary
+  // (the last batch of epoch 1 is iteration 31).
   const double lr = 0.1;
   const json base = ar({{"name", "hpsgd"}, {"lr", lr}}, 4, 4096);
   json quirks = base;
   quirks["algorithm"]["epoch_quirks"] = true;
   const auto obs_d = run_observed(base), obs_q = run_observed(quirks);
-  // Does merge m apply the window launched j-th, i.e. W_m = W_{m-1} - lr/N x sum_i window_i(j)?
-  auto applies = [&](const std::vector<Observation>& obs, int64_t m, int64_t j) {
-    const auto W = by_step(obs, "hpsgd.W"), win = by_step(obs, "hpsgd.window");
-    if (!W.count(m) || !W.count(m - 1) || !win.count(j)) return false;
-    std::vector<float> expect = W.at(m - 1).at(0);
-    for (int i = 0; i < 4; ++i)
-      for (size_t k = 0; k < expect.size(); ++k) expect[k] -= static_cast<float>(lr / 4 * win.at(j).at(i)[k]);
-    return max_rel(W.at(m).at(0), expect) < 1e-5;
+  const auto Wd = by_step(obs_d, "hpsgd.W"), Wq = by_step(obs_q, "hpsgd.W"), win = by_step(obs_q, "hpsgd.window");
+  auto merge_number_at = [](const std::vector<Observation>& obs, int64_t iteration) {
+    int64_t m = 0;
+    for (const auto& o : obs)
+      if (o.what == "hpsgd.merge_at" && o.node == 0) {
+        ++m;
+        if (o.step == iteration) return m;
+      }
+    return int64_t{-1};
   };
-  const auto Wd = by_step(obs_d, "hpsgd.W"), Wq = by_step(obs_q, "hpsgd.W");
-  for (const auto& [m, ws] : Wd)
-    if (m > 0) CHECK(applies(obs_d, m, m - 1));  // default: merge m applies the pending window m-1
-  // Quirk 2: at the epoch's last batch the merge applies the window just launched (the pending one
-  // is dropped); quirk 3: the next merge applies that same window again.
-  int64_t m2 = -1;
-  for (const auto& [m, ws] : Wq)
-    if (m > 0 && applies(obs_q, m, m)) {
-      m2 = m;
-      break;
-    }
-  REQUIRE(m2 > 5);
-  CHECK(applies(obs_q, m2 + 1, m2));
-  for (int64_t m = 0; m < m2; ++m) CHECK(Wq.at(m).at(0) == Wd.at(m).at(0));  // identical before the boundary
-  CHECK(Wq.at(m2).at(0) != Wd.at(m2).at(0));
+  // W after merge m, recomputed from W_base and the window launched j-th.
+  auto step_from = [&](const std::vector<float>& W_base, int64_t j) {
+    std::vector<float> out = W_base;
+    for (int i = 0; i < 4; ++i)
+      for (size_t k = 0; k < out.size(); ++k) out[k] -= static_cast<float>(lr / 4 * win.at(j).at(i)[k]);
+    return out;
+  };
+  const int64_t m = merge_number_at(obs_q, 31);
+  REQUIRE(m > 5);
+  for (int64_t k = 0; k < m; ++k) CHECK(Wq.at(k).at(0) == Wd.at(k).at(0));  // identical before the boundary
+  // Quirk 2: the merge at the epoch's last batch waits for the pending all-reduce, then applies the
+  // window launched at that same iteration (number m): the pending window m-1 is dropped.
+  bool from_new = false;
+  for (int64_t b = 0; b < m; ++b) from_new = from_new || max_rel(Wq.at(m).at(0), step_from(Wq.at(b).at(0), m)) < 1e-5;
+  CHECK(from_new);
+  CHECK(max_rel(Wq.at(m).at(0), step_from(Wq.at(m - 1).at(0), m - 1)) > 1e-4);
+  // Quirk 3: the next merge (iteration 1 of the next epoch) applies window m a second time.
+  CHECK(merge_number_at(obs_q, 33) == m + 1);
+  CHECK(max_rel(Wq.at(m + 1).at(0), step_from(Wq.at(m).at(0), m)) < 1e-5);
 }
 
 // ---------------------------------------------------------------------------- network independence

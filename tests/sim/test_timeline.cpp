@@ -168,7 +168,7 @@ TEST_CASE("timeline: a PS run has one process per host, nested tracks, a flow pe
 }
 
 TEST_CASE("timeline: collective steps are flow arrows, and compute slices end when the compute ends") {
-  json cfg = small_config(4, 0);
+  json cfg = small_config(4, 1);  // the probe needs no server: none is started
   cfg["output"]["trace"] = true;
   cfg["compute"]["mode"] = "timing-only";
   cfg["compute"]["time"]["seconds"] = 1e-4;  // the ring (6 steps of >= 100 µs latency) takes longer

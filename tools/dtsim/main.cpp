@@ -57,7 +57,7 @@ constexpr const char* kRunUsage =
     "\n"
     "Runs one experiment: SimGrid simulates the cluster, every worker computes real gradients\n"
     "(or none with compute.mode=timing-only). Results go to DIR (default: results/<name>/):\n"
-    "summary.json, metrics.csv, trace.json, final_params.npy, config.resolved.json.\n"
+    "summary.json, metrics.csv, links.csv, trace.json, final_params.npy, config.resolved.json.\n"
     "\n"
     "Options:\n"
     "  --out DIR          run directory (overrides output.dir)\n"
@@ -207,7 +207,7 @@ int cmd_run(const Args& a) {
   const std::string dir = a.out.empty() ? x.output.dir : a.out;
   // Remove the previous run's files first: a directory with an old summary.json must never pass
   // for the result of this run.
-  for (const char* f : {"summary.json", "metrics.csv", "trace.json", "final_params.npy", "config.resolved.json"})
+  for (const char* f : {"summary.json", "metrics.csv", "links.csv", "trace.json", "final_params.npy", "config.resolved.json"})
     std::filesystem::remove(std::filesystem::path(dir) / f);
   if (!a.quiet)
     spdlog::info("{}: {} on {} workers + {} servers, {} samples, model {} ({})", x.name, x.algorithm,

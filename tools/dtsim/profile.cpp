@@ -2,12 +2,14 @@
 // writes a compute profile (engine/profile.hpp) that `compute.time.kind: "profile"` uses.
 //
 //   dtsim profile MODEL --input C,H,W --batch B [--classes N] [--device cpu|reference|cuda]
-//                 [--threads T] [--steps S] [--warmup W] [--out FILE]
+//                 [--threads T] [--steps S] [--warmup W] [--clock wall|thread-cpu] [--out FILE]
 //
 // MODEL is a model kind ("resnet20") or a model JSON object ('{"kind":"mlp","hidden":[256,256]}').
 // Times are medians over S (default 20, at least 20) measured steps after W (default 5) warm-up
 // steps, on random data. The profile goes to FILE, default traces/profiles/<kind>-<device>-b<B>.json
-// (relative to the current directory). Exit codes: 0, 1 runtime failure, 2 bad usage or input.
+// (relative to the current directory). --clock thread-cpu times the thread's CPU time instead of
+// the wall clock (1 thread, host devices): the figure an idle machine would give, measured on a
+// busy shared one. Exit codes: 0, 1 runtime failure, 2 bad usage or input.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,13 +29,14 @@ namespace {
 
 constexpr const char* kProfileUsage =
     "Usage: dtsim profile MODEL --input C,H,W --batch B [--classes N] [--device cpu|reference|cuda]\n"
-    "                     [--threads T] [--steps S] [--warmup W] [--out FILE]\n"
+    "                     [--threads T] [--steps S] [--warmup W] [--clock wall|thread-cpu] [--out FILE]\n"
     "\n"
     "Measures forward, backward and optimizer-update times of MODEL on this machine (medians over\n"
     "S >= 20 steps after W warm-up steps, random data) and writes a compute profile for\n"
     "compute.time.kind \"profile\" (default: traces/profiles/<model>-<device>-b<B>.json).\n"
     "MODEL: a kind (e.g. resnet20, lenet5, mlp) or a model JSON object, e.g. '{\"kind\":\"mlp\",\"hidden\":[256]}'.\n"
-    "Defaults: --classes 10 --device cpu --threads 1 --steps 20 --warmup 5.\n";
+    "--clock thread-cpu: the thread's CPU time instead of wall time (1 thread, cpu/reference), for a\n"
+    "busy shared machine. Defaults: --classes 10 --device cpu --threads 1 --steps 20 --warmup 5 --clock wall.\n";
 
 [[noreturn]] void profile_usage_error(const std::string& msg) {
   std::fprintf(stderr, "error: %s\n%s", msg.c_str(), kProfileUsage);
@@ -52,7 +55,7 @@ int to_int(const std::string& opt, const std::string& v, int lo, int hi) {
 }  // namespace
 
 int cmd_profile(int argc, char** argv) {
-  std::string model_arg, input_arg, out, device = "cpu";
+  std::string model_arg, input_arg, out, device = "cpu", clock = "wall";
   int batch = 0, classes = 10, threads = 1, steps = 20, warmup = 5;
   for (int i = 2; i < argc; ++i) {
     const std::string s = argv[i];
@@ -71,10 +74,14 @@ int cmd_profile(int argc, char** argv) {
     else if (s == "--steps") steps = to_int(s, value(), 20, 100000);
     else if (s == "--warmup") warmup = to_int(s, value(), 0, 100000);
     else if (s == "--out") out = value();
+    else if (s == "--clock") {
+      clock = value();
+      if (clock != "wall" && clock != "thread-cpu") profile_usage_error("--clock expects wall or thread-cpu, got '" + clock + "'");
+    }
     else if (!s.empty() && s[0] == '-') {
       std::string msg = "unknown option '" + s + "'";
       if (auto near = nearest_key(s, {"--input", "--batch", "--classes", "--device", "--threads", "--steps", "--warmup",
-                                      "--out", "--help"}))
+                                      "--clock", "--out", "--help"}))
         msg += " (did you mean '" + *near + "'?)";
       profile_usage_error(msg);
     } else if (model_arg.empty()) model_arg = s;
@@ -124,14 +131,15 @@ int cmd_profile(int argc, char** argv) {
   }
 
   const engine::ComputeProfile p = engine::measure_compute_profile(
-      spec, JsonOrigin{"MODEL", ""}, engine::SampleShape{dims[0], dims[1], dims[2]}, classes, batch, opts, steps, warmup);
+      spec, JsonOrigin{"MODEL", ""}, engine::SampleShape{dims[0], dims[1], dims[2]}, classes, batch, opts, steps, warmup,
+      clock == "thread-cpu");
   if (out.empty()) out = "traces/profiles/" + engine::default_profile_name(p);
   const std::filesystem::path parent = std::filesystem::path(out).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   io::atomic_write(out, to_json(p).dump(2) + "\n");
 
-  std::printf("model %s, input %dx%dx%d, batch %d, %s (%s), %d thread(s)\n", p.model_kind.c_str(), dims[0], dims[1],
-              dims[2], batch, p.device.c_str(), p.device_name.c_str(), p.threads);
+  std::printf("model %s, input %dx%dx%d, batch %d, %s (%s), %d thread(s), %s clock\n", p.model_kind.c_str(), dims[0],
+              dims[1], dims[2], batch, p.device.c_str(), p.device_name.c_str(), p.threads, p.clock.c_str());
   std::printf("forward  %10.3f ms\nbackward %10.3f ms\nupdate   %10.3f ms\nstep     %10.3f ms  (%.1f samples/s)\n",
               p.forward_s * 1e3, p.backward_s * 1e3, p.update_s * 1e3, p.step_s * 1e3,
               p.step_s > 0 ? batch / p.step_s : 0.0);

@@ -154,6 +154,15 @@ std::string safe(const std::string& raw, size_t max_len) {
 
 std::string value_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
+// How a value appears in a directory name: an object by its "name" or "kind" (e.g. a whole
+// algorithm or model section), anything else by its text. Collisions get a hash (see read_study).
+std::string name_text(const json& v) {
+  if (v.is_object())
+    for (const char* k : {"name", "kind"})
+      if (v.contains(k) && v[k].is_string()) return v[k].get<std::string>();
+  return value_text(v);
+}
+
 // Column label of each varied key in directory names: its last two components (or all), made
 // longer until no two keys share a label.
 std::map<std::string, std::string> short_labels(const std::vector<std::string>& keys) {
@@ -389,7 +398,7 @@ Study read_study(const std::string& file, const std::string& out_override, const
       }
       run.resolved = load(run.sets).resolved.dump(2) + "\n";
       std::string name;
-      for (const auto& [k, v] : assign) name += (name.empty() ? "" : "_") + safe(labels.at(k), 40) + "-" + safe(value_text(v), 40);
+      for (const auto& [k, v] : assign) name += (name.empty() ? "" : "_") + safe(labels.at(k), 40) + "-" + safe(name_text(v), 40);
       if (run.seed) name += "_seed-" + std::to_string(*run.seed);
       name = safe(name, 200);
       run.name = name;

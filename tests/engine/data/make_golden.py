@@ -4,7 +4,7 @@
 A tiny fixed net exercising every layer kind of the engine: conv (with bias) + BatchNorm + ReLU +
 max pool, a ResNet block with a 1x1-conv shortcut (option B), a block with the zero-padding
 shortcut (option A), global average pool, linear. Parameters and inputs are fixed formulas (no RNG:
-both sides compute them), the computation runs in float64 in training mode, and the file stores
+both sides compute them, rounded to float32), the computation runs in float64 in training mode, and the file stores
 the loss, the logits, every parameter gradient (in dtsim's flat-buffer order), the running
 statistics after the step, and the eval-mode loss with those statistics.
 
@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 torch.set_default_dtype(torch.float64)
-N, C, H, W, K = 4, 3, 8, 8, 5
+N, C, H, W, K = 4, 3, 16, 16, 5
 
 
 class Block(nn.Module):
@@ -48,8 +48,8 @@ class Net(nn.Module):
         s.fc = nn.Linear(16, K)
 
     def forward(s, x):
-        x = F.max_pool2d(F.relu(s.bn1(s.conv1(x))), 2)      # 4 x 4 x 4
-        x = s.blockA(s.blockB(x))                            # 16 x 1 x 1
+        x = F.max_pool2d(F.relu(s.bn1(s.conv1(x))), 2)      # 4 x 8 x 8
+        x = s.blockA(s.blockB(x))                            # 16 x 2 x 2
         return s.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
@@ -69,10 +69,11 @@ offset = 0
 with torch.no_grad():
     for p in order:  # p[i] = 0.3 sin(1.3 i + 0.5) over the flat buffer
         i = torch.arange(offset, offset + p.numel(), dtype=torch.float64)
-        p.copy_((0.3 * torch.sin(1.3 * i + 0.5)).reshape(p.shape))
+        # rounded to float32 first: the golden values are exact for the float32 inputs dtsim uses
+        p.copy_((0.3 * torch.sin(1.3 * i + 0.5)).float().double().reshape(p.shape))
         offset += p.numel()
 i = torch.arange(N * C * H * W, dtype=torch.float64)
-x = (torch.sin(0.9 * i) + 0.5 * torch.cos(0.31 * i)).reshape(N, C, H, W)
+x = (torch.sin(0.9 * i) + 0.5 * torch.cos(0.31 * i)).float().double().reshape(N, C, H, W)
 y = torch.tensor([n % K for n in range(N)])
 
 net.train()

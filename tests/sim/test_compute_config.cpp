@@ -1,0 +1,150 @@
+// The compute side of the config (issue 3): device names as host speeds, timing-only model
+// descriptors, measured compute profiles, the CIFAR-10 dataset kind with augmentation, and the
+// compute backend/ISA in summary.json.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "engine/devices.hpp"
+#include "engine/profile.hpp"
+#include "helpers.hpp"
+
+using namespace dtsim;
+using namespace dtsim::test;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/dtsim-compute-test-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string str() const { return path; }
+  std::string file(const std::string& n) const { return path + "/" + n; }
+};
+
+std::string error_of(const json& doc) {
+  try {
+    load(doc);
+  } catch (const InputError& e) {
+    return e.path() + ": " + e.reason();
+  }
+  return "";
+}
+
+// A tiny CIFAR-10 binary set: `records` per training file, labels r % 10.
+void write_cifar(const std::string& dir, int records) {
+  std::filesystem::create_directories(dir);
+  auto one = [&](const std::string& name, int seed) {
+    FILE* f = std::fopen((dir + "/" + name).c_str(), "wb");
+    REQUIRE(f);
+    for (int r = 0; r < records; ++r) {
+      std::fputc(r % 10, f);
+      for (int p = 0; p < 3072; ++p) std::fputc((p * 7 + r * 13 + seed) % 256, f);
+    }
+    std::fclose(f);
+  };
+  for (int i = 1; i <= 5; ++i) one("data_batch_" + std::to_string(i) + ".bin", i);
+  one("test_batch.bin", 0);
+}
+
+}  // namespace
+
+TEST_CASE("platform speeds may name a device of traces/devices.json; typos suggest the nearest") {
+  json doc = small_config();
+  doc["platform"]["workers"]["speed"] = "V100";
+  const Experiment x = load(doc);
+  CHECK(x.platform.workers.speed == doctest::Approx(engine::find_device("v100")->speed()));
+  CHECK(x.platform.workers.speed == doctest::Approx(15.7e12 * 0.57));
+  CHECK(x.resolved["platform"]["workers"]["speed"] == "V100");
+  doc["platform"]["workers"]["speed"] = "h10";
+  const std::string err = error_of(doc);
+  CHECK(err.find("platform.workers.speed: unknown device 'h10'") != std::string::npos);
+  CHECK(err.find("did you mean 'h100'") != std::string::npos);
+  doc["platform"]["workers"]["speed"] = "2Tf";  // units still work
+  CHECK(load(doc).platform.workers.speed == 2e12);
+}
+
+TEST_CASE("timing-only descriptors: resnet50 runs in timing-only mode, real mode is refused") {
+  json doc = small_config();
+  doc["model"] = {{"kind", "resnet50"}};
+  doc["compute"] = {{"mode", "timing-only"}};
+  const Experiment x = load(doc);
+  const ChildRun r = run_forked(x);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.summary["model_parameters"] == 25557032);
+  CHECK(r.summary["flops_per_sample"].get<double>() == doctest::Approx(3 * 2 * 4.09e9).epsilon(0.01));
+  // Simulated compute = FLOPs / host speed (1 Tf): one worker's steps at least that long.
+  CHECK(r.summary["simulated_time_s"].get<double>() >= 2048 / 4 / 16 * 16 * 3 * 2 * 4.09e9 / 1e12 * 0.99);
+  doc["compute"]["mode"] = "real";
+  const std::string err = error_of(doc);
+  CHECK(err.find("model.kind") == 0);
+  CHECK(err.find("timing-only") != std::string::npos);
+}
+
+TEST_CASE("compute.time.kind profile: a measured profile sets the compute time, scaled by batch size") {
+  TempDir dir;
+  engine::ComputeProfile p;
+  p.model_kind = "mlp";
+  p.model = {{"kind", "mlp"}, {"hidden", {30}}};
+  p.input = engine::SampleShape{64, 1, 1};
+  p.classes = 10;
+  p.batch = 8;  // measured at 8; the run uses 16: twice the time
+  p.device = "cpu";
+  p.forward_s = 0.01;
+  p.backward_s = 0.03;
+  p.update_s = 0.001;
+  p.step_s = 0.041;
+  io::atomic_write(dir.file("prof.json"), engine::to_json(p).dump());
+  json doc = small_config(1, 1);
+  doc["compute"] = {{"mode", "timing-only"}, {"time", {{"kind", "profile"}, {"file", dir.file("prof.json")}}}};
+  doc["training"]["samples"] = 16 * 10;
+  const Experiment x = load(doc);
+  CHECK(x.compute.time == sim::ComputeSpec::Time::Profile);
+  CHECK(x.compute.profile_batch == 8);
+  const ChildRun r = run_forked(x);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.summary["per_worker"][0]["compute_s"].get<double>() == doctest::Approx(10 * 0.08).epsilon(1e-9));
+  // A profile of another model, a missing file, a malformed profile.
+  doc["model"] = {{"kind", "resnet50"}};
+  CHECK(error_of(doc).find("compute.time.file: the profile") == 0);
+  doc = small_config(1, 1);
+  doc["compute"] = {{"mode", "timing-only"}, {"time", {{"kind", "profile"}, {"file", dir.file("none.json")}}}};
+  CHECK(error_of(doc).find("does not exist") != std::string::npos);
+  io::atomic_write(dir.file("bad.json"), R"({"format": "dtsim-compute-profile/1", "model_kind": "mlp"})");
+  doc["compute"]["time"]["file"] = dir.file("bad.json");
+  CHECK(error_of(doc).find("compute.time.file") == 0);
+}
+
+TEST_CASE("cifar10 dataset: a tiny generated set trains LeNet-5 with augmentation; summary records backend and ISA") {
+  TempDir dir;
+  write_cifar(dir.str(), 8);
+  json doc = small_config(2, 1);
+  doc["dataset"] = {{"kind", "cifar10"}, {"path", dir.str()}, {"augment", true}};
+  doc["model"] = {{"kind", "lenet5"}};
+  doc["training"] = {{"batch_size", 4}, {"epochs", 1}, {"eval_every_samples", 0}};
+  const Experiment x = load(doc);
+  CHECK(x.training.train_size == 40);
+  CHECK(x.dataset.augment);
+  const ChildRun a = run_forked(x), b = run_forked(x);
+  REQUIRE(a.exit_code == 0);
+  CHECK(a.summary["samples"] == 40);
+  CHECK(a.params == b.params);  // augmentation keyed by (seed, worker, step): deterministic
+  CHECK(a.summary["compute_backend"].is_string());
+  CHECK(a.summary["compute_isa"].is_string());
+  doc["dataset"]["augment"] = false;
+  const ChildRun c = run_forked(load(doc));
+  REQUIRE(c.exit_code == 0);
+  CHECK(c.params != a.params);
+  // Errors: a missing file names the path; augmentation of non-image data is refused.
+  std::filesystem::remove(dir.file("data_batch_4.bin"));
+  CHECK(error_of(doc).find("dataset.path") == 0);
+  CHECK(error_of(doc).find("data_batch_4.bin") != std::string::npos);
+  json syn = small_config();
+  syn["dataset"]["augment"] = true;
+  CHECK(error_of(syn).find("dataset.augment") == 0);
+}

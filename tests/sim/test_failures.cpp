@@ -1,0 +1,186 @@
+// Failures (issue 5): a worker crash mid-run completes for SSGD (drop: the survivors continue once
+// the loss is detected; wait: the host is frozen until it recovers), ASGD (the worker restarts
+// from the current model) and local SGD (PS form); the summary counts the failures and the samples
+// lost; a failed server shard or a collective that cannot survive ends with an error, never a hang.
+#include <cmath>
+
+#include "algorithms/api.hpp"
+#include "tests/sim/helpers.hpp"
+
+using namespace dtsim;
+using namespace dtsim::test;
+
+namespace {
+
+constexpr int kN = 4, kB = 16, kSteps = 8;
+
+// SSGD-like timing: compute 10 ms, then ~0.8 ms of PS traffic per step. At 35 ms worker 2 is in
+// the middle of its 4th compute (steps start at 0, 10.8, 21.6, 32.5 ms).
+json failure_config(const json& failures, bool real = false) {
+  json cfg = small_config(kN, 1);
+  cfg["compute"]["mode"] = real ? "real" : "timing-only";
+  cfg["training"]["samples"] = kSteps * kN * kB;
+  cfg["platform"]["failures"] = failures;
+  return cfg;
+}
+
+ChildRun run_ok(const json& cfg) {
+  const auto r = run_forked(load(cfg));
+  REQUIRE(r.exit_code == 0);
+  return r;
+}
+
+double T(const ChildRun& r) { return r.summary["simulated_time_s"].get<double>(); }
+
+}  // namespace
+
+TEST_CASE("SSGD drop: worker 2 crashes mid-compute; after detect_s the PS averages the 3 survivors and the run completes") {
+  const json crash = json::parse(R"([{"host": "worker-2", "at_s": 0.035, "detect_s": 0.02}])");
+  const auto base = run_ok(failure_config(json::array()));
+  const auto r = run_ok(failure_config(crash));
+  CHECK(r.summary["status"] == "completed");
+  REQUIRE(r.summary["failures"].size() == 1);
+  const auto& f = r.summary["failures"][0];
+  CHECK(f["host"] == "worker-2");
+  CHECK(f["kind"] == "crash");
+  CHECK(f["at_s"].get<double>() == doctest::Approx(0.035));
+  CHECK(f["detected_s"].get<double>() == doctest::Approx(0.055));
+  CHECK(f["recovered_s"].is_null());
+  CHECK(r.summary["samples_lost"] == kB);  // its 4th minibatch was being computed
+  const auto& pw = r.summary["per_worker"];
+  CHECK(pw[2]["gradients"] == 3);
+  for (int i : {0, 1, 3}) CHECK(pw[i]["gradients"] == kSteps);
+  CHECK(r.summary["updates"] == kSteps);
+  // The step that lost a worker waited for the detection: later than without the failure.
+  CHECK(T(r) > T(base) + 0.01);
+  CHECK(base.summary["failures"].empty());
+  CHECK(base.summary["samples_lost"] == 0);
+}
+
+TEST_CASE("SSGD drop in real mode: the model keeps training on the survivors' gradients") {
+  const json crash = json::parse(R"([{"host": "worker-1", "at_s": 0.02, "detect_s": 0.005}])");
+  json cfg = failure_config(crash, true);
+  cfg["training"]["samples"] = 2048;
+  const auto base = run_ok(failure_config(json::array(), true));
+  const auto r = run_ok(cfg);
+  REQUIRE(!r.params.empty());
+  for (float v : r.params) REQUIRE(std::isfinite(v));
+  CHECK(rel_diff(r.params, base.params) > 1e-4);  // a different trajectory
+  CHECK(r.summary["final_test_accuracy"].get<double>() > 0.3);
+}
+
+TEST_CASE("SSGD wait: the crashed host is frozen until it recovers; nothing is lost, the run is later by the outage") {
+  const json outage = json::parse(R"([{"host": "worker-2", "at_s": 0.035, "recover_s": 0.1}])");
+  json cfg = failure_config(outage);
+  cfg["algorithm"]["on_failure"] = "wait";
+  const auto base = run_ok(failure_config(json::array()));
+  const auto r = run_ok(cfg);
+  CHECK(r.summary["failures"][0]["kind"] == "freeze");
+  CHECK(r.summary["failures"][0]["recovered_s"].get<double>() == doctest::Approx(0.1));
+  CHECK(r.summary["samples_lost"] == 0);
+  for (int i = 0; i < kN; ++i) CHECK(r.summary["per_worker"][i]["gradients"] == kSteps);
+  // Its compute resumes where it stopped (0.065 s later); its step-3 push then meets an idle server
+  // NIC (the others' arrived during the outage): S/B instead of 4 S/B, as is the pull.
+  const double S = 4 * 2260.0, B = 1e9 / 8;
+  CHECK(T(r) == doctest::Approx(T(base) + 0.065 - 2 * 3 * S / B).epsilon(1e-9));
+  // Waiting for a failure that never recovers is refused up front.
+  json never = failure_config(json::parse(R"([{"host": "worker-2", "at_s": 0.035}])"));
+  never["algorithm"]["on_failure"] = "wait";
+  try {
+    load(never);
+    FAIL("expected an InputError");
+  } catch (const InputError& e) {
+    CHECK(e.path() == "platform.failures[0]");
+    CHECK(std::string(e.what()).find("never recovers") != std::string::npos);
+  }
+}
+
+TEST_CASE("ASGD: a crashed worker's in-flight gradient is lost; it restarts from the current model when its host recovers") {
+  json cfg = failure_config(json::parse(R"([{"host": "worker-1", "at_s": 0.035, "recover_s": 0.06}])"));
+  cfg["algorithm"] = {{"name", "asgd"}, {"lr", 0.05}};
+  const auto r = run_ok(cfg);
+  CHECK(r.summary["status"] == "completed");
+  REQUIRE(r.summary["failures"].size() == 1);
+  CHECK(r.summary["failures"][0]["recovered_s"].get<double>() == doctest::Approx(0.06));
+  CHECK(r.summary["samples_lost"] == kB);
+  const auto& pw = r.summary["per_worker"];
+  CHECK(pw[1]["gradients"].get<int>() > 3);  // it came back and computed more
+  CHECK(pw[1]["gradients"].get<int>() < pw[0]["gradients"].get<int>());
+  // Every claimed minibatch was either computed or lost with the crash.
+  CHECK(r.summary["samples"].get<int>() + r.summary["samples_lost"].get<int>() == kSteps * kN * kB);
+  // Without recovery the others take over its share of the budget.
+  json gone = failure_config(json::parse(R"([{"host": "worker-1", "at_s": 0.035}])"));
+  gone["algorithm"] = cfg["algorithm"];
+  const auto g = run_ok(gone);
+  CHECK(g.summary["per_worker"][1]["gradients"] == 3);
+  CHECK(g.summary["samples"].get<int>() + g.summary["samples_lost"].get<int>() == kSteps * kN * kB);
+}
+
+TEST_CASE("ASGD in real mode with a restart: training continues and stays finite") {
+  json cfg = failure_config(json::parse(R"([{"host": "worker-3", "at_s": 0.02, "recover_s": 0.05}])"), true);
+  cfg["algorithm"] = {{"name", "asgd"}, {"lr", 0.05}};
+  cfg["training"]["samples"] = 2048;
+  const auto r = run_ok(cfg);
+  for (float v : r.params) REQUIRE(std::isfinite(v));
+  CHECK(r.summary["final_test_accuracy"].get<double>() > 0.3);
+}
+
+TEST_CASE("local SGD (PS form, drop): the average goes on over the survivors") {
+  // Test hook for the algorithms issue: any algorithm whose PS gathers with gather_from_workers
+  // (algorithms/common.cpp) survives a crash the same way.
+  if (!algo::find_algorithm("local-sgd")) return;
+  json cfg = failure_config(json::parse(R"([{"host": "worker-0", "at_s": 0.035, "detect_s": 0.01}])"));
+  cfg["algorithm"] = {{"name", "local-sgd"}, {"comm", "ps"}};
+  const auto r = run_ok(cfg);
+  CHECK(r.summary["status"] == "completed");
+  CHECK(r.summary["failures"].size() == 1);
+  CHECK(r.summary["samples_lost"].get<int>() > 0);
+  CHECK(r.summary["per_worker"][0]["gradients"].get<int>() < r.summary["per_worker"][1]["gradients"].get<int>());
+}
+
+TEST_CASE("random failures (MTBF/MTTR) are seeded: same seed same failures, another seed other failures") {
+  json cfg = failure_config(json::parse(R"([{"hosts": ["worker-*"], "mtbf_s": 0.05, "mttr_s": 0.01, "detect_s": 0.005}])"));
+  cfg["algorithm"] = {{"name", "asgd"}, {"lr", 0.05}};
+  const auto a = run_ok(cfg);
+  const auto b = run_ok(cfg);
+  cfg["seed"] = 99;
+  const auto c = run_ok(cfg);
+  CHECK(a.summary["failures"].size() >= 2);
+  CHECK(a.summary["failures"] == b.summary["failures"]);
+  CHECK(a.summary["samples_lost"] == b.summary["samples_lost"]);
+  CHECK(T(a) == T(b));
+  CHECK(a.summary["failures"] != c.summary["failures"]);
+  for (const auto& f : a.summary["failures"]) {
+    CHECK(f["at_s"].get<double>() <= T(a));
+    if (!f["recovered_s"].is_null()) CHECK(f["recovered_s"].get<double>() > f["at_s"].get<double>());
+  }
+}
+
+TEST_CASE("a failure scheduled after the run ends changes nothing") {
+  const auto base = run_ok(failure_config(json::array()));
+  const auto r = run_ok(failure_config(json::parse(R"([{"host": "worker-0", "at_s": 100}])")));
+  CHECK(T(r) == T(base));
+  CHECK(r.summary["failures"].empty());
+}
+
+TEST_CASE("a failed server shard is fatal (no replication): exit 1 naming the host, no hang") {
+  const auto r = run_forked(load(failure_config(json::parse(R"([{"host": "server-0", "at_s": 0.02}])"))));
+  CHECK(r.exit_code == 1);
+  CHECK(r.error.find("server-0") != std::string::npos);
+  CHECK(r.error.find("not replicated") != std::string::npos);
+  // A co-located shard dies with its worker host.
+  json co = failure_config(json::parse(R"([{"host": "worker-0", "at_s": 0.02}])"));
+  co["platform"]["servers"] = {{"count", 1}, {"placement", "colocated"}};
+  const auto c = run_forked(load(co));
+  CHECK(c.exit_code == 1);
+  CHECK(c.error.find("worker-0") != std::string::npos);
+}
+
+TEST_CASE("an all-reduce cannot lose a rank: a crash under drop ends with an error, never a hang or an abort") {
+  json cfg = failure_config(json::parse(R"([{"host": "worker-1", "at_s": 0.0105}])"));
+  cfg["algorithm"] = {{"name", "ssgd"}, {"comm", "allreduce"}};
+  cfg["platform"]["servers"] = {{"count", 0}};
+  const auto r = run_forked(load(cfg));
+  CHECK(r.exit_code == 1);
+  CHECK(r.error.find("collectives do not survive a failed worker") != std::string::npos);
+}
