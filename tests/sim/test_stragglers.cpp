@@ -141,7 +141,7 @@ TEST_CASE("transient straggler with a drawn factor (lognormal, pareto, exponenti
   }
 }
 
-TEST_CASE("time-window straggler: a speed profile slows worker 0 only inside [from_s, to_s)") {
+TEST_CASE("time-window straggler: a speed profile slows worker 0 only inside the window from_s..to_s") {
   const double from = 0.021, to = 0.06;
   json st = json::array({{{"workers", {0}}, {"from_s", from}, {"to_s", to}, {"slowdown", 2.5}}});
   const auto spans = run_spans(straggler_config(st));
