@@ -16,11 +16,11 @@
 // GLU ("global gradient for local update") — RECONSTRUCTION. The paper's equation was not
 // available (notes §2, §9.4) and the authors' GLU kernel is broken (permuted scalars, output
 // overwrites the weights), so this is dtsim's reading of the name, not the paper's rule:
-//   at each pull:  ĝ = (W_prev_pull − W_pull) / (k·η)   (the global model's mean step per iteration,
-//                                                        in gradient units; 0 before the second pull)
-//   local step:    L <- L − η_l·( s·g_t + (1 − s)·ĝ + wd_l·L ),  s = local gradient scale (1/N)
-// i.e. the worker's own fresh gradient takes its 1/N share of the global step and the last
-// interval's global gradient stands in for the other N−1 workers' (cf. DiLoCo's eager updates).
+//   at each pull:  Δ̂ = (W_prev_pull − W_pull) / k       (the global model's mean step per iteration;
+//                                                        0 before the second pull)
+//   local step:    L <- L − η_l·(s·g_t + wd_l·L) − (1 − s)·Δ̂,   s = local gradient scale (1/N)
+// i.e. the worker's own fresh gradient takes its 1/N share of the step and the last interval's
+// global movement stands in for the other N−1 workers' share (cf. DiLoCo's eager updates).
 // With N = 1 it is plain SGD.
 #include "algorithms/common.hpp"
 
@@ -44,7 +44,7 @@ class SsdSgd final : public Algorithm {
     W.reset();
     LocalOptConfig lc = c_.local;
     if (c_.rescale_by_n) lc.grad_scale = 1.0 / w.workers();
-    if (lc.kind == "glu") lc.kind = "sgd";  // GLU = local SGD on the combined gradient (below)
+    if (lc.kind == "glu") lc.kind = "sgd";  // GLU = a local SGD step + the extrapolation below
     auto local = make_local_optimizer(lc, w);
     const bool use_glu = c_.local.kind == "glu";
     for (int64_t t = Tw; t < T; ++t) {
@@ -59,8 +59,9 @@ class SsdSgd final : public Algorithm {
           await_acks(w);                 // the push of step t−1 was applied (buffer reuse)
         }
       }
-      local->step(L.view(), use_glu ? glu.combine(view_of(g)) : view_of(g));
-      w.update_cost();
+      local->step(L.view(), view_of(g));  // L − η_l·(s·g + wd·L)
+      if (use_glu) glu.extrapolate(L.view());  // − (1 − s)·Δ̂ (GLU reconstruction)
+      w.update_cost(use_glu ? 2 : 1);
       w.push(g.payload(w.num_params()), kGradient, t);  // async: overlaps the next compute
     }
     if (T > Tw) {  // the reply to the last push: its update is applied
@@ -75,38 +76,32 @@ class SsdSgd final : public Algorithm {
   }
 
  private:
-  // The reconstructed GLU gradient (see the header comment).
+  // The reconstructed GLU term (see the header comment).
   class Glu {
    public:
     Glu(const SsdSgd& a, const Worker& w, ConstVecView W0)
-        : on_(a.c_.local.kind == "glu"),
-          scale_(a.c_.rescale_by_n ? 1.0 / w.workers() : 1.0),
-          eta_k_(a.c_.global.lr * static_cast<double>(a.k_)) {
+        : on_(a.c_.local.kind == "glu"), share_(a.c_.rescale_by_n ? 1.0 - 1.0 / w.workers() : 0.0), k_(a.k_) {
       if (!on_ || !w.real()) return;
       prev_ = copy_of(w, W0);
-      ghat_ = w.new_buffer();
-      mixed_ = w.new_buffer();
+      step_ = w.new_buffer();
     }
-    void observe_pull(ConstVecView W) {
+    void observe_pull(ConstVecView W) {  // Δ̂ = (W_prev − W) / k
       if (!on_ || !W.size) return;
-      engine::ops::sub(ghat_.view(), prev_.view(), W);             // W_prev − W
-      engine::ops::scale(ghat_.view(), static_cast<float>(1.0 / eta_k_));
+      engine::ops::sub(step_.view(), prev_.view(), W);
+      engine::ops::scale(step_.view(), static_cast<float>(1.0 / static_cast<double>(k_)));
       engine::ops::copy(prev_.view(), W);
       have_ = true;
     }
-    // Returns g + ((1 − s)/s)·ĝ: the local optimizer multiplies it by s (local_rescale).
-    ConstVecView combine(ConstVecView g) {
-      if (!g.size || !have_) return g;
-      engine::ops::copy(mixed_.view(), g);
-      engine::ops::axpy(mixed_.view(), static_cast<float>((1.0 - scale_) / scale_), ghat_.view());
-      return mixed_.view();
+    void extrapolate(VecView L) {  // L −= (1 − s)·Δ̂
+      if (have_ && L.size && share_ != 0) engine::ops::axpy(L, static_cast<float>(-share_), step_.view());
     }
 
    private:
     bool on_;
-    double scale_, eta_k_;
+    double share_;
+    int64_t k_;
     bool have_ = false;
-    Vec prev_, ghat_, mixed_;
+    Vec prev_, step_;
   };
 
   DelayedPsConfig c_;

@@ -4,7 +4,8 @@
 // The cases are the anchors (bench/pytorch_anchor.py runs the same three in PyTorch):
 // MLP 784-256-256-10 batch 64, LeNet-5 1x28x28 batch 64, ResNet-8 3x32x32 batch 32. With
 // --reference the reference backend is timed too (slow). Prints one line per case plus a
-// machine-readable "RESULT name|device|wall ms|thread cpu ms" line (bench/pytorch_anchor.py reads it).
+// machine-readable "RESULT name|device|wall ms|thread cpu ms|min wall ms|min cpu ms" line (medians,
+// then minima over the repetitions; bench/pytorch_anchor.py reads it).
 // Wall time is what the goal is about; the thread's CPU time (1 thread only) is the robust figure
 // on a shared machine where other processes take the core away.
 #include <time.h>
@@ -129,7 +130,9 @@ int main(int argc, char** argv) {
       const double cpu_ms = threads == 1 ? median(cpu) : std::nan("");
       std::printf("%-28s %-10s %10.3f %10.3f %10.3f %10.3f %10.3f\n", c.name, device_name(d), median(ms),
                   *std::min_element(ms.begin(), ms.end()), cpu_ms, median(f), median(b));
-      std::printf("RESULT %s|%s|%.4f|%.4f\n", c.name, device_name(d), median(ms), cpu_ms);
+      const double cpu_min = threads == 1 ? *std::min_element(cpu.begin(), cpu.end()) : std::nan("");
+      std::printf("RESULT %s|%s|%.4f|%.4f|%.4f|%.4f\n", c.name, device_name(d), median(ms), cpu_ms,
+                  *std::min_element(ms.begin(), ms.end()), cpu_min);
     }
   }
   return 0;

@@ -7,10 +7,12 @@ Usage:
       [--dtsim BUILD/bench_engine] [--rounds R]
 
 Debian's python3-torch (1.13, CPU) is needed for measuring only; dtsim does not depend on it.
-Times are ms per training step (forward + backward + SGD lr 0.01), medians over repetitions of
-20 steps after 10 warm-up steps. Two clocks: wall time, and (1 thread only) the calling thread's
-CPU time, which stays meaningful on a shared, loaded machine. With --dtsim the two programs run
-alternately R times (default 3) and the ratio dtsim / PyTorch of the medians is printed per model.
+Times are ms per training step (forward + backward + SGD lr 0.01) over repetitions of 20 steps
+after 10 warm-up steps, for two clocks: wall time, and (1 thread only) the calling thread's CPU
+time, which stays meaningful on a shared, loaded machine. With --dtsim the two programs run
+alternately, model by model, R times (default 3); printed per model and clock: the median of the
+rounds' medians and the minimum over all repetitions (interference only ever adds time, so the
+minimum is the most repeatable figure on a busy machine), and the ratios dtsim / PyTorch.
 """
 import argparse
 import os
@@ -53,44 +55,45 @@ def models():
     }
 
 
-def run_torch(threads, reps=15, inner=20):
+def run_torch(threads, name, reps=15, inner=20):
+    """ms per step of one model: (median wall, median cpu, min wall, min cpu) over `reps` blocks."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    out = {}
-    for name, (m, shape) in models().items():
-        x = torch.randn(*shape)
-        y = torch.randint(0, 10, (shape[0],))
-        opt = torch.optim.SGD(m.parameters(), lr=0.01)
+    m, shape = models()[name]
+    x = torch.randn(*shape)
+    y = torch.randint(0, 10, (shape[0],))
+    opt = torch.optim.SGD(m.parameters(), lr=0.01)
 
-        def step():
-            opt.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
 
-        for _ in range(10):
+    for _ in range(10):
+        step()
+    wall, cpu = [], []
+    for _ in range(reps):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        for _ in range(inner):
             step()
-        wall, cpu = [], []
-        for _ in range(reps):
-            t0, c0 = time.perf_counter(), time.thread_time()
-            for _ in range(inner):
-                step()
-            wall.append((time.perf_counter() - t0) / inner * 1e3)
-            cpu.append((time.thread_time() - c0) / inner * 1e3)
-        out[name] = (statistics.median(wall), statistics.median(cpu) if threads == 1 else float("nan"))
-    return out
+        wall.append((time.perf_counter() - t0) / inner * 1e3)
+        cpu.append((time.thread_time() - c0) / inner * 1e3)
+    nan = float("nan")
+    return (statistics.median(wall), statistics.median(cpu) if threads == 1 else nan, min(wall),
+            min(cpu) if threads == 1 else nan)
 
 
-def run_dtsim(binary, threads):
-    res = subprocess.run([binary, str(threads), "15"], check=True, capture_output=True, text=True).stdout
-    out = {}
+def run_dtsim(binary, threads, name):
+    res = subprocess.run([binary, str(threads), "15", "--only", name], check=True, capture_output=True,
+                         text=True).stdout
     for line in res.splitlines():
         if line.startswith("RESULT "):
-            name, device, wall, cpu = line[7:].split("|")
-            if device == "cpu":
-                out[name] = (float(wall), float(cpu))
-    return out
+            fields = line[7:].split("|")
+            if fields[0] == name and fields[1] == "cpu":
+                return tuple(float(v) for v in fields[2:6])
+    raise RuntimeError("no RESULT line for " + name + " in:\n" + res)
 
 
 def main():
@@ -100,25 +103,35 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     print(f"torch {torch.__version__}, threads={a.threads}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
-          f"mkldnn={torch.backends.mkldnn.is_available()}", flush=True)
-    rounds = a.rounds if a.dtsim else 1
-    torch_runs, dtsim_runs = [], []
-    for r in range(rounds):
-        torch_runs.append(run_torch(a.threads))
-        if a.dtsim:
-            dtsim_runs.append(run_dtsim(a.dtsim, a.threads))
-        print(f"round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
+          f"mkldnn={torch.backends.mkldnn.is_available()}, load average {os.getloadavg()[0]:.1f}", flush=True)
     names = list(models().keys())
-    med = lambda runs, n, k: statistics.median(run[n][k] for run in runs)
-    print(f"{'model':26s} {'torch wall':>10s} {'torch cpu':>10s}" +
-          (f" {'dtsim wall':>10s} {'dtsim cpu':>10s} {'ratio wall':>10s} {'ratio cpu':>10s}" if a.dtsim else ""))
+    rounds = a.rounds if a.dtsim else 1
+    runs = {n: {"torch": [], "dtsim": []} for n in names}
+    for r in range(rounds):  # interleaved per model: both see the same machine conditions
+        for n in names:
+            runs[n]["torch"].append(run_torch(a.threads, n))
+            if a.dtsim:
+                runs[n]["dtsim"].append(run_dtsim(a.dtsim, a.threads, n))
+        print(f"round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
+
+    def agg(v):  # median of the rounds' medians, min of the rounds' minima
+        return (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v), min(x[2] for x in v),
+                min(x[3] for x in v))
+
+    print("ms per training step (forward + backward + SGD); median of medians / min over all repetitions")
+    hdr = f"{'model':26s} {'clock':5s} {'torch med':>9s} {'torch min':>9s}"
+    if a.dtsim:
+        hdr += f" {'dtsim med':>9s} {'dtsim min':>9s} {'ratio med':>9s} {'ratio min':>9s}"
+    print(hdr)
     for n in names:
-        tw, tc = med(torch_runs, n, 0), med(torch_runs, n, 1)
-        line = f"{n:26s} {tw:10.3f} {tc:10.3f}"
-        if a.dtsim:
-            dw, dc = med(dtsim_runs, n, 0), med(dtsim_runs, n, 1)
-            line += f" {dw:10.3f} {dc:10.3f} {dw / tw:10.3f} {dc / tc if tc == tc else float('nan'):10.3f}"
-        print(line)
+        t = agg(runs[n]["torch"])
+        d = agg(runs[n]["dtsim"]) if a.dtsim else None
+        for clock, i in (("wall", 0), ("cpu", 1)):
+            line = f"{n:26s} {clock:5s} {t[i]:9.3f} {t[i + 2]:9.3f}"
+            if d:
+                line += f" {d[i]:9.3f} {d[i + 2]:9.3f} {d[i] / t[i]:9.3f} {d[i + 2] / t[i + 2]:9.3f}"
+            print(line)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

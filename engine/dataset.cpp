@@ -98,8 +98,17 @@ IdxFile read_idx(const std::string& file, int ndims, const char* what) {
     total *= v;
     out.dims.push_back(v);
   }
-  out.data.resize(total);
-  const size_t got = gz_read_all(f.get(), file, out.data.data(), total);
+  // Grow with the data actually read (64 MiB at a time), never to what the header alone claims:
+  // a corrupt header must give "truncated", not a terabyte allocation (found by fuzz/fuzz_idx).
+  size_t got = 0;
+  while (got < total) {
+    const size_t want = std::min(total - got, size_t{64} << 20);
+    out.data.resize(got + want);
+    const size_t n = gz_read_all(f.get(), file, out.data.data() + got, want);
+    got += n;
+    if (n < want) break;
+  }
+  out.data.resize(got);
   if (got != total)
     fail(file, "truncated: header declares " + std::to_string(total) + " data bytes, file has " + std::to_string(got));
   uint8_t extra = 0;

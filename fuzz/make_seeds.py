@@ -12,6 +12,7 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 out = sys.argv[1]
 os.makedirs(out + "/config", exist_ok=True)
 os.makedirs(out + "/idx", exist_ok=True)
+os.makedirs(out + "/cifar", exist_ok=True)
 
 def put(kind, name, data):
     with open(f"{out}/{kind}/{name}", "wb") as f:
@@ -71,4 +72,10 @@ if os.path.exists(fm + "/train-images-idx3-ubyte.gz"):
     tel = idx([4], head("t10k-labels-idx1-ubyte", 4, 1))
     for flags in (0, 0x0F):
         put("idx", f"fashion-{flags:02x}", layout([tri, trl, tei, tel], flags))
+# CIFAR-10: six files of 3073-byte records (label, 3x32x32 bytes); fuzz_cifar's layout.
+def cifar(n, salt):
+    return b"".join(bytes([(i + salt) % 10]) + bytes((j * 7 + i + salt) % 256 for j in range(3072)) for i in range(n))
+files = [cifar(2, k) for k in range(5)] + [cifar(1, 9)]
+for flags in (0xFC, 0xFF, 0xFD):
+    put("cifar", f"cifar-{flags:02x}", bytes([flags]) + b"".join(struct.pack(">H", len(f)) for f in files[:5]) + b"".join(files))
 print(f"make_seeds: {len(os.listdir(out + '/config'))} config seeds, {len(os.listdir(out + '/idx'))} idx seeds")

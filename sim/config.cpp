@@ -193,7 +193,18 @@ DatasetSpec read_dataset(ObjectReader r, const std::string& base_dir) {
       r.fail("path", "digits file '" + d.path + "' does not exist (it ships with the Debian package python3-sklearn)");
   } else if (d.kind == "synthetic") {
     const int64_t train = r.integer("train", 4096), test = r.integer("test", 1024);
-    const int64_t features = r.integer("features", 64), classes = r.integer("classes", 10);
+    int64_t features = 0;
+    if (r.has("shape")) {  // image-shaped samples, e.g. [3, 32, 32] for CIFAR-style models
+      if (r.has("features")) r.fail("features", "give either 'features' or 'shape' ([C, H, W]), not both");
+      const auto dims = r.integer_list("shape");
+      if (dims.size() != 3 || *std::min_element(dims.begin(), dims.end()) < 1 || *std::max_element(dims.begin(), dims.end()) > 4096)
+        r.fail("shape", "expected [C, H, W] with sizes in [1, 4096]");
+      d.synthetic_shape = {static_cast<int>(dims[0]), static_cast<int>(dims[1]), static_cast<int>(dims[2])};
+      features = dims[0] * dims[1] * dims[2];
+    } else {
+      features = r.integer("features", 64);
+    }
+    const int64_t classes = r.integer("classes", 10);
     if (train < 1) r.fail("train", "must be at least 1");
     if (test < 1) r.fail("test", "must be at least 1");
     if (features < 1 || features > 1000000) r.fail("features", "must be in [1, 1000000]");
@@ -371,6 +382,8 @@ void apply_override(json& doc, const std::string& assignment) {
 }
 
 std::pair<engine::SampleShape, int> dataset_shape(const DatasetSpec& d) {
+  if (d.kind == "synthetic" && d.synthetic_shape.size() == 3)
+    return {engine::SampleShape{d.synthetic_shape[0], d.synthetic_shape[1], d.synthetic_shape[2]}, d.synthetic_classes};
   if (d.kind == "synthetic") return {engine::SampleShape{d.synthetic_features, 1, 1}, d.synthetic_classes};
   if (d.kind == "cifar10") return {engine::SampleShape{3, 32, 32}, 10};
   if (d.kind == "digits") return {engine::SampleShape{1, 8, 8}, 10};
@@ -378,8 +391,11 @@ std::pair<engine::SampleShape, int> dataset_shape(const DatasetSpec& d) {
 }
 
 engine::Dataset load_dataset(const DatasetSpec& d, uint64_t seed) {
-  if (d.kind == "synthetic")
-    return engine::make_synthetic(d.synthetic_train, d.synthetic_test, d.synthetic_features, d.synthetic_classes, seed);
+  if (d.kind == "synthetic") {
+    engine::Dataset ds = engine::make_synthetic(d.synthetic_train, d.synthetic_test, d.synthetic_features, d.synthetic_classes, seed);
+    if (d.synthetic_shape.size() == 3) ds.shape = dataset_shape(d).first;  // same values, seen as C x H x W
+    return ds;
+  }
   try {
     if (d.kind == "cifar10") return engine::load_cifar10_dir(d.path, d.normalize);
     if (d.kind == "digits") return engine::load_digits_csv(d.path, d.test_fraction);

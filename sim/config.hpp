@@ -22,6 +22,7 @@ struct DatasetSpec {
   std::string path;  // directory with IDX files (fashion-mnist, mnist) or CIFAR-10 .bin files; digits CSV file
   size_t synthetic_train = 4096, synthetic_test = 1024;
   int synthetic_features = 64, synthetic_classes = 10;
+  std::vector<int> synthetic_shape;  // [C, H, W] of a synthetic sample ("shape"); empty: features x 1 x 1
   bool augment = false;        // random crop (pad 4) + horizontal flip, per (worker, step) (image datasets)
   bool normalize = true;       // cifar10: per-channel standardisation
   double test_fraction = 0.2;  // digits: share of the rows held out for testing

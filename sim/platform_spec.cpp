@@ -517,6 +517,7 @@ void read_failures(ObjectReader& parent, PlatformSpec& p) {
   std::set<std::string> host_set(hosts.begin(), hosts.end());
   json resolved = json::array();
   std::map<std::string, std::vector<std::pair<double, double>>> outages;  // scheduled, per host
+  std::map<std::string, size_t> random_host;                              // host -> random entry
   for (size_t i = 0; i < arr->size(); ++i) {
     json res;
     ObjectReader f((*arr)[i], origin.index(i), &res);
@@ -546,6 +547,12 @@ void read_failures(ObjectReader& parent, PlatformSpec& p) {
           (v.is_array() ? c->second.index(k) : c->second).fail(unknown_host(pats[k], hosts));
       }
       if (spec.hosts.empty()) c->second.fail("must name at least one host");
+      for (const auto& h : spec.hosts) {  // one failure process per host
+        if (outages.count(h)) c->second.fail(h + " already has a scheduled failure; a host takes either scheduled or random failures");
+        if (auto it = random_host.find(h); it != random_host.end())
+          c->second.fail(h + " already has random failures (entry " + std::to_string(it->second) + ")");
+        random_host[h] = i;
+      }
       spec.mtbf_s = f.duration("mtbf_s");
       if (!(spec.mtbf_s >= 1e-3)) f.fail("mtbf_s", "must be at least 1ms");
       if (auto m = f.opt_duration("mttr_s")) {
@@ -564,6 +571,7 @@ void read_failures(ObjectReader& parent, PlatformSpec& p) {
       } else {
         f.accept("recover_s");
       }
+      if (random_host.count(h)) f.fail("host", h + " already has random failures; a host takes either scheduled or random failures");
       for (const auto& [a, b] : outages[h])
         if (spec.at_s < b && a < spec.recover_s)
           f.fail("at_s", "overlaps an earlier failure of " + h + " (" + fmt(a) + " s to " + (std::isinf(b) ? "never" : fmt(b) + " s") + ")");

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <set>
 
 #include "algorithms/api.hpp"
 #include "engine/model.hpp"
@@ -107,6 +108,12 @@ struct Shared {
   uint64_t shard_commits = 0;
 
   explicit Shared(const Experiment& e, const RunHooks& h) : x(e), hooks(h) {}
+  // Messages sent but never received (a run stopped early, a deadlock, a dead receiver) are still
+  // owned here: freed when the run is over (after the Engine, which never frees payloads).
+  std::set<Message*> in_flight;
+  ~Shared() {
+    for (Message* m : in_flight) delete m;
+  }
 
   // The real reduction, once per collective, in rank order.
   void reduce(Collective& c) {
@@ -294,6 +301,7 @@ class NodeBase {
     unsent_samples_ = 0;                    // this node's work so far has left it (failures)
     if (s_.dropped(box)) return nullptr;    // the receiver's host is down: the message is lost
     auto* msg = new Message(std::move(m));
+    s_.in_flight.insert(msg);
     return box->put_async(msg, msg->bytes);
   }
 
@@ -331,6 +339,7 @@ class NodeBase {
       }
     }
     std::unique_ptr<Message> m(raw);
+    s_.in_flight.erase(raw);
     if (m->tag == algo::kWorkerLost) return m;  // the runtime's failure notification (no transfer)
     const double start = c->get_start_time(), end = c->get_finish_time();
     if (s_.result.trace.enabled) {
@@ -841,6 +850,10 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
 
   // ---------------------------------------------------------------- SimGrid
   xbt_log_control_set("root.thres:critical");
+  // SimGrid installs its own SIGINT handler (print the actors' status, exit(1)): keep the caller's,
+  // so that Ctrl-C ends the run cleanly (RunHooks::interrupt, docs/robustness.md).
+  struct sigaction caller_sigint {};
+  sigaction(SIGINT, nullptr, &caller_sigint);
 #ifdef DTSIM_ASAN
   // ASan builds (make test-sanitize): Debian's SimGrid switches between actor stacks without
   // telling ASan (no __sanitizer_start_switch_fiber), so an exception unwinding on an actor stack
@@ -853,6 +866,7 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
 #else
   sg4::Engine e("dtsim");
 #endif
+  sigaction(SIGINT, &caller_sigint, nullptr);
   configure_network(x.platform);
   s.hosts = build_platform(x.platform, x.seed);
   s.links = std::make_unique<LinkModel>(x.platform, x.seed);
@@ -865,7 +879,8 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
   for (int k = 0; k < x.platform.servers.count; ++k) {
     s.server_inbox.push_back(sg4::Mailbox::by_name("server-" + std::to_string(k)));
     s.server_host_index.push_back(static_cast<int>(r.trace.hosts.size()));
-    r.trace.hosts.push_back(s.hosts.servers[static_cast<size_t>(k)]->get_name());
+    const std::string host = s.hosts.servers[static_cast<size_t>(k)]->get_name();  // co-located: "server-0@worker-0"
+    r.trace.hosts.push_back(host.rfind("server-", 0) == 0 ? host : "server-" + std::to_string(k) + "@" + host);
   }
 
   std::vector<std::unique_ptr<WorkerCtx>> workers;
@@ -917,9 +932,11 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     };
     fh.detected = [&s](int j) {  // tell every live node: one notification in its inbox
       s.worker_lost[static_cast<size_t>(j)] = 1;
-      auto notify = [j](sg4::Host* host, sg4::Mailbox* box) {
-        sg4::Actor::create("failure-notice", host, [j, box] {
-          box->put(new Message{.src = j, .tag = algo::kWorkerLost, .step = 0, .data = {}}, 0);
+      auto notify = [&s, j](sg4::Host* host, sg4::Mailbox* box) {
+        sg4::Actor::create("failure-notice", host, [&s, j, box] {
+          auto* msg = new Message{.src = j, .tag = algo::kWorkerLost, .step = 0, .data = {}};
+          s.in_flight.insert(msg);  // freed with the run if never received
+          box->put(msg, 0);
         });
       };
       for (int i = 0; i < s.N; ++i)

@@ -40,6 +40,8 @@ class Results:
         if "status" not in self.columns:
             raise SystemExit(f"error: {path}: not a dtsim results.csv (no 'status' column)")
         self.varied = self.columns[: self.columns.index("status")]
+        SHORT.clear()
+        SHORT.update(short_labels(self.varied))
         self.ok = [r for r in self.rows if r.get("status") in OK_STATUSES]
         # Keys that name the series (the algorithm and its own varied options) and the repeat axis.
         self.series_keys = [k for k in self.varied if k == "algorithm" or k.startswith("algorithm.")]
@@ -106,9 +108,25 @@ def to_float(s):
     return v if math.isfinite(v) else None
 
 
+SHORT = {}  # varied key -> its label (set by Results: the last two components, longer if ambiguous)
+
+
 def short(key):
+    if key in SHORT:
+        return SHORT[key]
     parts = key.split(".")
     return ".".join(parts[-2:]) if len(parts) > 1 else key
+
+
+def short_labels(keys):
+    n = {k: 2 for k in keys}
+    while True:
+        lab = {k: ".".join(k.split(".")[-n[k]:]) for k in keys}
+        clash = [k for k in keys if list(lab.values()).count(lab[k]) > 1 and n[k] < len(k.split("."))]
+        if not clash:
+            return lab
+        for k in clash:
+            n[k] += 1
 
 
 def algorithm_name(row):
@@ -133,8 +151,27 @@ def series_of(res, row):
     return name + (f" ({', '.join(extra)})" if extra else "")
 
 
+def display(v):
+    """A varied value as a label: a JSON object by its name/kind, a list of objects compactly."""
+    if not v or v[0] not in "[{":
+        return v
+    try:
+        o = json.loads(v)
+    except ValueError:
+        return v
+    def one(d):
+        if not isinstance(d, dict):
+            return json.dumps(d)
+        head = d.get("name") or d.get("kind")
+        rest = " ".join(f"{k}={json.dumps(x)}" for k, x in d.items() if k not in ("name", "kind"))
+        return " ".join(p for p in (head, rest) if p)
+    if isinstance(o, list):
+        return "; ".join(one(d) for d in o) if o else "none"
+    return one(o)
+
+
 def facet_of(row, keys):
-    return ", ".join(f"{short(k)}={row.get(k, '')}" for k in keys)
+    return ", ".join(f"{short(k)}={display(row.get(k, ''))}" for k in keys)
 
 
 def ordered_unique(items):
@@ -180,9 +217,10 @@ def parse_bandwidth(text):
 
 # --------------------------------------------------------------------------- output helpers
 class Out:
-    def __init__(self, directory, quiet):
+    def __init__(self, directory, quiet, quiet_skips=False):
         self.dir = directory
         self.quiet = quiet
+        self.quiet_skips = quiet_skips  # "all": a plot the data cannot make is skipped silently
         os.makedirs(directory, exist_ok=True)
         self.written = []
 
@@ -205,7 +243,7 @@ class Out:
         plt().close(fig)
 
     def note(self, msg):
-        if not self.quiet:
+        if not self.quiet and not (self.quiet_skips and "skipped" in msg):
             print(msg, file=sys.stderr)
 
 
@@ -313,7 +351,7 @@ def speedup(res, out, args):
             ax.xaxis.set_minor_locator(plt().NullLocator())
             ax.set_xlabel("workers")
             ax.set_ylabel("speedup (×)")
-            ax.set_title(fc or "all runs")
+            ax.set_title(fc)
             ax.legend()
         ref_text = (f"vs {base} on {nmin} worker{'s' if nmin > 1 else ''}" if base
                     else "each algorithm vs its own smallest worker count")
@@ -372,7 +410,7 @@ def accuracy(res, out, args):
             ax.axhline(tgt[0], color="0.5", ls=":", lw=1, label=f"target {tgt[0]:g}")
         ax.set_xlabel("simulated time (s)")
         ax.set_ylabel("test accuracy")
-        ax.set_title(fc or "all runs")
+        ax.set_title(fc)
         ax.legend(loc="lower right")
     fig.suptitle("Test accuracy vs simulated time", y=1.02)
     out.figure(fig, "accuracy_vs_time")
@@ -472,7 +510,7 @@ def throughput(res, out, args):
         ax.set_xscale("log")
         ax.set_xlabel("worker link bandwidth (Gb/s)")
         ax.set_ylabel("throughput (samples/s, simulated)")
-        ax.set_title(fc or "all runs")
+        ax.set_title(fc)
         ax.legend()
     fig.suptitle("Throughput vs bandwidth", y=1.02)
     out.figure(fig, "throughput_vs_bandwidth")
@@ -555,9 +593,9 @@ def regime(res, out, args):
                         ha="center", va="center", fontsize=8)
         ax.imshow(img, aspect="auto", origin="lower")
         ax.set_xticks(range(len(xs)))
-        ax.set_xticklabels([shorten(x) for x in xs])
+        ax.set_xticklabels([shorten(display(x)) for x in xs])
         ax.set_yticks(range(len(ys)))
-        ax.set_yticklabels([shorten(y) for y in ys])
+        ax.set_yticklabels([shorten(display(y)) for y in ys])
         ax.set_xlabel(axis_label(xk))
         ax.set_ylabel(axis_label(yk))
         ax.grid(False)
@@ -781,7 +819,7 @@ def main(argv=None):
     if len(args.inputs) != 1:
         ap.error("give one results.csv")
     res = Results(args.inputs[0])
-    out = Out(args.out or os.path.join(res.dir, "plots"), args.quiet)
+    out = Out(args.out or os.path.join(res.dir, "plots"), args.quiet, quiet_skips=args.what == "all")
     if not res.ok:
         out.note(f"{res.path}: no completed runs; nothing to plot")
         return 1

@@ -1,5 +1,3 @@
-#include <cstdlib>
-#include <cstdio>
 // The CLI as a user meets it: exit codes, one-line errors naming file + JSON path, help, version.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,48 +12,15 @@
 
 #include <doctest/doctest.h>
 
+#include "helpers.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-Result dtsim(const std::string& args) {
-  const std::string o = fs::temp_directory_path() / ("dtsim-cli-out-" + std::to_string(::getpid()));
-  const std::string e = o + ".err";
-  const std::string cmd = std::string(DTSIM_BINARY) + " " + args + " >" + o + " 2>" + e + " </dev/null";
-  const int st = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  r.out = slurp(o);
-  r.err = slurp(e);
-  fs::remove(o);
-  fs::remove(e);
-  return r;
-}
+using namespace clitest;
 
 // A scratch directory with a valid base config (synthetic data, tiny) to break in one place.
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    char t[] = "/tmp/dtsim-cli-XXXXXX";
-    dir = ::mkdtemp(t);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(dir / name) << text;
-    return (dir / name).string();
-  }
-};
-
 const char* kPlatform = R"({
   "network": {"model": "exact"},
   "topology": {"kind": "star"},
@@ -206,10 +171,6 @@ TEST_CASE("bad usage: unknown command, option or missing config gives exit 2 wit
 }
 
 TEST_CASE("help, version, algorithms and validate of the shipped examples succeed") {
-  // Known failing while in progress (issue 6: examples/ now holds study files that validate does not accept yet): reported as skipped until fixed.
-  std::fprintf(stderr, "skipped: in progress (issue 6: examples/ now holds study files that validate does not accept yet)\n");
-  std::exit(77);
-
   auto r = dtsim("--help");
   CHECK(r.code == 0);
   CHECK(r.out.find("dtsim run CONFIG.json") != std::string::npos);
@@ -223,12 +184,26 @@ TEST_CASE("help, version, algorithms and validate of the shipped examples succee
   CHECK(r.code == 0);
   CHECK(r.out.find("ssgd") != std::string::npos);
   CHECK(r.out.find("asgd") != std::string::npos);
-  for (const auto& e : fs::directory_iterator(DTSIM_SOURCE_DIR "/examples")) {
+  int experiments = 0, studies = 0;
+  for (const auto& e : fs::recursive_directory_iterator(DTSIM_SOURCE_DIR "/examples")) {
     if (e.path().extension() != ".json") continue;
     CAPTURE(e.path().string());
     r = dtsim("validate " + e.path().string());
     CHECK(r.code == 0);
+    const bool study = r.out.find(": valid study '") != std::string::npos;
+    CHECK((study || r.out.find(": valid\n") != std::string::npos));
+    (study ? studies : experiments) += 1;
   }
+  CHECK(experiments >= 2);  // quickstart.json, compare-algorithms.json
+  CHECK(studies >= 1);      // quickstart-study.json, studies/, papers/
+  // A study with a bad cell is refused naming the study file and the cell's key.
+  Scratch s;
+  const std::string bad = s.write("bad-study.json", R"({"base": ")" DTSIM_SOURCE_DIR
+                                                    R"(/examples/quickstart.json", "vary": {"training.batch_size": [32, -1]}})");
+  r = dtsim("validate " + bad);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("bad-study.json") != std::string::npos);
+  CHECK(r.err.find("batch_size") != std::string::npos);
 }
 
 TEST_CASE("run: --set overrides reach the platform, --quiet prints nothing, outputs land in --out") {

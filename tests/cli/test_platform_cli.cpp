@@ -10,33 +10,13 @@
 
 #include <doctest/doctest.h>
 
+#include "helpers.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-Result dtsim(const std::string& args) {
-  const std::string o = fs::temp_directory_path() / ("dtsim-platcli-out-" + std::to_string(::getpid()));
-  const std::string e = o + ".err";
-  const std::string cmd = std::string(DTSIM_BINARY) + " " + args + " >" + o + " 2>" + e + " </dev/null";
-  const int st = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  r.out = slurp(o);
-  r.err = slurp(e);
-  fs::remove(o);
-  fs::remove(e);
-  return r;
-}
+using namespace clitest;
 
 // A config that uses `platform` (a path) with a tiny synthetic run.
 std::string config_for(const fs::path& dir, const std::string& platform) {
@@ -46,15 +26,6 @@ std::string config_for(const fs::path& dir, const std::string& platform) {
                           "algorithm": {"name": "ssgd"}, "training": {"batch_size": 8, "samples": 256}})";
   return f.string();
 }
-
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    char t[] = "/tmp/dtsim-platcli-XXXXXX";
-    dir = ::mkdtemp(t);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-};
 
 }  // namespace
 

@@ -1,5 +1,3 @@
-#include <cstdlib>
-#include <cstdio>
 // `dtsim run` as a real child process receiving SIGTERM / SIGINT, and the exit codes of the other
 // early stops (--max-wall-s, divergence). docs/robustness.md.
 #include <signal.h>
@@ -150,10 +148,6 @@ TEST_CASE("signals: SIGTERM during dtsim run writes complete outputs with status
 }
 
 TEST_CASE("signals: SIGINT during dtsim run writes complete outputs with status interrupted, exit 130") {
-  // Known failing while in progress (issue 7: signal handling under load): reported as skipped until fixed.
-  std::fprintf(stderr, "skipped: in progress (issue 7: signal handling under load)\n");
-  std::exit(77);
-
   signal_test(SIGINT, 130, "SIGINT");
 }
 

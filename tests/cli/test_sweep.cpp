@@ -19,6 +19,8 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+
+#include "helpers.hpp"
 #include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
@@ -26,42 +28,7 @@ using json = nlohmann::json;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-Result dtsim(const std::string& args) {
-  const std::string o = fs::temp_directory_path() / ("dtsim-sweep-out-" + std::to_string(::getpid()));
-  const std::string e = o + ".err";
-  const std::string cmd = std::string(DTSIM_BINARY) + " " + args + " >" + o + " 2>" + e + " </dev/null";
-  const int st = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  r.out = slurp(o);
-  r.err = slurp(e);
-  fs::remove(o);
-  fs::remove(e);
-  return r;
-}
-
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    char t[] = "/tmp/dtsim-sweep-XXXXXX";
-    dir = ::mkdtemp(t);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(dir / name) << text;
-    return (dir / name).string();
-  }
-};
+using namespace clitest;
 
 // A tiny experiment (synthetic data, fixed compute time): a run takes a fraction of a second.
 const char* kExperiment = R"({

@@ -159,7 +159,7 @@ TEST_CASE("cuda: element-wise ops are bitwise equal to the host ops, reductions 
 TEST_CASE("cuda: Sgd on device is bitwise the host Sgd (momentum, weight decay, nesterov)") {
   DTSIM_REQUIRE_CUDA();
   const size_t n = 4099;
-  for (const SgdConfig cfg : {SgdConfig{0.1, 0.0, 0.0, false}, SgdConfig{0.05, 0.0, 5e-4, false},
+  for (const SgdConfig& cfg : {SgdConfig{0.1, 0.0, 0.0, false}, SgdConfig{0.05, 0.0, 5e-4, false},
                               SgdConfig{0.05, 0.9, 5e-4, false}, SgdConfig{0.02, 0.9, 1e-4, true},
                               SgdConfig{0.1, 0.5, 0.0, true}}) {
     CAPTURE(cfg.momentum);

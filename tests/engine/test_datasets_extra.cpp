@@ -30,7 +30,7 @@ void write_cifar(const std::string& path, int file_index, int records, size_t tr
   bytes.resize(bytes.size() - truncate_by);
   FILE* f = std::fopen(path.c_str(), "wb");
   REQUIRE(f);
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  if (!bytes.empty()) std::fwrite(bytes.data(), 1, bytes.size(), f);  // fwrite(nullptr, ...) is UB (UBSan)
   std::fclose(f);
 }
 

@@ -54,12 +54,12 @@ TEST_CASE("convergence: ssd-sgd (warm-up 20, lr 0.05, local_lr 0.2, GLU and dc-a
   converges({{"name", "ssd-sgd"}, {"warmup_steps", 20}, {"lr", 0.05}, {"local_lr", 0.2},
              {"local_optimizer", "dc-asgd-adaptive"}});
 }
-TEST_CASE("convergence: local-sgd (H=4; all-reduce and PS) reaches 80% within 8192 samples") {
+TEST_CASE("convergence: local-sgd (H=4, all-reduce and PS) reaches 80% within 8192 samples") {
   converges({{"name", "local-sgd"}}, 0);
   converges({{"name", "local-sgd"}, {"comm", "ps"}});
 }
 TEST_CASE("convergence: cocod-sgd (k=4) reaches 80% within 8192 samples") { converges({{"name", "cocod-sgd"}}, 0); }
-TEST_CASE("convergence: dasgd (AdamW lr 0.01; convex and replace merges) reaches 80% within 8192 samples") {
+TEST_CASE("convergence: dasgd (AdamW lr 0.01, convex and replace merges) reaches 80% within 8192 samples") {
   converges({{"name", "dasgd"}}, 0);
   converges({{"name", "dasgd"}, {"merge", "replace"}}, 0);
 }

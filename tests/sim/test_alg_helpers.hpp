@@ -83,7 +83,7 @@ inline std::vector<Observation> run_observed(const json& cfg, ChildRun* out = nu
   size_t p = 0;
   auto take = [&](void* dst, size_t n) {
     REQUIRE(p + n <= raw.size());
-    std::memcpy(dst, raw.data() + p, n);
+    if (n) std::memcpy(dst, raw.data() + p, n);  // memcpy with a null pointer is UB even for 0 bytes (UBSan)
     p += n;
   };
   while (p < raw.size()) {

@@ -288,3 +288,16 @@ TEST_CASE("invariant 22: one 4x straggler - BSP steps take 4 T_c, ASGD throughpu
     CHECK(t <= (T + 1) * s * kTc);
   }
 }
+
+TEST_CASE("local optimizers: OD-SGD's dc-asgd-adaptive and SSD-SGD's GLU (reconstruction) change the trajectory at N=4") {
+  json od = {{"name", "od-sgd"}, {"lr", 0.05}, {"warmup_steps", 4}, {"local_optimizer", "sgd"}, {"local_lr", 0.2}};
+  const auto od_sgd = run_ok(alg_config(od));
+  od["local_optimizer"] = "dc-asgd-adaptive";
+  CHECK(rel_diff(run_ok(alg_config(od)).params, od_sgd.params) > 1e-5);
+  json ssd = {{"name", "ssd-sgd"}, {"lr", 0.05}, {"momentum", 0.5}, {"warmup_steps", 4}, {"pull_every", 4},
+              {"local_optimizer", "sgd"}, {"local_lr", 0.2}};
+  const auto ssd_sgd = run_ok(alg_config(ssd));
+  ssd["local_optimizer"] = "glu";
+  const auto ssd_glu = run_ok(alg_config(ssd));
+  CHECK(rel_diff(ssd_glu.params, ssd_sgd.params) > 1e-4);  // (convergence: test_alg_convergence.cpp)
+}

@@ -54,7 +54,7 @@ void write_cifar(const std::string& dir, int records) {
 
 }  // namespace
 
-TEST_CASE("platform speeds may name a device of traces/devices.json; typos suggest the nearest") {
+TEST_CASE("platform speeds may name a device of traces/devices.json, typos suggest the nearest") {
   json doc = small_config();
   doc["platform"]["workers"]["speed"] = "V100";
   const Experiment x = load(doc);
@@ -120,7 +120,7 @@ TEST_CASE("compute.time.kind profile: a measured profile sets the compute time, 
   CHECK(error_of(doc).find("compute.time.file") == 0);
 }
 
-TEST_CASE("cifar10 dataset: a tiny generated set trains LeNet-5 with augmentation; summary records backend and ISA") {
+TEST_CASE("cifar10 dataset: a tiny generated set trains LeNet-5 with augmentation, summary records backend and ISA") {
   TempDir dir;
   write_cifar(dir.str(), 8);
   json doc = small_config(2, 1);

@@ -34,7 +34,7 @@ double T(const ChildRun& r) { return r.summary["simulated_time_s"].get<double>()
 
 }  // namespace
 
-TEST_CASE("SSGD drop: worker 2 crashes mid-compute; after detect_s the PS averages the 3 survivors and the run completes") {
+TEST_CASE("SSGD drop: worker 2 crashes mid-compute, after detect_s the PS averages the 3 survivors and the run completes") {
   const json crash = json::parse(R"([{"host": "worker-2", "at_s": 0.035, "detect_s": 0.02}])");
   const auto base = run_ok(failure_config(json::array()));
   const auto r = run_ok(failure_config(crash));
@@ -69,7 +69,7 @@ TEST_CASE("SSGD drop in real mode: the model keeps training on the survivors' gr
   CHECK(r.summary["final_test_accuracy"].get<double>() > 0.3);
 }
 
-TEST_CASE("SSGD wait: the crashed host is frozen until it recovers; nothing is lost, the run is later by the outage") {
+TEST_CASE("SSGD wait: the crashed host is frozen until it recovers, nothing is lost, the run is later by the outage") {
   const json outage = json::parse(R"([{"host": "worker-2", "at_s": 0.035, "recover_s": 0.1}])");
   json cfg = failure_config(outage);
   cfg["algorithm"]["on_failure"] = "wait";
@@ -80,9 +80,9 @@ TEST_CASE("SSGD wait: the crashed host is frozen until it recovers; nothing is l
   CHECK(r.summary["samples_lost"] == 0);
   for (int i = 0; i < kN; ++i) CHECK(r.summary["per_worker"][i]["gradients"] == kSteps);
   // Its compute resumes where it stopped (0.065 s later); its step-3 push then meets an idle server
-  // NIC (the others' arrived during the outage): S/B instead of 4 S/B, as is the pull.
+  // NIC (the others' arrived during the outage): S/B instead of 4 S/B. The pull is unchanged.
   const double S = 4 * 2260.0, B = 1e9 / 8;
-  CHECK(T(r) == doctest::Approx(T(base) + 0.065 - 2 * 3 * S / B).epsilon(1e-9));
+  CHECK(T(r) == doctest::Approx(T(base) + 0.065 - 3 * S / B).epsilon(1e-9));
   // Waiting for a failure that never recovers is refused up front.
   json never = failure_config(json::parse(R"([{"host": "worker-2", "at_s": 0.035}])"));
   never["algorithm"]["on_failure"] = "wait";
@@ -95,7 +95,7 @@ TEST_CASE("SSGD wait: the crashed host is frozen until it recovers; nothing is l
   }
 }
 
-TEST_CASE("ASGD: a crashed worker's in-flight gradient is lost; it restarts from the current model when its host recovers") {
+TEST_CASE("ASGD: a crashed worker's in-flight gradient is lost, it restarts from the current model when its host recovers") {
   json cfg = failure_config(json::parse(R"([{"host": "worker-1", "at_s": 0.035, "recover_s": 0.06}])"));
   cfg["algorithm"] = {{"name", "asgd"}, {"lr", 0.05}};
   const auto r = run_ok(cfg);
@@ -183,4 +183,18 @@ TEST_CASE("an all-reduce cannot lose a rank: a crash under drop ends with an err
   const auto r = run_forked(load(cfg));
   CHECK(r.exit_code == 1);
   CHECK(r.error.find("collectives do not survive a failed worker") != std::string::npos);
+}
+
+TEST_CASE("SSGD all-reduce under wait: the ring pauses with the frozen worker and resumes") {
+  json cfg = failure_config(json::parse(R"([{"host": "worker-1", "at_s": 0.035, "recover_s": 0.09}])"));
+  cfg["algorithm"] = {{"name", "ssgd"}, {"comm", "allreduce"}, {"on_failure", "wait"}};
+  cfg["platform"]["servers"] = {{"count", 0}};
+  json base_cfg = cfg;
+  base_cfg["platform"]["failures"] = json::array();
+  const auto base = run_ok(base_cfg);
+  const auto r = run_ok(cfg);
+  CHECK(r.summary["samples_lost"] == 0);
+  for (int i = 0; i < kN; ++i) CHECK(r.summary["per_worker"][i]["gradients"] == kSteps);
+  CHECK(T(r) > T(base) + 0.05);
+  CHECK(T(r) <= T(base) + 0.055 + 1e-9);  // at most the outage
 }

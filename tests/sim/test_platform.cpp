@@ -79,7 +79,7 @@ using V = std::vector<std::string>;
 
 }  // namespace
 
-TEST_CASE("star: NIC up, optional backbone, NIC down; the loopback for same-host traffic") {
+TEST_CASE("star: NIC up, optional backbone, NIC down, the loopback for same-host traffic") {
   json p = json::parse(R"({"network": {"model": "exact"}, "topology": {"kind": "star", "backbone": {"bandwidth": "40Gbps", "latency": "3us"}},
     "workers": {"count": 3, "speed": "2Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}},
     "servers": {"count": 1, "speed": "1Tf", "link": {"bandwidth": "25Gbps", "latency": "5us"}}})");
@@ -130,7 +130,7 @@ TEST_CASE("racks: explicit uplink bandwidth, no spine, uneven racks") {
   CHECK(j["groups"] == json::array({0, 0, 1, 1, 2, 2, 2}));  // rack r = ranks [floor(r·N/R), floor((r+1)·N/R))
 }
 
-TEST_CASE("fat-tree: 2 levels of 4-port switches; leaves of one switch meet at it; idle slots are hosts") {
+TEST_CASE("fat-tree: 2 levels of 4-port switches, leaves of one switch meet at it, idle slots are hosts") {
   json p = json::parse(R"({"network": {"model": "exact"},
     "topology": {"kind": "fat-tree", "levels": 2, "down": [4, 4], "up": [1, 2], "link_count": [1, 1], "link": {"bandwidth": "40Gbps", "latency": "1us"}},
     "workers": {"count": 12, "link": {"bandwidth": "10Gbps", "latency": "10us"}},
@@ -197,7 +197,7 @@ TEST_CASE("explicit: routers, shared and split-duplex links, shortest hop paths 
   CHECK(links_of(j, "worker-1", "server-0") == V{"worker-1-nic_UP", "b", "trunk_UP", "s", "server-0-nic_DOWN"});
 }
 
-TEST_CASE("co-located shards run on worker hosts (spread evenly), with a core each; their traffic to that worker is local") {
+TEST_CASE("co-located shards run on worker hosts (spread evenly), with a core each, their traffic to that worker is local") {
   json p = json::parse(R"({"network": {"model": "exact"}, "topology": {"kind": "star"},
     "workers": {"count": 8, "link": {"bandwidth": "10Gbps", "latency": "10us"}},
     "servers": {"count": 4, "placement": "colocated"}})");

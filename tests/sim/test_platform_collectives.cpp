@@ -98,7 +98,7 @@ TEST_CASE("hierarchical all-reduce with collective.group_size on a star: leaders
   CHECK(sim_time(r4) == doctest::Approx(2 * (kCompute + hierarchical(4, 2, 2 * kLat, kB, 2 * kLat, kB))).epsilon(1e-9));
 }
 
-TEST_CASE("recursive doubling: log2(N) exchanges of |W|; a non-power of two folds in and out") {
+TEST_CASE("recursive doubling: log2(N) exchanges of |W|, a non-power of two folds in and out") {
   for (int N : {8, 6}) {
     CAPTURE(N);
     const auto r = run_probe(probe_config(N, json::parse(R"({"collective": "recursive-doubling"})")));

@@ -141,7 +141,7 @@ TEST_CASE("transient straggler with a drawn factor (lognormal, pareto, exponenti
   }
 }
 
-TEST_CASE("time-window straggler: a speed profile slows worker 0 only inside the window from_s..to_s") {
+TEST_CASE("time-window straggler: a speed profile slows worker 0 only inside from_s..to_s") {
   const double from = 0.021, to = 0.06;
   json st = json::array({{{"workers", {0}}, {"from_s", from}, {"to_s", to}, {"slowdown", 2.5}}});
   const auto spans = run_spans(straggler_config(st));
@@ -191,7 +191,7 @@ constexpr double kP = 2260, kS = 4 * kP, kB = 1e9 / 8, kLat = 2 * 50e-6;
 double ssgd_steps(double phase) { return kSteps * (kC + 2 * phase + kP * (4 + kN - 1) / 1e12); }
 }  // namespace
 
-TEST_CASE("link bandwidth window: worker 0's NIC at 10% makes every phase lat + S/(0.1 B); compute spans untouched") {
+TEST_CASE("link bandwidth window: worker 0's NIC at 10% makes every phase lat + S/(0.1 B), compute spans untouched") {
   json st = json::parse(R"([{"links": ["worker-0-nic"], "bandwidth_factor": 0.1}])");
   ChildRun r;
   const auto spans = run_spans(straggler_config(st), &r);

@@ -30,6 +30,8 @@
 #include "sim/runtime.hpp"
 
 int cmd_sweep(int argc, char** argv);  // tools/dtsim/sweep.cpp
+bool is_study_file(const std::string& file);
+int validate_study(const std::string& file, const std::vector<std::string>& sets);
 int cmd_profile(int argc, char** argv);  // tools/dtsim/profile.cpp
 
 namespace {
@@ -41,7 +43,7 @@ constexpr const char* kUsage =
     "\n"
     "Usage:\n"
     "  dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet]\n"
-    "  dtsim validate CONFIG.json [--set KEY=VALUE]... [--route HOST,HOST]\n"
+    "  dtsim validate CONFIG.json|STUDY.json [--set KEY=VALUE]... [--route HOST,HOST]\n"
     "  dtsim algorithms          list the algorithms and their parameters\n"
     "  dtsim sweep STUDY.json [--jobs N] [--out DIR] [--plot]   run a study (a grid of runs); see --help\n"
     "  dtsim profile MODEL --input C,H,W --batch B [--device D] [--threads T] [--out FILE]\n"
@@ -239,10 +241,12 @@ int cmd_validate(const Args& a) {
     std::puts("Usage: dtsim validate CONFIG.json [--set KEY=VALUE]... [--route HOST,HOST]...\n\nLoads and checks the config, its platform, "
               "model, dataset and algorithm; runs nothing. Exit 0 if valid, 2 otherwise.\nPrints a summary of the platform "
               "(hosts per role, bisection bandwidth, stragglers, failures); --route worker-0,server-0\nalso prints the links "
-              "and latency of the route between two hosts (docs/platforms.md).");
+              "and latency of the route between two hosts (docs/platforms.md).\nA sweep's STUDY.json (an object with \"base\") "
+              "is checked like `dtsim sweep --dry-run`: every run's config.");
     return 0;
   }
   if (a.config.empty()) usage_error("validate needs a CONFIG.json");
+  if (is_study_file(a.config)) return validate_study(a.config, a.sets);  // a sweep's STUDY.json
   sim::Experiment x = sim::load_experiment(a.config, a.sets);
   const std::string platform = sim::platform_summary(x.platform, a.routes);  // sim/platform.cpp
   std::printf("%s: valid\n", a.config.c_str());

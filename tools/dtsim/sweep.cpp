@@ -156,10 +156,18 @@ std::string value_text(const json& v) { return v.is_string() ? v.get<std::string
 
 // How a value appears in a directory name: an object by its "name" or "kind" (e.g. a whole
 // algorithm or model section), anything else by its text. Collisions get a hash (see read_study).
-std::string name_text(const json& v) {
+// With `settings`, also its other members, to tell apart two values of one key with the same
+// name (e.g. ssgd and ssgd_comm-allreduce).
+std::string name_text(const json& v, bool settings = false) {
   if (v.is_object())
     for (const char* k : {"name", "kind"})
-      if (v.contains(k) && v[k].is_string()) return v[k].get<std::string>();
+      if (v.contains(k) && v[k].is_string()) {
+        std::string s = v[k].get<std::string>();
+        if (settings)
+          for (auto it = v.begin(); it != v.end(); ++it)
+            if (it.key() != k) s += "_" + it.key() + "-" + (it->is_primitive() ? value_text(*it) : hex8(fnv1a(it->dump())));
+        return s;
+      }
   return value_text(v);
 }
 
@@ -364,6 +372,12 @@ Study read_study(const std::string& file, const std::string& out_override, const
 
   // ---- the runs, first key slowest, repeats innermost; each validated
   const auto labels = short_labels(st.keys);
+  std::map<std::string, std::map<std::string, std::string>> value_names;  // key -> value.dump() -> name
+  for (const auto& k : order) {
+    std::map<std::string, int> count;
+    for (const auto& v : (*vv)[k]) count[name_text(v)]++;
+    for (const auto& v : (*vv)[k]) value_names[k][v.dump()] = name_text(v, count[name_text(v)] > 1);
+  }
   std::vector<size_t> idx(st.axes.size(), 0);
   std::map<std::string, size_t> names;
   for (size_t cell = 0; cell < total / static_cast<size_t>(st.repeat); ++cell) {
@@ -398,7 +412,7 @@ Study read_study(const std::string& file, const std::string& out_override, const
       }
       run.resolved = load(run.sets).resolved.dump(2) + "\n";
       std::string name;
-      for (const auto& [k, v] : assign) name += (name.empty() ? "" : "_") + safe(labels.at(k), 40) + "-" + safe(name_text(v), 40);
+      for (const auto& [k, v] : assign) name += (name.empty() ? "" : "_") + safe(labels.at(k), 40) + "-" + safe(value_names[k][v.dump()], 40);
       if (run.seed) name += "_seed-" + std::to_string(*run.seed);
       name = safe(name, 200);
       run.name = name;
@@ -659,6 +673,25 @@ int run_plots(const Study& st, bool quiet) {
 
 }  // namespace
 }  // namespace dtsim::sweep
+
+// `dtsim validate STUDY.json`: a study file (an object with "base") is validated like a sweep's
+// --dry-run: every cell's experiment is loaded and checked, nothing runs. Exit 0 or InputError.
+bool is_study_file(const std::string& file) {
+  try {
+    const nlohmann::json doc = nlohmann::json::parse(dtsim::io::read_file(file), nullptr, /*allow_exceptions=*/false);
+    return doc.is_object() && doc.contains("base") && !doc.contains("algorithm");
+  } catch (const std::exception&) {
+    return false;  // unreadable: the experiment loader reports it
+  }
+}
+
+int validate_study(const std::string& file, const std::vector<std::string>& sets) {
+  using namespace dtsim::sweep;
+  Study st = read_study(file, "", sets);
+  std::printf("%s: valid study '%s', %zu runs (every run's config checked)\n", file.c_str(), st.name.c_str(), st.runs.size());
+  for (size_t i = 0; i < st.keys.size(); ++i) std::printf("  vary       %s\n", st.keys[i].c_str());
+  return 0;
+}
 
 int cmd_sweep(int argc, char** argv) {
   using namespace dtsim;
