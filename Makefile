@@ -1,5 +1,6 @@
 # dtsim — the two commands of the README:
-#   make run    install missing Debian packages, build (Release), run examples/quickstart.json
+#   make run    install missing Debian packages, build (Release), run the quickstart study
+#               (examples/quickstart-study.json: 4 algorithms, table + plots + timelines in results/quickstart-study/)
 #   make test   same set-up, build, run the whole ctest suite
 BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
@@ -19,7 +20,8 @@ build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	@$(BUILD)/dtsim run examples/quickstart.json
+	@$(BUILD)/dtsim sweep examples/quickstart-study.json --plot --jobs $(JOBS)
+	@echo "results: results/quickstart-study/ (plots/accuracy_vs_time.png, plots/timeline.png, runs/<algorithm>/trace.json)"
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600

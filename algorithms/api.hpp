@@ -103,6 +103,19 @@ class Future {
   std::shared_ptr<Impl> impl_;
 };
 
+// Checkpoint and resume (docs/robustness.md, "Checkpoint and resume"): named state one node saves
+// at a cut and gets back on resume. Host copies; keys are per node. get* throw RuntimeError when a
+// key is absent or its size differs.
+class State {
+ public:
+  virtual ~State() = default;
+  virtual void put(const std::string& key, ConstVecView v) = 0;  // copies now (empty view: stored empty)
+  virtual void put_int(const std::string& key, int64_t v) = 0;
+  virtual void get(const std::string& key, VecView out) const = 0;
+  virtual int64_t get_int(const std::string& key) const = 0;
+  virtual bool has(const std::string& key) const = 0;
+};
+
 // What both roles share.
 class Node {
  public:
@@ -121,6 +134,10 @@ class Node {
 
   // A fresh full-size buffer on the compute device (empty in timing-only mode).
   virtual Vec new_buffer() const = 0;
+  // The compute device (compute.device) that new_buffer(), gradients and the global model live on:
+  // where an algorithm allocates its other state (optimizer state, shard-sized scratch). Cpu in
+  // timing-only mode.
+  virtual engine::Device device() const = 0;
   // The initial parameters (identical on every node: the seed's initialisation). Shared, immutable.
   virtual std::shared_ptr<const Vec> initial_params() const = 0;
   // Simulated local work of `flops` floating-point operations on this node's host (blocking).
@@ -146,12 +163,32 @@ class Node {
 
   // Training-set size in samples (epoch boundaries: samples / train_size()).
   virtual uint64_t train_size() const = 0;
+  // Training progress, for learning-rate schedules (algorithms/common.hpp, "learning-rate
+  // schedules"): the run's sample budget (training.samples), the configured per-worker minibatch
+  // size (training.batch_size) and the samples whose gradients all workers together have computed
+  // so far (lost ones included).
+  virtual uint64_t sample_budget() const = 0;
+  virtual int configured_batch_size() const = 0;
+  virtual uint64_t samples_done() const = 0;
   // Test observability: reports an intermediate value (e.g. a worker's model right after a merge)
   // to RunHooks::observe. No effect and no simulated cost in normal runs; `v` is empty in
   // timing-only mode.
   virtual void observe(const std::string& what, int64_t step, ConstVecView v) {
     (void)what, (void)step, (void)v;
   }
+
+  // Checkpoint and resume (opt-in: Algorithm::checkpointable()). Every node calls checkpoint() at
+  // the end of each of its steps with `step` = the step it runs next (for synchronous algorithms:
+  // synchronous steps of N x batch samples done). A cheap no-op unless `step` is a cut (the first
+  // step at which training.checkpoint_every_samples is crossed); then `save` (may be empty) stores
+  // this node's state now, and once every worker and shard has saved that step the runtime writes
+  // <run dir>/checkpoint.dtck. Asynchronous algorithms pass their own step counter: the cut is each
+  // node's next call after the threshold was crossed (docs/robustness.md).
+  virtual void checkpoint(int64_t step, const std::function<void(State&)>& save) { (void)step, (void)save; }
+  // On `dtsim run --resume`: the step this node restarts from and the state it saved (0 and null
+  // on a fresh run). initial_params() is then the global model of the checkpoint.
+  virtual int64_t resume_step() const { return 0; }
+  virtual const State* resumed() const { return nullptr; }
 };
 
 enum class Reduce { Mean, Sum };
@@ -245,6 +282,17 @@ class Algorithm {
   //            refused as input. A failed server shard is fatal except under Wait (no replication).
   enum class OnFailure { Drop, Restart, Wait };
   virtual OnFailure on_failure() const { return OnFailure::Drop; }
+  // True when worker() and server() call Node::checkpoint at their step boundaries and resume from
+  // resume_step()/resumed(). The runtime refuses training.checkpoint_every_samples and --resume
+  // otherwise (docs/robustness.md, "How to make an algorithm checkpointable").
+  virtual bool checkpointable() const { return false; }
+  // Asynchronous PS algorithms: the cut is taken by the K server shards alone, each at its first
+  // checkpoint() call after the threshold was crossed (the `step` it passes is not used). Each
+  // shard saves, besides its own state, put_int("acked.<rank>", a) for every worker: that worker's
+  // minibatches 0..a-1 are applied to this shard. On resume worker i restarts at minibatch
+  // min over shards of its acked count, from the checkpoint's global model (each shard's range as
+  // of its own cut); a shard must not apply a minibatch twice (skip steps below its acked count).
+  virtual bool checkpoint_at_servers() const { return false; }
 };
 
 // A hyper-parameter, for `dtsim algorithms` and the docs.

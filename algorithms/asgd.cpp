@@ -28,15 +28,37 @@ class Asgd final : public Algorithm {
   // starts again from the current global model (docs/platforms.md, Failures).
   OnFailure on_failure() const override { return OnFailure::Restart; }
 
+  // Checkpoint and resume (docs/robustness.md): cut at the shards (Algorithm::checkpoint_at_servers):
+  // each saves its optimizer state and, per worker, how many of its minibatches it has applied. On
+  // resume every worker computes again from the first minibatch not applied by all shards; a shard
+  // that had applied it already replies without applying it twice.
+  bool checkpointable() const override { return true; }
+  bool checkpoint_at_servers() const override { return true; }
+
   void server(Server& s) override {
-    engine::Sgd sgd(opt_, s.real() ? s.size() : 0, engine::Device::Cpu);
+    struct ShardState {
+      engine::Sgd sgd;
+      std::vector<int64_t> applied;  // per worker: its minibatches 0..applied-1 are applied here
+    } st{engine::Sgd(opt_, s.real() ? s.size() : 0, s.device()), std::vector<int64_t>(static_cast<size_t>(s.workers()), 0)};
+    if (const State* r = s.resumed()) {
+      load_sgd(*r, st.sgd);
+      for (size_t i = 0; i < st.applied.size(); ++i) st.applied[i] = r->get_int("acked." + std::to_string(i));
+    }
     while (true) {  // until every worker has returned (servers are daemons)
       Message m = s.recv(kGradient);
-      if (s.real()) sgd.step(s.global_range(), m.data.view());
+      int64_t& applied = st.applied[static_cast<size_t>(m.src)];
+      if (m.step >= applied) {  // below: sent again after a resume, applied here before the cut
+        if (s.real()) st.sgd.step(s.global_range(), m.data.view(), scheduled_lr(opt_, s, async_epoch(s)));
+        s.update_cost(1);
+        s.committed();
+        applied = m.step + 1;
+      }
       m.data = {};
-      s.update_cost(1);
-      s.committed();
       s.send_to_worker(m.src, {.tag = kParams, .step = m.step, .data = Payload::whole(s.snapshot(), s.size())});
+      s.checkpoint(0, [&st](State& out) {
+        save_sgd(out, st.sgd);
+        for (size_t i = 0; i < st.applied.size(); ++i) out.put_int("acked." + std::to_string(i), st.applied[i]);
+      });
     }
   }
 

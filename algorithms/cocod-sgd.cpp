@@ -32,19 +32,33 @@ class CocodSgd final : public Algorithm {
   CocodSgd(engine::SgdConfig opt, int64_t k, bool proportional) : opt_(opt), k_(k), proportional_(proportional) {}
   bool needs_servers() const override { return false; }
   double buffers_per_worker() const override { return 5.0 + (opt_.momentum != 0); }
+  // Checkpoint and resume (docs/robustness.md): the round's all-reduce overlaps its steps, so the
+  // cut of a step inside round r is taken at the end of round r (after the merge, nothing in
+  // flight); each worker saves x, its optimizer state and the step it continues from.
+  bool checkpointable() const override { return true; }
 
   void worker(Worker& w) override {
     if (proportional_) w.set_batch_size(proportional_batch(w));
     const double M = w.batch_size();
     const int64_t T = w.sync_steps();
     Vec x = copy_of(w, view_of(w.initial_params()));
-    engine::Sgd opt(opt_, x.size(), engine::Device::Cpu);
-    for (int64_t t0 = 0, r = 0; t0 < T; t0 += k_, ++r) {
+    engine::Sgd opt(opt_, x.size(), w.device());
+    struct {
+      Vec* x;
+      engine::Sgd* opt;
+      int64_t next;  // the step the next round starts at
+    } ck{&x, &opt, 0};
+    if (const State* st = w.resumed()) {
+      st->get("x", x.view());
+      load_sgd(*st, opt);
+      ck.next = st->get_int("next_step");
+    }
+    for (int64_t t0 = ck.next, r = ck.next / k_; t0 < T; t0 += k_, ++r) {
       const auto start = snapshot_of(w, x.view());                                    // x^(r)
       auto avg = w.allreduce_async(Payload::whole(start, w.num_params()), Reduce::Mean, M);  // X̄_r, in the background
       for (int64_t t = t0; t < std::min(t0 + k_, T); ++t) {                           // k local steps meanwhile
         Gradient g = w.compute(x.view());
-        if (w.real()) opt.step(x.view(), view_of(g));
+        if (w.real()) opt.step(x.view(), view_of(g), scheduled_lr(opt_, w, sync_epoch(w, t)));
         w.update_cost();
       }
       const auto mean = avg.wait();
@@ -56,6 +70,13 @@ class CocodSgd final : public Algorithm {
       w.update_cost(2);
       w.observe("cocod.after", r, x.view());
       if (w.rank() == 0) w.publish_global(view_of(mean));
+      ck.next = std::min(t0 + k_, T);
+      for (int64_t c = t0 + 1; c <= ck.next; ++c)  // the cuts crossed during this round
+        w.checkpoint(c, [&ck](State& st) {
+          st.put("x", ck.x->view());
+          save_sgd(st, *ck.opt);
+          st.put_int("next_step", ck.next);
+        });
     }
     const auto final_avg = w.allreduce(Payload::whole(snapshot_of(w, x.view()), w.num_params()), Reduce::Mean, M);
     if (w.rank() == 0) w.publish_global(view_of(final_avg));

@@ -19,6 +19,33 @@ std::shared_ptr<const Vec> snapshot_of(const Node& n, ConstVecView v) {
   return std::make_shared<const Vec>(copy_of(n, v));
 }
 
+// ------------------------------------------------------------------ learning-rate schedules
+double run_epochs(const Node& n) { return static_cast<double>(n.sample_budget()) / static_cast<double>(n.train_size()); }
+
+double sync_epoch(const Node& n, int64_t t) {
+  const double per_step = static_cast<double>(n.workers()) * n.configured_batch_size();
+  return static_cast<double>(t) * per_step / static_cast<double>(n.train_size());
+}
+
+double async_epoch(const Node& n) { return static_cast<double>(n.samples_done()) / static_cast<double>(n.train_size()); }
+
+double scheduled_lr(const engine::LrSchedule& s, double base, const Node& n, double e) {
+  return s.is_constant() ? base : s.lr(base, e, run_epochs(n));
+}
+
+engine::LrSchedule read_schedule(ObjectReader& r) {
+  if (!r.has("schedule")) return {};
+  ObjectReader sr = r.object("schedule");
+  engine::LrSchedule s = engine::LrSchedule::read(sr);
+  sr.finish();
+  return s;
+}
+
+ParamDoc schedule_doc(const std::string& whose) {
+  return {"schedule", "constant",
+          "learning-rate schedule of " + whose + " over training progress in epochs: {\"kind\": constant | step | poly | cosine | one-cycle, ...} (docs/config.md)"};
+}
+
 // ------------------------------------------------------------------ PS servers
 std::vector<Message> gather_from_workers(Server& s, int tag) {
   const size_t N = static_cast<size_t>(s.workers());
@@ -72,21 +99,33 @@ void await_acks(Worker& w) {
 
 void sync_gradient_server(Server& s, const engine::SgdConfig& opt, int64_t steps,
                           const std::function<bool(int64_t)>& reply_model) {
-  engine::Sgd sgd(opt, s.real() ? s.size() : 0, engine::Device::Cpu);
-  Vec mean = s.real() ? Vec(s.size()) : Vec();
-  for (int64_t t = 0; t < steps; ++t) {
+  engine::Sgd sgd(opt, s.real() ? s.size() : 0, s.device());
+  if (const State* st = s.resumed()) load_sgd(*st, sgd);
+  Vec mean = new_vec(s, s.size());
+  for (int64_t t = s.resume_step(); t < steps; ++t) {
     {
       const auto grads = gather_from_workers(s, kGradient);  // released before the reply
       if (s.real()) {
         mean_in_rank_order(mean.view(), grads);
-        sgd.step(s.global_range(), mean.view());
+        sgd.step(s.global_range(), mean.view(), scheduled_lr(opt, s, sync_epoch(s, t)));
       }
     }
     s.update_cost(s.workers());
     s.committed();
     if (reply_model(t)) broadcast_model(s, kParams, t + 1);
     else broadcast_ack(s, t + 1);
+    s.checkpoint(t + 1, [&sgd](State& st) { save_sgd(st, sgd); });
   }
+}
+
+void save_sgd(State& st, const engine::Sgd& sgd, const std::string& prefix) {
+  st.put(prefix + ".v", sgd.momentum_buffer().view());
+  st.put_int(prefix + ".first", sgd.first_step() ? 1 : 0);
+}
+
+void load_sgd(const State& st, engine::Sgd& sgd, const std::string& prefix) {
+  st.get(prefix + ".v", sgd.momentum_buffer().view());
+  sgd.set_first_step(st.get_int(prefix + ".first") != 0);
 }
 
 // ------------------------------------------------------------------ worker helpers
@@ -116,7 +155,12 @@ void barrier(Worker& w, int64_t id) {
   int round = 0;
   for (int d = 1; d < N; d *= 2, ++round) {
     w.send_to_worker((r + d) % N, {.tag = kBarrier + round, .step = id, .data = {}});
-    w.recv(kBarrier + round);  // from (r - d) mod N; per round and sender, messages arrive in order
+    // from (r - d) mod N; per round and sender, messages arrive in order. = recv without failures.
+    const Message m = w.recv_or_lost(kBarrier + round);
+    if (m.tag == kWorkerLost)  // platform.failures: a barrier of all workers cannot lose one
+      throw RuntimeError("worker " + std::to_string(m.src) +
+                         " was lost (platform.failures): a barrier of all workers does not survive a failed worker; "
+                         "use a parameter-server algorithm (docs/platforms.md, Failures)");
   }
 }
 
@@ -146,16 +190,21 @@ class SgdLocal final : public LocalOptimizer {
  public:
   SgdLocal(const LocalOptConfig& c, const Node& n)
       : sgd_({.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay, .nesterov = c.nesterov},
-             n.real() ? n.num_params() : 0, engine::Device::Cpu),
-        scaled_(c.grad_scale, n) {}
+             n.real() ? n.num_params() : 0, n.device()),
+        scaled_(c.grad_scale, n),
+        lr_(c.lr) {}
   void step(VecView w, ConstVecView g) override {
-    if (w.size) sgd_.step(w, scaled_(g));
+    if (w.size) sgd_.step(w, scaled_(g), lr_);
   }
+  void set_lr(double lr) override { lr_ = lr; }
   double buffers() const override { return (sgd_.config().momentum != 0) + scaled_.buffers(); }
+  void save(State& st, const std::string& prefix) const override { save_sgd(st, sgd_, prefix); }
+  void load(const State& st, const std::string& prefix) override { load_sgd(st, sgd_, prefix); }
 
  private:
   engine::Sgd sgd_;
   Scaled scaled_;
+  double lr_;
 };
 
 // CADCASGD (OD-SGD's local optimizer), with the scalars the authors meant (notes §1).
@@ -163,20 +212,22 @@ class DcLocal final : public LocalOptimizer {
  public:
   DcLocal(const LocalOptConfig& c, const Node& n)
       : dc_({.lambda = c.lambda, .adaptive = true, .mean_square = c.mean_square}, n.real() ? n.num_params() : 0,
-            engine::Device::Cpu),
+            n.device()),
         sgd_({.lr = c.lr, .momentum = 0, .weight_decay = c.weight_decay, .nesterov = false},
-             n.real() ? n.num_params() : 0, engine::Device::Cpu),
+             n.real() ? n.num_params() : 0, n.device()),
         scaled_(c.grad_scale, n),
         prev_(n.new_buffer()),
-        u_(n.new_buffer()) {}
+        u_(n.new_buffer()),
+        lr_(c.lr) {}
   void step(VecView w, ConstVecView g) override {
     if (!w.size) return;
     if (first_) engine::ops::copy(prev_.view(), w);  // no previous step: no correction
     first_ = false;
     dc_.apply(u_.view(), scaled_(g), w, prev_.view());  // u = g + λ/√MS g g (w − w_prev)
     engine::ops::copy(prev_.view(), w);                  // w_prev <- w
-    sgd_.step(w, u_.view());                             // w -= lr (u + wd w)
+    sgd_.step(w, u_.view(), lr_);                        // w -= lr (u + wd w)
   }
+  void set_lr(double lr) override { lr_ = lr; }
   double buffers() const override { return 3 + scaled_.buffers(); }
 
  private:
@@ -184,6 +235,7 @@ class DcLocal final : public LocalOptimizer {
   engine::Sgd sgd_;
   Scaled scaled_;
   Vec prev_, u_;
+  double lr_;
   bool first_ = true;
 };
 
@@ -191,12 +243,23 @@ class AdamWLocal final : public LocalOptimizer {
  public:
   AdamWLocal(const LocalOptConfig& c, const Node& n)
       : adam_({.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2, .eps = c.eps, .weight_decay = c.weight_decay},
-              n.real() ? n.num_params() : 0, engine::Device::Cpu),
+              n.real() ? n.num_params() : 0, n.device()),
         scaled_(c.grad_scale, n) {}
   void step(VecView w, ConstVecView g) override {
     if (w.size) adam_.step(w, scaled_(g));
   }
+  void set_lr(double lr) override { adam_.set_lr(lr); }
   double buffers() const override { return 2 + scaled_.buffers(); }
+  void save(State& st, const std::string& prefix) const override {
+    st.put(prefix + ".m", adam_.first_moment().view());
+    st.put(prefix + ".v", adam_.second_moment().view());
+    st.put_int(prefix + ".t", adam_.steps());
+  }
+  void load(const State& st, const std::string& prefix) override {
+    st.get(prefix + ".m", adam_.first_moment().view());
+    st.get(prefix + ".v", adam_.second_moment().view());
+    adam_.set_steps(st.get_int(prefix + ".t"));
+  }
 
  private:
   engine::AdamW adam_;
@@ -204,6 +267,13 @@ class AdamWLocal final : public LocalOptimizer {
 };
 
 }  // namespace
+
+void LocalOptimizer::save(State&, const std::string&) const {
+  throw RuntimeError("checkpoint: this local optimizer's state cannot be saved");
+}
+void LocalOptimizer::load(const State&, const std::string&) {
+  throw RuntimeError("checkpoint: this local optimizer's state cannot be restored");
+}
 
 std::unique_ptr<LocalOptimizer> make_local_optimizer(const LocalOptConfig& c, const Node& n) {
   if (c.kind == "sgd") return std::make_unique<SgdLocal>(c, n);
@@ -316,7 +386,10 @@ DelayedPsConfig read_delayed_ps(ObjectReader& r, const engine::SgdConfig& g, con
 
 std::vector<ParamDoc> delayed_ps_docs(const engine::SgdConfig& g, const LocalOptConfig& l, int64_t warmup,
                                       const std::vector<std::string>& kinds) {
-  return docs({sgd_param_docs(g), local_opt_docs(kinds, l),
+  auto global = sgd_param_docs(g);
+  for (auto& p : global)
+    if (p.key == "schedule") p = schedule_doc("the global optimizer; local_lr follows it by the same factor");
+  return docs({global, local_opt_docs(kinds, l),
                {{"local_rescale", "1/N", "gradient scale of the local step: 1/N (as the server's; the authors' code) | 1"},
                 {"warmup_steps", std::to_string(warmup), "iterations of plain SSGD first (the authors' code)"},
                 {"comm", "ps", "ps only"}}});

@@ -27,6 +27,9 @@ inline ConstVecView view_of(const std::shared_ptr<const Vec>& v) { return v ? v-
 inline ConstVecView view_of(const Gradient& g) { return g.buf ? g.buf->view() : ConstVecView{}; }
 // A full-size buffer of this node holding a copy of `src` (empty in timing-only mode).
 Vec copy_of(const Node& n, ConstVecView src);
+// A buffer of `count` elements on this node's compute device (empty in timing-only mode): every
+// parameter-sized buffer an algorithm allocates comes from here or Node::new_buffer().
+inline Vec new_vec(const Node& n, size_t count) { return n.real() ? Vec(count, n.device()) : Vec(); }
 // dst = src when real (no-op in timing-only mode, where both are empty).
 inline void assign(VecView dst, ConstVecView src) {
   if (dst.size) engine::ops::copy(dst, src);
@@ -51,8 +54,15 @@ void await_acks(Worker& w);
 // The synchronous gradient server (SSGD's, reused by Pipe-SGD, OD-SGD and SSD-SGD on a PS):
 //   for t < steps: wait for the N gradients of step t; W <- Opt(W, (1/N) Σ_i g_i) (rank order);
 //                  commit; reply W_{t+1} to every worker when reply_model(t), else a zero-byte ack.
+// Checkpointable: starts at s.resume_step() with its optimizer state restored, and offers a cut
+// (Node::checkpoint(t + 1)) once the replies of step t are delivered.
 void sync_gradient_server(Server& s, const engine::SgdConfig& opt, int64_t steps,
                           const std::function<bool(int64_t)>& reply_model);
+
+// ------------------------------------------------------------------ checkpoint and resume
+// An engine::Sgd's state under `prefix` ("<prefix>.v" momentum buffer, "<prefix>.first").
+void save_sgd(State& st, const engine::Sgd& sgd, const std::string& prefix = "sgd");
+void load_sgd(const State& st, engine::Sgd& sgd, const std::string& prefix = "sgd");
 
 // ------------------------------------------------------------------ worker helpers
 // ASGD's worker loop (ASGD, DC-ASGD): while the sample budget lasts, compute at the last pulled
@@ -65,6 +75,29 @@ std::shared_ptr<const Vec> ssgd_ps_steps(Worker& w, int64_t steps);
 void barrier(Worker& w, int64_t id);
 // One worker's full model as a PS payload / all-reduce contribution (shares `v`'s buffer).
 inline Payload payload_of(const std::shared_ptr<const Vec>& v, size_t count) { return Payload::whole(v, count); }
+
+// ------------------------------------------------------------------ learning-rate schedules
+// `algorithm.schedule` (engine/schedule.hpp; docs/config.md) gives the learning rate as a function
+// of training progress in epochs e = samples / train_size(), over a run of
+// training.samples / train_size() epochs. Which samples count:
+//   synchronous step t (every worker takes step t together, its minibatches never claimed):
+//     t·N·training.batch_size, the samples of the steps before it (step 0 runs at epoch 0);
+//   an update applied on arrival (asynchronous PS servers, asynchronous EASGD workers):
+//     Node::samples_done() when it is applied (every gradient computed so far, this one included).
+double run_epochs(const Node& n);
+double sync_epoch(const Node& n, int64_t t);
+double async_epoch(const Node& n);
+// The scheduled learning rate of base rate `base` at epoch `e` (exactly `base` without a schedule).
+double scheduled_lr(const engine::LrSchedule& s, double base, const Node& n, double e);
+inline double scheduled_lr(const engine::SgdConfig& c, const Node& n, double e) { return scheduled_lr(c.schedule, c.lr, n, e); }
+// scheduled / base: what a second optimizer's rate (e.g. OD-SGD's local_lr) is multiplied by to
+// follow the same schedule (exactly 1 without a schedule).
+inline double lr_factor(const engine::SgdConfig& c, const Node& n, double e) { return scheduled_lr(c, n, e) / c.lr; }
+// Reads the optional `schedule` object of an algorithm section (read_sgd calls it; algorithms
+// without a global SGD call it themselves). Absent: constant, and nothing is added to the resolved
+// config.
+engine::LrSchedule read_schedule(ObjectReader& r);
+ParamDoc schedule_doc(const std::string& whose);
 
 // ------------------------------------------------------------------ local optimizers
 // The worker-side optimizer of the local-update algorithms:
@@ -90,8 +123,14 @@ class LocalOptimizer {
   virtual ~LocalOptimizer() = default;
   // w <- Opt(w, grad_scale * g). No-op on empty views (timing-only mode).
   virtual void step(VecView w, ConstVecView g) = 0;
+  // The learning rate of the following steps (learning-rate schedules); the config's lr until set.
+  virtual void set_lr(double lr) = 0;
   // Full-size state buffers it keeps (memory estimates).
   virtual double buffers() const = 0;
+  // Checkpoint and resume: its state under `prefix` (not its learning rate: callers set it before
+  // every step). Throws RuntimeError for an optimizer that cannot be saved (dc-asgd-adaptive).
+  virtual void save(State& st, const std::string& prefix) const;
+  virtual void load(const State& st, const std::string& prefix);
 };
 std::unique_ptr<LocalOptimizer> make_local_optimizer(const LocalOptConfig& c, const Node& n);
 

@@ -22,6 +22,7 @@ namespace {
 
 struct DasgdConfig {
   LocalOptConfig opt;
+  engine::LrSchedule schedule;  // of opt.lr
   int64_t period = 4, delay = 1;
   bool replace = false;
   double mix = 0.25;
@@ -59,6 +60,7 @@ class Dasgd final : public Algorithm {
     for (int64_t t0 = 0; t0 < T; t0 += c_.period) {
       for (int64_t s = 0; s < std::min(c_.period, T - t0); ++s) {
         if (s == c_.delay && average.valid()) merge();  // d steps into the round
+        opt->set_lr(scheduled_lr(c_.schedule, c_.opt.lr, w, sync_epoch(w, t0 + s)));
         Gradient g = w.compute(x.view());
         opt->step(x.view(), view_of(g));
         w.update_cost();
@@ -81,7 +83,7 @@ const LocalOptConfig kOpt{.kind = "adamw", .lr = 0.01, .momentum = 0.9, .weight_
 
 AlgorithmInfo dasgd_info() {
   return {"dasgd", "local SGD with delayed averaging: the average launched at a round's end is merged d steps into the next round",
-          docs({local_opt_docs({"adamw", "sgd"}, kOpt, ""),
+          docs({local_opt_docs({"adamw", "sgd"}, kOpt, ""), {schedule_doc("the workers' optimizer (lr)")},
                 {{"period", "4", "τ: local steps per round"},
                  {"delay", "1", "d: local steps of the next round the average overlaps (0 <= d < τ)"},
                  {"merge", "convex", "convex: x <- p·x + (1−p)·A (the authors' code) | replace: x <- A + (x − x_sent)"},
@@ -91,6 +93,7 @@ AlgorithmInfo dasgd_info() {
             read_comm(r, {"allreduce"}, "allreduce");
             DasgdConfig c;
             c.opt = read_local_opt(r, {"adamw", "sgd"}, kOpt, "");
+            c.schedule = read_schedule(r);
             c.period = read_count(r, "period", 4);
             c.delay = read_count(r, "delay", 1, 0);
             if (c.delay >= c.period) r.fail("delay", "must be smaller than period (" + std::to_string(c.period) + ")");

@@ -27,18 +27,19 @@ class DcAsgd final : public Algorithm {
 
   void server(Server& s) override {
     const size_t n = s.real() ? s.size() : 0;
-    engine::Sgd sgd(opt_, n, engine::Device::Cpu);
-    engine::DelayCompensation dc(dc_, n, engine::Device::Cpu);
+    engine::Sgd sgd(opt_, n, s.device());
+    engine::DelayCompensation dc(dc_, n, s.device());
     std::vector<Vec> backup;  // W_bak(m): the shard as worker m last received it
     for (int m = 0; m < s.workers(); ++m) backup.push_back(copy_of_range(s, view_of(s.initial_params())));
-    Vec u = s.real() ? Vec(n) : Vec();
+    Vec u = new_vec(s, n);
     const bool correct = dc_.lambda != 0;
     while (true) {  // until every worker has returned (servers are daemons)
       Message m = s.recv(kGradient);
       Vec& bak = backup[static_cast<size_t>(m.src)];
       if (s.real()) {
         if (correct) dc.apply(u.view(), m.data.view(), s.global_range(), bak.view());
-        sgd.step(s.global_range(), correct ? ConstVecView(u.view()) : m.data.view());
+        sgd.step(s.global_range(), correct ? ConstVecView(u.view()) : m.data.view(),
+                 scheduled_lr(opt_, s, async_epoch(s)));
         engine::ops::copy(bak.view(), s.global_range());
       }
       m.data = {};
@@ -50,7 +51,7 @@ class DcAsgd final : public Algorithm {
 
  private:
   static Vec copy_of_range(Server& s, ConstVecView full) {
-    Vec v = s.real() ? Vec(s.size()) : Vec();
+    Vec v = new_vec(s, s.size());
     if (s.real()) engine::ops::copy(v.view(), full.sub(s.offset(), s.size()));
     return v;
   }

@@ -38,7 +38,7 @@ class Easgd final : public Algorithm {
   void worker(Worker& w) override {
     const float a = static_cast<float>(alpha(w));
     Vec x = copy_of(w, view_of(w.initial_params()));
-    engine::Sgd opt(c_.opt, x.size(), engine::Device::Cpu);
+    engine::Sgd opt(c_.opt, x.size(), w.device());
     for (int64_t t = 0; c_.sync ? t < w.sync_steps() : w.claim_batch(); ++t) {
       Gradient g = w.compute(x.view());
       if (t % c_.period == 0) {  // elastic exchange
@@ -50,14 +50,14 @@ class Easgd final : public Algorithm {
         w.update_cost();
         w.observe("easgd.x.after", round, x.view());
       }
-      if (w.real()) opt.step(x.view(), view_of(g));
+      if (w.real()) opt.step(x.view(), view_of(g), scheduled_lr(c_.opt, w, c_.sync ? sync_epoch(w, t) : async_epoch(w)));
       w.update_cost();
     }
   }
 
   void server(Server& s) override {
     const float a = static_cast<float>(alpha(s));
-    Vec diff = s.real() ? Vec(s.size()) : Vec();
+    Vec diff = new_vec(s, s.size());
     if (!c_.sync) {
       while (true) {  // until every worker has returned (servers are daemons)
         Message m = s.recv(kExchange);
@@ -72,7 +72,7 @@ class Easgd final : public Algorithm {
       }
     }
     const int64_t rounds = (s.sync_steps() + c_.period - 1) / c_.period;
-    Vec sum = s.real() ? Vec(s.size()) : Vec();
+    Vec sum = new_vec(s, s.size());
     for (int64_t r = 0; r < rounds; ++r) {
       const auto xs = gather_from_workers(s, kExchange);
       const auto old = s.snapshot();

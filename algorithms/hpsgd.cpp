@@ -35,6 +35,7 @@ namespace {
 
 struct HpsgdConfig {
   double lr = 0.01;
+  engine::LrSchedule schedule;  // of lr (the replica's steps and the merges)
   bool epoch_quirks = false;
   bool gloo_barrier = false;
 };
@@ -47,7 +48,7 @@ class Hpsgd final : public Algorithm {
 
   void worker(Worker& w) override {
     const int64_t T = w.sync_steps();
-    const float eta = static_cast<float>(c_.lr), eta_n = static_cast<float>(c_.lr / w.workers());
+    float eta = static_cast<float>(c_.lr), eta_n = static_cast<float>(c_.lr / w.workers());  // η at iteration t
     const int64_t epoch_steps =  // iterations per epoch: ceil(train_size / (N·b))
         static_cast<int64_t>((w.train_size() + uint64_t(w.workers()) * w.batch_size() - 1) /
                              (uint64_t(w.workers()) * w.batch_size()));
@@ -85,6 +86,8 @@ class Hpsgd final : public Algorithm {
     };
     w.observe("hpsgd.W", 0, x.view());
     for (; t < T; ++t) {
+      const double lr_t = scheduled_lr(c_.schedule, c_.lr, w, sync_epoch(w, t));  // the end's merges keep the last
+      eta = static_cast<float>(lr_t), eta_n = static_cast<float>(lr_t / w.workers());
       Gradient g = w.compute(x.view());
       const bool local = init || (launched && !h.done());
       const bool force = c_.epoch_quirks && (t + 1) % epoch_steps == 0;  // an epoch's last batch
@@ -141,6 +144,7 @@ AlgorithmInfo hpsgd_info() {
   return {"hpsgd",
           "hierarchical SGD with stale gradients: window gradient sums all-reduced while a replica trains; W_{r+1} = W_r − η·mean",
           {{"lr", "0.01", "η, the learning rate of the replica's SGD and of the merge (the official code: 0.01)"},
+           schedule_doc("η (the replica's steps and the merges, at the iteration they happen)"),
            {"epoch_quirks", "false", "reproduce the official code's two epoch-boundary quirks (see docs/algorithms/hpsgd.md)"},
            {"gloo_barrier", "false", "the per-iteration barrier also waits for the in-flight all-reduce (gloo semantics)"},
            {"comm", "allreduce", "allreduce only"}},
@@ -149,6 +153,7 @@ AlgorithmInfo hpsgd_info() {
             HpsgdConfig c;
             c.lr = r.number("lr", 0.01);
             r.require_positive("lr", c.lr);
+            c.schedule = read_schedule(r);
             c.epoch_quirks = r.boolean("epoch_quirks", false);
             c.gloo_barrier = r.boolean("gloo_barrier", false);
             return std::make_unique<Hpsgd>(c);

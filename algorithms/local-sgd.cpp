@@ -18,14 +18,21 @@ class LocalSgd final : public Algorithm {
   LocalSgd(engine::SgdConfig opt, int64_t H, bool ps) : opt_(opt), H_(H), ps_(ps) {}
   bool needs_servers() const override { return ps_; }
   double buffers_per_worker() const override { return 4.0 + (opt_.momentum != 0); }
+  // Checkpoint and resume (docs/robustness.md): a cut after any step; each worker saves its model
+  // x and optimizer state (mid-round they differ from the global model, the last average).
+  bool checkpointable() const override { return true; }
 
   void worker(Worker& w) override {
     const int64_t T = w.sync_steps();
     Vec x = copy_of(w, view_of(w.initial_params()));
-    engine::Sgd opt(opt_, x.size(), engine::Device::Cpu);
-    for (int64_t t = 0; t < T; ++t) {
+    engine::Sgd opt(opt_, x.size(), w.device());
+    if (const State* st = w.resumed()) {
+      st->get("x", x.view());
+      load_sgd(*st, opt);
+    }
+    for (int64_t t = w.resume_step(); t < T; ++t) {
       Gradient g = w.compute(x.view());
-      if (w.real()) opt.step(x.view(), view_of(g));
+      if (w.real()) opt.step(x.view(), view_of(g), scheduled_lr(opt_, w, sync_epoch(w, t)));
       w.update_cost();
       if ((t + 1) % H_ == 0 || t + 1 == T) {  // end of a round: average the models (blocking)
         const int64_t round = t / H_;
@@ -40,17 +47,28 @@ class LocalSgd final : public Algorithm {
         }
         assign(x.view(), view_of(avg));
       }
+      w.checkpoint(t + 1, [&x, &opt](State& st) {
+        st.put("x", x.view());
+        save_sgd(st, opt);
+      });
     }
   }
 
   // "comm": "ps": one averaging per round, the average is the global model.
+  // A checkpoint's cut at step c: rounds 0..c/H - 1 are done, the shard waits for round c/H; it
+  // offers the cuts of the steps of the round it waits for (its state is the same all along).
   void server(Server& s) override {
-    const int64_t rounds = (s.sync_steps() + H_ - 1) / H_;
-    for (int64_t r = 0; r < rounds; ++r) {
+    const int64_t T = s.sync_steps(), rounds = (T + H_ - 1) / H_;
+    auto offer_cuts = [&](int64_t r) {
+      for (int64_t c = r * H_; c < std::min((r + 1) * H_, T); ++c) s.checkpoint(c, {});
+    };
+    offer_cuts(s.resume_step() / H_);
+    for (int64_t r = s.resume_step() / H_; r < rounds; ++r) {
       mean_in_rank_order(s.global_range(), gather_from_workers(s, kModel));
       s.update_cost(s.workers());
       s.committed();
       broadcast_model(s, kParams, r);
+      offer_cuts(r + 1);
     }
   }
 

@@ -41,6 +41,7 @@ class OdSgd final : public Algorithm {
     for (int64_t t = Tw; t < T; ++t) {
       Gradient g = w.compute(L.view());            // on w̃_t = L, the locally updated weights
       if (t > Tw) assign(L.view(), view_of(w.pull(kParams)));  // L <- W_t (the pull of step t−1)
+      local->set_lr(lc.lr * lr_factor(c_.global, w, sync_epoch(w, t)));  // the global schedule
       local->step(L.view(), view_of(g));  // L = W_t − η_l u(g_t) = w̃_{t+1}
       w.update_cost();
       w.push(g.payload(w.num_params()), kGradient, t);  // async: overlaps the next compute

@@ -48,10 +48,10 @@ class PipeSgd final : public Algorithm {
   void worker_allreduce(Worker& w) {
     const size_t P = w.num_params();
     Vec W = copy_of(w, view_of(w.initial_params()));
-    engine::Sgd opt(opt_, W.size(), engine::Device::Cpu);
+    engine::Sgd opt(opt_, W.size(), w.device());
     Future<std::shared_ptr<const Vec>> reducing;  // allreduce of g_{t−1}
-    auto apply = [&](const std::shared_ptr<const Vec>& mean) {
-      if (w.real()) opt.step(W.view(), mean->view());
+    auto apply = [&](const std::shared_ptr<const Vec>& mean, int64_t step) {  // ḡ of `step`, at its lr
+      if (w.real()) opt.step(W.view(), mean->view(), scheduled_lr(opt_, w, sync_epoch(w, step)));
       w.update_cost();
       if (w.rank() == 0) w.publish_global(W.view());
     };
@@ -61,10 +61,10 @@ class PipeSgd final : public Algorithm {
       std::shared_ptr<const Vec> mean;
       if (pending) mean = reducing.wait();               // ḡ_{t−1}, overlapped with the compute
       Gradient g = c.wait();
-      if (pending) apply(mean);
+      if (pending) apply(mean, t - 1);
       reducing = w.allreduce_async(g.payload(P), Reduce::Mean, w.batch_size());
     }
-    if (reducing.valid()) apply(reducing.wait());  // drain the pipeline
+    if (reducing.valid()) apply(reducing.wait(), w.sync_steps() - 1);  // drain the pipeline
   }
 
   engine::SgdConfig opt_;

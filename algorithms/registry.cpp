@@ -49,6 +49,7 @@ engine::SgdConfig read_sgd(ObjectReader& r, const engine::SgdConfig& d) {
   r.require_non_negative("weight_decay", c.weight_decay);
   c.nesterov = r.boolean("nesterov", d.nesterov);
   if (c.nesterov && c.momentum == 0) r.fail("nesterov", "Nesterov momentum needs momentum > 0");
+  c.schedule = read_schedule(r);
   return c;
 }
 
@@ -63,7 +64,8 @@ std::vector<ParamDoc> sgd_param_docs(const engine::SgdConfig& d, const std::stri
   return {{"lr", num(d.lr), "learning rate of " + role + " (SGD, PyTorch form)"},
           {"momentum", num(d.momentum), "momentum of " + role},
           {"weight_decay", num(d.weight_decay), "L2 weight decay of " + role + ", added to the gradient"},
-          {"nesterov", d.nesterov ? "true" : "false", "Nesterov momentum for " + role}};
+          {"nesterov", d.nesterov ? "true" : "false", "Nesterov momentum for " + role},
+          schedule_doc(role)};
 }
 
 }  // namespace dtsim::algo

@@ -59,6 +59,7 @@ class SsdSgd final : public Algorithm {
           await_acks(w);                 // the push of step t−1 was applied (buffer reuse)
         }
       }
+      local->set_lr(lc.lr * lr_factor(c_.global, w, sync_epoch(w, t)));  // the global schedule
       local->step(L.view(), view_of(g));  // L − η_l·(s·g + wd·L)
       if (use_glu) glu.extrapolate(L.view());  // − (1 − s)·Δ̂ (GLU reconstruction)
       w.update_cost(use_glu ? 2 : 1);

@@ -29,6 +29,9 @@ class Ssgd final : public Algorithm {
   // recovers, the step waits for it. The all-reduce form does not survive a failure.
   OnFailure on_failure() const override { return wait_ ? OnFailure::Wait : OnFailure::Drop; }
   double buffers_per_worker() const override { return ps_ ? 2.0 : 3.0 + (opt_.momentum != 0); }
+  // Checkpoint and resume (docs/robustness.md): a cut after step t is W_{t+1} (the global model)
+  // plus the optimizer state (the shards' on a PS, every replica's with all-reduce).
+  bool checkpointable() const override { return true; }
 
   void worker(Worker& w) override { ps_ ? worker_ps(w) : worker_allreduce(w); }
 
@@ -37,19 +40,30 @@ class Ssgd final : public Algorithm {
   }
 
  private:
-  // compute at W_t; push g; W_{t+1} <- pull (common.cpp: ssgd_ps_steps, shared with the warm-ups)
-  void worker_ps(Worker& w) { ssgd_ps_steps(w, w.sync_steps()); }
+  // compute at W_t; push g; W_{t+1} <- pull (a cut: W_{t+1} is the global model, nothing else to save)
+  void worker_ps(Worker& w) {
+    std::shared_ptr<const Vec> W = w.initial_params();  // W_0, or the checkpoint's model on resume
+    for (int64_t t = w.resume_step(); t < w.sync_steps(); ++t) {
+      Gradient g = w.compute(view_of(W));
+      W.reset();
+      w.push(g.payload(w.num_params()), kGradient, t).wait();
+      W = w.pull(kParams);
+      w.checkpoint(t + 1, {});
+    }
+  }
 
   void worker_allreduce(Worker& w) {
     Vec W = copy_of(w, view_of(w.initial_params()));
-    engine::Sgd opt(opt_, W.size(), engine::Device::Cpu);
-    for (int64_t t = 0; t < w.sync_steps(); ++t) {
+    engine::Sgd opt(opt_, W.size(), w.device());
+    if (const State* st = w.resumed()) load_sgd(*st, opt);
+    for (int64_t t = w.resume_step(); t < w.sync_steps(); ++t) {
       Gradient g = w.compute(W.view());
       const auto mean = w.allreduce(g.payload(w.num_params()), Reduce::Mean, w.batch_size());
       g = {};
-      if (w.real()) opt.step(W.view(), mean->view());
+      if (w.real()) opt.step(W.view(), mean->view(), scheduled_lr(opt_, w, sync_epoch(w, t)));
       w.update_cost();
       if (w.rank() == 0) w.publish_global(W.view());
+      w.checkpoint(t + 1, [&opt](State& st) { save_sgd(st, opt); });
     }
   }
 

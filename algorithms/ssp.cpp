@@ -16,6 +16,7 @@
 // 1/N learning rate. Every worker runs exactly sync_steps() clocks, so the sample budget is SSGD's.
 // Updates are applied on arrival, so the trajectory depends on event order (invariant 3).
 #include <algorithm>
+#include <limits>
 
 #include "algorithms/common.hpp"
 
@@ -38,24 +39,34 @@ class Ssp final : public Algorithm {
   }
 
   void server(Server& sv) override {
-    engine::Sgd sgd(opt_, sv.real() ? sv.size() : 0, engine::Device::Cpu);
-    const double lr = opt_.lr / sv.workers();
+    engine::Sgd sgd(opt_, sv.real() ? sv.size() : 0, sv.device());
     std::vector<int64_t> clock(static_cast<size_t>(sv.workers()), 0);
     std::vector<bool> waiting(clock.size(), false);
-    while (true) {  // until every worker has returned (servers are daemons)
-      Message m = sv.recv(kGradient);
-      if (sv.real()) sgd.step(sv.global_range(), m.data.view(), lr);
-      m.data = {};
-      sv.update_cost(1);
-      sv.committed();
-      clock[static_cast<size_t>(m.src)] = m.step + 1;
-      waiting[static_cast<size_t>(m.src)] = true;
+    auto release = [&] {  // answer every waiting worker within s clocks of the slowest
       const int64_t slowest = *std::min_element(clock.begin(), clock.end());
       for (size_t j = 0; j < clock.size(); ++j)
         if (waiting[j] && slowest >= clock[j] - s_) {
           waiting[j] = false;
           sv.send_to_worker(static_cast<int>(j), {.tag = kParams, .step = clock[j], .data = Payload::whole(sv.snapshot(), sv.size())});
         }
+    };
+    while (true) {  // until every worker has returned (servers are daemons)
+      Message m = sv.recv_or_lost(kGradient);  // = recv(kGradient) in a run without failures
+      if (m.tag == kWorkerLost || sv.worker_lost(m.src)) {
+        // platform.failures (drop): a lost worker no longer holds the others back; its late
+        // gradients are dropped (docs/platforms.md, Failures).
+        clock[static_cast<size_t>(m.src)] = std::numeric_limits<int64_t>::max();
+        waiting[static_cast<size_t>(m.src)] = false;
+        release();
+        continue;
+      }
+      if (sv.real()) sgd.step(sv.global_range(), m.data.view(), scheduled_lr(opt_, sv, async_epoch(sv)) / sv.workers());
+      m.data = {};
+      sv.update_cost(1);
+      sv.committed();
+      clock[static_cast<size_t>(m.src)] = m.step + 1;
+      waiting[static_cast<size_t>(m.src)] = true;
+      release();
     }
   }
 

@@ -26,12 +26,15 @@ namespace dtsim::algo {
 engine::SgdConfig diloco_outer_defaults();
 LocalOptConfig diloco_inner_defaults();
 const std::vector<std::string>& diloco_inner_kinds();
+engine::LrSchedule diloco_take_schedule(engine::SgdConfig& outer);
+std::vector<ParamDoc> diloco_docs(std::vector<ParamDoc> v);
 
 namespace {
 
 struct StreamingConfig {
-  engine::SgdConfig outer;
+  engine::SgdConfig outer;  // constant lr
   LocalOptConfig inner;
+  engine::LrSchedule inner_schedule;  // algorithm.schedule: of the inner lr, as DiLoCo
   int64_t period = 100, fragments = 2, delay = 1;
   double alpha = 0.5;
   bool quantize = false;
@@ -65,12 +68,12 @@ class StreamingDiloco final : public Algorithm {
       f.off = P * p / frags.size();
       f.len = P * (p + 1) / frags.size() - f.off;
       f.offset = H * static_cast<int64_t>(p) / c_.fragments;
-      f.outer = std::make_unique<engine::Sgd>(c_.outer, w.real() ? f.len : 0, engine::Device::Cpu);
+      f.outer = std::make_unique<engine::Sgd>(c_.outer, w.real() ? f.len : 0, w.device());
     }
     auto send = [&](Fragment& f, int64_t t) {  // Δ_p = θ_p − x_p, all-reduced in the background
       std::shared_ptr<Vec> delta;
       if (w.real()) {
-        delta = std::make_shared<Vec>(f.len);
+        delta = std::make_shared<Vec>(new_vec(w, f.len));
         engine::ops::copy(delta->view(), theta.view(f.off, f.len));
         engine::ops::axpy(delta->view(), -1.0f, x.view(f.off, f.len));
         if (c_.quantize) engine::quantize_e3m0(delta->view());
@@ -95,6 +98,7 @@ class StreamingDiloco final : public Algorithm {
     };
     for (int64_t t = 0; t < T; ++t) {
       Gradient g = w.compute(x.view());
+      inner->set_lr(scheduled_lr(c_.inner_schedule, c_.inner.lr, w, sync_epoch(w, t)));
       inner->step(x.view(), view_of(g));
       w.update_cost();
       for (auto& f : frags)
@@ -122,18 +126,19 @@ class StreamingDiloco final : public Algorithm {
 AlgorithmInfo streaming_diloco_info() {
   return {"streaming-diloco",
           "DiLoCo with P fragments synchronised on a staggered schedule, each exchange overlapping τ inner steps",
-          docs({sgd_param_docs(diloco_outer_defaults(), "the outer optimizer"),
+          diloco_docs(docs({sgd_param_docs(diloco_outer_defaults(), "the outer optimizer"),
                 local_opt_docs(diloco_inner_kinds(), diloco_inner_defaults()),
                 {{"period", "100", "H: inner steps between two syncs of one fragment"},
                  {"fragments", "2", "P: parameter fragments, synchronised H/P steps apart"},
                  {"delay", "1", "τ: inner steps an exchange overlaps before it is applied (0 <= τ < H)"},
                  {"alpha", "0.5", "α: merge x_p <- α·x_p + (1−α)·θ_p (0 = replace by the global fragment)"},
                  {"quantize", "false", "4-bit (E3M0 + per-fragment scale) outer gradients: 1/8 of the bytes"},
-                 {"comm", "allreduce", "allreduce only"}}}),
+                 {"comm", "allreduce", "allreduce only"}}})),
           [](ObjectReader& r) -> std::unique_ptr<Algorithm> {
             read_comm(r, {"allreduce"}, "allreduce");
             StreamingConfig c;
             c.outer = read_sgd(r, diloco_outer_defaults());
+            c.inner_schedule = diloco_take_schedule(c.outer);
             c.inner = read_local_opt(r, diloco_inner_kinds(), diloco_inner_defaults());
             c.period = read_count(r, "period", 100);
             c.fragments = read_count(r, "fragments", 2);

@@ -41,6 +41,12 @@ std::optional<std::string> nearest_key(const std::string& key, const std::vector
   return std::nullopt;
 }
 
+std::string json_error_detail(const json::exception& e) {
+  const std::string what = e.what();
+  const auto close = what.find("] ");
+  return what.rfind("[json.exception.", 0) == 0 && close != std::string::npos ? what.substr(close + 2) : what;
+}
+
 std::string json_type_name(const json& j) {
   switch (j.type()) {
     case json::value_t::null: return "null";

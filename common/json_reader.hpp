@@ -36,6 +36,9 @@ size_t edit_distance(const std::string& a, const std::string& b);
 std::optional<std::string> nearest_key(const std::string& key, const std::vector<std::string>& candidates);
 // Short human name of a JSON value's type ("a string", "an array", ...).
 std::string json_type_name(const json& j);
+// nlohmann's message without its "[json.exception.<kind>.<id>] " prefix, e.g.
+// "number overflow parsing '1e999'".
+std::string json_error_detail(const json::exception& e);
 
 class ObjectReader {
  public:

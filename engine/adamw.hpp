@@ -24,7 +24,16 @@ class AdamW {
   AdamW(AdamWConfig cfg, size_t n, Device d);
   void step(VecView w, ConstVecView g);
   const AdamWConfig& config() const { return cfg_; }
+  // The learning rate of the following steps (a schedule changes it between steps, as PyTorch's
+  // schedulers change the param group's lr; decoupled decay uses it too).
+  void set_lr(double lr) { cfg_.lr = lr; }
   int64_t steps() const { return t_; }
+  // Checkpoint and resume: the moments (empty when n = 0) and the step count.
+  Vec& first_moment() { return m_; }
+  Vec& second_moment() { return v_; }
+  const Vec& first_moment() const { return m_; }
+  const Vec& second_moment() const { return v_; }
+  void set_steps(int64_t t) { t_ = t; }
 
  private:
   AdamWConfig cfg_;

@@ -27,6 +27,11 @@ class Sgd {
   // The scheduled learning rate at `epoch` (fractional) of a run of `total_epochs`.
   double lr_at(double epoch, double total_epochs) const { return cfg_.schedule.lr(cfg_.lr, epoch, total_epochs); }
   const Vec& momentum_buffer() const { return v_; }
+  // Checkpoint and resume: the momentum buffer (empty with momentum 0) and whether the next step
+  // is the first one (v = g').
+  Vec& momentum_buffer() { return v_; }
+  bool first_step() const { return first_; }
+  void set_first_step(bool first) { first_ = first; }
 
  private:
   SgdConfig cfg_;

@@ -79,8 +79,8 @@ ComputeProfile read_compute_profile(const std::string& file) {
   json doc;
   try {
     doc = json::parse(ss.str());
-  } catch (const json::parse_error& e) {
-    throw InputError(file, "", std::string("invalid JSON: ") + e.what());
+  } catch (const json::exception& e) {
+    throw InputError(file, "", "invalid JSON: " + json_error_detail(e));
   }
   ObjectReader r(doc, JsonOrigin{file, ""});
   const std::string format = r.string("format");

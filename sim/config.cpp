@@ -42,6 +42,8 @@ json parse_json_file(const std::string& path) {
     const auto colon = what.find(": ", what.find("parse error"));
     const std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
     throw InputError(path, "", "invalid JSON at " + position(text, e.byte == 0 ? 0 : e.byte - 1) + ": " + detail);
+  } catch (const json::exception& e) {  // e.g. out_of_range 406: a number too large for a double
+    throw InputError(path, "", "invalid JSON: " + json_error_detail(e));
   }
 }
 
@@ -276,6 +278,9 @@ TrainingSpec read_training(ObjectReader r, uint64_t train_n) {
     if (!(*m > 0)) r.fail("max_time_s", "must be positive");
     t.max_time_s = *m;
   }
+  const int64_t ck = r.integer("checkpoint_every_samples", 0);
+  if (ck < 0) r.fail("checkpoint_every_samples", "must not be negative (0: no checkpoints)");
+  t.checkpoint_every_samples = static_cast<uint64_t>(ck);
   r.finish();
   return t;
 }
@@ -356,6 +361,8 @@ void apply_override(json& doc, const std::string& assignment) {
     value = json::parse(text);
   } catch (const json::parse_error&) {
     value = text;  // not JSON: a plain string
+  } catch (const json::exception& e) {  // valid syntax, impossible value (1e999)
+    throw InputError("--set", key, "invalid value '" + text + "': " + json_error_detail(e));
   }
   json* cur = &doc;
   size_t start = 0;
@@ -405,6 +412,19 @@ engine::Dataset load_dataset(const DatasetSpec& d, uint64_t seed) {
   }
 }
 
+std::string checkpointable_list() {
+  std::string names;
+  for (const auto& a : algo::registry()) {
+    json empty = json::object();
+    ObjectReader r(empty, {"", "algorithm"});
+    try {
+      if (a.make(r)->checkpointable()) names += (names.empty() ? "" : ", ") + a.name;
+    } catch (const std::exception&) {  // an algorithm without defaults for every key: not listed
+    }
+  }
+  return "checkpointable algorithms: " + (names.empty() ? std::string("none") : names);
+}
+
 Experiment load_experiment_json(json doc, const std::string& file, const std::string& base_dir,
                                 const std::vector<std::string>& overrides) {
   Experiment x;
@@ -451,6 +471,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
                        "more server shards than model parameters (" + std::to_string(model.num_params) + ")");
     x.model = res["model"];
   }
+  bool checkpointable = false;
   {
     auto ar = r.object("algorithm", true);
     x.algorithm = ar.string("name");
@@ -466,6 +487,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     }
     auto algorithm = info->make(ar);  // validates its keys and fills the defaults
     ar.finish();
+    checkpointable = algorithm->checkpointable();
     if (algorithm->needs_servers() && x.platform.servers.count < 1)
       throw InputError(platform_file, platform_path.empty() ? "servers.count" : "platform.servers.count",
                        "algorithm '" + x.algorithm + "' needs at least one parameter server");
@@ -473,6 +495,13 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     x.algorithm_spec = res["algorithm"];
   }
   x.training = read_training(r.object("training"), train_size(x.dataset));
+  if (x.training.checkpoint_every_samples > 0) {  // docs/robustness.md, "Checkpoint and resume"
+    if (!checkpointable)
+      throw InputError(file, "training.checkpoint_every_samples",
+                       "algorithm '" + x.algorithm + "' does not support checkpoint and resume (" + checkpointable_list() + ")");
+    if (!x.platform.failures.empty())
+      throw InputError(file, "training.checkpoint_every_samples", "checkpoints are not supported together with platform.failures");
+  }
   x.compute = read_compute(r.object("compute"), base_dir);
   if (x.compute.time == ComputeSpec::Time::Profile && x.compute.profile_model_kind != x.model.value("kind", ""))
     throw InputError(file, "compute.time.file", "the profile '" + x.compute.profile_file + "' was measured for model '" +
@@ -485,6 +514,8 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   r.finish();
   return x;
 }
+
+Experiment load_resolved_experiment(const std::string& file) { return load_experiment_json(parse_json_file(file), file, "", {}); }
 
 Experiment load_experiment(const std::string& file, const std::vector<std::string>& overrides) {
   return load_experiment_json(parse_json_file(file), file, io::dirname(file), overrides);

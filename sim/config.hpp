@@ -37,6 +37,7 @@ struct TrainingSpec {
   size_t eval_train_subset = 5000; // train loss measured on a fixed subset of this size
   std::vector<double> target_accuracy;
   std::optional<double> max_time_s;  // simulated
+  uint64_t checkpoint_every_samples = 0;  // 0 = never (docs/robustness.md, "Checkpoint and resume")
 };
 
 struct ComputeSpec {
@@ -81,6 +82,11 @@ void apply_override(json& doc, const std::string& assignment);
 // Reads, overrides and validates. `file` is used for messages and for relative paths.
 Experiment load_experiment(const std::string& file, const std::vector<std::string>& overrides = {});
 // Same, from an in-memory document (tests); relative platform paths resolve against `base_dir`.
+// A run directory's config.resolved.json (`dtsim run --resume`): its paths are already resolved
+// (relative ones against the directory dtsim ran in), so they are taken as they are.
+Experiment load_resolved_experiment(const std::string& file);
+// "checkpointable algorithms: ssgd, ..." (Algorithm::checkpointable(); for error messages).
+std::string checkpointable_list();
 Experiment load_experiment_json(json doc, const std::string& file, const std::string& base_dir,
                                 const std::vector<std::string>& overrides = {});
 

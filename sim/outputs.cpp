@@ -54,6 +54,8 @@ json summary_json(const Experiment& x, const RunResult& r) {
   s["updates"] = r.updates;
   s["simulated_time_s"] = r.simulated_time_s;
   s["wall_time_s"] = r.wall_time_s;
+  if (r.checkpoints_written > 0) s["checkpoint"] = {{"written", r.checkpoints_written}, {"last_step", r.checkpoint_step}};
+  if (r.resumed_from_step >= 0) s["resumed_from_step"] = r.resumed_from_step;  // docs/robustness.md
   s["samples_per_s_simulated"] = r.simulated_time_s > 0 ? json(static_cast<double>(r.samples) / r.simulated_time_s) : json(nullptr);
   const bool measured = x.compute.real && !r.metrics.empty();
   const MetricRow* last = measured ? &r.metrics.back() : nullptr;

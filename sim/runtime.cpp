@@ -18,6 +18,8 @@
 #include "algorithms/api.hpp"
 #include "engine/model.hpp"
 #include "engine/ops.hpp"
+#include "common/io.hpp"
+#include "sim/checkpoint.hpp"
 #include "sim/collectives.hpp"
 #include "sim/failures.hpp"
 #include "sim/links.hpp"
@@ -48,6 +50,36 @@ using Clock = std::chrono::steady_clock;
 
 // Thrown inside an actor to end the run early; Shared::stop says why. guarded() catches it.
 struct StopRun {};
+
+// One node's algo::State over its NodeCheckpoint (saved at a cut, or read back on resume).
+class NodeState final : public algo::State {
+ public:
+  NodeState(NodeCheckpoint* n, std::string who) : n_(n), who_(std::move(who)) {}
+  void put(const std::string& key, engine::ConstVecView v) override {
+    auto& b = n_->blobs[key];
+    b.resize(v.size);
+    if (v.size) engine::ops::to_host(v, b.data());
+  }
+  void put_int(const std::string& key, int64_t v) override { n_->ints[key] = v; }
+  void get(const std::string& key, engine::VecView out) const override {
+    auto it = n_->blobs.find(key);
+    if (it == n_->blobs.end()) throw RuntimeError("checkpoint: " + who_ + " saved no vector '" + key + "'");
+    if (it->second.size() != out.size)
+      throw RuntimeError("checkpoint: " + who_ + "'s vector '" + key + "' holds " + std::to_string(it->second.size()) +
+                         " floats, " + std::to_string(out.size) + " expected");
+    if (out.size) engine::ops::copy(out, engine::ConstVecView(it->second.data(), out.size, engine::Device::Cpu));
+  }
+  int64_t get_int(const std::string& key) const override {
+    auto it = n_->ints.find(key);
+    if (it == n_->ints.end()) throw RuntimeError("checkpoint: " + who_ + " saved no integer '" + key + "'");
+    return it->second;
+  }
+  bool has(const std::string& key) const override { return n_->ints.count(key) || n_->blobs.count(key); }
+
+ private:
+  NodeCheckpoint* n_;
+  std::string who_;
+};
 
 // State shared by every actor of one run. Actors run one at a time on one OS thread.
 struct Shared {
@@ -95,6 +127,7 @@ struct Shared {
   std::optional<StopInfo> stop;  // set once the run must end early (interrupt, wall limit, divergence)
   std::map<std::string, std::string> waiting;  // actor -> what it is blocked on (for deadlocks)
   int workers_finished = 0;
+  double last_worker_return_s = 0;  // simulated time the last worker function returned
   // Failures (sim/failures.cpp): a crashed worker counts as finished until it restarts.
   std::vector<char> worker_down, worker_lost, worker_returned;  // host down; loss detected; function returned
   std::map<const sg4::Mailbox*, int> inbox_worker;                // worker inbox -> rank
@@ -106,6 +139,99 @@ struct Shared {
     return it != inbox_worker.end() && worker_down[static_cast<size_t>(it->second)];
   }
   uint64_t shard_commits = 0;
+
+  // Checkpoint and resume (sim/checkpoint.hpp, docs/robustness.md). A cut is a step at which
+  // step * N * b crosses a multiple of training.checkpoint_every_samples; each node saves when it
+  // calls Node::checkpoint(step) and the last one writes the file.
+  uint64_t ckpt_every = 0;
+  int64_t resume_step = 0;
+  // Algorithm::checkpoint_at_servers (asynchronous PS algorithms): a cut is pending from the commit
+  // that crossed the threshold until all K shards have saved; then the workers' positions follow
+  // from the shards' "acked.<rank>" counts.
+  bool server_cuts = false, server_cut_pending = false;
+  uint64_t next_ckpt = 0;
+  std::function<void(int, NodeCheckpoint&)> worker_counters;  // a worker's counters now
+  std::map<int64_t, std::pair<int, Checkpoint>> cuts;  // step -> (nodes saved, checkpoint)
+  bool is_cut(int64_t step) const {
+    if (ckpt_every == 0 || step <= resume_step || step >= sync_steps) return false;
+    const uint64_t nb = static_cast<uint64_t>(N) * static_cast<uint64_t>(b), t = static_cast<uint64_t>(step);
+    return t * nb / ckpt_every > (t - 1) * nb / ckpt_every;
+  }
+  template <class Fill>
+  void save_cut(int64_t step, int worker, int shard, Fill&& fill) {
+    auto& [saved, c] = cuts[step];
+    if (saved == 0) {
+      c.step = step;
+      c.workers.resize(static_cast<size_t>(N));
+      c.servers.resize(static_cast<size_t>(K));
+      if (server_cuts) c.global.resize(real ? P : 0);
+    }
+    fill(worker >= 0 ? c.workers[static_cast<size_t>(worker)] : c.servers[static_cast<size_t>(shard)]);
+    if (worker < 0 && server_cuts && real)  // this shard's range as of its own cut
+      engine::ops::to_host(global.view(shard_off[static_cast<size_t>(shard)], shard_len[static_cast<size_t>(shard)]),
+                           c.global.data() + shard_off[static_cast<size_t>(shard)]);
+    if (++saved < (server_cuts ? K : N + K)) return;
+    if (server_cuts) {
+      server_cut_pending = false;
+      workers_from_servers(c);
+    }
+    finish_cut(c);
+    cuts.erase(step);
+  }
+  // Asynchronous PS cut: worker i resumes at minibatch a_i = min over shards of its acked count
+  // (its later minibatches, in flight or being computed, are computed and sent again).
+  void workers_from_servers(Checkpoint& c) {
+    for (int i = 0; i < N; ++i) {
+      const std::string key = "acked." + std::to_string(i);
+      int64_t a = std::numeric_limits<int64_t>::max();
+      for (const auto& sv : c.servers) {
+        auto it = sv.ints.find(key);
+        if (it == sv.ints.end()) throw RuntimeError("checkpoint: a server shard saved no '" + key + "' (Algorithm::checkpoint_at_servers)");
+        a = std::min(a, it->second);
+      }
+      NodeCheckpoint& w = c.workers[static_cast<size_t>(i)];
+      worker_counters(i, w);
+      w.k = a;
+      w.pos = static_cast<uint64_t>(a) * static_cast<uint64_t>(b);
+      w.batch = b;
+      w.gradients = static_cast<uint64_t>(a);
+      w.samples = w.pos;
+    }
+  }
+  // Every node has saved: the run-wide state is that of the last node's cut.
+  void finish_cut(Checkpoint& c) {
+    c.config_hash = hooks.config_hash;
+    c.algorithm = x.algorithm;
+    c.samples_done = c.gradients = c.messages = 0;
+    c.bytes_on_wire = 0;
+    for (const auto& w : c.workers) {
+      c.samples_done += w.samples;
+      c.gradients += w.gradients;
+    }
+    for (const auto* ns : {&c.workers, &c.servers})
+      for (const auto& n : *ns) {
+        c.bytes_on_wire += n.sent_bytes;
+        c.messages += n.sent_messages;
+      }
+    c.claimed = c.samples_done;
+    c.updates = result.updates;
+    c.shard_commits = shard_commits;
+    c.next_eval = next_eval;
+    c.next_checkpoint = next_ckpt;
+    c.last_eval_version = last_eval_version;
+    c.metrics.clear();
+    for (const auto& r : result.metrics)
+      c.metrics.push_back({r.sim_time_s, r.wall_time_s, r.samples, r.epoch, r.train_loss, r.test_loss, r.test_accuracy});
+    c.time_to_accuracy = result.time_to_accuracy;
+    if (!server_cuts) {
+      c.global.resize(real ? P : 0);
+      if (real) engine::ops::to_host(global.view(), c.global.data());
+    }
+    if (!hooks.checkpoint_path.empty()) io::atomic_write(hooks.checkpoint_path, checkpoint_bytes(c));
+    ++result.checkpoints_written;
+    result.checkpoint_step = c.step;
+    if (hooks.on_checkpoint) hooks.on_checkpoint(c);
+  }
 
   explicit Shared(const Experiment& e, const RunHooks& h) : x(e), hooks(h) {}
   // Messages sent but never received (a run stopped early, a deadlock, a dead receiver) are still
@@ -194,6 +320,10 @@ struct Shared {
     check_stop();
     if (++shard_commits % static_cast<uint64_t>(std::max(1, K)) != 0) return;
     ++result.updates;
+    if (server_cuts && ckpt_every > 0 && samples_done >= next_ckpt && claimed < budget) {
+      server_cut_pending = true;
+      while (next_ckpt <= samples_done) next_ckpt += ckpt_every;
+    }
     if (x.training.eval_every_samples > 0 && samples_done >= next_eval) {
       if (real && !engine::ops::all_finite(global.view()))  // parameters checked at evaluation points
         diverge("the global model has non-finite parameters after update " + std::to_string(result.updates), -1, -1);
@@ -273,6 +403,7 @@ class NodeBase {
  public:
   NodeBase(Shared& s, sg4::Host* host, sg4::Mailbox* inbox, int src_id, int trace_host)
       : s_(s), host_(host), inbox_(inbox), src_id_(src_id), trace_host_(trace_host) {}
+  virtual ~NodeBase() = default;
 
   // Waits for every send that was never waited for (called when the node's function returns).
   void drain() {
@@ -298,6 +429,8 @@ class NodeBase {
     m.sent_at = sg4::Engine::get_clock();
     s_.result.bytes_on_wire += m.bytes;
     ++s_.result.messages;
+    sent_bytes_ += m.bytes;
+    ++sent_messages_;
     unsent_samples_ = 0;                    // this node's work so far has left it (failures)
     if (s_.dropped(box)) return nullptr;    // the receiver's host is down: the message is lost
     auto* msg = new Message(std::move(m));
@@ -394,12 +527,57 @@ class NodeBase {
                     : s_.server_host_index[static_cast<size_t>(-src - 1)];
   }
 
+  // Checkpoint and resume: this node's part of a cut, and its state read back on resume.
+ public:
+  virtual void save_counters(NodeCheckpoint& n) const {
+    n.cut_time_s = sg4::Engine::get_clock();
+    n.comm_wait_s = comm_wait_;
+    n.sent_bytes = sent_bytes_;
+    n.sent_messages = sent_messages_;
+  }
+  virtual void restore_counters(const NodeCheckpoint& n, int64_t step) {
+    comm_wait_ = n.comm_wait_s;
+    sent_bytes_ = n.sent_bytes;
+    sent_messages_ = n.sent_messages;
+    resume_step_ = step;
+    resume_time_ = n.cut_time_s;
+    resumed_ = std::make_unique<NodeState>(const_cast<NodeCheckpoint*>(&n), who());  // read-only use
+  }
+  // On resume: waits until this node's own cut time, then the algorithm's function starts.
+  void wait_resume() {
+    if (resumed_ && resume_time_ > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(resume_time_);
+  }
+  std::string who() const { return src_id_ >= 0 ? "worker " + std::to_string(src_id_) : "server shard " + std::to_string(-src_id_ - 1); }
+  void save_checkpoint(int64_t step, const std::function<void(algo::State&)>& save) {
+    if (s_.server_cuts) {  // asynchronous PS: the shards' next call after the threshold
+      const int64_t cut = static_cast<int64_t>(s_.result.checkpoints_written) + 1;
+      if (!s_.server_cut_pending || src_id_ >= 0 || saved_cut_ == cut) return;
+      saved_cut_ = cut;
+      step = saved_cut_;  // the cut's number
+    } else {
+      if (!s_.is_cut(step) || step <= saved_cut_) return;  // the hot path: a few compares
+      saved_cut_ = step;
+    }
+    s_.save_cut(step, src_id_, -src_id_ - 1, [&](NodeCheckpoint& n) {
+      save_counters(n);
+      NodeState st(&n, who());
+      if (save) save(st);
+    });
+  }
+
+ protected:
   Shared& s_;
   sg4::Host* host_;
   sg4::Mailbox* inbox_;
   int src_id_;
   int trace_host_;
   double comm_wait_ = 0;
+  double sent_bytes_ = 0;      // put on the wire by this node (checkpoints sum them)
+  uint64_t sent_messages_ = 0;
+  int64_t saved_cut_ = -1;     // the last cut this node saved
+  int64_t resume_step_ = 0;
+  double resume_time_ = 0;
+  std::unique_ptr<NodeState> resumed_;
   int64_t unsent_samples_ = 0;  // samples computed since this node last sent (lost if it crashes)
   std::deque<Message> stash_;
   std::vector<sg4::CommPtr> outstanding_;
@@ -423,12 +601,19 @@ class NodeImpl : public Base, public NodeBase {
   uint64_t seed() const override { return s_.x.seed; }
   int64_t sync_steps() const override { return s_.sync_steps; }
   uint64_t train_size() const override { return s_.x.training.train_size; }
+  uint64_t sample_budget() const override { return s_.budget; }
+  int configured_batch_size() const override { return s_.b; }
+  uint64_t samples_done() const override { return s_.samples_done; }
   void observe(const std::string& what, int64_t step, engine::ConstVecView v) override {
     if (s_.hooks.observe) s_.hooks.observe(src_id_, what, step, v);
   }
+  void checkpoint(int64_t step, const std::function<void(algo::State&)>& save) override { save_checkpoint(step, save); }
+  int64_t resume_step() const override { return resume_step_; }
+  const algo::State* resumed() const override { return resumed_.get(); }
   size_t shard_offset(int k) const override { return s_.shard_off.at(static_cast<size_t>(k)); }
   size_t shard_size(int k) const override { return s_.shard_len.at(static_cast<size_t>(k)); }
   Vec new_buffer() const override { return s_.real ? Vec(s_.P, s_.model->device()) : Vec(); }
+  engine::Device device() const override { return s_.model ? s_.model->device() : engine::Device::Cpu; }
   std::shared_ptr<const Vec> initial_params() const override { return s_.init; }
   void work(double flops) override {
     s_.check_stop();
@@ -653,6 +838,27 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
     return {s_.hosts.workers[static_cast<size_t>(rank_)]->get_name(), gradients_, samples_, compute_s_, comm_wait_};
   }
 
+  void save_counters(NodeCheckpoint& n) const override {
+    NodeBase::save_counters(n);
+    n.k = k_;
+    n.pos = pos_;
+    n.batch = b_;
+    n.ar_seq = ar_seq_;
+    n.gradients = gradients_;
+    n.samples = samples_;
+    n.compute_s = compute_s_;
+  }
+  void restore_counters(const NodeCheckpoint& n, int64_t step) override {
+    NodeBase::restore_counters(n, step);
+    k_ = n.k;
+    pos_ = n.pos;
+    b_ = static_cast<int>(n.batch);
+    ar_seq_ = n.ar_seq;
+    gradients_ = n.gradients;
+    samples_ = n.samples;
+    compute_s_ = n.compute_s;
+  }
+
  private:
   // Simulated compute of one minibatch, in flops on this host (so speed profiles apply).
   double amount() const {
@@ -716,6 +922,8 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
     hooks.sent = [this](int, double bytes) {
       s_.result.bytes_on_wire += bytes;
       ++s_.result.messages;
+      sent_bytes_ += bytes;
+      ++sent_messages_;
     };
     hooks.received = [this, seq](int from, double bytes, double start, double end) {
       const int src = s_.worker_host_index[static_cast<size_t>(from)];
@@ -819,6 +1027,13 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
   auto algorithm = hooks.make_algorithm ? hooks.make_algorithm() : algorithm_factory->make(ar);
   s.algorithm = algorithm.get();
   s.K = algorithm->needs_servers() ? x.platform.servers.count : 0;
+  const Checkpoint* ck = hooks.resume;
+  if ((x.training.checkpoint_every_samples > 0 || ck) && !algorithm->checkpointable())
+    throw InputError(ck ? hooks.resume_file : x.file, ck ? "" : "training.checkpoint_every_samples",
+                     "algorithm '" + x.algorithm + "' does not support checkpoint and resume (" + checkpointable_list() + ")");
+  s.ckpt_every = x.training.checkpoint_every_samples;
+  s.server_cuts = algorithm->checkpoint_at_servers() && s.K > 0;
+  s.next_ckpt = s.ckpt_every;
   for (int k = 0; k < s.K; ++k) {  // K contiguous ranges, sizes differing by at most one
     const size_t lo = s.P * static_cast<size_t>(k) / static_cast<size_t>(s.K);
     const size_t hi = s.P * static_cast<size_t>(k + 1) / static_cast<size_t>(s.K);
@@ -846,6 +1061,36 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     model->init_params(s.global.view(), x.seed);
     auto init = std::make_shared<Vec>(s.global.clone());
     s.init = init;
+  }
+  if (ck) {  // resume (docs/robustness.md): the global model and the run-wide counters of the cut
+    auto refuse = [&](const std::string& why) { throw InputError(hooks.resume_file, "", "cannot resume: " + why); };
+    if (ck->algorithm != x.algorithm) refuse("written by algorithm '" + ck->algorithm + "', the config runs '" + x.algorithm + "'");
+    if (ck->workers.size() != static_cast<size_t>(s.N) || ck->servers.size() != static_cast<size_t>(s.K))
+      refuse("it holds " + std::to_string(ck->workers.size()) + " workers and " + std::to_string(ck->servers.size()) +
+             " server shards, the config has " + std::to_string(s.N) + " and " + std::to_string(s.K));
+    if (ck->global.size() != (s.real ? s.P : 0))
+      refuse("its global model holds " + std::to_string(ck->global.size()) + " parameters, the model has " +
+             std::to_string(s.real ? s.P : 0));
+    if (!s.server_cuts && (ck->step < 1 || ck->step >= s.sync_steps)) refuse("its step " + std::to_string(ck->step) + " is outside the run");
+    if (s.real) {
+      engine::ops::copy(s.global.view(), engine::ConstVecView(ck->global.data(), s.P, engine::Device::Cpu));
+      s.init = std::make_shared<Vec>(s.global.clone());
+    }
+    s.resume_step = ck->step;
+    s.samples_done = ck->samples_done;
+    s.claimed = ck->claimed;
+    r.gradients = ck->gradients;
+    r.updates = ck->updates;
+    r.messages = ck->messages;
+    r.bytes_on_wire = ck->bytes_on_wire;
+    s.shard_commits = ck->shard_commits;
+    s.next_eval = ck->next_eval;
+    if (ck->next_checkpoint > 0) s.next_ckpt = ck->next_checkpoint;
+    s.last_eval_version = ck->last_eval_version;
+    for (const auto& m : ck->metrics)
+      r.metrics.push_back({m.sim_time_s, m.wall_time_s, m.samples, m.epoch, m.train_loss, m.test_loss, m.test_accuracy});
+    if (ck->time_to_accuracy.size() == r.time_to_accuracy.size()) r.time_to_accuracy = ck->time_to_accuracy;
+    r.resumed_from_step = ck->step;
   }
 
   // ---------------------------------------------------------------- SimGrid
@@ -887,8 +1132,13 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
   std::vector<std::unique_ptr<ServerCtx>> servers;
   for (int i = 0; i < s.N; ++i) workers.push_back(std::make_unique<WorkerCtx>(s, i));
   for (int k = 0; k < s.K; ++k) servers.push_back(std::make_unique<ServerCtx>(s, k));
+  s.worker_counters = [&workers](int i, NodeCheckpoint& n) { workers[static_cast<size_t>(i)]->save_counters(n); };
+  if (ck) {
+    for (int i = 0; i < s.N; ++i) workers[static_cast<size_t>(i)]->restore_counters(ck->workers[static_cast<size_t>(i)], ck->step);
+    for (int k = 0; k < s.K; ++k) servers[static_cast<size_t>(k)]->restore_counters(ck->servers[static_cast<size_t>(k)], ck->step);
+  }
 
-  if (s.real) s.evaluate(0.0);  // the starting point of every accuracy curve
+  if (s.real && !ck) s.evaluate(0.0);  // the starting point of every accuracy curve
 
   s.worker_down.assign(static_cast<size_t>(s.N), 0);
   s.worker_returned.assign(static_cast<size_t>(s.N), 0);
@@ -899,11 +1149,13 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     sg4::Actor::create(name, s.hosts.workers[static_cast<size_t>(i)], [&s, w, i] {
       s.worker_inbox[static_cast<size_t>(i)]->set_receiver(sg4::Actor::self());  // eager: no rendezvous
       guarded(s, [&] {
+        w->wait_resume();
         s.algorithm->worker(*w);
         w->drain();
       });
       s.worker_returned[static_cast<size_t>(i)] = 1;
       ++s.workers_finished;
+      s.last_worker_return_s = std::max(s.last_worker_return_s, sg4::Engine::get_clock());
     });
   };
   for (int i = 0; i < s.N; ++i) start_worker(i);
@@ -912,6 +1164,7 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     sg4::Actor::create("server-" + std::to_string(k), s.hosts.servers[static_cast<size_t>(k)], [&s, sv, k] {
       s.server_inbox[static_cast<size_t>(k)]->set_receiver(sg4::Actor::self());
       guarded(s, [&] {
+        sv->wait_resume();
         s.algorithm->server(*sv);
         sv->drain();
       });
@@ -997,6 +1250,12 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     for (const auto& [actor, what] : s.waiting)
       who += (who.empty() ? "" : "; ") + actor + (actor.rfind("server-", 0) == 0 ? " (daemon)" : "") + " waits for " + what;
     if (who.empty()) who = "no blocked receive, send or all-reduce was registered";
+    std::string failed;  // platform.failures: survivors waiting for a crashed worker (issue 5)
+    for (int j = 0; j < s.N; ++j)
+      if (s.worker_down[static_cast<size_t>(j)]) failed += (failed.empty() ? "worker-" : ", worker-") + std::to_string(j);
+    if (!failed.empty())
+      who = "they wait for " + failed + ", which failed (platform.failures): this algorithm does not survive a failed "
+            "worker (docs/platforms.md, Failures); " + who;
     const double t = sg4::Engine::get_clock();
     for (auto& a : e.get_all_actors()) a->kill();
     e.run();
@@ -1018,7 +1277,11 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     r.simulated_time_s = r.stop->sim_time_s;
   } else {
     r.status = stopped_by_time ? "time_limit" : "completed";
-    r.simulated_time_s = stopped_by_time ? *x.training.max_time_s : sg4::Engine::get_clock();
+    // run_until() moves the clock to max_time_s even when the workers were done before (the
+    // daemon servers keep the simulation alive): a completed run ends when its last worker returns.
+    r.simulated_time_s = stopped_by_time ? *x.training.max_time_s
+                         : x.training.max_time_s ? std::min(sg4::Engine::get_clock(), s.last_worker_return_s)
+                                                 : sg4::Engine::get_clock();
     s.evaluate(r.simulated_time_s);  // the final model (no-op if it has not changed since the last row)
   }
   for (auto& w : workers) r.per_worker.push_back(w->summary());

@@ -11,6 +11,7 @@
 
 #include "sim/config.hpp"
 #include "algorithms/api.hpp"
+#include "sim/checkpoint.hpp"
 #include "sim/failures.hpp"
 #include "sim/links.hpp"
 #include "sim/trace.hpp"
@@ -52,6 +53,14 @@ struct RunHooks {
   // Tests only: receives every Node::observe(what, step, v) of the algorithm; `node` is the
   // worker rank, or -(k+1) for server shard k.
   std::function<void(int node, const std::string& what, int64_t step, engine::ConstVecView v)> observe;
+  // Checkpoint and resume (docs/robustness.md): training.checkpoint_every_samples writes each
+  // checkpoint to checkpoint_path (atomically; empty: not written) and passes it to on_checkpoint;
+  // config_hash is stored in it. `resume` (read from resume_file) continues that run.
+  std::string checkpoint_path;
+  std::string config_hash;
+  std::function<void(const Checkpoint&)> on_checkpoint;
+  const Checkpoint* resume = nullptr;
+  std::string resume_file;
 };
 
 // Why a run ended before its sample budget (other than training.max_time_s).
@@ -85,6 +94,9 @@ struct RunResult {
   std::vector<LinkRow> links;  // every link: bytes, busy time, utilisation (links.csv; sim/links.hpp)
   std::vector<FailureRecord> failures;  // platform.failures that happened (sim/failures.hpp)
   uint64_t samples_lost = 0;            // computed by workers that failed before sending them
+  uint64_t checkpoints_written = 0;     // training.checkpoint_every_samples
+  int64_t checkpoint_step = -1;         // the step of the last one (-1: none)
+  int64_t resumed_from_step = -1;       // RunHooks::resume: the checkpoint's step
 };
 
 // Runs the experiment. Throws InputError (bad input found late, e.g. an unreadable dataset, or a

@@ -8,7 +8,7 @@
   tools/plot.py throughput RESULTS.csv ...   simulated throughput vs link bandwidth
   tools/plot.py regime     RESULTS.csv ...   regime map: best algorithm over two varied keys
   tools/plot.py table      RESULTS.csv ...   the summary table (stdout, and table.csv)
-  tools/plot.py timeline   TRACE.json [TRACE.json ...] [--labels A B] [--out FILE.png]
+  tools/plot.py timeline   TRACE.json [TRACE.json ...] [--labels A B] [--out FILE.png]   (+ FILE.csv: the spans)
 
 Every plot is written as PNG and SVG, with its data table next to it (same name, .csv): the values
 drawn, computed from results.csv (means over repeated seeds). docs/plots.md explains each one.
@@ -43,6 +43,12 @@ class Results:
         SHORT.clear()
         SHORT.update(short_labels(self.varied))
         self.ok = [r for r in self.rows if r.get("status") in OK_STATUSES]
+        # Twins: varied keys that take the same value in every run (a zip group such as the workers'
+        # and the servers' link bandwidth): a panel title names only the first of them.
+        TWINS.clear()
+        for k in self.varied:
+            TWINS[k] = {k2 for k2 in self.varied if k2 != k and self.ok
+                        and all(r.get(k, "") == r.get(k2, "") for r in self.ok)}
         # Keys that name the series (the algorithm and its own varied options) and the repeat axis.
         self.series_keys = [k for k in self.varied if k == "algorithm" or k.startswith("algorithm.")]
         self.repeat_keys = [k for k in self.varied if k == "seed"]
@@ -143,6 +149,17 @@ def algorithm_name(row):
     return "?"
 
 
+def resolve_baseline(base, series):
+    """--baseline names a series ("ssgd (comm=allreduce)") or an algorithm ("ssgd"): then the first
+    series of that algorithm."""
+    if base is None or base in series:
+        return base
+    for s in series:
+        if s.split(" (")[0] == base:
+            return s
+    return base
+
+
 def series_of(res, row):
     name = algorithm_name(row)
     extra = [f"{short(k)}={row.get(k, '')}" for k in res.series_keys if k not in ("algorithm.name", "algorithm")]
@@ -170,7 +187,11 @@ def display(v):
     return one(o)
 
 
+TWINS = {}  # varied key -> the other varied keys with the same value in every run (set by Results)
+
+
 def facet_of(row, keys):
+    keys = [k for i, k in enumerate(keys) if not TWINS.get(k, set()) & set(keys[:i])]
     return ", ".join(f"{short(k)}={display(row.get(k, ''))}" for k in keys)
 
 
@@ -325,7 +346,8 @@ def speedup(res, out, args):
                 m, sd = mean_std(vs) if all(v is not None for v in vs) else (float("nan"), float("nan"))
                 pts[(s, n)] = (m, sd, len(vs))
             nmin = min(n for (_, n) in pts)
-            base = args.baseline if args.baseline else ("ssgd" if ("ssgd", nmin) in pts else None)
+            base = resolve_baseline(args.baseline or "ssgd", [s for s in series if (s, nmin) in pts])
+            base = base if (base, nmin) in pts else None
             for s in series:
                 xs = sorted(n for (ss, n) in pts if ss == s)
                 if not xs:
@@ -547,7 +569,7 @@ def regime(res, out, args):
         return
     tgt = pick_target(res, args)
     col, what = (tgt[1], f"time to {tgt[0]:g} accuracy") if tgt else ("simulated_time_s", "simulated time for the budget")
-    fkeys = [k for k in cands if k not in (xk, yk)]
+    fkeys = [k for k in cands if k not in (xk, yk) and not TWINS.get(k, set()) & {xk, yk}]
     groups = {}
     for r in res.ok:
         if col == "simulated_time_s" and r["status"] != "completed":
@@ -638,7 +660,8 @@ def table(res, out, args):
                 "thr": mean_std([v for v in (to_float(r.get("samples_per_s_simulated")) for r in rs) if v is not None])[0],
                 "runs": len(rs),
             }
-        base = args.baseline or ("ssgd" if "ssgd" in stats else ss[0])
+        base = resolve_baseline(args.baseline or "ssgd", ss)
+        base = base if base in stats else ss[0]
         b = stats.get(base)
         if fc:
             lines.append(f"\n{fc}")
@@ -814,7 +837,15 @@ def main(argv=None):
         out_file = args.out or os.path.join(os.path.dirname(os.path.abspath(args.inputs[0])), "timeline.png")
         if args.labels and len(args.labels) != len(args.inputs):
             ap.error("--labels needs one label per trace")
-        timeline(args.inputs, args.labels, out_file, args.t_from, args.t_to, args.hosts, args.quiet)
+        drawn = timeline(args.inputs, args.labels, out_file, args.t_from, args.t_to, args.hosts, args.quiet)
+        # its data table, like every other plot's: one row per span drawn (beside the picture, .csv)
+        out = Out(os.path.dirname(os.path.abspath(out_file)), True)
+        out.table(os.path.splitext(os.path.basename(out_file))[0], ["run", "host", "track", "start_s", "end_s"], drawn)
+        if not args.quiet:
+            counts = {}
+            for row in drawn:
+                counts[row[0]] = counts.get(row[0], 0) + 1
+            print("timeline: " + ", ".join(f"{k}: {v} spans" for k, v in counts.items()), file=sys.stderr)
         return 0
     if len(args.inputs) != 1:
         ap.error("give one results.csv")

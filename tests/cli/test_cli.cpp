@@ -148,6 +148,20 @@ TEST_CASE("bad input: truncated and corrupt IDX dataset files are rejected with 
   CHECK(m.err.find("train-images-idx3-ubyte.gz") != std::string::npos);
 }
 
+TEST_CASE("bad input: a number too large for a double is exit 2 naming where (fuzz_config finding)") {
+  // Regression for fuzz/fuzz_config crash-2a46b197: nlohmann throws out_of_range (not parse_error)
+  // for 1e308128; it escaped as "error: internal", exit 1.
+  Scratch s;
+  const std::string f = s.write("big.json", R"({"name": "x", "seed": 1e308128})");
+  auto r = dtsim("validate " + f);
+  CHECK(r.code == 2);
+  CHECK(r.err.find(f + ": invalid JSON: number overflow") != std::string::npos);
+  r = dtsim("validate " DTSIM_SOURCE_DIR "/examples/quickstart.json --set training.samples=1e99999");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("training.samples") != std::string::npos);
+  CHECK(r.err.find("number overflow") != std::string::npos);
+}
+
 TEST_CASE("bad usage: unknown command, option or missing config gives exit 2 with a hint") {
   auto r = dtsim("frobnicate");
   CHECK(r.code == 2);

@@ -140,6 +140,16 @@ TEST_CASE("IDX reader: missing file, bad magic, truncation and mismatches are In
     CHECK(contains(msg, t.dir.file("t10k-labels-idx1-ubyte")));
     CHECK(contains(msg, "dimension"));
   }
+  SUBCASE("a header declaring 25 GB over a few bytes is 'truncated', never a 25 GB allocation (fuzz_idx finding)") {
+    // Regression for fuzz/fuzz_idx crash-cc1b4c8b: the reader allocated what the header claimed
+    // (0x5ee000018 bytes) before reading; it now grows with the data actually read.
+    TinyMnist t(false, false);
+    write_raw(t.dir.file("train-images-idx3-ubyte"), idx_bytes({0, 0, 8, 3}, {100000, 254, 1000}, images(2, 2, 3, 1)));
+    const auto msg = input_error([&] { load_mnist_dir("x", t.dir.str()); });
+    CHECK(contains(msg, t.dir.file("train-images-idx3-ubyte")));
+    CHECK(contains(msg, "truncated"));
+    CHECK(contains(msg, "25400000000"));
+  }
   SUBCASE("truncated raw data") {
     TinyMnist t(false, false);
     auto bytes = images_file(5, 2, 3, 11);

@@ -3,6 +3,7 @@
 axes), and every exported data table holds exactly the values of results.csv (means over seeds,
 speedups, winners) as recomputed here independently. Run by ctest (tests/CMakeLists.txt)."""
 import csv
+import json
 import math
 import os
 import random
@@ -249,6 +250,94 @@ class PlotTest(unittest.TestCase):
             svg = f.read()
         for t in ("worker-0", "server-0", "compute", "recv", "simulated time (s)"):
             self.assertIn(t, svg)
+
+    def test_zipped_keys_make_one_panel_and_baseline_by_algorithm_name(self):
+        """A zip group (workers' and servers' bandwidth always equal) titles a panel once; --baseline
+        ssgd picks the first ssgd series when two differ by an option (comm)."""
+        root = os.path.join(self.root, "zipped")
+        os.makedirs(root)
+        algs = ['{"name":"ssgd"}', '{"name":"ssgd","comm":"allreduce"}', '{"name":"asgd"}']
+        cols = ["algorithm", "platform.workers.count", "platform.workers.link.bandwidth",
+                "platform.servers.link.bandwidth", "platform.stragglers", "status", "run_dir", "error",
+                "workers", "simulated_time_s", "time_to_accuracy_s.0.8"]
+        rng = random.Random(3)
+        rows = []
+        for a in algs:
+            for n in (1, 2, 4):
+                for bw in ("1Gbps", "10Gbps"):
+                    for slow in ("1", "3"):
+                        rows.append({"algorithm": a, "platform.workers.count": str(n),
+                                     "platform.workers.link.bandwidth": bw, "platform.servers.link.bandwidth": bw,
+                                     "platform.stragglers": slow, "status": "completed", "run_dir": "r",
+                                     "workers": str(n), "simulated_time_s": repr(rng.uniform(1, 10)),
+                                     "time_to_accuracy_s.0.8": repr(rng.uniform(0.5, 1))})
+        path = os.path.join(root, "results.csv")
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, cols, lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+        out = os.path.join(root, "plots")
+        p = subprocess.run([PYTHON, PLOT, "all", path, "--out", out, "--baseline", "ssgd", "--regime",
+                            "platform.workers.link.bandwidth", "platform.stragglers"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        sp = read_table(os.path.join(out, "speedup_time.csv"))
+        self.assertEqual({r["facet"] for r in sp}, {"workers.link.bandwidth=1Gbps, platform.stragglers=1",
+                                                   "workers.link.bandwidth=1Gbps, platform.stragglers=3",
+                                                   "workers.link.bandwidth=10Gbps, platform.stragglers=1",
+                                                   "workers.link.bandwidth=10Gbps, platform.stragglers=3"})
+        self.assertEqual({r["reference"] for r in sp}, {"ssgd (comm=default)@1"})
+        for r in sp:
+            ref = [x for x in rows if x["algorithm"] == algs[0] and x["workers"] == "1"
+                   and r["facet"] == f"workers.link.bandwidth={x['platform.workers.link.bandwidth']}, "
+                                     f"platform.stragglers={x['platform.stragglers']}"]
+            self.assertEqual(len(ref), 1)
+            self.approx(r["reference_s"], float(ref[0]["simulated_time_s"]))
+        # the regime map over the zipped bandwidth: one panel per worker count (not per servers'
+        # bandwidth, the x key's twin), 2 bandwidths x 2 slowdowns cells each
+        rm = read_table(os.path.join(out, "regime_map.csv"))
+        self.assertEqual(len(rm), 12)
+        self.assertEqual({r["facet"] for r in rm}, {"workers.count=1", "workers.count=2", "workers.count=4"})
+
+    def test_timeline_draws_every_span_of_the_trace(self):
+        """A generated trace (spans of every track on several hosts, plus counters and flow events that
+        are not spans): the data table beside the picture has one row per span, per host and track as
+        in the trace, with the trace's times; a --from/--to window keeps exactly the spans touching it."""
+        rng = random.Random(7)
+        hosts = ["worker-0", "worker-1", "worker-2", "server-0"]
+        events = [{"ph": "M", "name": "process_name", "pid": i, "args": {"name": h}} for i, h in enumerate(hosts)]
+        spans = []
+        for pid, h in enumerate(hosts):
+            t = 0.0
+            for _ in range(rng.randint(5, 30)):
+                kind = rng.choice(["compute", "update", "send", "recv", "wait"])
+                dur = rng.uniform(100, 3000)
+                spans.append({"ph": "X", "name": kind, "pid": pid, "tid": 0, "ts": t, "dur": dur})
+                t += dur + rng.uniform(0, 500)
+                events.append({"ph": "C", "name": "bytes in flight", "pid": pid, "ts": t, "args": {"out": 1}})
+                events.append({"ph": "s", "name": "gradient", "pid": pid, "tid": 1, "ts": t, "id": len(events)})
+        events += spans
+        trace = os.path.join(self.root, "span-trace.json")
+        with open(trace, "w") as f:
+            json.dump({"traceEvents": events}, f)
+
+        def run(extra, stem):
+            out = os.path.join(self.root, "tl2", stem + ".png")
+            p = subprocess.run([PYTHON, PLOT, "timeline", trace, "--labels", "R", "--out", out] + extra,
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(out, "rb") as f:
+                self.assertEqual(f.read(4), b"\x89PNG")
+            return read_table(out[:-4] + ".csv")
+
+        rows = run([], "all")
+        self.assertEqual(len(rows), len(spans))
+        self.assertEqual(sorted((r["host"], r["track"], float(r["start_s"]), float(r["end_s"])) for r in rows),
+                         sorted((hosts[e["pid"]], e["name"], e["ts"] / 1e6, e["ts"] / 1e6 + e["dur"] / 1e6) for e in spans))
+        lo, hi = 0.004, 0.012
+        inside = [e for e in spans if e["ts"] / 1e6 + e["dur"] / 1e6 >= lo and e["ts"] / 1e6 <= hi]
+        self.assertGreater(len(inside), 0)
+        self.assertLess(len(inside), len(spans))
+        self.assertEqual(len(run(["--from", str(lo), "--to", str(hi)], "window")), len(inside))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 // Algorithm configuration: every registered algorithm validates with its defaults; bad values and
 // unknown keys are InputErrors naming algorithm.<key> (no simulation runs here).
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
 #include "algorithms/api.hpp"
 #include "tests/sim/test_alg_helpers.hpp"
 
@@ -70,4 +74,26 @@ TEST_CASE("algorithms: bad hyper-parameters are InputErrors at algorithm.<key>")
   CHECK_THROWS_AS(load(cfg), InputError);
   cfg["algorithm"] = {{"name", "cocod-sgd"}};
   CHECK_NOTHROW(load(cfg));
+}
+
+TEST_CASE("algorithms allocate on the compute device: no algorithm file names a device or sizes a Vec itself") {
+  // compute.device "cuda" keeps every buffer on the GPU only if algorithms allocate through
+  // Node::new_buffer(), new_vec(node, count) or copy_of (algorithms/common.hpp) and build optimizer
+  // state with Node::device(). A plain Vec(n) or Device::Cpu would put a buffer on the host.
+  const std::regex sized_vec(R"(\bVec\(\s*[^)\s])"), device(R"(Device::(Cpu|Reference|Cuda))");
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(DTSIM_SOURCE_DIR "/algorithms")) {
+    const auto ext = e.path().extension();
+    if (ext != ".cpp" && ext != ".hpp") continue;
+    ++files;
+    std::ifstream in(e.path());
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      CAPTURE(e.path().filename().string() + ":" + std::to_string(n) + ": " + line);
+      if (line.find("inline Vec new_vec(") != std::string::npos) continue;  // the one allocator
+      CHECK_FALSE(std::regex_search(line, sized_vec));
+      CHECK_FALSE(std::regex_search(line, device));
+    }
+  }
+  CHECK(files >= 15);
 }

@@ -2,7 +2,10 @@
 // the loss is detected; wait: the host is frozen until it recovers), ASGD (the worker restarts
 // from the current model) and local SGD (PS form); the summary counts the failures and the samples
 // lost; a failed server shard or a collective that cannot survive ends with an error, never a hang.
+#include <sys/resource.h>
+
 #include <cmath>
+#include <set>
 
 #include "algorithms/api.hpp"
 #include "tests/sim/helpers.hpp"
@@ -197,4 +200,90 @@ TEST_CASE("SSGD all-reduce under wait: the ring pauses with the frozen worker an
   for (int i = 0; i < kN; ++i) CHECK(r.summary["per_worker"][i]["gradients"] == kSteps);
   CHECK(T(r) > T(base) + 0.05);
   CHECK(T(r) <= T(base) + 0.055 + 1e-9);  // at most the outage
+}
+
+// ---------------------------------------------------------------------------- per-algorithm matrix
+// Issue 5: what every registered algorithm does when worker-2 crashes mid-run (no recovery, loss
+// detected 20 ms later): it completes on the survivors (status completed, the failure and the lost
+// samples in the summary) or ends with a RuntimeError (exit 1) that names the cause - never a hang,
+// a deadlock report or an abort. docs/platforms.md "Failures" lists the same table.
+namespace {
+
+// Whether this algorithm section (name + keys) runs on a parameter server.
+bool needs_ps(const json& alg) {
+  json keys = alg;
+  keys.erase("name");
+  ObjectReader r(keys, JsonOrigin{"test.json", "algorithm"});
+  return algo::find_algorithm(alg["name"].get<std::string>())->make(r)->needs_servers();
+}
+
+// The child runs under a CPU-time limit: a livelock (events forever) fails the test instead of hanging.
+ChildRun run_limited(const json& cfg) {
+  struct rlimit old {};
+  ::getrlimit(RLIMIT_CPU, &old);
+  struct rusage self {};
+  ::getrusage(RUSAGE_SELF, &self);
+  struct rlimit lim = old;
+  lim.rlim_cur = static_cast<rlim_t>(self.ru_utime.tv_sec + self.ru_stime.tv_sec + 120);
+  if (old.rlim_cur != RLIM_INFINITY && lim.rlim_cur > old.rlim_cur) lim.rlim_cur = old.rlim_cur;
+  ::setrlimit(RLIMIT_CPU, &lim);  // inherited by the forked child
+  const auto r = run_forked(load(cfg));
+  ::setrlimit(RLIMIT_CPU, &old);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("failure matrix: every algorithm survives a worker crash on the survivors or ends with a clear error") {
+  // variant (algorithm section) -> expected: "completes" or a phrase of the error.
+  // An all-reduce either loses a peer in a transfer ("collectives do not survive a failed worker")
+  // or waits for one that never comes (the deadlock report names the failed worker): both say
+  // "survive a failed worker".
+  const std::string kCollective = "survive a failed worker";
+  const std::vector<std::pair<json, std::string>> matrix = {
+      {{{"name", "ssgd"}}, "completes"},
+      {{{"name", "ssgd"}, {"comm", "allreduce"}}, kCollective},
+      {{{"name", "asgd"}}, "completes"},
+      {{{"name", "dc-asgd"}}, "completes"},
+      {{{"name", "ssp"}}, "completes"},
+      {{{"name", "easgd"}}, "completes"},
+      {{{"name", "easgd"}, {"sync", true}}, "completes"},
+      {{{"name", "pipe-sgd"}}, kCollective},
+      {{{"name", "pipe-sgd"}, {"comm", "ps"}}, "completes"},
+      {{{"name", "od-sgd"}, {"warmup_steps", 2}}, "completes"},
+      {{{"name", "ssd-sgd"}, {"warmup_steps", 2}}, "completes"},
+      {{{"name", "local-sgd"}}, kCollective},
+      {{{"name", "local-sgd"}, {"comm", "ps"}}, "completes"},
+      {{{"name", "cocod-sgd"}}, kCollective},
+      {{{"name", "dasgd"}}, kCollective},
+      {{{"name", "hpsgd"}}, "barrier of all workers does not survive a failed worker"},
+      {{{"name", "diloco"}, {"period", 4}}, kCollective},
+      {{{"name", "streaming-diloco"}, {"period", 4}}, kCollective},
+  };
+  std::set<std::string> covered;
+  for (const auto& [alg, expected] : matrix) covered.insert(alg["name"].get<std::string>());
+  for (const auto& a : algo::registry()) CHECK_MESSAGE(covered.count(a.name), std::string(a.name + " is missing from the failure matrix"));
+
+  for (const auto& [alg, expected] : matrix) {
+    CAPTURE(alg.dump());
+    REQUIRE(algo::find_algorithm(alg["name"].get<std::string>()));
+    json cfg = failure_config(json::parse(R"([{"host": "worker-2", "at_s": 0.035, "detect_s": 0.02}])"));
+    cfg["algorithm"] = alg;
+    cfg["platform"]["servers"]["count"] = needs_ps(alg) ? 1 : 0;
+    const auto r = run_limited(cfg);
+    if (expected == "completes") {
+      REQUIRE_MESSAGE(r.exit_code == 0, r.error);
+      CHECK(r.summary["status"] == "completed");
+      REQUIRE(r.summary["failures"].size() == 1);
+      CHECK(r.summary["failures"][0]["host"] == "worker-2");
+      CHECK(r.summary["samples_lost"].get<int>() > 0);
+      const auto& pw = r.summary["per_worker"];
+      CHECK(pw[2]["gradients"].get<int>() < pw[0]["gradients"].get<int>());  // it stopped, the others went on
+    } else {
+      CHECK(r.exit_code == 1);  // a RuntimeError: not an abort (128+signal), not an input error
+      CHECK_MESSAGE(r.error.find(expected) != std::string::npos, r.error);
+      CHECK((r.error.find("worker-2") != std::string::npos || r.error.find("lost a peer") != std::string::npos ||
+             r.error.find("worker 2 was lost") != std::string::npos));  // names the failure
+    }
+  }
 }

@@ -183,6 +183,29 @@ TEST_CASE("wall-clock limit through RunHooks: status wall_limit") {
   CHECK(r.summary["samples"].get<uint64_t>() < x.training.samples);
 }
 
+TEST_CASE("max_time_s: a run that completes before the limit reports its own end time, not the limit") {
+  // run_until() moves SimGrid's clock to the limit even when the last worker returned earlier (the
+  // daemon servers keep the simulation alive); found by the HPSGD paper study.
+  json j = small_config(2, 1);
+  const ChildRun free_run = run_forked(load(j));
+  j["training"]["max_time_s"] = 1000.0;
+  const ChildRun limited = run_forked(load(j));
+  REQUIRE(free_run.exit_code == 0);
+  REQUIRE(limited.exit_code == 0);
+  CHECK(limited.summary["status"] == "completed");
+  const double t = free_run.summary["simulated_time_s"].get<double>();
+  CHECK(t > 0.1);
+  CHECK(t < 100.0);
+  CHECK(limited.summary["simulated_time_s"].get<double>() == t);
+  CHECK(limited.params == free_run.params);
+  // and a limit that does stop the run still reports the limit
+  j["training"]["max_time_s"] = t / 2;
+  const ChildRun stopped = run_forked(load(j));
+  REQUIRE(stopped.exit_code == 0);
+  CHECK(stopped.summary["status"] == "time_limit");
+  CHECK(stopped.summary["simulated_time_s"].get<double>() == doctest::Approx(t / 2));
+}
+
 TEST_CASE("memory: 100,000 real-compute workers with private model copies are refused up front with the estimate") {
   json c = small_config(4, 1);
   c["platform"]["workers"]["count"] = 100000;

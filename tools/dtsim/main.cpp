@@ -1,5 +1,6 @@
 // dtsim — the command-line front-end.
 //   dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet]
+//   dtsim run --resume DIR [--out DIR2] [--quiet]
 //   dtsim validate CONFIG.json [--set KEY=VALUE]...
 //   dtsim algorithms
 //   dtsim --help | --version
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,7 @@
 
 #include "algorithms/api.hpp"
 #include "common/error.hpp"
+#include "common/io.hpp"
 #include "common/units.hpp"
 #include "sim/config.hpp"
 #include "sim/outputs.hpp"
@@ -43,6 +46,7 @@ constexpr const char* kUsage =
     "\n"
     "Usage:\n"
     "  dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet]\n"
+    "  dtsim run --resume DIR [--out DIR2]   continue a run from DIR/checkpoint.dtck\n"
     "  dtsim validate CONFIG.json|STUDY.json [--set KEY=VALUE]... [--route HOST,HOST]\n"
     "  dtsim algorithms          list the algorithms and their parameters\n"
     "  dtsim sweep STUDY.json [--jobs N] [--out DIR] [--plot]   run a study (a grid of runs); see --help\n"
@@ -56,6 +60,7 @@ constexpr const char* kUsage =
 
 constexpr const char* kRunUsage =
     "Usage: dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet]\n"
+    "       dtsim run --resume DIR [--out DIR2] [--quiet]\n"
     "\n"
     "Runs one experiment: SimGrid simulates the cluster, every worker computes real gradients\n"
     "(or none with compute.mode=timing-only). Results go to DIR (default: results/<name>/):\n"
@@ -68,6 +73,9 @@ constexpr const char* kRunUsage =
     "                     (VALUE is parsed as JSON when it parses, else taken as a string)\n"
     "  --quiet            print only errors\n"
     "  --max-wall-s S     stop after S wall-clock seconds: status \"wall_limit\", exit code 4\n"
+    "  --resume DIR       continue the run of DIR from DIR/checkpoint.dtck (written with\n"
+    "                     training.checkpoint_every_samples) with DIR/config.resolved.json;\n"
+    "                     outputs go to DIR or --out DIR2 (docs/robustness.md)\n"
     "  -h, --help         this help\n"
     "\n"
     "SIGINT/SIGTERM stop the run at its next simulated event: outputs are written with\n"
@@ -75,7 +83,7 @@ constexpr const char* kRunUsage =
     "loss or parameter stops it with status \"diverged\" and exit code 3.\n";
 
 struct Args {
-  std::string command, config, out;
+  std::string command, config, out, resume;
   std::vector<std::string> sets;
   bool quiet = false, help = false;
   double max_wall_s = 0;  // 0: no wall-clock limit
@@ -116,6 +124,8 @@ Args parse(int argc, char** argv) {
     else if (s == "--out") a.out = value("--out");
     else if (s.rfind("--out=", 0) == 0) a.out = s.substr(6);
     else if (s == "--set") a.sets.push_back(value("--set"));
+    else if (s == "--resume") a.resume = value("--resume");
+    else if (s.rfind("--resume=", 0) == 0) a.resume = s.substr(9);
     else if (s == "--route" || s.rfind("--route=", 0) == 0) {
       const std::string v = s == "--route" ? value("--route") : s.substr(8);
       const auto comma = v.find(',');
@@ -196,7 +206,12 @@ int cmd_run(const Args& a) {
     std::fputs(kRunUsage, stdout);
     return 0;
   }
-  if (a.config.empty()) usage_error("run needs a CONFIG.json");
+  const bool resume = !a.resume.empty();
+  if (resume && !a.config.empty())
+    usage_error("run --resume DIR takes no CONFIG.json (it uses DIR/config.resolved.json), got '" + a.config + "'");
+  if (resume && !a.sets.empty())
+    usage_error("--set cannot be combined with --resume (the checkpoint belongs to DIR/config.resolved.json as it is)");
+  if (!resume && a.config.empty()) usage_error("run needs a CONFIG.json");
   // SIGINT/SIGTERM: the runtime stops at its next event and the outputs are still written. One-shot
   // (SA_RESETHAND): a second signal kills at once; the atomic writes leave no half-written file.
   struct sigaction sa {};
@@ -205,12 +220,29 @@ int cmd_run(const Args& a) {
   sa.sa_flags = SA_RESETHAND;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  sim::Experiment x = sim::load_experiment(a.config, a.sets);
-  const std::string dir = a.out.empty() ? x.output.dir : a.out;
+  // --resume DIR: DIR's resolved config and checkpoint, refused when they do not belong together.
+  const std::string resolved_file = resume ? (std::filesystem::path(a.resume) / "config.resolved.json").string() : "";
+  const std::string ckpt_file = resume ? (std::filesystem::path(a.resume) / "checkpoint.dtck").string() : "";
+  if (resume && !io::file_exists(resolved_file))
+    throw InputError(resolved_file, "", "missing: --resume needs the run directory of a run started with this version");
+  sim::Experiment x = resume ? sim::load_resolved_experiment(resolved_file) : sim::load_experiment(a.config, a.sets);
+  std::optional<sim::Checkpoint> ck;
+  if (resume) {
+    ck = sim::read_checkpoint(ckpt_file);
+    const std::string h = sim::config_hash(io::read_file(resolved_file));
+    if (ck->config_hash != h)
+      throw InputError(ckpt_file, "", "written for a different config (config hash " + ck->config_hash + ", " +
+                                          resolved_file + " has " + h + "): refusing to resume");
+  }
+  const std::string dir = !a.out.empty() ? a.out : resume ? a.resume : x.output.dir;
   // Remove the previous run's files first: a directory with an old summary.json must never pass
-  // for the result of this run.
+  // for the result of this run (nor an old checkpoint for one of its checkpoints).
   for (const char* f : {"summary.json", "metrics.csv", "links.csv", "trace.json", "final_params.npy", "config.resolved.json"})
     std::filesystem::remove(std::filesystem::path(dir) / f);
+  if (!resume) std::filesystem::remove(std::filesystem::path(dir) / "checkpoint.dtck");
+  // The resolved config is written first: `--resume DIR` needs it, and checkpoints carry its hash.
+  const std::string resolved_text = x.resolved.dump(2) + "\n";
+  io::atomic_write((std::filesystem::path(dir) / "config.resolved.json").string(), resolved_text);
   if (!a.quiet)
     spdlog::info("{}: {} on {} workers + {} servers, {} samples, model {} ({})", x.name, x.algorithm,
                  x.platform.workers.count, x.platform.servers.count, x.training.samples, x.model.value("kind", "?"),
@@ -220,6 +252,14 @@ int cmd_run(const Args& a) {
   hooks.progress = [&](const sim::Progress& p) { progress.update(p); };
   hooks.interrupt = &g_stop_signal;
   hooks.max_wall_s = a.max_wall_s;
+  hooks.config_hash = sim::config_hash(resolved_text);
+  if (x.training.checkpoint_every_samples > 0) hooks.checkpoint_path = (std::filesystem::path(dir) / "checkpoint.dtck").string();
+  if (ck) {
+    hooks.resume = &*ck;
+    hooks.resume_file = ckpt_file;
+    if (!a.quiet) spdlog::info("resuming {} from step {} ({} samples done, simulated time {:.6g} s)", a.resume, ck->step,
+                               ck->samples_done, ck->metrics.empty() ? 0.0 : ck->metrics.back().sim_time_s);
+  }
   sim::RunResult r = sim::run(x, hooks);
   progress.clear();
   sim::write_outputs(x, r, dir);

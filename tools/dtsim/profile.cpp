@@ -108,8 +108,8 @@ int cmd_profile(int argc, char** argv) {
   if (!model_arg.empty() && model_arg[0] == '{') {
     try {
       spec = json::parse(model_arg);
-    } catch (const json::parse_error& e) {
-      throw InputError("MODEL", "", std::string("invalid JSON: ") + e.what());
+    } catch (const json::exception& e) {
+      throw InputError("MODEL", "", "invalid JSON: " + json_error_detail(e));
     }
   } else {
     spec = json{{"kind", model_arg}};

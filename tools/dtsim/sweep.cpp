@@ -122,6 +122,8 @@ json parse_text(const std::string& text, const std::string& file) {
     const auto colon = what.find(": ", what.find("parse error"));
     throw InputError(file, "", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) + ": " +
                                    (colon == std::string::npos ? what : what.substr(colon + 2)));
+  } catch (const json::exception& e) {  // e.g. a number too large for a double
+    throw InputError(file, "", "invalid JSON: " + json_error_detail(e));
   }
 }
 

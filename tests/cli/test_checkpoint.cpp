@@ -1,0 +1,259 @@
+// Checkpoint and resume (docs/robustness.md): training.checkpoint_every_samples writes
+// <run dir>/checkpoint.dtck; `dtsim run --resume DIR` continues it. For synchronous algorithms the
+// resumed run ends with bitwise the same parameters and the same metrics rows as an uninterrupted
+// one; bad checkpoints and misuse are refused with exit 2 and one line naming the file.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "helpers.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using namespace clitest;
+
+// 3 workers x batch 8 = 24 samples per synchronous step, 2400 samples = 100 steps. With
+// checkpoint_every_samples = C the cuts are the first steps at which 24 * step crosses a multiple of C.
+std::string ckpt_config(const std::string& algorithm, const std::string& every, const std::string& extra_training = "") {
+  return R"({"name": "ck", "seed": 3,
+ "platform": {"network": {"model": "exact"}, "topology": {"kind": "star"},
+   "workers": {"count": 3, "speed": "1Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}},
+   "servers": {"count": 2, "speed": "1Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}}},
+ "model": {"kind": "mlp", "hidden": [16]}, "dataset": {"kind": "synthetic", "train": 512, "test": 128, "features": 8},
+ "algorithm": )" + algorithm + R"(,
+ "training": {"batch_size": 8, "samples": 2400, "eval_every_samples": 240, "checkpoint_every_samples": )" + every +
+         extra_training + "}}";
+}
+
+// metrics.csv rows without the wall-clock column (the only one that may differ).
+std::vector<std::string> rows_without_wall(const fs::path& csv) {
+  std::vector<std::string> rows;
+  std::istringstream in(slurp(csv));
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto a = line.find(','), b = line.find(',', a + 1);
+    rows.push_back(line.substr(0, a) + line.substr(b));
+  }
+  return rows;
+}
+
+uint64_t samples_of(const std::string& row) {  // the samples column (third, second without wall time)
+  const auto a = row.find(',');
+  return std::stoull(row.substr(a + 1, row.find(',', a + 1) - a - 1));
+}
+
+// Uninterrupted run vs. a run resumed from its checkpoint into another directory.
+void expect_resume_bitwise(const std::string& algorithm, const std::string& every, const std::string& last_step) {
+  Scratch s;
+  const std::string cfg = s.write("ck.json", ckpt_config(algorithm, every));
+  const fs::path full = s.dir / "full", resumed = s.dir / "resumed";
+  const Result a = dtsim("run " + cfg + " --out " + full.string() + " --quiet");
+  REQUIRE_MESSAGE(a.code == 0, a.err);
+  REQUIRE(fs::exists(full / "checkpoint.dtck"));
+  CHECK(slurp(full / "summary.json").find("\"last_step\": " + last_step) != std::string::npos);
+
+  const Result b = dtsim("run --resume " + full.string() + " --out " + resumed.string() + " --quiet");
+  REQUIRE_MESSAGE(b.code == 0, b.err);
+  const std::string summary = slurp(resumed / "summary.json");
+  CHECK(summary.find("\"resumed_from_step\": " + last_step) != std::string::npos);
+  CHECK(summary.find("\"status\": \"completed\"") != std::string::npos);
+
+  // Bitwise equal final parameters.
+  const std::string pa = slurp(full / "final_params.npy"), pb = slurp(resumed / "final_params.npy");
+  REQUIRE(pa.size() > 128);
+  CHECK(pa == pb);
+  // Every metrics row equal (sim time, samples, epoch, losses, accuracy), including those computed
+  // after the cut by the resumed run.
+  const auto ra = rows_without_wall(full / "metrics.csv"), rb = rows_without_wall(resumed / "metrics.csv");
+  CHECK(ra == rb);
+  const uint64_t cut_samples = static_cast<uint64_t>(std::stoll(last_step)) * 24;
+  CHECK(std::count_if(rb.begin() + 1, rb.end(), [&](const std::string& r) { return samples_of(r) > cut_samples; }) >= 2);
+  // Same totals: samples, simulated time, bytes on the wire.
+  for (const char* key : {"\"samples\": ", "\"simulated_time_s\": ", "\"bytes_on_wire\": ", "\"updates\": "}) {
+    const std::string sa = slurp(full / "summary.json");
+    const auto ia = sa.find(key), ib = summary.find(key);
+    REQUIRE(ia != std::string::npos);
+    REQUIRE(ib != std::string::npos);
+    CAPTURE(key);
+    CHECK(sa.substr(ia, sa.find_first_of(",\n", ia) - ia) == summary.substr(ib, summary.find_first_of(",\n", ib) - ib));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: SSGD on a PS resumed at half the budget ends bitwise equal to the uninterrupted run") {
+  expect_resume_bitwise(R"({"name": "ssgd", "comm": "ps", "momentum": 0.9, "weight_decay": 0.001})", "1200", "50");
+}
+
+TEST_CASE("checkpoint: SSGD all-reduce resumed from its last checkpoint ends bitwise equal to the uninterrupted run") {
+  // cuts at steps 42 (1008 samples) and 84 (2016): the file holds the last one
+  expect_resume_bitwise(R"({"name": "ssgd", "comm": "allreduce", "momentum": 0.9, "nesterov": true})", "1000", "84");
+}
+
+TEST_CASE("checkpoint: Local SGD resumed mid-round and at a round boundary ends bitwise equal to the uninterrupted run") {
+  // all-reduce, H = 4: the cut at step 50 is in the middle of round 12 (workers' models differ)
+  expect_resume_bitwise(R"({"name": "local-sgd", "comm": "allreduce", "period": 4, "momentum": 0.9})", "1200", "50");
+  // PS, H = 3: the last cut, step 84, ends round 27
+  expect_resume_bitwise(R"({"name": "local-sgd", "comm": "ps", "period": 3, "momentum": 0.9})", "1000", "84");
+}
+
+TEST_CASE("checkpoint: CoCoD-SGD resumed from a cut inside a round ends bitwise equal to the uninterrupted run") {
+  // k = 4: the cut at step 50 lies in round 12 (steps 48..51) and is taken at its end, after the merge
+  expect_resume_bitwise(R"({"name": "cocod-sgd", "period": 4, "momentum": 0.9})", "1200", "50");
+  expect_resume_bitwise(R"({"name": "cocod-sgd", "period": 3, "momentum": 0.9, "proportional_batch": true})", "1000", "84");
+}
+
+TEST_CASE("checkpoint: DiLoCo with AdamW and with SGD inside resumed mid-round ends bitwise equal") {
+  expect_resume_bitwise(R"({"name": "diloco", "period": 4, "local_lr": 0.01})", "1200", "50");
+  expect_resume_bitwise(R"({"name": "diloco", "period": 3, "local_optimizer": "sgd", "local_lr": 0.05, "local_momentum": 0.9})",
+                        "1000", "84");
+}
+
+TEST_CASE("checkpoint: a run killed by SIGTERM once its checkpoint exists, resumed in place, ends bitwise equal") {
+  // 24000 samples = 1000 steps, cuts at steps 250, 500 and 750. Whenever the kill lands (even after
+  // the run's end), resuming from the checkpoint on disk must give the uninterrupted result.
+  Scratch s;
+  const std::string cfg = s.write("ck.json", ckpt_config(R"({"name": "ssgd", "momentum": 0.9})", "6000"));
+  const std::string set = " --set training.samples=24000 --set training.eval_every_samples=2400 --set output.trace=false --quiet";
+  const fs::path full = s.dir / "full", killed = s.dir / "killed";
+  REQUIRE(dtsim("run " + cfg + " --out " + full.string() + set).code == 0);
+  const std::string bin = DTSIM_BINARY;
+  const std::string script = "(" + bin + " run " + cfg + " --out " + killed.string() + set + " 2>/dev/null & p=$!; i=0; " +
+                             "while [ ! -f " + (killed / "checkpoint.dtck").string() + " ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; " +
+                             "kill -TERM $p 2>/dev/null; wait $p; exit $?)";
+  const int st = std::system(("sh -c '" + script + "'").c_str());
+  const int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  CHECK((code == 143 || code == 0));  // 0: it ended before the signal arrived
+  REQUIRE(fs::exists(killed / "checkpoint.dtck"));
+  const Result r = dtsim("run --resume " + killed.string() + " --quiet");
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  CHECK(slurp(killed / "summary.json").find("\"status\": \"completed\"") != std::string::npos);
+  CHECK(slurp(killed / "summary.json").find("\"resumed_from_step\"") != std::string::npos);
+  CHECK(slurp(full / "final_params.npy") == slurp(killed / "final_params.npy"));
+  CHECK(rows_without_wall(full / "metrics.csv") == rows_without_wall(killed / "metrics.csv"));
+}
+
+TEST_CASE("checkpoint: a run without checkpoint_every_samples writes no checkpoint and a resolved config") {
+  Scratch s;
+  const std::string cfg = s.write("ck.json", ckpt_config(R"({"name": "ssgd"})", "0"));
+  const Result a = dtsim("run " + cfg + " --out " + (s.dir / "out").string() + " --quiet");
+  REQUIRE_MESSAGE(a.code == 0, a.err);
+  CHECK_FALSE(fs::exists(s.dir / "out" / "checkpoint.dtck"));
+  CHECK(fs::exists(s.dir / "out" / "config.resolved.json"));
+  CHECK(slurp(s.dir / "out" / "summary.json").find("\"checkpoint\"") == std::string::npos);
+  const Result b = dtsim("run --resume " + (s.dir / "out").string() + " --out " + (s.dir / "x").string());
+  CHECK(b.code == 2);
+  CHECK(b.err.find("checkpoint.dtck") != std::string::npos);
+}
+
+TEST_CASE("checkpoint: refusals exit 2 with one line naming the file") {
+  Scratch s;
+  const std::string cfg = s.write("ck.json", ckpt_config(R"({"name": "ssgd", "momentum": 0.9})", "1200"));
+  const fs::path full = s.dir / "full";
+  REQUIRE(dtsim("run " + cfg + " --out " + full.string() + " --quiet").code == 0);
+  auto one_line = [](const Result& r, const std::string& what) {
+    CAPTURE(r.err);
+    CHECK(r.code == 2);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.rfind("error: ", 0) == 0);
+    CHECK(r.err.find(what) != std::string::npos);
+  };
+  auto copy_run = [&](const std::string& name) {
+    const fs::path d = s.dir / name;
+    fs::copy(full, d, fs::copy_options::recursive);
+    return d;
+  };
+
+  SUBCASE("--set with --resume") {
+    const Result r = dtsim("run --resume " + full.string() + " --set seed=2");
+    CHECK(r.code == 2);
+    CHECK(r.err.find("--set cannot be combined with --resume") != std::string::npos);
+  }
+  SUBCASE("a CONFIG.json with --resume") {
+    const Result r = dtsim("run " + cfg + " --resume " + full.string());
+    CHECK(r.code == 2);
+    CHECK(r.err.find("takes no CONFIG.json") != std::string::npos);
+  }
+  SUBCASE("config changed since the checkpoint (hash mismatch)") {
+    const fs::path d = copy_run("edited");
+    std::string text = slurp(d / "config.resolved.json");
+    const auto at = text.find("\"seed\": 3");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, 9, "\"seed\": 4");
+    std::ofstream(d / "config.resolved.json") << text;
+    one_line(dtsim("run --resume " + d.string() + " --out " + (s.dir / "x").string()),
+             (d / "checkpoint.dtck").string() + ": written for a different config");
+  }
+  SUBCASE("truncated checkpoint") {
+    const fs::path d = copy_run("truncated");
+    fs::resize_file(d / "checkpoint.dtck", fs::file_size(d / "checkpoint.dtck") - 7);
+    one_line(dtsim("run --resume " + d.string() + " --out " + (s.dir / "x").string()),
+             (d / "checkpoint.dtck").string() + ": not a usable dtsim checkpoint: truncated");
+  }
+  SUBCASE("truncated inside the header") {
+    const fs::path d = copy_run("header");
+    fs::resize_file(d / "checkpoint.dtck", 40);
+    one_line(dtsim("run --resume " + d.string() + " --out " + (s.dir / "x").string()),
+             (d / "checkpoint.dtck").string() + ": not a usable dtsim checkpoint");
+  }
+  SUBCASE("a flipped byte in the data") {
+    const fs::path d = copy_run("flipped");
+    std::string bytes = slurp(d / "checkpoint.dtck");
+    bytes[bytes.size() - 5] ^= 0x40;
+    std::ofstream(d / "checkpoint.dtck", std::ios::binary) << bytes;
+    one_line(dtsim("run --resume " + d.string() + " --out " + (s.dir / "x").string()), "checksum mismatch");
+  }
+  SUBCASE("an algorithm that is not checkpointable is named") {
+    const std::string bad = s.write("easgd.json", ckpt_config(R"({"name": "easgd"})", "1200"));
+    one_line(dtsim("run " + bad + " --out " + (s.dir / "x").string()),
+             "training.checkpoint_every_samples: algorithm 'easgd' does not support checkpoint and resume");
+    one_line(dtsim("validate " + bad), "algorithm 'easgd' does not support checkpoint and resume");
+  }
+  SUBCASE("negative checkpoint_every_samples") {
+    const std::string bad = s.write("neg.json", ckpt_config(R"({"name": "ssgd"})", "-5"));
+    one_line(dtsim("validate " + bad), "training.checkpoint_every_samples: must not be negative");
+  }
+}
+
+// ASGD (docs/robustness.md): the cut is taken at the shards; on resume each worker computes again
+// from its first minibatch not applied by every shard. Not bitwise (event order differs), but the
+// sample budget is preserved exactly and the run completes normally.
+TEST_CASE("checkpoint: a resumed ASGD run completes with the same total samples and a finite loss") {
+  for (const char* shards : {"1", "3"}) {
+    CAPTURE(shards);
+    Scratch s;
+    const std::string cfg = s.write("ck.json", ckpt_config(R"({"name": "asgd", "momentum": 0.5})", "1000"));
+    const fs::path full = s.dir / "full", resumed = s.dir / "resumed";
+    const Result a = dtsim("run " + cfg + " --set platform.servers.count=" + shards + " --out " + full.string() + " --quiet");
+    REQUIRE_MESSAGE(a.code == 0, a.err);
+    REQUIRE(fs::exists(full / "checkpoint.dtck"));
+    const std::string sa = slurp(full / "summary.json");
+    CHECK(sa.find("\"written\": 2") != std::string::npos);  // thresholds 1000 and 2000 of 2400 samples
+    const Result b = dtsim("run --resume " + full.string() + " --out " + resumed.string() + " --quiet");
+    REQUIRE_MESSAGE(b.code == 0, b.err);
+    const std::string sb = slurp(resumed / "summary.json");
+    CHECK(sb.find("\"status\": \"completed\"") != std::string::npos);
+    CHECK(sb.find("\"resumed_from_step\": 2") != std::string::npos);
+    CHECK(sa.find("\"samples\": 2400,") != std::string::npos);
+    CHECK(sb.find("\"samples\": 2400,") != std::string::npos);  // the budget, exactly
+    CHECK(sb.find("\"gradients\": 300,") != std::string::npos);
+    // A finite final loss, and rows after the cut.
+    const auto rows = rows_without_wall(resumed / "metrics.csv");
+    REQUIRE(rows.size() >= 3);
+    CHECK(samples_of(rows.back()) == 2400);
+    const std::string last = rows.back();
+    CHECK(last.find("nan") == std::string::npos);
+    CHECK(last.find("inf") == std::string::npos);
+    CHECK(sb.find("\"final_test_loss\": null") == std::string::npos);
+  }
+}
