@@ -34,7 +34,7 @@ inline double read_clip_grad_norm(ObjectReader& r) {
 }
 
 inline ParamDoc clip_grad_norm_doc() {
-  return {"clip_grad_norm", "0", "clip each gradient to this L2 norm before it is used (0: off; PyTorch clip_grad_norm_)"};
+  return {"clip_grad_norm", "0", "clip each minibatch gradient to this L2 norm on its worker (0: off; PyTorch clip_grad_norm_)"};
 }
 
 }  // namespace dtsim::algo

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "algorithms/clip.hpp"
 #include "algorithms/common.hpp"
 
 namespace dtsim::algo {
@@ -28,6 +29,8 @@ const std::vector<AlgorithmInfo>& registry() {
                                     local_sgd_info(), cocod_sgd_info(), dasgd_info(), hpsgd_info(),
                                     diloco_info(),  streaming_diloco_info()};
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    // Keys every algorithm takes, read by the loader and applied by the runtime.
+    for (auto& a : v) a.params.push_back(clip_grad_norm_doc());
     return v;
   }();
   return all;

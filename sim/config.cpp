@@ -9,6 +9,7 @@
 #include <set>
 
 #include "algorithms/api.hpp"
+#include "algorithms/clip.hpp"
 #include "common/io.hpp"
 #include "sim/failures.hpp"
 #include "engine/cuda/cuda.hpp"
@@ -264,6 +265,10 @@ TrainingSpec read_training(ObjectReader r, uint64_t train_n) {
     if (t.samples == 0) t.samples = 1;
   }
   r.set_resolved("samples", t.samples);
+  // The resolved config must load again as it is (dtsim run --resume, reruns): keep only the
+  // budget in samples, which is what "epochs" resolved to.
+  if (has_epochs)
+    if (json* res = r.resolved()) res->erase("epochs");
   const int64_t ev = r.integer("eval_every_samples", static_cast<int64_t>(std::max<uint64_t>(1, t.samples / 10)));
   if (ev < 0) r.fail("eval_every_samples", "must not be negative (0: evaluate only at the end)");
   t.eval_every_samples = static_cast<uint64_t>(ev);
@@ -485,6 +490,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
       for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
       ar.fail("name", reason + "; available: " + list);
     }
+    x.clip_grad_norm = algo::read_clip_grad_norm(ar);  // common to every algorithm (runtime applies it)
     auto algorithm = info->make(ar);  // validates its keys and fills the defaults
     ar.finish();
     checkpointable = algorithm->checkpointable();

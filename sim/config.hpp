@@ -69,6 +69,9 @@ struct Experiment {
   DatasetSpec dataset;
   std::string algorithm;
   json algorithm_spec;  // the whole algorithm section, validated by its factory
+  // algorithm.clip_grad_norm (every algorithm; 0 = off): each minibatch gradient is clipped to this
+  // L2 norm on the worker that computed it, before the algorithm uses it (algorithms/clip.hpp).
+  double clip_grad_norm = 0;
   TrainingSpec training;
   ComputeSpec compute;
   OutputSpec output;

@@ -16,6 +16,7 @@
 #include <set>
 
 #include "algorithms/api.hpp"
+#include "algorithms/clip.hpp"
 #include "engine/model.hpp"
 #include "engine/ops.hpp"
 #include "common/io.hpp"
@@ -894,6 +895,7 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
                                   static_cast<uint64_t>(k_));
       g.buf = s_.gradient_buffer();
       g.loss = s_.model->forward_backward(params, batch_, g.buf->view());
+      if (s_.x.clip_grad_norm > 0) algo::clip_grad_norm(g.buf->view(), s_.x.clip_grad_norm);
       if (!std::isfinite(g.loss))  // checked every step: one float
         s_.diverge("loss of worker " + std::to_string(rank_) + " at its step " + std::to_string(k_) + " is " +
                        (std::isnan(g.loss) ? "nan" : "inf"),
@@ -1024,6 +1026,7 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
   json algo_spec = x.algorithm_spec;
   ObjectReader ar(algo_spec, {x.file, "algorithm"});
   ar.accept("name");
+  ar.accept("clip_grad_norm");  // applied by the runtime to every minibatch gradient (start_compute)
   auto algorithm = hooks.make_algorithm ? hooks.make_algorithm() : algorithm_factory->make(ar);
   s.algorithm = algorithm.get();
   s.K = algorithm->needs_servers() ? x.platform.servers.count : 0;

@@ -148,3 +148,19 @@ TEST_CASE("cifar10 dataset: a tiny generated set trains LeNet-5 with augmentatio
   syn["dataset"]["augment"] = true;
   CHECK(error_of(syn).find("dataset.augment") == 0);
 }
+
+TEST_CASE("config.resolved.json loads again as a config and resolves to itself (examples, epochs or samples)") {
+  // dtsim run --resume DIR loads DIR/config.resolved.json: it must be a valid config on its own.
+  for (const char* f : {"quickstart.json", "compare-algorithms.json"})
+    for (const std::vector<std::string>& sets :
+         {std::vector<std::string>{}, {"training.epochs=0.5"}, {"training.samples=1000"}}) {
+      const std::string file = std::string(DTSIM_SOURCE_DIR) + "/examples/" + f;
+      CAPTURE(file);
+      const sim::Experiment a = sim::load_experiment(file, sets);
+      const sim::Experiment b =
+          sim::load_experiment_json(a.resolved, "config.resolved.json", DTSIM_SOURCE_DIR "/examples", {});
+      CHECK(b.resolved == a.resolved);
+      CHECK(b.training.samples == a.training.samples);
+      CHECK(!a.resolved["training"].contains("epochs"));
+    }
+}

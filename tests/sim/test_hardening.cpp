@@ -270,5 +270,46 @@ TEST_CASE("clip_grad_norm: scales to the given L2 norm only when above it, retur
   CHECK(std::isnan(algo::clip_grad_norm(g.view(), 1.0)));  // left for the divergence check
 }
 
+TEST_CASE("clip_grad_norm as an algorithm option: the first SGD step moves the model by lr x the clipped gradient") {
+  // SSGD, 1 worker, no momentum, one step: W1 = W0 - lr g. Unclipped: g = (W0 - W1) / lr; with
+  // algorithm.clip_grad_norm = c below ||g||, the step is lr g c / (||g|| + 1e-6).
+  json j = small_config(1, 1);
+  j["algorithm"]["momentum"] = 0.0;
+  j["training"]["samples"] = 16;  // one step of batch 16
+  j["algorithm"]["lr"] = 1e-30;   // (nearly) no step: the initial model
+  const ChildRun w0 = run_forked(load(j));
+  j["algorithm"]["lr"] = 0.5;
+  const ChildRun plain = run_forked(load(j));
+  REQUIRE(w0.exit_code == 0);
+  REQUIRE(plain.exit_code == 0);
+  double g2 = 0;
+  for (size_t i = 0; i < w0.params.size(); ++i) g2 += std::pow((w0.params[i] - plain.params[i]) / 0.5, 2);
+  const double norm = std::sqrt(g2);
+  REQUIRE(norm > 0.01);
+  const double c = norm / 4;
+  j["algorithm"]["clip_grad_norm"] = c;
+  const ChildRun clipped = run_forked(load(j));
+  REQUIRE(clipped.exit_code == 0);
+  double err = 0, ref = 0;
+  for (size_t i = 0; i < w0.params.size(); ++i) {
+    const double want = (w0.params[i] - plain.params[i]) * c / (norm + 1e-6);
+    err = std::max(err, std::abs((w0.params[i] - clipped.params[i]) - want));
+    ref = std::max(ref, std::abs(want));
+  }
+  CHECK(err <= 1e-6 * std::max(1.0, ref) + 1e-7);
+  // a bound above the norm changes nothing, bitwise
+  j["algorithm"]["clip_grad_norm"] = norm * 10;
+  CHECK(run_forked(load(j)).params == plain.params);
+  // every algorithm accepts the key; a negative bound is an input error
+  for (const auto& a : algo::registry()) {
+    json k = small_config(2, 1);
+    k["algorithm"] = {{"name", a.name}, {"clip_grad_norm", 1.0}};
+    CAPTURE(a.name);
+    CHECK_NOTHROW(load(k));
+  }
+  j["algorithm"]["clip_grad_norm"] = -1;
+  CHECK_THROWS_AS(load(j), InputError);
+}
+
 }  // namespace
 }  // namespace dtsim::test
