@@ -171,6 +171,18 @@ TEST_CASE("sweep: resumable: complete runs are skipped, missing or changed ones 
   c = read_csv(s.dir / "out" / "results.csv");
   CHECK(c.rows[0].at("simulated_time_s") != "12345.5");
   CHECK(c.rows[0].at("samples") == "256");
+
+  // A run whose outputs say it was interrupted (or stopped by --max-wall-s) is not complete.
+  for (const char* status : {"interrupted", "wall_limit"}) {
+    CAPTURE(status);
+    sum = json::parse(slurp(kept / "summary.json"));
+    sum["status"] = status;
+    std::ofstream(kept / "summary.json") << sum.dump(2);
+    r = dtsim("sweep " + study + " --out " + out + " --set training.samples=256");
+    REQUIRE(r.code == 0);
+    CHECK(r.err.find("1 ran, 1 already complete") != std::string::npos);
+    CHECK(json::parse(slurp(kept / "summary.json"))["status"] == "completed");
+  }
 }
 
 TEST_CASE("sweep: an invalid run stops the study before anything runs: exit 2 naming the run") {
@@ -343,7 +355,10 @@ TEST_CASE("sweep: SIGINT stops launching, kills the running run, writes results.
     } else {
       ++other;
       CHECK((row.at("status") == "interrupted" || row.at("status") == "not_run"));
-      CHECK(!has_summary);
+      // A run stopped while simulating writes complete outputs marked "interrupted" (exit 143);
+      // one stopped before that has none. Either way it is not complete: a re-run redoes it.
+      if (has_summary)
+        CHECK(json::parse(slurp(s.dir / "out" / row.at("run_dir") / "summary.json"))["status"] == "interrupted");
     }
   }
   CHECK(completed >= 1);

@@ -466,10 +466,17 @@ std::vector<std::string> tail_lines(const std::string& file, size_t n) {
   return lines;
 }
 
+// A run is complete when its summary.json has a final status (completed, time_limit, diverged:
+// what the same config would give again) and its config is the one this study would run. An
+// interrupted or wall-limited run (its outputs are complete but stop at a wall-clock-dependent
+// point) runs again.
 bool already_done(const Run& run) {
   const fs::path d(run.dir);
   if (!io::file_exists((d / "summary.json").string())) return false;
   try {
+    const json summary = json::parse(io::read_file((d / "summary.json").string()));
+    const std::string status = summary.value("status", "");
+    if (status.empty() || status == "interrupted" || status == "wall_limit") return false;
     return io::read_file((d / "config.resolved.json").string()) == run.resolved;
   } catch (const std::exception&) {
     return false;
