@@ -81,9 +81,14 @@ std::string dirname(const std::string& path) {
 }
 
 std::string resolve_relative(const std::string& base_dir, const std::string& path) {
+  // Absolute, so that config.resolved.json (which records these) loads again from anywhere
+  // (dtsim run --resume DIR, a sweep's runs).
   const fs::path p(path);
   if (p.is_absolute()) return path;
-  return (fs::path(base_dir) / p).lexically_normal().string();
+  std::error_code ec;
+  const fs::path joined = fs::path(base_dir) / p;
+  const fs::path abs = fs::absolute(joined, ec);
+  return (ec ? joined : abs).lexically_normal().string();
 }
 
 bool file_exists(const std::string& path) {

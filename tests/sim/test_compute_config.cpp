@@ -164,3 +164,21 @@ TEST_CASE("config.resolved.json loads again as a config and resolves to itself (
       CHECK(!a.resolved["training"].contains("epochs"));
     }
 }
+
+TEST_CASE("paths in the resolved config are absolute: it loads again from any working directory") {
+  // dtsim run --resume DIR may run anywhere; relative paths resolve against the config's directory
+  // and are recorded absolute.
+  const auto here = std::filesystem::current_path();
+  std::filesystem::current_path(DTSIM_SOURCE_DIR);
+  CHECK(io::resolve_relative("examples", "../traces/x.trace") == (std::filesystem::path(DTSIM_SOURCE_DIR) / "traces/x.trace").lexically_normal().string());
+  json j = json::parse(io::read_file("examples/quickstart.json"));
+  j["platform"] = json::parse(io::read_file("platforms/star-10g.json"));
+  j["platform"]["stragglers"] = json::array({{{"workers", {1}}, {"trace", "../traces/thermal-throttle.trace"}}});
+  const sim::Experiment a = sim::load_experiment_json(j, "examples/x.json", "examples", {});
+  const std::string trace = a.resolved["platform"]["stragglers"][0]["trace"].get<std::string>();
+  CHECK(std::filesystem::path(trace).is_absolute());
+  std::filesystem::current_path("/");
+  const sim::Experiment b = sim::load_experiment_json(a.resolved, "/tmp/run/config.resolved.json", "/tmp/run", {});
+  CHECK(b.resolved == a.resolved);
+  std::filesystem::current_path(here);
+}
