@@ -286,6 +286,9 @@ class Algorithm {
   // resume_step()/resumed(). The runtime refuses training.checkpoint_every_samples and --resume
   // otherwise (docs/robustness.md, "How to make an algorithm checkpointable").
   virtual bool checkpointable() const { return false; }
+  // Why this instance is not checkpointable although the algorithm is with its defaults (a setting
+  // that leaves no cut); empty otherwise. Part of the refusal message.
+  virtual std::string checkpoint_refusal() const { return {}; }
   // Asynchronous PS algorithms: the cut is taken by the K server shards alone, each at its first
   // checkpoint() call after the threshold was crossed (the `step` it passes is not used). Each
   // shard saves, besides its own state, put_int("acked.<rank>", a) for every worker: that worker's

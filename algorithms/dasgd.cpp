@@ -15,6 +15,8 @@
 // them apart). Rank 0 publishes A_{r−1} at each merge; after the budget the last average is waited
 // for and published, so the final model is the workers' mean. Budget: sync_steps() steps, the last
 // round shortened.
+#include <algorithm>
+
 #include "algorithms/common.hpp"
 
 namespace dtsim::algo {
@@ -33,6 +35,11 @@ class Dasgd final : public Algorithm {
   explicit Dasgd(DasgdConfig c) : c_(std::move(c)) {}
   bool needs_servers() const override { return false; }
   double buffers_per_worker() const override { return 6.0; }
+  // Checkpoint and resume (docs/robustness.md): a cut inside round r is taken at the end of round r,
+  // just before its average is launched (the previous one was merged d steps into the round, so
+  // nothing is in flight). Each worker saves x (= the x_sent it is about to contribute), its
+  // optimizer state and the step it continues from; on resume it first launches that average.
+  bool checkpointable() const override { return true; }
 
   void worker(Worker& w) override {
     const int64_t T = w.sync_steps();
@@ -41,6 +48,11 @@ class Dasgd final : public Algorithm {
     std::shared_ptr<const Vec> sent;            // x_sent: the model this worker contributed
     Future<std::shared_ptr<const Vec>> average; // A_{r−1}, in flight
     int64_t merges = 0;
+    int64_t start = 0;  // the step the first round starts at
+    auto launch = [&] {  // x_sent <- x; A_r = allreduce_mean(x_sent), hidden behind the next d steps
+      sent = snapshot_of(w, x.view());
+      average = w.allreduce_async(Payload::whole(sent, w.num_params()), Reduce::Mean, w.batch_size());
+    };
     auto merge = [&] {
       const auto A = average.wait();
       average = {};
@@ -57,7 +69,14 @@ class Dasgd final : public Algorithm {
       w.observe("dasgd.after", merges++, x.view());
       if (w.rank() == 0) w.publish_global(view_of(A));
     };
-    for (int64_t t0 = 0; t0 < T; t0 += c_.period) {
+    if (const State* st = w.resumed()) {
+      st->get("x", x.view());
+      opt->load(*st, "opt");
+      start = st->get_int("next_step");
+      merges = st->get_int("merges");
+      launch();  // the round-end average the cut came just before
+    }
+    for (int64_t t0 = start; t0 < T; t0 += c_.period) {
       for (int64_t s = 0; s < std::min(c_.period, T - t0); ++s) {
         if (s == c_.delay && average.valid()) merge();  // d steps into the round
         opt->set_lr(scheduled_lr(c_.schedule, c_.opt.lr, w, sync_epoch(w, t0 + s)));
@@ -66,8 +85,15 @@ class Dasgd final : public Algorithm {
         w.update_cost();
       }
       if (average.valid()) merge();  // a round shorter than d steps (the budget's end)
-      sent = snapshot_of(w, x.view());
-      average = w.allreduce_async(Payload::whole(sent, w.num_params()), Reduce::Mean, w.batch_size());
+      const int64_t next = std::min(t0 + c_.period, T);
+      for (int64_t c = t0 + 1; c <= next; ++c)  // the cuts crossed during this round
+        w.checkpoint(c, [&](State& st) {
+          st.put("x", x.view());
+          opt->save(st, "opt");
+          st.put_int("next_step", next);
+          st.put_int("merges", merges);
+        });
+      launch();
     }
     const auto final_avg = average.wait();  // the last round's average is the final model
     if (w.rank() == 0) w.publish_global(view_of(final_avg));

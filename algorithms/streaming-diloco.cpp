@@ -18,6 +18,8 @@
 // (blocking), so the final θ contains every worker's progress.
 // Fragments are P contiguous, nearly equal ranges of the flat parameter vector (the paper uses
 // strided groups of layers; see docs/algorithms/streaming-diloco.md).
+#include <algorithm>
+
 #include "algorithms/common.hpp"
 #include "engine/quantize.hpp"
 
@@ -45,6 +47,18 @@ class StreamingDiloco final : public Algorithm {
   explicit StreamingDiloco(StreamingConfig c) : c_(std::move(c)) {}
   bool needs_servers() const override { return false; }
   double buffers_per_worker() const override { return 7.0; }
+  // Checkpoint and resume (docs/robustness.md): a cut is deferred to the end of the first step after
+  // it with no exchange in flight (every sent fragment applied); each worker saves θ, x, the inner
+  // optimizer, every fragment's outer momentum and last send, and the step it continues from. Such a
+  // step exists every round only when the delay τ is shorter than the gap between two fragments'
+  // sends (about H/P steps).
+  bool checkpointable() const override { return checkpoint_refusal().empty(); }
+  std::string checkpoint_refusal() const override {
+    if (min_send_gap() <= c_.delay)
+      return "the delay τ = " + std::to_string(c_.delay) + " is not shorter than the smallest gap between two fragments' sends (" +
+             std::to_string(min_send_gap()) + " steps), so an exchange is always in flight and no cut exists";
+    return {};
+  }
 
   // One fragment: its range, its outer optimizer, its exchange in flight.
   struct Fragment {
@@ -55,6 +69,15 @@ class StreamingDiloco final : public Algorithm {
     int64_t due = -1;          // the inner step after which the pending exchange is applied
     int64_t last_sync = -1;    // the inner step after which it was last sent
   };
+
+  // Fragment p sends after the inner steps t with t+1 ≡ p·H/P (mod H); the smallest distance
+  // between two consecutive sends of any fragments.
+  int64_t min_send_gap() const {
+    const int64_t H = c_.period, P = c_.fragments;
+    int64_t gap = H - (H * (P - 1) / P);  // from the last fragment's send to the first's next one
+    for (int64_t p = 1; p < P; ++p) gap = std::min(gap, H * p / P - H * (p - 1) / P);
+    return gap;
+  }
 
   void worker(Worker& w) override {
     const int64_t T = w.sync_steps(), H = c_.period;
@@ -96,7 +119,19 @@ class StreamingDiloco final : public Algorithm {
       w.update_cost(2);
       if (w.rank() == 0) w.publish_global(theta.view());
     };
-    for (int64_t t = 0; t < T; ++t) {
+    int64_t start = 0;
+    if (const State* st = w.resumed()) {
+      st->get("theta", theta.view());
+      st->get("x", x.view());
+      inner->load(*st, "inner");
+      for (size_t p = 0; p < frags.size(); ++p) {
+        load_sgd(*st, *frags[p].outer, "outer." + std::to_string(p));
+        frags[p].last_sync = st->get_int("last_sync." + std::to_string(p));
+      }
+      start = st->get_int("next_step");
+    }
+    int64_t cut_from = start;  // the cuts at steps (cut_from, t+1] are taken at the next quiet step
+    for (int64_t t = start; t < T; ++t) {
       Gradient g = w.compute(x.view());
       inner->set_lr(scheduled_lr(c_.inner_schedule, c_.inner.lr, w, sync_epoch(w, t)));
       inner->step(x.view(), view_of(g));
@@ -105,6 +140,20 @@ class StreamingDiloco final : public Algorithm {
         if (t + 1 >= f.offset && (t + 1 - f.offset) % H == 0) send(f, t);
       for (auto& f : frags)
         if (f.pending.valid() && f.due == t) apply(f);
+      if (std::none_of(frags.begin(), frags.end(), [](const Fragment& f) { return f.pending.valid(); })) {
+        for (int64_t c = cut_from + 1; c <= t + 1; ++c)
+          w.checkpoint(c, [&](State& st) {
+            st.put("theta", theta.view());
+            st.put("x", x.view());
+            inner->save(st, "inner");
+            for (size_t p = 0; p < frags.size(); ++p) {
+              save_sgd(st, *frags[p].outer, "outer." + std::to_string(p));
+              st.put_int("last_sync." + std::to_string(p), frags[p].last_sync);
+            }
+            st.put_int("next_step", t + 1);
+          });
+        cut_from = t + 1;
+      }
     }
     // The budget's end: complete the exchanges in flight, then sync every fragment with inner
     // steps since its last send once more.

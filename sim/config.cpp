@@ -430,6 +430,12 @@ std::string checkpointable_list() {
   return "checkpointable algorithms: " + (names.empty() ? std::string("none") : names);
 }
 
+std::string not_checkpointable_reason(const std::string& name, const algo::Algorithm& algorithm) {
+  const std::string why = algorithm.checkpoint_refusal();
+  if (!why.empty()) return "algorithm '" + name + "' cannot checkpoint with these settings: " + why;
+  return "algorithm '" + name + "' does not support checkpoint and resume (" + checkpointable_list() + ")";
+}
+
 Experiment load_experiment_json(json doc, const std::string& file, const std::string& base_dir,
                                 const std::vector<std::string>& overrides) {
   Experiment x;
@@ -477,6 +483,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     x.model = res["model"];
   }
   bool checkpointable = false;
+  std::string checkpoint_refusal;
   {
     auto ar = r.object("algorithm", true);
     x.algorithm = ar.string("name");
@@ -494,6 +501,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     auto algorithm = info->make(ar);  // validates its keys and fills the defaults
     ar.finish();
     checkpointable = algorithm->checkpointable();
+    if (!checkpointable) checkpoint_refusal = not_checkpointable_reason(x.algorithm, *algorithm);
     if (algorithm->needs_servers() && x.platform.servers.count < 1)
       throw InputError(platform_file, platform_path.empty() ? "servers.count" : "platform.servers.count",
                        "algorithm '" + x.algorithm + "' needs at least one parameter server");
@@ -503,8 +511,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   x.training = read_training(r.object("training"), train_size(x.dataset));
   if (x.training.checkpoint_every_samples > 0) {  // docs/robustness.md, "Checkpoint and resume"
     if (!checkpointable)
-      throw InputError(file, "training.checkpoint_every_samples",
-                       "algorithm '" + x.algorithm + "' does not support checkpoint and resume (" + checkpointable_list() + ")");
+      throw InputError(file, "training.checkpoint_every_samples", checkpoint_refusal);
     if (!x.platform.failures.empty())
       throw InputError(file, "training.checkpoint_every_samples", "checkpoints are not supported together with platform.failures");
   }

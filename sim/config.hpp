@@ -13,6 +13,10 @@
 #include "engine/vec.hpp"
 #include "sim/platform_spec.hpp"
 
+namespace dtsim::algo {
+class Algorithm;
+}
+
 namespace dtsim::sim {
 
 // LinkSpec, HostGroupSpec, StragglerSpec, PlatformSpec: sim/platform_spec.hpp.
@@ -90,6 +94,9 @@ Experiment load_experiment(const std::string& file, const std::vector<std::strin
 Experiment load_resolved_experiment(const std::string& file);
 // "checkpointable algorithms: ssgd, ..." (Algorithm::checkpointable(); for error messages).
 std::string checkpointable_list();
+// The one-line reason `algorithm` (registry name `name`) cannot checkpoint: its own reason, then the
+// list of checkpointable algorithms.
+std::string not_checkpointable_reason(const std::string& name, const algo::Algorithm& algorithm);
 Experiment load_experiment_json(json doc, const std::string& file, const std::string& base_dir,
                                 const std::vector<std::string>& overrides = {});
 

@@ -49,6 +49,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A worker's BatchNorm running statistics in its NodeCheckpoint (a key no algorithm uses: the
+// "runtime." prefix is reserved).
+const std::string kModelStateKey = "runtime.model_state";
+
 // Thrown inside an actor to end the run early; Shared::stop says why. guarded() catches it.
 struct StopRun {};
 
@@ -102,6 +106,12 @@ struct Shared {
 
   Vec global;                                  // the global model (PS algorithms' shards write here)
   std::shared_ptr<const Vec> init;             // initial parameters, shared by every node
+  // BatchNorm running statistics (docs/engine.md, "Model state"): one buffer per worker, updated
+  // only by that worker's minibatches (real data-parallel training without SyncBN, so event order
+  // never matters); the global model is evaluated with worker 0's (DDP's broadcast_buffers rule).
+  // Empty for models without state.
+  std::vector<Vec> model_state;
+  engine::ConstVecView eval_state() const { return model_state.empty() ? engine::ConstVecView{} : model_state[0].view(); }
   std::vector<std::shared_ptr<Vec>> grad_pool;  // recycled gradient buffers
 
   // All-reduce number `seq`: contributions gathered as workers call it; reduced once when complete.
@@ -300,11 +310,11 @@ struct Shared {
     row.samples = samples_done;
     row.epoch = static_cast<double>(samples_done) / static_cast<double>(x.training.train_size);
     if (real) {
-      const auto test = model->evaluate(global.view(), data->test, 0, data->test.size());
+      const auto test = model->evaluate(global.view(), eval_state(), data->test, 0, data->test.size());
       const size_t sub = std::min(x.training.eval_train_subset, data->train.size());
       row.test_loss = test.loss();
       row.test_accuracy = test.accuracy();
-      row.train_loss = sub ? model->evaluate(global.view(), data->train, 0, sub).loss() : std::nan("");
+      row.train_loss = sub ? model->evaluate(global.view(), eval_state(), data->train, 0, sub).loss() : std::nan("");
       for (size_t i = 0; i < x.training.target_accuracy.size(); ++i)
         if (!result.time_to_accuracy[i] && row.test_accuracy >= x.training.target_accuracy[i])
           result.time_to_accuracy[i] = now;
@@ -848,9 +858,19 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
     n.gradients = gradients_;
     n.samples = samples_;
     n.compute_s = compute_s_;
+    if (!s_.model_state.empty()) {  // its BatchNorm running statistics, exactly as of its cut
+      const Vec& st = s_.model_state[static_cast<size_t>(rank_)];
+      auto& blob = n.blobs[kModelStateKey];
+      blob.resize(st.size());
+      engine::ops::to_host(st.view(), blob.data());
+    }
   }
   void restore_counters(const NodeCheckpoint& n, int64_t step) override {
     NodeBase::restore_counters(n, step);
+    if (!s_.model_state.empty()) {  // present and sized: checked when the checkpoint was loaded
+      Vec& st = s_.model_state[static_cast<size_t>(rank_)];
+      engine::ops::copy(st.view(), engine::ConstVecView(n.blobs.at(kModelStateKey).data(), st.size(), engine::Device::Cpu));
+    }
     k_ = n.k;
     pos_ = n.pos;
     b_ = static_cast<int>(n.batch);
@@ -894,7 +914,9 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
         engine::augment_crop_flip(batch_, s_.data->black, s_.x.seed, static_cast<uint64_t>(rank_),
                                   static_cast<uint64_t>(k_));
       g.buf = s_.gradient_buffer();
-      g.loss = s_.model->forward_backward(params, batch_, g.buf->view());
+      g.loss = s_.model_state.empty()
+                   ? s_.model->forward_backward(params, batch_, g.buf->view())
+                   : s_.model->forward_backward(params, s_.model_state[static_cast<size_t>(rank_)].view(), batch_, g.buf->view());
       if (s_.x.clip_grad_norm > 0) algo::clip_grad_norm(g.buf->view(), s_.x.clip_grad_norm);
       if (!std::isfinite(g.loss))  // checked every step: one float
         s_.diverge("loss of worker " + std::to_string(rank_) + " at its step " + std::to_string(k_) + " is " +
@@ -1033,7 +1055,7 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
   const Checkpoint* ck = hooks.resume;
   if ((x.training.checkpoint_every_samples > 0 || ck) && !algorithm->checkpointable())
     throw InputError(ck ? hooks.resume_file : x.file, ck ? "" : "training.checkpoint_every_samples",
-                     "algorithm '" + x.algorithm + "' does not support checkpoint and resume (" + checkpointable_list() + ")");
+                     not_checkpointable_reason(x.algorithm, *algorithm));
   s.ckpt_every = x.training.checkpoint_every_samples;
   s.server_cuts = algorithm->checkpoint_at_servers() && s.K > 0;
   s.next_ckpt = s.ckpt_every;
@@ -1064,6 +1086,10 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     model->init_params(s.global.view(), x.seed);
     auto init = std::make_shared<Vec>(s.global.clone());
     s.init = init;
+    for (int i = 0; model->num_state() && i < s.N; ++i) {
+      s.model_state.emplace_back(model->num_state(), model->device());
+      model->init_state(s.model_state.back().view());
+    }
   }
   if (ck) {  // resume (docs/robustness.md): the global model and the run-wide counters of the cut
     auto refuse = [&](const std::string& why) { throw InputError(hooks.resume_file, "", "cannot resume: " + why); };
@@ -1074,6 +1100,13 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
     if (ck->global.size() != (s.real ? s.P : 0))
       refuse("its global model holds " + std::to_string(ck->global.size()) + " parameters, the model has " +
              std::to_string(s.real ? s.P : 0));
+    for (size_t i = 0; i < s.model_state.size(); ++i) {
+      const auto& blobs = ck->workers[i].blobs;
+      const auto it = blobs.find(kModelStateKey);
+      if (it == blobs.end() || it->second.size() != s.model_state[i].size())
+        refuse("worker " + std::to_string(i) + " has no BatchNorm running statistics of " +
+               std::to_string(s.model_state[i].size()) + " values in it (written by an older dtsim?)");
+    }
     if (!s.server_cuts && (ck->step < 1 || ck->step >= s.sync_steps)) refuse("its step " + std::to_string(ck->step) + " is outside the run");
     if (s.real) {
       engine::ops::copy(s.global.view(), engine::ConstVecView(ck->global.data(), s.P, engine::Device::Cpu));

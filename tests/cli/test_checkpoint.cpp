@@ -24,12 +24,18 @@ using namespace clitest;
 
 // 3 workers x batch 8 = 24 samples per synchronous step, 2400 samples = 100 steps. With
 // checkpoint_every_samples = C the cuts are the first steps at which 24 * step crosses a multiple of C.
-std::string ckpt_config(const std::string& algorithm, const std::string& every, const std::string& extra_training = "") {
+const std::string kMlp = R"("model": {"kind": "mlp", "hidden": [16]}, "dataset": {"kind": "synthetic", "train": 512, "test": 128, "features": 8})";
+// A model with BatchNorm running statistics (per-worker state the checkpoint must carry).
+const std::string kResnet8 =
+    R"("model": {"kind": "resnet8"}, "dataset": {"kind": "synthetic", "train": 512, "test": 64, "shape": [3, 8, 8]})";
+
+std::string ckpt_config(const std::string& algorithm, const std::string& every, const std::string& extra_training = "",
+                        const std::string& model_data = kMlp) {
   return R"({"name": "ck", "seed": 3,
  "platform": {"network": {"model": "exact"}, "topology": {"kind": "star"},
    "workers": {"count": 3, "speed": "1Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}},
    "servers": {"count": 2, "speed": "1Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}}},
- "model": {"kind": "mlp", "hidden": [16]}, "dataset": {"kind": "synthetic", "train": 512, "test": 128, "features": 8},
+ )" + model_data + R"(,
  "algorithm": )" + algorithm + R"(,
  "training": {"batch_size": 8, "samples": 2400, "eval_every_samples": 240, "checkpoint_every_samples": )" + every +
          extra_training + "}}";
@@ -53,9 +59,10 @@ uint64_t samples_of(const std::string& row) {  // the samples column (third, sec
 }
 
 // Uninterrupted run vs. a run resumed from its checkpoint into another directory.
-void expect_resume_bitwise(const std::string& algorithm, const std::string& every, const std::string& last_step) {
+void expect_resume_bitwise(const std::string& algorithm, const std::string& every, const std::string& last_step,
+                           const std::string& model_data = kMlp) {
   Scratch s;
-  const std::string cfg = s.write("ck.json", ckpt_config(algorithm, every));
+  const std::string cfg = s.write("ck.json", ckpt_config(algorithm, every, "", model_data));
   const fs::path full = s.dir / "full", resumed = s.dir / "resumed";
   const Result a = dtsim("run " + cfg + " --out " + full.string() + " --quiet");
   REQUIRE_MESSAGE(a.code == 0, a.err);
@@ -117,6 +124,43 @@ TEST_CASE("checkpoint: DiLoCo with AdamW and with SGD inside resumed mid-round e
   expect_resume_bitwise(R"({"name": "diloco", "period": 4, "local_lr": 0.01})", "1200", "50");
   expect_resume_bitwise(R"({"name": "diloco", "period": 3, "local_optimizer": "sgd", "local_lr": 0.05, "local_momentum": 0.9})",
                         "1000", "84");
+}
+
+TEST_CASE("checkpoint: DaSGD resumed from a cut inside a round ends bitwise equal (the in-flight average is relaunched)") {
+  // The cut is taken at the round's end, before its average is launched; the resumed run launches it first.
+  expect_resume_bitwise(R"({"name": "dasgd", "period": 4, "delay": 1, "local_optimizer": "sgd", "lr": 0.05, "momentum": 0.9})", "1200", "50");
+  expect_resume_bitwise(R"({"name": "dasgd", "period": 3, "delay": 2, "merge": "replace"})", "1000", "84");
+}
+
+TEST_CASE("checkpoint: Streaming DiLoCo resumed at the first step with no exchange in flight ends bitwise equal") {
+  // H = 8, P = 2: fragment 0 sends after steps 7, 15, ..., fragment 1 after 3, 11, ..., each applied τ
+  // steps later. τ = 1: nothing is in flight after step 49, so the cut at 50 is taken there. τ = 2:
+  // the cut at 84 (2016 samples) comes right after fragment 1's send after step 83, so it is deferred
+  // to the end of step 85, when that exchange has been applied (the state is that of step 86).
+  expect_resume_bitwise(
+      R"({"name": "streaming-diloco", "period": 8, "fragments": 2, "delay": 1, "local_lr": 0.01, "quantize": true})", "1200",
+      "50");
+  expect_resume_bitwise(
+      R"({"name": "streaming-diloco", "period": 8, "fragments": 2, "delay": 2, "local_optimizer": "sgd", "local_lr": 0.05, "local_momentum": 0.9})",
+      "1000", "84");
+}
+
+TEST_CASE("checkpoint: Streaming DiLoCo with a delay that leaves no quiet step is refused with the reason") {
+  Scratch s;
+  const std::string bad = s.write(
+      "sd.json", ckpt_config(R"({"name": "streaming-diloco", "period": 8, "fragments": 4, "delay": 2})", "1200"));
+  const Result r = dtsim("validate " + bad);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("training.checkpoint_every_samples: algorithm 'streaming-diloco' cannot checkpoint with these settings: "
+                   "the delay τ = 2 is not shorter than the smallest gap between two fragments' sends (2 steps)") !=
+        std::string::npos);
+}
+
+TEST_CASE("checkpoint: a BatchNorm model's per-worker running statistics are carried across the cut") {
+  // ResNet-8's BatchNorm statistics are not parameters: evaluated with worker 0's, they must be
+  // restored at every worker's cut for the metrics after the cut to be equal.
+  expect_resume_bitwise(R"({"name": "ssgd", "comm": "allreduce", "lr": 0.05, "momentum": 0.9})", "1200", "50", kResnet8);
+  expect_resume_bitwise(R"({"name": "local-sgd", "comm": "allreduce", "period": 4, "lr": 0.05})", "1000", "84", kResnet8);
 }
 
 TEST_CASE("checkpoint: a run killed by SIGTERM once its checkpoint exists, resumed in place, ends bitwise equal") {
