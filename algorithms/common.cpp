@@ -123,6 +123,13 @@ void save_sgd(State& st, const engine::Sgd& sgd, const std::string& prefix) {
   st.put_int(prefix + ".first", sgd.first_step() ? 1 : 0);
 }
 
+std::shared_ptr<Vec> resumed_gradient(const Worker& w, const State& st) {
+  if (!w.real()) return nullptr;
+  auto g = std::make_shared<Vec>(new_vec(w, w.num_params()));
+  st.get("g", g->view());
+  return g;
+}
+
 void load_sgd(const State& st, engine::Sgd& sgd, const std::string& prefix) {
   st.get(prefix + ".v", sgd.momentum_buffer().view());
   sgd.set_first_step(st.get_int(prefix + ".first") != 0);
@@ -141,11 +148,12 @@ void asgd_worker(Worker& w) {
 
 std::shared_ptr<const Vec> ssgd_ps_steps(Worker& w, int64_t steps) {
   std::shared_ptr<const Vec> W = w.initial_params();
-  for (int64_t t = 0; t < steps; ++t) {
+  for (int64_t t = std::min(w.resume_step(), steps); t < steps; ++t) {
     Gradient g = w.compute(view_of(W));
     W.reset();
     w.push(g.payload(w.num_params()), kGradient, t).wait();
     W = w.pull(kParams);
+    w.checkpoint(t + 1, {});  // W_{t+1} is the global model: nothing else to save
   }
   return W;
 }
@@ -229,6 +237,16 @@ class DcLocal final : public LocalOptimizer {
   }
   void set_lr(double lr) override { lr_ = lr; }
   double buffers() const override { return 3 + scaled_.buffers(); }
+  void save(State& st, const std::string& prefix) const override {
+    st.put(prefix + ".ms", dc_.mean_square().view());
+    st.put(prefix + ".prev", prev_.view());
+    st.put_int(prefix + ".first", first_ ? 1 : 0);
+  }
+  void load(const State& st, const std::string& prefix) override {
+    st.get(prefix + ".ms", dc_.mean_square().view());
+    st.get(prefix + ".prev", prev_.view());
+    first_ = st.get_int(prefix + ".first") != 0;
+  }
 
  private:
   engine::DelayCompensation dc_;

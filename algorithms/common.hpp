@@ -63,13 +63,18 @@ void sync_gradient_server(Server& s, const engine::SgdConfig& opt, int64_t steps
 // An engine::Sgd's state under `prefix` ("<prefix>.v" momentum buffer, "<prefix>.first").
 void save_sgd(State& st, const engine::Sgd& sgd, const std::string& prefix = "sgd");
 void load_sgd(const State& st, engine::Sgd& sgd, const std::string& prefix = "sgd");
+// The full-size vector saved under "g": the gradient a worker computed before its cut and sends
+// first on resume (Pipe-SGD, OD-SGD, SSD-SGD). On the compute device; null in timing-only mode.
+std::shared_ptr<Vec> resumed_gradient(const Worker& w, const State& st);
 
 // ------------------------------------------------------------------ worker helpers
 // ASGD's worker loop (ASGD, DC-ASGD): while the sample budget lasts, compute at the last pulled
 // W, push the gradient, pull the shard's reply (piggybacked on the push).
 void asgd_worker(Worker& w);
 // SSGD on the PS for `steps` steps from the initial weights (OD-SGD's and SSD-SGD's warm-up);
-// returns the last pulled weights W_steps.
+// returns the last pulled weights W_steps. Checkpointable like SSGD's worker: a cut after each
+// pull (nothing else to save); on resume it starts at min(resume_step(), steps) from
+// initial_params(), the checkpoint's global model.
 std::shared_ptr<const Vec> ssgd_ps_steps(Worker& w, int64_t steps);
 // Dissemination barrier among all workers (ceil(log2 N) rounds of zero-byte messages).
 void barrier(Worker& w, int64_t id);
@@ -128,7 +133,7 @@ class LocalOptimizer {
   // Full-size state buffers it keeps (memory estimates).
   virtual double buffers() const = 0;
   // Checkpoint and resume: its state under `prefix` (not its learning rate: callers set it before
-  // every step). Throws RuntimeError for an optimizer that cannot be saved (dc-asgd-adaptive).
+  // every step). The base versions throw RuntimeError (an optimizer without save/load).
   virtual void save(State& st, const std::string& prefix) const;
   virtual void load(const State& st, const std::string& prefix);
 };

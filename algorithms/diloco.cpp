@@ -32,7 +32,7 @@ class Diloco final : public Algorithm {
   double buffers_per_worker() const override { return 7.0; }
   // Checkpoint and resume (docs/robustness.md): a cut after any step; each worker saves θ, x and
   // both optimizers' states (inner: sgd or adamw).
-  bool checkpointable() const override { return c_.inner.kind != "dc-asgd-adaptive"; }
+  bool checkpointable() const override { return true; }
 
   void worker(Worker& w) override {
     const int64_t T = w.sync_steps();

@@ -29,6 +29,11 @@ class OdSgd final : public Algorithm {
   explicit OdSgd(DelayedPsConfig c) : c_(std::move(c)) {}
   bool needs_servers() const override { return true; }
   double buffers_per_worker() const override { return 7.0; }
+  // Checkpoint and resume (docs/robustness.md): in the warm-up, SSGD's cuts (after each pull);
+  // after it, the cut of step t is taken at the end of step t just before g_t is pushed (the reply
+  // to step t−1 has landed: nothing in flight). Each worker saves L, its local optimizer and g_t;
+  // the resumed run pushes g_t first.
+  bool checkpointable() const override { return true; }
 
   void worker(Worker& w) override {
     const int64_t T = w.sync_steps(), Tw = std::min(c_.warmup, T);
@@ -38,12 +43,26 @@ class OdSgd final : public Algorithm {
     LocalOptConfig lc = c_.local;
     if (c_.rescale_by_n) lc.grad_scale = 1.0 / w.workers();
     auto local = make_local_optimizer(lc, w);
-    for (int64_t t = Tw; t < T; ++t) {
+    int64_t start = Tw;
+    if (const State* st = w.resumed(); st && w.resume_step() > Tw) {  // a cut after the warm-up
+      st->get("L", L.view());
+      local->load(*st, "local");
+      start = w.resume_step();
+      w.push(Payload::whole(resumed_gradient(w, *st), w.num_params()), kGradient, start);  // g_c, not pushed yet
+      ++start;
+    }
+    for (int64_t t = start; t < T; ++t) {
       Gradient g = w.compute(L.view());            // on w̃_t = L, the locally updated weights
       if (t > Tw) assign(L.view(), view_of(w.pull(kParams)));  // L <- W_t (the pull of step t−1)
       local->set_lr(lc.lr * lr_factor(c_.global, w, sync_epoch(w, t)));  // the global schedule
       local->step(L.view(), view_of(g));  // L = W_t − η_l u(g_t) = w̃_{t+1}
       w.update_cost();
+      if (t > Tw)  // (the cut at Tw is the warm-up's last one)
+        w.checkpoint(t, [&](State& st) {
+          st.put("L", L.view());
+          local->save(st, "local");
+          st.put("g", view_of(g));
+        });
       w.push(g.payload(w.num_params()), kGradient, t);  // async: overlaps the next compute
     }
     if (T > Tw) w.pull(kParams);  // the reply to the last push: its update is applied

@@ -26,6 +26,12 @@ class PipeSgd final : public Algorithm {
   bool needs_servers() const override { return ps_; }
   double buffers_per_worker() const override { return ps_ ? 3.0 : 4.0 + (opt_.momentum != 0); }
 
+  // Checkpoint and resume (docs/robustness.md): the cut of step t is taken at the end of step t just
+  // before g_t is sent (pushed, or its all-reduce launched): the previous exchange has landed, so
+  // nothing is in flight. Each worker saves g_t (and, all-reduce form, its optimizer state; the
+  // model is the checkpoint's global model); the resumed run sends g_t first.
+  bool checkpointable() const override { return true; }
+
   void worker(Worker& w) override { ps_ ? worker_ps(w) : worker_allreduce(w); }
 
   void server(Server& s) override {
@@ -36,10 +42,17 @@ class PipeSgd final : public Algorithm {
   void worker_ps(Worker& w) {
     const size_t P = w.num_params();
     std::shared_ptr<const Vec> W = w.initial_params();  // W_{t−1}: the newest weights this worker has
-    for (int64_t t = 0; t < w.sync_steps(); ++t) {
+    int64_t start = 0;
+    if (const State* st = w.resumed()) {  // W = W_c, the global model of the cut; g_c not sent yet
+      start = w.resume_step();
+      w.push(Payload::whole(resumed_gradient(w, *st), P), kGradient, start);
+      ++start;
+    }
+    for (int64_t t = start; t < w.sync_steps(); ++t) {
       Future<Gradient> c = w.compute_async(view_of(W));  // g_t at W_{t−1}
       if (t > 0) W = w.pull(kParams);                    // W_t, the reply to push t−1 (overlapped)
       Gradient g = c.wait();
+      w.checkpoint(t, [&g](State& st) { st.put("g", view_of(g)); });
       w.push(g.payload(P), kGradient, t);                // async: the next compute overlaps it
     }
     w.pull(kParams);  // the reply to the last push: its update is applied
@@ -55,13 +68,24 @@ class PipeSgd final : public Algorithm {
       w.update_cost();
       if (w.rank() == 0) w.publish_global(W.view());
     };
-    for (int64_t t = 0; t < w.sync_steps(); ++t) {
+    int64_t start = 0;
+    if (const State* st = w.resumed()) {  // W = the global model of the cut; g_c not reduced yet
+      load_sgd(*st, opt);
+      start = w.resume_step();
+      reducing = w.allreduce_async(Payload::whole(resumed_gradient(w, *st), P), Reduce::Mean, w.batch_size());
+      ++start;
+    }
+    for (int64_t t = start; t < w.sync_steps(); ++t) {
       Future<Gradient> c = w.compute_async(W.view());  // g_t at the current replica
       const bool pending = reducing.valid();
       std::shared_ptr<const Vec> mean;
       if (pending) mean = reducing.wait();               // ḡ_{t−1}, overlapped with the compute
       Gradient g = c.wait();
       if (pending) apply(mean, t - 1);
+      w.checkpoint(t, [&g, &opt](State& st) {
+        st.put("g", view_of(g));
+        save_sgd(st, opt);
+      });
       reducing = w.allreduce_async(g.payload(P), Reduce::Mean, w.batch_size());
     }
     if (reducing.valid()) apply(reducing.wait(), w.sync_steps() - 1);  // drain the pipeline

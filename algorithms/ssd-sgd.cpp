@@ -32,6 +32,10 @@ class SsdSgd final : public Algorithm {
   SsdSgd(DelayedPsConfig c, int64_t k) : c_(std::move(c)), k_(k) {}
   bool needs_servers() const override { return true; }
   double buffers_per_worker() const override { return 8.0; }
+  // Checkpoint and resume (docs/robustness.md): as OD-SGD's — SSGD's cuts in the warm-up, then the
+  // cut of step t at the end of step t just before g_t is pushed; each worker saves L, its local
+  // optimizer, the GLU state and g_t, and the resumed run pushes g_t first.
+  bool checkpointable() const override { return true; }
 
   // Does the server answer the push of step t with the weights (else with an ack)?
   bool pulls(int64_t t, int64_t Tw) const { return t < Tw || (t - Tw) % k_ == k_ - 1; }
@@ -47,7 +51,16 @@ class SsdSgd final : public Algorithm {
     if (lc.kind == "glu") lc.kind = "sgd";  // GLU = a local SGD step + the extrapolation below
     auto local = make_local_optimizer(lc, w);
     const bool use_glu = c_.local.kind == "glu";
-    for (int64_t t = Tw; t < T; ++t) {
+    int64_t start = Tw;
+    if (const State* st = w.resumed(); st && w.resume_step() > Tw) {  // a cut after the warm-up
+      st->get("L", L.view());
+      local->load(*st, "local");
+      glu.load(*st);
+      start = w.resume_step();
+      w.push(Payload::whole(resumed_gradient(w, *st), w.num_params()), kGradient, start);  // g_c, not pushed yet
+      ++start;
+    }
+    for (int64_t t = start; t < T; ++t) {
       Gradient g = w.compute(L.view());  // on w̃_t = L
       if (t > Tw) {
         if (pulls(t - 1, Tw)) {          // L <- W_t: the pull of step t−1 replaces the local copy
@@ -63,6 +76,13 @@ class SsdSgd final : public Algorithm {
       local->step(L.view(), view_of(g));  // L − η_l·(s·g + wd·L)
       if (use_glu) glu.extrapolate(L.view());  // − (1 − s)·Δ̂ (GLU reconstruction)
       w.update_cost(use_glu ? 2 : 1);
+      if (t > Tw)  // (the cut at Tw is the warm-up's last one)
+        w.checkpoint(t, [&](State& st) {
+          st.put("L", L.view());
+          local->save(st, "local");
+          glu.save(st);
+          st.put("g", view_of(g));
+        });
       w.push(g.payload(w.num_params()), kGradient, t);  // async: overlaps the next compute
     }
     if (T > Tw) {  // the reply to the last push: its update is applied
@@ -95,6 +115,18 @@ class SsdSgd final : public Algorithm {
     }
     void extrapolate(VecView L) {  // L −= (1 − s)·Δ̂
       if (have_ && L.size && share_ != 0) engine::ops::axpy(L, static_cast<float>(-share_), step_.view());
+    }
+    void save(State& st) const {
+      if (!on_) return;
+      st.put("glu.prev", prev_.view());
+      st.put("glu.step", step_.view());
+      st.put_int("glu.have", have_ ? 1 : 0);
+    }
+    void load(const State& st) {
+      if (!on_) return;
+      st.get("glu.prev", prev_.view());
+      st.get("glu.step", step_.view());
+      have_ = st.get_int("glu.have") != 0;
     }
 
    private:

@@ -22,6 +22,9 @@ class DelayCompensation {
   // u = g + lambda_eff*g*g*(w - w_bak); updates MS first when adaptive. u may alias g.
   void apply(VecView u, ConstVecView g, ConstVecView w, ConstVecView w_bak);
   const DelayCompConfig& config() const { return cfg_; }
+  // The running mean square MS (adaptive; empty otherwise): state to save and restore.
+  Vec& mean_square() { return ms_; }
+  const Vec& mean_square() const { return ms_; }
 
  private:
   DelayCompConfig cfg_;

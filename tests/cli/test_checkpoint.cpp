@@ -132,6 +132,34 @@ TEST_CASE("checkpoint: DaSGD resumed from a cut inside a round ends bitwise equa
   expect_resume_bitwise(R"({"name": "dasgd", "period": 3, "delay": 2, "merge": "replace"})", "1000", "84");
 }
 
+TEST_CASE("checkpoint: Pipe-SGD (all-reduce and PS) resumed ends bitwise equal (the unsent gradient is sent first)") {
+  // The cut of step t is taken just before g_t is sent; the resumed run sends it, then goes on.
+  expect_resume_bitwise(R"({"name": "pipe-sgd", "comm": "allreduce", "lr": 0.05, "momentum": 0.9})", "1200", "50");
+  expect_resume_bitwise(R"({"name": "pipe-sgd", "comm": "ps", "lr": 0.05, "momentum": 0.9})", "1000", "84");
+}
+
+TEST_CASE("checkpoint: OD-SGD resumed in its warm-up and after it ends bitwise equal (every local optimizer)") {
+  // 100 steps; cuts at 50 (C = 1200) and 84 (C = 1000). Warm-up 60: the cut at 50 is an SSGD one.
+  expect_resume_bitwise(R"({"name": "od-sgd", "lr": 0.05, "momentum": 0.5, "warmup_steps": 60})", "1200", "50");
+  // Warm-up 20: the cuts fall after it, with the default local optimizer (dc-asgd-adaptive; a decay
+  // m > 0 so that its mean square carries over the cut) and sgd.
+  expect_resume_bitwise(R"({"name": "od-sgd", "lr": 0.05, "momentum": 0.5, "warmup_steps": 20, "mean_square": 0.9})",
+                        "1000", "84");
+  expect_resume_bitwise(
+      R"({"name": "od-sgd", "lr": 0.05, "momentum": 0.5, "warmup_steps": 20, "local_optimizer": "sgd", "local_lr": 0.2})",
+      "1200", "50");
+}
+
+TEST_CASE("checkpoint: SSD-SGD resumed after its warm-up ends bitwise equal (GLU and dc-asgd-adaptive)") {
+  // k = 5 after a warm-up of 20: step 50 is s = 30 (no pull after it), step 84 is s = 64 (pull after it).
+  expect_resume_bitwise(
+      R"({"name": "ssd-sgd", "lr": 0.05, "momentum": 0.5, "local_lr": 0.2, "warmup_steps": 20, "pull_every": 5})", "1200",
+      "50");
+  expect_resume_bitwise(R"({"name": "ssd-sgd", "lr": 0.05, "momentum": 0.5, "local_lr": 0.2, "warmup_steps": 20,
+                            "pull_every": 5, "local_optimizer": "dc-asgd-adaptive"})",
+                        "1000", "84");
+}
+
 TEST_CASE("checkpoint: Streaming DiLoCo resumed at the first step with no exchange in flight ends bitwise equal") {
   // H = 8, P = 2: fragment 0 sends after steps 7, 15, ..., fragment 1 after 3, 11, ..., each applied τ
   // steps later. τ = 1: nothing is in flight after step 49, so the cut at 50 is taken there. τ = 2:

@@ -198,6 +198,8 @@ TEST_CASE("help, version, algorithms and validate of the shipped examples succee
   CHECK(r.code == 0);
   CHECK(r.out.find("ssgd") != std::string::npos);
   CHECK(r.out.find("asgd") != std::string::npos);
+  // Keys and defaults in aligned columns, also past a long default (dc-asgd-adaptive).
+  CHECK(r.out.find("    local_optimizer     dc-asgd-adaptive  worker-side optimizer") != std::string::npos);
   int experiments = 0, studies = 0;
   for (const auto& e : fs::recursive_directory_iterator(DTSIM_SOURCE_DIR "/examples")) {
     if (e.path().extension() != ".json") continue;

@@ -10,6 +10,7 @@
 
 #include <csignal>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -299,7 +300,11 @@ int cmd_validate(const Args& a) {
 int cmd_algorithms() {
   for (const auto& a : algo::registry()) {
     std::printf("%s\n  %s\n", a.name.c_str(), a.summary.c_str());
-    for (const auto& p : a.params) std::printf("    %-16s %-8s %s\n", p.key.c_str(), p.default_value.c_str(), p.doc.c_str());
+    size_t kw = 0, dw = 0;  // column widths of this algorithm's keys and defaults
+    for (const auto& p : a.params) kw = std::max(kw, p.key.size()), dw = std::max(dw, p.default_value.size());
+    for (const auto& p : a.params)
+      std::printf("    %-*s  %-*s  %s\n", static_cast<int>(kw), p.key.c_str(), static_cast<int>(dw), p.default_value.c_str(),
+                  p.doc.c_str());
   }
   return 0;
 }
