@@ -24,6 +24,12 @@ class DcAsgd final : public Algorithm {
 
   // compute at the last pulled W, push, pull the reply (common.cpp, as ASGD)
   void worker(Worker& w) override { asgd_worker(w); }
+  // Checkpoint and resume (docs/robustness.md): ASGD's cut at the shards, each also saving its
+  // mean square (adaptive). On resume every worker computes from the checkpoint's global model, so
+  // each backup W_bak(m) starts as that model's range (what worker m then computes at); a
+  // minibatch a shard had applied before the cut is not applied twice (its backup is refreshed).
+  bool checkpointable() const override { return true; }
+  bool checkpoint_at_servers() const override { return true; }
 
   void server(Server& s) override {
     const size_t n = s.real() ? s.size() : 0;
@@ -33,19 +39,35 @@ class DcAsgd final : public Algorithm {
     for (int m = 0; m < s.workers(); ++m) backup.push_back(copy_of_range(s, view_of(s.initial_params())));
     Vec u = new_vec(s, n);
     const bool correct = dc_.lambda != 0;
+    std::vector<int64_t> applied(static_cast<size_t>(s.workers()), 0);  // per worker: minibatches 0..applied-1 applied here
+    if (const State* r = s.resumed()) {
+      load_sgd(*r, sgd);
+      r->get("ms", dc.mean_square().view());
+      for (size_t i = 0; i < applied.size(); ++i) applied[i] = r->get_int("acked." + std::to_string(i));
+    }
     while (true) {  // until every worker has returned (servers are daemons)
       Message m = s.recv(kGradient);
       Vec& bak = backup[static_cast<size_t>(m.src)];
+      const bool fresh = m.step >= applied[static_cast<size_t>(m.src)];  // else: sent again after a resume
       if (s.real()) {
-        if (correct) dc.apply(u.view(), m.data.view(), s.global_range(), bak.view());
-        sgd.step(s.global_range(), correct ? ConstVecView(u.view()) : m.data.view(),
-                 scheduled_lr(opt_, s, async_epoch(s)));
+        if (fresh && correct) dc.apply(u.view(), m.data.view(), s.global_range(), bak.view());
+        if (fresh)
+          sgd.step(s.global_range(), correct ? ConstVecView(u.view()) : m.data.view(),
+                   scheduled_lr(opt_, s, async_epoch(s)));
         engine::ops::copy(bak.view(), s.global_range());
       }
       m.data = {};
-      s.update_cost(correct ? 2 : 1);  // the correction costs about one more pass over the shard
-      s.committed();
+      if (fresh) {
+        s.update_cost(correct ? 2 : 1);  // the correction costs about one more pass over the shard
+        s.committed();
+        applied[static_cast<size_t>(m.src)] = m.step + 1;
+      }
       s.send_to_worker(m.src, {.tag = kParams, .step = m.step, .data = Payload::whole(s.snapshot(), s.size())});
+      s.checkpoint(0, [&](State& out) {
+        save_sgd(out, sgd);
+        out.put("ms", dc.mean_square().view());
+        for (size_t i = 0; i < applied.size(); ++i) out.put_int("acked." + std::to_string(i), applied[i]);
+      });
     }
   }
 
