@@ -15,6 +15,8 @@
 // Wire per exchange and worker: x^i up, x̃ down (|W| each). The centre x̃ is the global model.
 // Budget: the asynchronous form claims minibatches from the shared budget (fast workers do more
 // steps); the synchronous form runs sync_steps() steps on every worker.
+#include <algorithm>
+
 #include "algorithms/common.hpp"
 
 namespace dtsim::algo {
@@ -34,12 +36,23 @@ class Easgd final : public Algorithm {
   double buffers_per_worker() const override { return 4.0 + (c_.opt.momentum != 0); }
 
   double alpha(const Node& n) const { return c_.alpha > 0 ? c_.alpha : 0.9 / n.workers(); }
+  // Checkpoint and resume (docs/robustness.md), synchronous form: a cut after any step (the
+  // exchange is blocking, so nothing is in flight); each worker saves x and its optimizer state,
+  // the centre is the global model. The asynchronous form is refused.
+  bool checkpointable() const override { return c_.sync; }
+  std::string checkpoint_refusal() const override {
+    return c_.sync ? std::string() : "only the synchronous form (\"sync\": true) can checkpoint";
+  }
 
   void worker(Worker& w) override {
     const float a = static_cast<float>(alpha(w));
     Vec x = copy_of(w, view_of(w.initial_params()));
     engine::Sgd opt(c_.opt, x.size(), w.device());
-    for (int64_t t = 0; c_.sync ? t < w.sync_steps() : w.claim_batch(); ++t) {
+    if (const State* st = w.resumed()) {
+      st->get("x", x.view());
+      load_sgd(*st, opt);
+    }
+    for (int64_t t = w.resume_step(); c_.sync ? t < w.sync_steps() : w.claim_batch(); ++t) {
       Gradient g = w.compute(x.view());
       if (t % c_.period == 0) {  // elastic exchange
         const int64_t round = t / c_.period;
@@ -52,6 +65,10 @@ class Easgd final : public Algorithm {
       }
       if (w.real()) opt.step(x.view(), view_of(g), scheduled_lr(c_.opt, w, c_.sync ? sync_epoch(w, t) : async_epoch(w)));
       w.update_cost();
+      w.checkpoint(t + 1, [&x, &opt](State& st) {
+        st.put("x", x.view());
+        save_sgd(st, opt);
+      });
     }
   }
 
@@ -71,9 +88,10 @@ class Easgd final : public Algorithm {
         s.committed();
       }
     }
-    const int64_t rounds = (s.sync_steps() + c_.period - 1) / c_.period;
+    const int64_t T = s.sync_steps(), rounds = (T + c_.period - 1) / c_.period;
     Vec sum = new_vec(s, s.size());
-    for (int64_t r = 0; r < rounds; ++r) {
+    // Resumed at the cut after step c−1: the next exchange is at the first multiple of the period >= c.
+    for (int64_t r = (s.resume_step() + c_.period - 1) / c_.period; r < rounds; ++r) {
       const auto xs = gather_from_workers(s, kExchange);
       const auto old = s.snapshot();
       s.observe("easgd.centre.before", r, view_of(old));
@@ -90,6 +108,8 @@ class Easgd final : public Algorithm {
       s.update_cost(s.workers());
       s.committed();
       s.observe("easgd.centre.after", r, s.global_range());
+      // The cuts after steps rτ .. (r+1)τ − 1: the centre is the global model, nothing else to save.
+      for (int64_t c = r * c_.period + 1; c <= std::min((r + 1) * c_.period, T); ++c) s.checkpoint(c, {});
     }
   }
 

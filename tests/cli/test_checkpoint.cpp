@@ -160,6 +160,12 @@ TEST_CASE("checkpoint: SSD-SGD resumed after its warm-up ends bitwise equal (GLU
                         "1000", "84");
 }
 
+TEST_CASE("checkpoint: synchronous EASGD resumed mid-period and at an exchange ends bitwise equal") {
+  // τ = 4: the cut at 50 is mid-period (next exchange at 52), the one at 84 right before an exchange.
+  expect_resume_bitwise(R"({"name": "easgd", "sync": true, "period": 4, "momentum": 0.9})", "1200", "50");
+  expect_resume_bitwise(R"({"name": "easgd", "sync": true, "period": 3, "momentum": 0.9, "nesterov": true})", "1000", "84");
+}
+
 TEST_CASE("checkpoint: Streaming DiLoCo resumed at the first step with no exchange in flight ends bitwise equal") {
   // H = 8, P = 2: fragment 0 sends after steps 7, 15, ..., fragment 1 after 3, 11, ..., each applied τ
   // steps later. τ = 1: nothing is in flight after step 49, so the cut at 50 is taken there. τ = 2:
@@ -286,10 +292,12 @@ TEST_CASE("checkpoint: refusals exit 2 with one line naming the file") {
     one_line(dtsim("run --resume " + d.string() + " --out " + (s.dir / "x").string()), "checksum mismatch");
   }
   SUBCASE("an algorithm that is not checkpointable is named") {
-    const std::string bad = s.write("easgd.json", ckpt_config(R"({"name": "easgd"})", "1200"));
+    const std::string bad = s.write("hpsgd.json", ckpt_config(R"({"name": "hpsgd"})", "1200"));
     one_line(dtsim("run " + bad + " --out " + (s.dir / "x").string()),
-             "training.checkpoint_every_samples: algorithm 'easgd' does not support checkpoint and resume");
-    one_line(dtsim("validate " + bad), "algorithm 'easgd' does not support checkpoint and resume");
+             "training.checkpoint_every_samples: algorithm 'hpsgd' does not support checkpoint and resume");
+    one_line(dtsim("validate " + bad), "algorithm 'hpsgd' does not support checkpoint and resume");
+    const std::string async = s.write("easgd.json", ckpt_config(R"({"name": "easgd"})", "1200"));
+    one_line(dtsim("validate " + async), "algorithm 'easgd' cannot checkpoint with these settings: only the synchronous form");
   }
   SUBCASE("negative checkpoint_every_samples") {
     const std::string bad = s.write("neg.json", ckpt_config(R"({"name": "ssgd"})", "-5"));
