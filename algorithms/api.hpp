@@ -202,6 +202,10 @@ class Worker : public Node {
   // Asynchronous algorithms: reserve this worker's next minibatch from the shared sample budget.
   // Returns false once all workers together have claimed the budget.
   virtual bool claim_batch() = 0;
+  // The index of this worker's next minibatch (its position in its own sample order): the number
+  // of minibatches it has computed. After an asynchronous resume (checkpoint_at_servers) it is the
+  // first one not applied by every shard, where a worker with its own step loop (SSP) restarts.
+  virtual int64_t next_minibatch() const { return 0; }
   // Gradient of the loss on this worker's next minibatch at `params` (its sample order is fixed by
   // the seed, see engine::SampleOrder). The real math runs now; the call returns when the simulated
   // compute time has passed on this host.

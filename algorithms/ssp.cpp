@@ -27,10 +27,16 @@ class Ssp final : public Algorithm {
  public:
   Ssp(engine::SgdConfig opt, int64_t s) : opt_(opt), s_(s) {}
   bool needs_servers() const override { return true; }
+  // Checkpoint and resume (docs/robustness.md): ASGD's cut at the shards: each saves its optimizer
+  // state and every worker's clock (= its pushes applied there). On resume worker i restarts at
+  // clock min_k clock_k,i from the checkpoint's global model; a shard that had applied that push
+  // already does not apply it again but answers it under the SSP rule.
+  bool checkpointable() const override { return true; }
+  bool checkpoint_at_servers() const override { return true; }
 
   void worker(Worker& w) override {
     std::shared_ptr<const Vec> W = w.initial_params();
-    for (int64_t c = 0; c < w.sync_steps(); ++c) {
+    for (int64_t c = w.resumed() ? w.next_minibatch() : 0; c < w.sync_steps(); ++c) {
       Gradient g = w.compute(view_of(W));
       W.reset();
       w.push(g.payload(w.num_params()), kGradient, c).wait();
@@ -42,6 +48,10 @@ class Ssp final : public Algorithm {
     engine::Sgd sgd(opt_, sv.real() ? sv.size() : 0, sv.device());
     std::vector<int64_t> clock(static_cast<size_t>(sv.workers()), 0);
     std::vector<bool> waiting(clock.size(), false);
+    if (const State* r = sv.resumed()) {
+      load_sgd(*r, sgd);
+      for (size_t i = 0; i < clock.size(); ++i) clock[i] = r->get_int("acked." + std::to_string(i));
+    }
     auto release = [&] {  // answer every waiting worker within s clocks of the slowest
       const int64_t slowest = *std::min_element(clock.begin(), clock.end());
       for (size_t j = 0; j < clock.size(); ++j)
@@ -60,13 +70,20 @@ class Ssp final : public Algorithm {
         release();
         continue;
       }
-      if (sv.real()) sgd.step(sv.global_range(), m.data.view(), scheduled_lr(opt_, sv, async_epoch(sv)) / sv.workers());
+      int64_t& ci = clock[static_cast<size_t>(m.src)];
+      if (m.step >= ci) {  // below: sent again after a resume, applied here before the cut
+        if (sv.real()) sgd.step(sv.global_range(), m.data.view(), scheduled_lr(opt_, sv, async_epoch(sv)) / sv.workers());
+        sv.update_cost(1);
+        sv.committed();
+        ci = m.step + 1;
+      }
       m.data = {};
-      sv.update_cost(1);
-      sv.committed();
-      clock[static_cast<size_t>(m.src)] = m.step + 1;
       waiting[static_cast<size_t>(m.src)] = true;
       release();
+      sv.checkpoint(0, [&](State& out) {
+        save_sgd(out, sgd);
+        for (size_t i = 0; i < clock.size(); ++i) out.put_int("acked." + std::to_string(i), clock[i]);
+      });
     }
   }
 

@@ -685,6 +685,7 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
 
   int rank() const override { return rank_; }
   int incarnation() const override { return incarnation_; }
+  int64_t next_minibatch() const override { return k_; }
   // A restarted worker (Algorithm::OnFailure::Restart) starts from the global model of that time.
   std::shared_ptr<const Vec> initial_params() const override { return incarnation_ > 0 ? restart_params_ : s_.init; }
   // platform.failures: samples this worker computed but never sent (lost if its host fails now).

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "helpers.hpp"
 
@@ -308,8 +310,9 @@ TEST_CASE("checkpoint: refusals exit 2 with one line naming the file") {
 // ASGD (docs/robustness.md): the cut is taken at the shards; on resume each worker computes again
 // from its first minibatch not applied by every shard. Not bitwise (event order differs), but the
 // sample budget is preserved exactly and the run completes normally.
-TEST_CASE("checkpoint: a resumed ASGD or DC-ASGD run completes with the same total samples and a finite loss") {
-  for (const char* algorithm : {R"({"name": "asgd", "momentum": 0.5})", R"({"name": "dc-asgd", "adaptive": true, "mean_square": 0.9})"})
+TEST_CASE("checkpoint: a resumed ASGD, DC-ASGD or SSP run completes with the same total samples and a finite loss") {
+  for (const std::string algorithm : {R"({"name": "asgd", "momentum": 0.5})", R"({"name": "dc-asgd", "adaptive": true, "mean_square": 0.9})",
+                                R"({"name": "ssp", "staleness": 2})"})
   for (const char* shards : {"1", "3"}) {
     CAPTURE(algorithm);
     CAPTURE(shards);
@@ -340,9 +343,10 @@ TEST_CASE("checkpoint: a resumed ASGD or DC-ASGD run completes with the same tot
   }
 }
 
-TEST_CASE("checkpoint: with one worker a resumed ASGD or DC-ASGD run ends bitwise equal (no event order to replay)") {
+TEST_CASE("checkpoint: with one worker a resumed ASGD, DC-ASGD or SSP run ends bitwise equal (no event order to replay)") {
   // One worker: the shards' cut holds exactly its applied minibatches and the model it computes on.
-  for (const char* algorithm : {R"({"name": "asgd", "momentum": 0.5})", R"({"name": "dc-asgd", "adaptive": true, "mean_square": 0.9, "momentum": 0.5})"})
+  for (const std::string algorithm : {R"({"name": "asgd", "momentum": 0.5})", R"({"name": "dc-asgd", "adaptive": true, "mean_square": 0.9, "momentum": 0.5})",
+                                R"({"name": "ssp", "staleness": 1, "momentum": 0.5})"})
   for (const char* shards : {"1", "2"}) {
     CAPTURE(algorithm);
     CAPTURE(shards);
@@ -359,5 +363,40 @@ TEST_CASE("checkpoint: with one worker a resumed ASGD or DC-ASGD run ends bitwis
     REQUIRE(pa.size() > 128);
     CHECK(pa == pb);
     CHECK(slurp(resumed / "summary.json").find("\"samples\": 2400,") != std::string::npos);
+  }
+}
+
+TEST_CASE("checkpoint: after an asynchronous resume a shard does not apply again a minibatch it applied before its cut") {
+  // One worker, two shards. The checkpoint is edited so that shard 1 claims to have applied the
+  // worker's next minibatch already (as when the shards' cuts fall on either side of a push): the
+  // resumed worker sends it to both, shard 1 answers without applying it, so the run ends with one
+  // shard commit fewer — updates (= shard commits / K) 299 instead of 300.
+  for (const std::string algorithm : {R"({"name": "asgd"})", R"({"name": "dc-asgd"})", R"({"name": "ssp", "staleness": 1})"}) {
+    CAPTURE(algorithm);
+    Scratch s;
+    const std::string cfg = s.write("ck.json", ckpt_config(algorithm, "1000"));
+    const fs::path full = s.dir / "full", resumed = s.dir / "resumed";
+    const Result a = dtsim("run " + cfg + " --set platform.workers.count=1 --set platform.servers.count=2 --out " + full.string() +
+                           " --quiet");
+    REQUIRE_MESSAGE(a.code == 0, a.err);
+    CHECK(slurp(full / "summary.json").find("\"updates\": 300,") != std::string::npos);
+    std::string bytes = slurp(full / "checkpoint.dtck");
+    uint64_t len = 0;
+    std::memcpy(&len, bytes.data() + 8, sizeof len);
+    nlohmann::json h = nlohmann::json::parse(bytes.substr(16, len));
+    auto& acked = h["servers"][1]["ints"]["acked.0"];
+    REQUIRE(acked.get<int64_t>() == h["servers"][0]["ints"]["acked.0"].get<int64_t>());
+    acked = acked.get<int64_t>() + 1;
+    const std::string header = h.dump();
+    const uint64_t new_len = header.size();
+    std::string edited = bytes.substr(0, 8);
+    edited.append(reinterpret_cast<const char*>(&new_len), sizeof new_len);
+    edited += header + bytes.substr(16 + len);
+    std::ofstream(full / "checkpoint.dtck", std::ios::binary | std::ios::trunc) << edited;
+    const Result b = dtsim("run --resume " + full.string() + " --out " + resumed.string() + " --quiet");
+    REQUIRE_MESSAGE(b.code == 0, b.err);
+    const std::string sb = slurp(resumed / "summary.json");
+    CHECK(sb.find("\"samples\": 2400,") != std::string::npos);
+    CHECK(sb.find("\"updates\": 299,") != std::string::npos);
   }
 }
