@@ -42,7 +42,7 @@ class Asgd final : public Algorithm {
     } st{engine::Sgd(opt_, s.real() ? s.size() : 0, s.device()), std::vector<int64_t>(static_cast<size_t>(s.workers()), 0)};
     if (const State* r = s.resumed()) {
       load_sgd(*r, st.sgd);
-      for (size_t i = 0; i < st.applied.size(); ++i) st.applied[i] = r->get_int("acked." + std::to_string(i));
+      st.applied = load_acked(*r, s.workers());
     }
     while (true) {  // until every worker has returned (servers are daemons)
       Message m = s.recv(kGradient);
@@ -57,7 +57,7 @@ class Asgd final : public Algorithm {
       s.send_to_worker(m.src, {.tag = kParams, .step = m.step, .data = Payload::whole(s.snapshot(), s.size())});
       s.checkpoint(0, [&st](State& out) {
         save_sgd(out, st.sgd);
-        for (size_t i = 0; i < st.applied.size(); ++i) out.put_int("acked." + std::to_string(i), st.applied[i]);
+        save_acked(out, st.applied);
       });
     }
   }

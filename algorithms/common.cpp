@@ -123,11 +123,23 @@ void save_sgd(State& st, const engine::Sgd& sgd, const std::string& prefix) {
   st.put_int(prefix + ".first", sgd.first_step() ? 1 : 0);
 }
 
-std::shared_ptr<Vec> resumed_gradient(const Worker& w, const State& st) {
-  if (!w.real()) return nullptr;
-  auto g = std::make_shared<Vec>(new_vec(w, w.num_params()));
-  st.get("g", g->view());
-  return g;
+Payload resumed_gradient(const Worker& w, const State& st) {
+  std::shared_ptr<Vec> g;
+  if (w.real()) {
+    g = std::make_shared<Vec>(new_vec(w, w.num_params()));
+    st.get("g", g->view());
+  }
+  return Payload::whole(g, w.num_params());
+}
+
+void save_acked(State& st, const std::vector<int64_t>& applied) {
+  for (size_t i = 0; i < applied.size(); ++i) st.put_int("acked." + std::to_string(i), applied[i]);
+}
+
+std::vector<int64_t> load_acked(const State& st, int workers) {
+  std::vector<int64_t> applied(static_cast<size_t>(workers));
+  for (size_t i = 0; i < applied.size(); ++i) applied[i] = st.get_int("acked." + std::to_string(i));
+  return applied;
 }
 
 void load_sgd(const State& st, engine::Sgd& sgd, const std::string& prefix) {

@@ -63,9 +63,14 @@ void sync_gradient_server(Server& s, const engine::SgdConfig& opt, int64_t steps
 // An engine::Sgd's state under `prefix` ("<prefix>.v" momentum buffer, "<prefix>.first").
 void save_sgd(State& st, const engine::Sgd& sgd, const std::string& prefix = "sgd");
 void load_sgd(const State& st, engine::Sgd& sgd, const std::string& prefix = "sgd");
-// The full-size vector saved under "g": the gradient a worker computed before its cut and sends
-// first on resume (Pipe-SGD, OD-SGD, SSD-SGD). On the compute device; null in timing-only mode.
-std::shared_ptr<Vec> resumed_gradient(const Worker& w, const State& st);
+
+// The full-size gradient a worker saved under "g" (computed before its cut, sent first on resume:
+// Pipe-SGD, OD-SGD, SSD-SGD), as a payload on the compute device (no buffer in timing-only mode).
+Payload resumed_gradient(const Worker& w, const State& st);
+// Asynchronous PS cuts (Algorithm::checkpoint_at_servers): per worker i, "acked.<i>" = how many of
+// its minibatches this shard has applied.
+void save_acked(State& st, const std::vector<int64_t>& applied);
+std::vector<int64_t> load_acked(const State& st, int workers);
 
 // ------------------------------------------------------------------ worker helpers
 // ASGD's worker loop (ASGD, DC-ASGD): while the sample budget lasts, compute at the last pulled

@@ -43,19 +43,17 @@ class DcAsgd final : public Algorithm {
     if (const State* r = s.resumed()) {
       load_sgd(*r, sgd);
       r->get("ms", dc.mean_square().view());
-      for (size_t i = 0; i < applied.size(); ++i) applied[i] = r->get_int("acked." + std::to_string(i));
+      applied = load_acked(*r, s.workers());
     }
     while (true) {  // until every worker has returned (servers are daemons)
       Message m = s.recv(kGradient);
       Vec& bak = backup[static_cast<size_t>(m.src)];
       const bool fresh = m.step >= applied[static_cast<size_t>(m.src)];  // else: sent again after a resume
-      if (s.real()) {
-        if (fresh && correct) dc.apply(u.view(), m.data.view(), s.global_range(), bak.view());
-        if (fresh)
-          sgd.step(s.global_range(), correct ? ConstVecView(u.view()) : m.data.view(),
-                   scheduled_lr(opt_, s, async_epoch(s)));
-        engine::ops::copy(bak.view(), s.global_range());
+      if (fresh && s.real()) {
+        if (correct) dc.apply(u.view(), m.data.view(), s.global_range(), bak.view());
+        sgd.step(s.global_range(), correct ? ConstVecView(u.view()) : m.data.view(), scheduled_lr(opt_, s, async_epoch(s)));
       }
+      if (s.real()) engine::ops::copy(bak.view(), s.global_range());
       m.data = {};
       if (fresh) {
         s.update_cost(correct ? 2 : 1);  // the correction costs about one more pass over the shard
@@ -66,7 +64,7 @@ class DcAsgd final : public Algorithm {
       s.checkpoint(0, [&](State& out) {
         save_sgd(out, sgd);
         out.put("ms", dc.mean_square().view());
-        for (size_t i = 0; i < applied.size(); ++i) out.put_int("acked." + std::to_string(i), applied[i]);
+        save_acked(out, applied);
       });
     }
   }

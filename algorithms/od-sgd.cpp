@@ -48,7 +48,7 @@ class OdSgd final : public Algorithm {
       st->get("L", L.view());
       local->load(*st, "local");
       start = w.resume_step();
-      w.push(Payload::whole(resumed_gradient(w, *st), w.num_params()), kGradient, start);  // g_c, not pushed yet
+      w.push(resumed_gradient(w, *st), kGradient, start);  // g_c, not pushed yet
       ++start;
     }
     for (int64_t t = start; t < T; ++t) {

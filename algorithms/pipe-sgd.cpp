@@ -45,7 +45,7 @@ class PipeSgd final : public Algorithm {
     int64_t start = 0;
     if (const State* st = w.resumed()) {  // W = W_c, the global model of the cut; g_c not sent yet
       start = w.resume_step();
-      w.push(Payload::whole(resumed_gradient(w, *st), P), kGradient, start);
+      w.push(resumed_gradient(w, *st), kGradient, start);
       ++start;
     }
     for (int64_t t = start; t < w.sync_steps(); ++t) {
@@ -72,7 +72,7 @@ class PipeSgd final : public Algorithm {
     if (const State* st = w.resumed()) {  // W = the global model of the cut; g_c not reduced yet
       load_sgd(*st, opt);
       start = w.resume_step();
-      reducing = w.allreduce_async(Payload::whole(resumed_gradient(w, *st), P), Reduce::Mean, w.batch_size());
+      reducing = w.allreduce_async(resumed_gradient(w, *st), Reduce::Mean, w.batch_size());
       ++start;
     }
     for (int64_t t = start; t < w.sync_steps(); ++t) {

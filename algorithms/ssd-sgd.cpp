@@ -57,7 +57,7 @@ class SsdSgd final : public Algorithm {
       local->load(*st, "local");
       glu.load(*st);
       start = w.resume_step();
-      w.push(Payload::whole(resumed_gradient(w, *st), w.num_params()), kGradient, start);  // g_c, not pushed yet
+      w.push(resumed_gradient(w, *st), kGradient, start);  // g_c, not pushed yet
       ++start;
     }
     for (int64_t t = start; t < T; ++t) {

@@ -36,7 +36,7 @@ class Ssp final : public Algorithm {
 
   void worker(Worker& w) override {
     std::shared_ptr<const Vec> W = w.initial_params();
-    for (int64_t c = w.resumed() ? w.next_minibatch() : 0; c < w.sync_steps(); ++c) {
+    for (int64_t c = w.next_minibatch(); c < w.sync_steps(); ++c) {  // 0, or where a resume restarts
       Gradient g = w.compute(view_of(W));
       W.reset();
       w.push(g.payload(w.num_params()), kGradient, c).wait();
@@ -50,7 +50,7 @@ class Ssp final : public Algorithm {
     std::vector<bool> waiting(clock.size(), false);
     if (const State* r = sv.resumed()) {
       load_sgd(*r, sgd);
-      for (size_t i = 0; i < clock.size(); ++i) clock[i] = r->get_int("acked." + std::to_string(i));
+      clock = load_acked(*r, sv.workers());
     }
     auto release = [&] {  // answer every waiting worker within s clocks of the slowest
       const int64_t slowest = *std::min_element(clock.begin(), clock.end());
@@ -82,7 +82,7 @@ class Ssp final : public Algorithm {
       release();
       sv.checkpoint(0, [&](State& out) {
         save_sgd(out, sgd);
-        for (size_t i = 0; i < clock.size(); ++i) out.put_int("acked." + std::to_string(i), clock[i]);
+        save_acked(out, clock);
       });
     }
   }

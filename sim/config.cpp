@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <set>
 
 #include "algorithms/api.hpp"
@@ -482,8 +483,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
                        "more server shards than model parameters (" + std::to_string(model.num_params) + ")");
     x.model = res["model"];
   }
-  bool checkpointable = false;
-  std::string checkpoint_refusal;
+  std::unique_ptr<algo::Algorithm> algorithm;  // kept for the checkpoint check below
   {
     auto ar = r.object("algorithm", true);
     x.algorithm = ar.string("name");
@@ -498,10 +498,8 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
       ar.fail("name", reason + "; available: " + list);
     }
     x.clip_grad_norm = algo::read_clip_grad_norm(ar);  // common to every algorithm (runtime applies it)
-    auto algorithm = info->make(ar);  // validates its keys and fills the defaults
+    algorithm = info->make(ar);  // validates its keys and fills the defaults
     ar.finish();
-    checkpointable = algorithm->checkpointable();
-    if (!checkpointable) checkpoint_refusal = not_checkpointable_reason(x.algorithm, *algorithm);
     if (algorithm->needs_servers() && x.platform.servers.count < 1)
       throw InputError(platform_file, platform_path.empty() ? "servers.count" : "platform.servers.count",
                        "algorithm '" + x.algorithm + "' needs at least one parameter server");
@@ -510,8 +508,8 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   }
   x.training = read_training(r.object("training"), train_size(x.dataset));
   if (x.training.checkpoint_every_samples > 0) {  // docs/robustness.md, "Checkpoint and resume"
-    if (!checkpointable)
-      throw InputError(file, "training.checkpoint_every_samples", checkpoint_refusal);
+    if (!algorithm->checkpointable())
+      throw InputError(file, "training.checkpoint_every_samples", not_checkpointable_reason(x.algorithm, *algorithm));
     if (!x.platform.failures.empty())
       throw InputError(file, "training.checkpoint_every_samples", "checkpoints are not supported together with platform.failures");
   }
