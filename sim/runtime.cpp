@@ -283,8 +283,8 @@ struct Shared {
   // or the wall-clock limit stops the run there. A few loads and one clock read: cheap.
   void check_stop() {
     if (stop) throw StopRun{};
-    if (hooks.interrupt && *hooks.interrupt) {
-      const int sig = *hooks.interrupt;
+    if (hooks.interrupt && hooks.interrupt->load(std::memory_order_relaxed)) {
+      const int sig = hooks.interrupt->load();
       stop_now("interrupted", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig));
     }
     if (hooks.max_wall_s > 0 && wall() > hooks.max_wall_s) {

@@ -2,6 +2,7 @@
 // One actor per worker and per server shard; the algorithm's straight-line functions run in them
 // through the contexts of algorithms/api.hpp.
 #pragma once
+#include <atomic>
 #include <csignal>
 #include <cstdint>
 #include <functional>
@@ -43,9 +44,9 @@ struct Progress {
 
 struct RunHooks {
   std::function<void(const Progress&)> progress;  // called often; throttle on the caller's side
-  // Set asynchronously (by a signal handler) to the signal's number: the run stops at its next
-  // event with status "interrupted" (docs/robustness.md).
-  const volatile std::sig_atomic_t* interrupt = nullptr;
+  // Set by another thread (the CLI's signal thread, tools/dtsim/signals.hpp) to the signal's
+  // number: the run stops at its next event with status "interrupted" (docs/robustness.md).
+  const std::atomic<int>* interrupt = nullptr;
   // Wall-clock limit in seconds (0: none): the run stops at its next event with status "wall_limit".
   double max_wall_s = 0;
   // Tests only: run this algorithm instead of the registry's `algorithm.name`.

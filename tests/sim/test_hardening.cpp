@@ -2,6 +2,7 @@
 // and the wall-clock limit through RunHooks, and the up-front memory refusal. Each simulation runs
 // in a forked child (helpers.hpp); planted algorithms come in through RunHooks::make_algorithm.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <csignal>
 #include <stdexcept>
@@ -141,7 +142,7 @@ TEST_CASE("interruption through RunHooks: stops at the next event with status in
   json c = small_config(4, 1);
   c["training"]["eval_every_samples"] = 256;
   const Experiment x = load(c);
-  static volatile std::sig_atomic_t flag = 0;  // what the CLI's signal handler sets
+  static std::atomic<int> flag{0};  // what the CLI's signal thread sets (tools/dtsim/signals.hpp)
   sim::RunHooks hooks;
   hooks.interrupt = &flag;
   hooks.progress = [](const sim::Progress& p) {

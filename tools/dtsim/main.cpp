@@ -32,6 +32,7 @@
 #include "sim/outputs.hpp"
 #include "sim/platform.hpp"
 #include "sim/runtime.hpp"
+#include "tools/dtsim/signals.hpp"
 
 int cmd_sweep(int argc, char** argv);  // tools/dtsim/sweep.cpp
 bool is_study_file(const std::string& file);
@@ -91,9 +92,6 @@ struct Args {
   std::vector<std::pair<std::string, std::string>> routes;  // validate --route A,B
 };
 
-// The signal that asked `run` to stop (0: none). Set by the handler, polled by the runtime.
-volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "error: %s\nRun 'dtsim --help' for usage.\n", msg.c_str());
@@ -213,14 +211,10 @@ int cmd_run(const Args& a) {
   if (resume && !a.sets.empty())
     usage_error("--set cannot be combined with --resume (the checkpoint belongs to DIR/config.resolved.json as it is)");
   if (!resume && a.config.empty()) usage_error("run needs a CONFIG.json");
-  // SIGINT/SIGTERM: the runtime stops at its next event and the outputs are still written. One-shot
-  // (SA_RESETHAND): a second signal kills at once; the atomic writes leave no half-written file.
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  // SIGINT/SIGTERM: the runtime stops at its next event and the outputs are still written; a
+  // second signal kills at once, and the atomic writes leave no half-written file
+  // (tools/dtsim/signals.hpp: received by a thread of their own, never by a handler).
+  cli::arm_graceful_stop();
   // --resume DIR: DIR's resolved config and checkpoint, refused when they do not belong together.
   const std::string resolved_file = resume ? (std::filesystem::path(a.resume) / "config.resolved.json").string() : "";
   const std::string ckpt_file = resume ? (std::filesystem::path(a.resume) / "checkpoint.dtck").string() : "";
@@ -251,7 +245,7 @@ int cmd_run(const Args& a) {
   ProgressLine progress(!a.quiet && ::isatty(STDERR_FILENO));
   sim::RunHooks hooks;
   hooks.progress = [&](const sim::Progress& p) { progress.update(p); };
-  hooks.interrupt = &g_stop_signal;
+  hooks.interrupt = &cli::stop_signal();
   hooks.max_wall_s = a.max_wall_s;
   hooks.config_hash = sim::config_hash(resolved_text);
   if (x.training.checkpoint_every_samples > 0) hooks.checkpoint_path = (std::filesystem::path(dir) / "checkpoint.dtck").string();
@@ -271,7 +265,7 @@ int cmd_run(const Args& a) {
                  st.reason == "diverged" ? "error" : "stopped", st.reason.c_str(), st.sim_time_s, st.detail.c_str(),
                  dir.c_str());
   }
-  if (g_stop_signal) return 128 + g_stop_signal;  // also when the signal came after the last event
+  if (const int sig = cli::stop_signal().load()) return 128 + sig;  // also when it came after the last event
   if (r.status == "diverged") return 3;
   if (r.status == "wall_limit") return 4;
   return 0;
@@ -312,6 +306,7 @@ int cmd_algorithms() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dtsim::cli::start_signal_thread();  // before any other thread exists (tools/dtsim/signals.hpp)
   auto logger = spdlog::stderr_color_mt("dtsim");
   logger->set_pattern("[%^%l%$] %v");
   spdlog::set_default_logger(logger);

@@ -45,6 +45,7 @@
 #include "common/json_reader.hpp"
 #include "common/units.hpp"
 #include "sim/config.hpp"
+#include "tools/dtsim/signals.hpp"
 
 namespace fs = std::filesystem;
 
@@ -435,8 +436,8 @@ Study read_study(const std::string& file, const std::string& out_override, const
 }
 
 // ------------------------------------------------------------------ running
-volatile sig_atomic_t g_signal = 0;
-extern "C" void on_signal(int sig) { g_signal = sig; }
+// The first SIGINT/SIGTERM (tools/dtsim/signals.hpp), 0 while none came.
+int stop_requested() { return dtsim::cli::stop_signal().load(); }
 
 struct Outcome {
   enum class State { NotRun, Skipped, Done, Failed, Interrupted } state = State::NotRun;
@@ -505,6 +506,7 @@ pid_t launch(const Run& run, const std::string& base_file) {
     throw RuntimeError(std::string("fork: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    dtsim::cli::unblock_stop_signals_in_child();  // the run takes its own signals
     ::setpgid(0, 0);                      // a terminal's Ctrl-C reaches the sweep only
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);   // and a killed sweep takes its runs with it
     if (::getppid() != parent) ::_exit(127);
@@ -667,6 +669,7 @@ int run_plots(const Study& st, bool quiet) {
   const pid_t pid = ::fork();
   if (pid < 0) throw RuntimeError(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
+    dtsim::cli::unblock_stop_signals_in_child();
     ::execvp(argv[0], argv.data());
     std::fprintf(stderr, "error: --plot: cannot run %s: %s\n", argv[0], std::strerror(errno));
     ::_exit(127);
@@ -759,13 +762,7 @@ int cmd_sweep(int argc, char** argv) {
   }
   if (!st.base_doc.is_null()) io::atomic_write(st.base_file, st.base_doc.dump(2) + "\n");
 
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: a signal interrupts the wait
-  struct sigaction old_int {}, old_term {};
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
+  dtsim::cli::arm_graceful_stop();  // the first SIGINT/SIGTERM stops the sweep cleanly, a second kills it
 
   const bool tty = !quiet && ::isatty(STDERR_FILENO);
   if (!quiet)
@@ -822,7 +819,7 @@ int cmd_sweep(int argc, char** argv) {
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && io::file_exists((fs::path(run.dir) / "summary.json").string());
     if (ok) {
       o.state = Outcome::State::Done;
-    } else if (g_signal) {
+    } else if (stop_requested()) {
       o.state = Outcome::State::Interrupted;
       o.error = "interrupted";
     } else {
@@ -844,12 +841,12 @@ int cmd_sweep(int argc, char** argv) {
   };
 
   while (true) {
-    while (!g_signal && running.size() < static_cast<size_t>(jobs) && next < n) {
+    while (!stop_requested() && running.size() < static_cast<size_t>(jobs) && next < n) {
       const size_t i = next++;
       if (outcomes[i].state == Outcome::State::Skipped) continue;
       running.push_back({launch(st.runs[i], st.base_file), i, Clock::now()});
     }
-    if (running.empty() || g_signal) break;
+    if (running.empty() || stop_requested()) break;
     status_line();
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
@@ -857,12 +854,12 @@ int cmd_sweep(int argc, char** argv) {
       reap(pid, status);
       continue;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a signal cuts it short
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a signal is seen within 50 ms
   }
 
-  if (g_signal) {
+  if (stop_requested()) {
     clear_line();
-    std::fprintf(stderr, "sweep: %s: stopping %zu running runs\n", g_signal == SIGINT ? "interrupted" : "terminated",
+    std::fprintf(stderr, "sweep: %s: stopping %zu running runs\n", stop_requested() == SIGINT ? "interrupted" : "terminated",
                  running.size());
     for (const auto& c : running) ::kill(-c.pid, SIGTERM);
     const auto deadline = Clock::now() + std::chrono::seconds(3);
@@ -885,10 +882,8 @@ int cmd_sweep(int argc, char** argv) {
   size_t done = 0;
   for (const auto& o : outcomes) done += o.state == Outcome::State::Done;
   std::fprintf(stderr, "sweep %s: %zu runs: %zu ran, %zu already complete, %zu failed%s; results: %s\n", st.name.c_str(), n,
-               done, skipped, failed, g_signal ? ", the rest not run (run the same command to resume)" : "", csv.c_str());
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
-  if (g_signal) return 128 + g_signal;
+               done, skipped, failed, stop_requested() ? ", the rest not run (run the same command to resume)" : "", csv.c_str());
+  if (stop_requested()) return 128 + stop_requested();
   int rc = failed ? 1 : 0;
   if (plot && run_plots(st, quiet) != 0) rc = 1;
   return rc;

@@ -1,0 +1,68 @@
+#include "tools/dtsim/signals.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <thread>
+
+namespace dtsim::cli {
+namespace {
+
+std::atomic<int> g_stop{0};
+std::atomic<bool> g_graceful{false};
+
+sigset_t stop_set() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGTERM);
+  return s;
+}
+
+// Dies of `sig` as the default disposition would (the exit status then says which signal).
+[[noreturn]] void die_of(int sig) {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(sig, &dfl, nullptr);
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+  raise(sig);  // this thread has it unblocked: the process ends here
+  for (;;) pause();
+}
+
+}  // namespace
+
+void start_signal_thread() {
+  const sigset_t set = stop_set();
+  // A background job of a non-interactive shell starts with SIGINT ignored, and an ignored signal
+  // is discarded before sigwait can see it: take both signals over (dtsim always handles them).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(SIGINT, &dfl, nullptr);
+  sigaction(SIGTERM, &dfl, nullptr);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      int none = 0;
+      if (g_graceful.load() && g_stop.compare_exchange_strong(none, sig)) continue;  // the first: recorded
+      die_of(sig);  // not armed, or the second signal: at once
+    }
+  }).detach();
+}
+
+void arm_graceful_stop() { g_graceful.store(true); }
+
+const std::atomic<int>& stop_signal() { return g_stop; }
+
+void unblock_stop_signals_in_child() {
+  const sigset_t set = stop_set();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+}  // namespace dtsim::cli
