@@ -34,6 +34,8 @@ class Graph {
   size_t num_state() const;
   double forward_flops() const;
   std::vector<ParamTensor> param_tensors() const;
+  // Per-layer FLOPs and parameter tensors, in node order (engine/model.hpp, LayerCost).
+  std::vector<LayerCost> layer_costs() const;
 
  private:
   std::vector<SampleShape> shapes_;

@@ -98,6 +98,29 @@ std::vector<ParamTensor> Graph::param_tensors() const {
   return out;
 }
 
+std::vector<LayerCost> Graph::layer_costs() const {
+  std::vector<LayerCost> out;
+  std::vector<ParamTensor> scratch;
+  size_t off = 0, tensor = 0;
+  for (const auto& nd : nodes_) {
+    const Layer& l = *nd.layer;
+    LayerCost c;
+    c.name = l.name();
+    c.type = l.type();
+    c.forward_flops = l.forward_flops();
+    // Convolutions and linear layers (the only ones with FLOPs): the input gradient and the
+    // weight gradient each cost one forward (flops_per_sample = 3 x forward).
+    c.backward_input_flops = c.forward_flops;
+    c.backward_weight_flops = l.num_params() > 0 ? c.forward_flops : 0.0;
+    scratch.clear();
+    l.param_tensors(off, scratch);
+    for (size_t k = 0; k < scratch.size(); ++k) c.tensors.push_back(tensor++);
+    off += l.num_params();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 namespace {
 
 // Samples per forward pass in evaluate(): up to 1000, fewer when the activations of that many
@@ -520,6 +543,7 @@ ModelInfo model_info(ObjectReader& spec, const SampleShape& input, int classes) 
   info.flops_per_sample = 3.0 * b.graph->forward_flops();
   info.param_tensors = b.graph->param_tensors();
   info.timing_only = b.timing_only;
+  info.layers = b.graph->layer_costs();
   return info;
 }
 

@@ -25,6 +25,24 @@ struct ParamTensor {
   size_t size = 0;
 };
 
+// One layer of a training step, in execution (forward) order: what layer-wise timing needs
+// (docs/timing.md). FLOPs are per sample (multiply-add = 2); a layer's backward is its
+// input-gradient part plus its weight-gradient part. The three sum, over all layers, to
+// Model::flops_per_sample(). `tensors` are the indices of the layer's own parameter tensors in
+// param_tensors() (empty for a layer without parameters). Measured times (a profiled model,
+// `"model": {"kind": "profile"}`) are seconds per minibatch of ModelInfo::measured_batch samples;
+// negative when not measured.
+struct LayerCost {
+  std::string name;  // e.g. "layer1.0.conv1"
+  std::string type;  // the layer kind, e.g. "conv2d", "linear", "batchnorm2d", "relu"
+  double forward_flops = 0;
+  double backward_input_flops = 0;
+  double backward_weight_flops = 0;
+  std::vector<size_t> tensors;
+  double forward_s = -1;
+  double backward_s = -1;
+};
+
 struct EvalResult {
   double loss_sum = 0;  // summed cross-entropy
   size_t correct = 0;
@@ -102,6 +120,8 @@ struct ModelInfo {
   double flops_per_sample = 0;
   std::vector<ParamTensor> param_tensors;  // per-layer parameter tensors, in buffer order
   bool timing_only = false;                // a descriptor make_model refuses to build
+  std::vector<LayerCost> layers;           // execution order (layer-wise timing, docs/timing.md)
+  int measured_batch = 0;                  // batch of the layers' measured times (0: none measured)
 };
 // Reads the spec exactly as make_model does (same validation and resolved values) and reports
 // the parameter count and training FLOPs per sample, allocating no buffers. Works for every kind,
