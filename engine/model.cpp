@@ -14,6 +14,7 @@
 #include "engine/layers.hpp"
 #include "engine/models.hpp"
 #include "engine/ops.hpp"
+#include "engine/profile_model.hpp"
 
 namespace dtsim::engine {
 
@@ -526,6 +527,9 @@ std::unique_ptr<Model> make_model(ObjectReader& spec, const SampleShape& input, 
   if (opts.threads < 1)
     throw InputError("", "compute.threads", "must be >= 1 (got " + std::to_string(opts.threads) + ")");
   compute_backend(opts.device);  // rejects devices this build (or machine) lacks before reading the spec
+  if (is_profile_spec(spec.raw()))  // engine/profile_model.hpp: measured times only
+    spec.fail("kind", "'profile' is a timing-only model (measured times, no compute path): use it with compute.mode "
+                      "\"timing-only\"");
   BuiltModel b = build_model(spec, input, classes);
   if (b.timing_only)
     spec.fail("kind", "'" + b.kind +
@@ -535,6 +539,7 @@ std::unique_ptr<Model> make_model(ObjectReader& spec, const SampleShape& input, 
 }
 
 ModelInfo model_info(ObjectReader& spec, const SampleShape& input, int classes) {
+  if (is_profile_spec(spec.raw())) return profile_model_info(spec);  // engine/profile_model.hpp
   BuiltModel b = build_model(spec, input, classes);
   ModelInfo info;
   info.kind = b.kind;

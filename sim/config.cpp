@@ -17,6 +17,7 @@
 #include "engine/dataset.hpp"
 #include "engine/devices.hpp"
 #include "engine/profile.hpp"
+#include "engine/profile_model.hpp"
 #include "engine/model.hpp"
 
 namespace dtsim::sim {
@@ -300,6 +301,8 @@ ComputeSpec read_compute(ObjectReader r, const std::string& base_dir) {
     if (kind == "fixed") {
       c.time = ComputeSpec::Time::Fixed;
       c.fixed_seconds = t.duration("seconds");
+    } else if (kind == "profile" && !t.has("file")) {  // the model's own times ("kind": "profile" models):
+      c.time = ComputeSpec::Time::Profile;               // filled in by load_experiment_json
     } else if (kind == "profile") {  // measured by `dtsim profile` (engine/profile.hpp)
       c.time = ComputeSpec::Time::Profile;
       c.profile_file = io::resolve_relative(base_dir, t.string("file"));
@@ -473,6 +476,10 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   x.dataset = read_dataset(r.object("dataset", true), base_dir);
   const auto [shape, classes] = dataset_shape(x.dataset);
   bool model_timing_only = false;
+  // A profiled model's file (engine/profile_model.hpp) resolves against the config's directory.
+  if (doc.contains("model") && engine::is_profile_spec(doc["model"]) && doc["model"].contains("path") &&
+      doc["model"]["path"].is_string())
+    doc["model"]["path"] = io::resolve_relative(base_dir, doc["model"]["path"].get<std::string>());
   {
     auto mr = r.object("model", true);
     const engine::ModelInfo model = engine::model_info(mr, shape, classes);  // validates; no buffers
@@ -514,6 +521,23 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
       throw InputError(file, "training.checkpoint_every_samples", "checkpoints are not supported together with platform.failures");
   }
   x.compute = read_compute(r.object("compute"), base_dir);
+  // ---- profiled models ("model": {"kind": "profile"}, engine/profile_model.hpp, docs/profiles.md):
+  // their layer times are reported at the training batch, and compute.time.kind "profile" without
+  // a file takes the model's own measured step (interpolated at the batch).
+  if (engine::is_profile_spec(x.model)) {
+    if (!x.model.contains("batch")) x.model["batch"] = res["model"]["batch"] = x.training.batch_size;
+    const engine::ModelProfile prof = engine::read_model_profile(x.model.value("path", std::string()));
+    if (x.compute.time == ComputeSpec::Time::Profile && x.compute.profile_file.empty()) {
+      x.compute.profile_compute_s = prof.step_seconds(x.training.batch_size);
+      x.compute.profile_batch = x.training.batch_size;
+      x.compute.profile_model_kind = "profile";
+    }
+    if (x.compute.time == ComputeSpec::Time::Flops && !(prof.flops_per_sample() > 0))
+      throw InputError(file, "compute.time.kind", "the model profile '" + prof.file +
+                                                      "' records no FLOPs: use \"profile\" (its measured times) or \"fixed\"");
+  } else if (x.compute.time == ComputeSpec::Time::Profile && x.compute.profile_file.empty()) {
+    throw InputError(file, "compute.time.file", "missing required key (only a model of kind \"profile\" carries its own times)");
+  }
   if (x.compute.time == ComputeSpec::Time::Profile && x.compute.profile_model_kind != x.model.value("kind", ""))
     throw InputError(file, "compute.time.file", "the profile '" + x.compute.profile_file + "' was measured for model '" +
                                                     x.compute.profile_model_kind + "', the config's model is '" +

@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # The single list of Debian packages dtsim needs. Idempotent: installs only what is missing.
-# Works as root or through sudo. Usage: tools/install-deps.sh [--dry-run]
+# Works as root or through sudo. Usage: tools/install-deps.sh [--dry-run] [--with-torch]
 set -euo pipefail
+
+DRY_RUN=0
+WITH_TORCH=0
+for arg in "$@"; do
+  case "$arg" in
+    --dry-run) DRY_RUN=1 ;;
+    --with-torch) WITH_TORCH=1 ;;
+    *) echo "usage: tools/install-deps.sh [--dry-run] [--with-torch]" >&2; exit 2 ;;
+  esac
+done
 
 PACKAGES=(
   # toolchain
@@ -17,6 +27,11 @@ PACKAGES=(
   # plots and .npy checks in tests
   python3 python3-numpy python3-matplotlib
 )
+# Optional: tools/torch_profile.py and bench/reality/ (PyTorch with OpenBLAS as its BLAS, as in the
+# compute anchor; iproute2 for the emulated cluster's namespaces and tc).
+if [ "$WITH_TORCH" = 1 ]; then
+  PACKAGES+=(python3-torch libopenblas0-pthread iproute2)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -30,7 +45,7 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 echo "install-deps: installing ${missing[*]}"
-[ "${1:-}" = "--dry-run" ] && exit 0
+[ "$DRY_RUN" = 1 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then
   SUDO=()
