@@ -525,7 +525,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   // their layer times are reported at the training batch, and compute.time.kind "profile" without
   // a file takes the model's own measured step (interpolated at the batch).
   if (engine::is_profile_spec(x.model)) {
-    if (!x.model.contains("batch")) x.model["batch"] = res["model"]["batch"] = x.training.batch_size;
+    if (!doc["model"].contains("batch")) x.model["batch"] = res["model"]["batch"] = x.training.batch_size;
     const engine::ModelProfile prof = engine::read_model_profile(x.model.value("path", std::string()));
     if (x.compute.time == ComputeSpec::Time::Profile && x.compute.profile_file.empty()) {
       x.compute.profile_compute_s = prof.step_seconds(x.training.batch_size);
