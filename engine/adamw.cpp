@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "engine/cuda/cuda.hpp"
 
 namespace dtsim::engine {
 
@@ -13,8 +14,12 @@ void AdamW::step(VecView w, ConstVecView g) {
   if (w.size != g.size || w.size != m_.size())
     throw RuntimeError("AdamW::step: weights (" + std::to_string(w.size) + "), gradient (" + std::to_string(g.size) +
                        ") and state (" + std::to_string(m_.size()) + ") sizes differ");
-  if (!is_host(w.device) || !is_host(g.device) || !is_host(m_.device()))
-    throw RuntimeError("AdamW::step: host buffers only (no CUDA kernel for AdamW yet)");
+  const bool cuda = w.device == Device::Cuda;
+  if ((cuda && (g.device != Device::Cuda || m_.device() != Device::Cuda)) ||
+      (!cuda && (!is_host(g.device) || !is_host(m_.device()))))
+    throw RuntimeError("AdamW::step: weights, gradient and moments must be on one device (" +
+                       std::string(device_name(w.device)) + ", " + device_name(g.device) + ", " +
+                       device_name(m_.device()) + ")");
   ++t_;
   const float lr = static_cast<float>(cfg_.lr);
   const float b1 = static_cast<float>(cfg_.beta1), b2 = static_cast<float>(cfg_.beta2);
@@ -24,6 +29,7 @@ void AdamW::step(VecView w, ConstVecView g) {
   const float step_size = static_cast<float>(cfg_.lr / bc1);
   const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
   const float eps = static_cast<float>(cfg_.eps);
+  if (cuda) return cuda::adamw_step(w, g, m_.data(), v_.data(), decay, b1, b2, step_size, bc2_sqrt, eps);
   float* pw = w.ptr;
   const float* pg = g.ptr;
   float* pm = m_.data();

@@ -3,7 +3,8 @@
 //   w -= lr*wd*w                                   (decoupled weight decay)
 //   m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
 //   w -= (lr / (1-b1^t)) * m / (sqrt(v) / sqrt(1-b2^t) + eps)
-// Host devices only (the CUDA backend has no AdamW kernel yet: a step on CUDA buffers throws).
+// Every device: on cuda the same float operations run in a kernel (cuda::adamw_step), rounded as
+// here, so a step gives the host's bits.
 #pragma once
 #include <cstdint>
 

@@ -461,15 +461,18 @@ void gather(const Split& split, const SampleShape& shape, const std::vector<size
   if (split.x.size() != n * sz)
     throw RuntimeError("gather: split holds " + std::to_string(split.x.size()) + " floats, expected " +
                        std::to_string(n) + " x " + std::to_string(sz));
+  const size_t t = split.targets;
   out.shape = shape;
+  out.targets = t;
   out.x.resize(indices.size() * sz);
-  out.y.resize(indices.size());
+  out.y.resize(indices.size() * t);
   for (size_t i = 0; i < indices.size(); ++i) {
     const size_t idx = indices[i];
     if (idx >= n)
       throw RuntimeError("gather: sample index " + std::to_string(idx) + " out of range (" + std::to_string(n) + ")");
     std::memcpy(out.x.data() + i * sz, split.x.data() + idx * sz, sz * sizeof(float));
-    out.y[i] = split.y[idx];
+    if (t == 1) out.y[i] = split.y[idx];
+    else std::memcpy(out.y.data() + i * t, split.y.data() + idx * t, t * sizeof(int32_t));
   }
 }
 

@@ -16,8 +16,11 @@ struct SampleShape {
 
 struct Split {
   std::vector<float> x;    // n * shape.size()
-  std::vector<int32_t> y;  // n
-  size_t size() const { return y.size(); }
+  std::vector<int32_t> y;  // n * targets
+  // Labels per sample: 1 for a classifier; a language model's sequence sample has one target
+  // token per position (engine/text.hpp).
+  size_t targets = 1;
+  size_t size() const { return y.size() / targets; }
 };
 
 struct Dataset {
@@ -87,9 +90,10 @@ class SampleOrder {
 // A contiguous minibatch (features + labels) gathered from a split.
 struct Batch {
   std::vector<float> x;
-  std::vector<int32_t> y;
+  std::vector<int32_t> y;  // size() * targets
   SampleShape shape;
-  size_t size() const { return y.size(); }
+  size_t targets = 1;  // labels per sample (Split::targets)
+  size_t size() const { return y.size() / targets; }
 };
 void gather(const Split& split, const SampleShape& shape, const std::vector<size_t>& indices, Batch& out);
 

@@ -33,6 +33,14 @@ class Graph {
   size_t num_params() const;
   size_t num_state() const;
   double forward_flops() const;
+  // Forward + input-gradient + weight-gradient FLOPs per sample over all layers (Model::flops_per_sample).
+  double training_flops() const;
+  // Predictions per sample. 1 (default): the last tensor holds the class logits (classes x 1 x 1).
+  // T > 1: a sequence model (a language model); the last tensor holds T x classes x 1, one row of
+  // logits per position, each with its own label (Split::targets = T), and the loss is the mean
+  // over all positions of the batch.
+  void set_positions(int positions);
+  int positions() const { return positions_; }
   std::vector<ParamTensor> param_tensors() const;
   // Per-layer FLOPs and parameter tensors, in node order (engine/model.hpp, LayerCost).
   std::vector<LayerCost> layer_costs() const;
@@ -40,9 +48,11 @@ class Graph {
  private:
   std::vector<SampleShape> shapes_;
   std::vector<Node> nodes_;
+  int positions_ = 1;
 };
 
-// The model for a graph whose last tensor holds the logits (`classes` x 1 x 1).
+// The model for a graph whose last tensor holds the logits (`classes` x 1 x 1, or T x `classes` x 1
+// with Graph::positions() = T).
 std::unique_ptr<Model> make_graph_model(std::string kind, Graph graph, int classes, const ComputeOptions& opts);
 
 }  // namespace dtsim::engine

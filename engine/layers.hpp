@@ -109,8 +109,22 @@ class Layer {
   virtual size_t num_state() const { return 0; }
   virtual void state_tensors(size_t /*offset*/, std::vector<ParamTensor>& /*out*/) const {}
   virtual void init_state(float* /*state*/) const {}
-  // Forward FLOPs per sample (multiply-add = 2; convolutions and linear layers only).
+  // Forward FLOPs per sample (multiply-add = 2; matrix products only: convolutions, linear
+  // layers, attention; element-wise work is not counted).
   virtual double forward_flops() const { return 0; }
+  // Backward FLOPs per sample, split as layer-wise timing needs (LayerCost): the input-gradient
+  // part and the weight-gradient part. Defaults: one forward each, the weight part only for a
+  // layer with parameters (right for convolutions and linear layers).
+  virtual double backward_input_flops() const { return forward_flops(); }
+  virtual double backward_weight_flops() const { return num_params() > 0 ? forward_flops() : 0.0; }
+  // Weight tying: a layer that computes with, and contributes gradients to, parameters owned by
+  // an earlier layer of the same graph (GPT's output head reuses the token embedding). It owns no
+  // parameters (num_params() == 0): the model passes it tied_size() floats of the owner's
+  // parameters from tied_offset() on, and adds its gradient to the owner's after the backward
+  // pass (the owner's backward overwrites its own dparams as usual).
+  virtual const Layer* tied_to() const { return nullptr; }
+  virtual size_t tied_offset() const { return 0; }
+  virtual size_t tied_size() const { return 0; }
   virtual InPlace in_place() const { return InPlace::No; }
   // Whether backward reads the layer's output y (then a following in-place layer may not
   // overwrite it).

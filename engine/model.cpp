@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <map>
 #include <string>
 
 #include "common/error.hpp"
@@ -89,6 +90,16 @@ double Graph::forward_flops() const {
   for (const auto& nd : nodes_) f += nd.layer->forward_flops();
   return f;
 }
+double Graph::training_flops() const {
+  double f = 0;
+  for (const auto& nd : nodes_)
+    f += nd.layer->forward_flops() + nd.layer->backward_input_flops() + nd.layer->backward_weight_flops();
+  return f;
+}
+void Graph::set_positions(int positions) {
+  if (positions < 1) throw RuntimeError("model: positions must be at least 1");
+  positions_ = positions;
+}
 std::vector<ParamTensor> Graph::param_tensors() const {
   std::vector<ParamTensor> out;
   size_t off = 0;
@@ -109,10 +120,10 @@ std::vector<LayerCost> Graph::layer_costs() const {
     c.name = l.name();
     c.type = l.type();
     c.forward_flops = l.forward_flops();
-    // Convolutions and linear layers (the only ones with FLOPs): the input gradient and the
-    // weight gradient each cost one forward (flops_per_sample = 3 x forward).
-    c.backward_input_flops = c.forward_flops;
-    c.backward_weight_flops = l.num_params() > 0 ? c.forward_flops : 0.0;
+    // Convolutions and linear layers: the input gradient and the weight gradient each cost one
+    // forward (flops_per_sample = 3 x forward); attention and a tied head say otherwise.
+    c.backward_input_flops = l.backward_input_flops();
+    c.backward_weight_flops = l.backward_weight_flops();
     scratch.clear();
     l.param_tensors(off, scratch);
     for (size_t k = 0; k < scratch.size(); ++k) c.tensors.push_back(tensor++);
@@ -147,16 +158,23 @@ class GraphModel final : public Model {
     auto& nodes = graph.nodes();
     if (nodes.empty()) throw RuntimeError("model '" + kind_ + "' has no layers");
     const SampleShape out = graph.shape(graph.last());
-    if (out.size() != classes_)
+    positions_ = static_cast<size_t>(graph.positions());
+    if (positions_ == 1 && out.size() != classes_)
       throw RuntimeError("model '" + kind_ + "': last layer has " + std::to_string(out.size()) + " outputs for " +
                          std::to_string(classes_) + " classes");
-    flops_ = graph.forward_flops();
+    if (positions_ > 1 && (static_cast<size_t>(out.c) != positions_ || static_cast<size_t>(out.h) != classes_ || out.w != 1))
+      throw RuntimeError("model '" + kind_ + "': last layer's output is " + std::to_string(out.c) + "x" +
+                         std::to_string(out.h) + "x" + std::to_string(out.w) + ", expected " +
+                         std::to_string(positions_) + " positions x " + std::to_string(classes_) + " classes x 1");
+    flops_ = graph.training_flops();
     tensors_.push_back({graph.shape(0), Layout::Plain, -1, 0, false, -1});
     std::vector<int> map{0};  // graph tensor -> model tensor
     size_t poff = 0, soff = 0;
+    std::map<const Layer*, size_t> owner_poff;  // parameter offset of each layer (weight tying)
     for (auto& nd : nodes) {
       Layer* l = nd.layer.get();
       const size_t np = l->num_params(), ns = l->num_state();
+      owner_poff[l] = poff;
       l->param_tensors(poff, param_tensors_);
       l->state_tensors(soff, state_tensors_);
       int in = map[static_cast<size_t>(nd.in)];
@@ -167,7 +185,17 @@ class GraphModel final : public Model {
         l->set_cpu_layouts(tensor(in).layout, l->cpu_out_layout(tensor(in).layout));
       }
       const Layout out_layout = backend_ == Backend::OneDnn ? l->cpu_out() : Layout::Plain;
-      add_step(l, in, in2, out_layout, poff, soff);
+      if (const Layer* owner = l->tied_to()) {  // weight tying: the owner's parameters, a gradient scratch
+        const auto it = owner_poff.find(owner);
+        if (it == owner_poff.end() || l->tied_offset() + l->tied_size() > owner->num_params() || np != 0)
+          throw RuntimeError("model '" + kind_ + "': layer '" + l->name() + "' is tied to a layer it cannot use");
+        add_step(l, in, in2, out_layout, it->second + l->tied_offset(), soff);
+        steps_.back().tied = static_cast<int>(tied_grads_.size());
+        tensor(last_tensor()).needs_grad = true;
+        tied_grads_.emplace_back(l->tied_size(), device_);
+      } else {
+        add_step(l, in, in2, out_layout, poff, soff);
+      }
       layers_.push_back(std::move(nd.layer));
       map.push_back(static_cast<int>(tensors_.size()) - 1);
       poff += np;
@@ -186,10 +214,11 @@ class GraphModel final : public Model {
   std::string kind() const override { return kind_; }
   size_t num_params() const override { return num_params_; }
   size_t num_state() const override { return num_state_; }
-  // Training FLOPs per sample = 3 x the forward FLOPs of convolutions and linear layers (forward,
-  // plus backward-data and backward-weights of the same size); element-wise work (bias, ReLU,
-  // BatchNorm, pooling, softmax) is not counted, nor is the skipped first-layer backward-data.
-  double flops_per_sample() const override { return 3.0 * flops_; }
+  // Training FLOPs per sample: every layer's forward, input-gradient and weight-gradient FLOPs
+  // (3 x the forward FLOPs of convolutions and linear layers; attention's own split);
+  // element-wise work (bias, ReLU, BatchNorm, pooling, softmax) is not counted, nor is the
+  // skipped first-layer backward-data.
+  double flops_per_sample() const override { return flops_; }
   std::vector<ParamTensor> param_tensors() const override { return param_tensors_; }
   std::vector<ParamTensor> state_tensors() const override { return state_tensors_; }
   Device device() const override { return device_; }
@@ -232,6 +261,9 @@ class GraphModel final : public Model {
     if (batch.x.size() != n * input_size())
       throw RuntimeError("forward_backward: batch has " + std::to_string(batch.x.size()) + " floats for " +
                          std::to_string(n) + " samples of " + std::to_string(input_size()));
+    if (batch.targets != positions_ || batch.y.size() != n * positions_)
+      throw RuntimeError("forward_backward: batch has " + std::to_string(batch.targets) +
+                         " labels per sample, the model predicts " + std::to_string(positions_));
     set_compute_threads(threads_);
     reserve(n, true);
     const auto t0 = timing_ ? Clock::now() : Clock::time_point{};
@@ -243,7 +275,9 @@ class GraphModel final : public Model {
     const double c1 = timing_ ? thread_cpu_seconds() : 0.0;
 
     const int last = last_tensor();
-    const double loss = xent(act(last), batch.y.data(), n, grad(last), nullptr);
+    // Mean over every prediction: the n samples' positions (PyTorch's F.cross_entropy over
+    // logits.view(-1, classes) for a sequence model).
+    const double loss = xent(act(last), batch.y.data(), n * positions_, grad(last), nullptr);
     std::fill(written_.begin(), written_.end(), 0);
     written_[static_cast<size_t>(last)] = 1;
     for (size_t i = steps_.size(); i-- > 0;) {
@@ -252,14 +286,14 @@ class GraphModel final : public Model {
         written_[static_cast<size_t>(s.in)] = written_[static_cast<size_t>(s.out)];
         continue;
       }
-      if (!s.pd && !s.pd2 && s.layer->num_params() == 0) continue;
+      if (!s.pd && !s.pd2 && s.layer->num_params() == 0 && s.tied < 0) continue;
       BwdArgs a;
       a.params = params.ptr + s.poff;
       a.x = input_ptr(s.in, x0);
       a.x2 = s.in2 >= 0 ? input_ptr(s.in2, x0) : nullptr;
       a.y = act(s.out);
       a.dy = grad(s.out);
-      a.dparams = grads.ptr + s.poff;
+      a.dparams = s.tied >= 0 ? tied_grads_[static_cast<size_t>(s.tied)].data() : grads.ptr + s.poff;
       a.state = state.ptr ? state.ptr + s.soff : nullptr;
       a.propagate_down = s.pd;
       a.propagate_down2 = s.pd2;
@@ -275,11 +309,14 @@ class GraphModel final : public Model {
       if (s.pd) written_[static_cast<size_t>(s.in)] = 1;
       if (s.pd2) written_[static_cast<size_t>(s.in2)] = 1;
     }
+    // Tied layers' gradients join their owners' (written by the owners' backward), in step order.
+    for (const Step& s : steps_)
+      if (s.tied >= 0) add_into(grads.ptr + s.poff, tied_grads_[static_cast<size_t>(s.tied)]);
     if (timing_ && device_ == Device::Cuda) cuda::synchronize();
     if (timing_)
       times_ = {std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(Clock::now() - t1).count(),
                 c1 - c0, thread_cpu_seconds() - c1};
-    return static_cast<float>(loss / static_cast<double>(n));
+    return static_cast<float>(loss / static_cast<double>(n * positions_));
   }
 
   EvalResult evaluate(ConstVecView params, ConstVecView state, const Split& split, size_t begin, size_t n) override {
@@ -291,7 +328,11 @@ class GraphModel final : public Model {
                          ") outside a split of " + std::to_string(split.size()));
     if (split.x.size() != split.size() * input_size())
       throw RuntimeError("evaluate: split features do not match the model input size");
+    if (split.targets != positions_)
+      throw RuntimeError("evaluate: the split has " + std::to_string(split.targets) +
+                         " labels per sample, the model predicts " + std::to_string(positions_));
     EvalResult r;
+    r.per_sample = positions_;
     if (n == 0) return r;
     set_compute_threads(threads_);
     reserve(std::min(n, eval_chunk_), false);
@@ -301,7 +342,12 @@ class GraphModel final : public Model {
       const size_t first = begin + done;
       forward(params.ptr, const_cast<float*>(state.ptr),
               stage_input(split.x.data() + first * input_size(), m * input_size()), m, false);
-      r.loss_sum += xent(act(last), split.y.data() + first, m, nullptr, &r.correct);
+      if (positions_ == 1) {
+        r.loss_sum += xent(act(last), split.y.data() + first, m, nullptr, &r.correct);
+      } else {  // per sample: the mean over its positions
+        const double sum = xent(act(last), split.y.data() + first * positions_, m * positions_, nullptr, &r.correct);
+        r.loss_sum += sum / static_cast<double>(positions_);
+      }
       done += m;
     }
     r.count = n;
@@ -324,6 +370,7 @@ class GraphModel final : public Model {
     bool pd = false, pd2 = false;  // compute dx / dx2
     bool alias = false;
     bool inserted = false;  // a Reorder the model added
+    int tied = -1;          // weight tying: index of the gradient scratch in tied_grads_
   };
 
   Tensor& tensor(int t) { return tensors_[static_cast<size_t>(t)]; }
@@ -427,6 +474,12 @@ class GraphModel final : public Model {
   float* grad(int t) { return grads_[static_cast<size_t>(tensor(t).slot)].data(); }
   const float* input_ptr(int t, const float* x0) { return tensor(t).slot < 0 ? x0 : act(t); }
 
+  void add_into(float* dst, const Vec& src) {
+    if (device_ == Device::Cuda) return ops::add(VecView{dst, src.size(), device_}, src.view());
+    const float* p = src.data();
+    for (size_t i = 0; i < src.size(); ++i) dst[i] += p[i];
+  }
+
   void accumulate(int t, const float* src, size_t n) {
     float* dst = grad(t);
     const size_t count = n * layout_size(tensor(t).shape, tensor(t).layout);
@@ -491,6 +544,7 @@ class GraphModel final : public Model {
 
   std::string kind_;
   size_t classes_;
+  size_t positions_ = 1;  // predictions per sample (Graph::positions)
   Device device_;
   Backend backend_;
   int threads_;
@@ -504,6 +558,7 @@ class GraphModel final : public Model {
   size_t max_floats_ = 0;
   std::vector<Vec> acts_, grads_;
   Vec tmp_, tmp2_;
+  std::vector<Vec> tied_grads_;  // per tied step: its parameter gradient, added after backward
   std::vector<char> written_;
   size_t act_capacity_ = 0, grad_capacity_ = 0;
   size_t eval_chunk_ = kEvalChunk;
@@ -545,7 +600,7 @@ ModelInfo model_info(ObjectReader& spec, const SampleShape& input, int classes) 
   info.kind = b.kind;
   info.num_params = b.graph->num_params();
   info.num_state = b.graph->num_state();
-  info.flops_per_sample = 3.0 * b.graph->forward_flops();
+  info.flops_per_sample = b.graph->training_flops();
   info.param_tensors = b.graph->param_tensors();
   info.timing_only = b.timing_only;
   info.layers = b.graph->layer_costs();

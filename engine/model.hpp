@@ -44,11 +44,14 @@ struct LayerCost {
 };
 
 struct EvalResult {
-  double loss_sum = 0;  // summed cross-entropy
-  size_t correct = 0;
-  size_t count = 0;
+  double loss_sum = 0;  // summed cross-entropy (per sample: the mean over its predictions)
+  size_t correct = 0;   // argmax hits, over all predictions
+  size_t count = 0;     // samples
+  size_t per_sample = 1;  // predictions per sample (a language model: one per position)
   double loss() const { return count ? loss_sum / static_cast<double>(count) : 0.0; }
-  double accuracy() const { return count ? static_cast<double>(correct) / static_cast<double>(count) : 0.0; }
+  double accuracy() const {
+    return count ? static_cast<double>(correct) / static_cast<double>(count * per_sample) : 0.0;
+  }
 };
 
 struct ComputeOptions {

@@ -11,12 +11,14 @@
 //   vgg16           the CIFAR variant (kuangliu/pytorch-cifar): 13 conv3x3+BN+ReLU, 5 max pools, one
 //                   Linear(512, classes)
 //   resnet50, resnet101, vgg16-imagenet, alexnet: torchvision's ImageNet models, timing-only
+//   gpt             nanoGPT's GPT-2 over token sequences (engine/gpt.hpp)
 #include "engine/models.hpp"
 
 #include <string>
 #include <vector>
 
 #include "common/error.hpp"
+#include "engine/gpt.hpp"
 
 namespace dtsim::engine {
 
@@ -32,6 +34,7 @@ const std::vector<Kind>& kinds() {
                                    {"resnet56", false},  {"resnet110", false},       {"resnet18", false},
                                    {"vgg16", false},     {"resnet50", true},         {"resnet101", true},
                                    {"vgg16-imagenet", true}, {"alexnet", true},
+                                   {"gpt", false},
                                    {"profile", true}};  // measured by tools/torch_profile.py: engine/profile_model.hpp
   return k;
 }
@@ -303,6 +306,7 @@ BuiltModel build_model(ObjectReader& spec, const SampleShape& input, int classes
   else if (b.kind == "resnet110") build_resnet_cifar(spec, g, in, k, b.kind, 18);
   else if (b.kind == "resnet18") build_resnet18(spec, g, in, k);
   else if (b.kind == "vgg16") build_vgg16_cifar(spec, g, in, k);
+  else if (b.kind == "gpt") build_gpt(spec, g, in, k);  // engine/gpt.cpp
   else {
     building(spec, b.kind, in, [&] {
       Net net{g, Graph::input()};

@@ -47,6 +47,11 @@ class Context {
   size_t scratch_bytes_ = 0;
 };
 
+// The transformer layers (engine/transformer.hpp) on the device (transformer.cpp): true when
+// `layer` is one of them (and it ran), false for any other type.
+bool transformer_forward(const Layer& layer, const FwdArgs& a);
+bool transformer_backward(const Layer& layer, const BwdArgs& a);
+
 // Launchers (kernels.cu). Sizes are element counts; all pointers are device pointers; all run on
 // the context's stream.
 namespace kern {

@@ -60,6 +60,11 @@ bool all_finite(ConstVecView a);
 //   g' = g + wd*w;  v = first ? g' : mu*v + g';  w -= lr * (nesterov ? g' + mu*v : v)
 // With mu == 0 (v unused, may be null): w -= lr * g'.
 void sgd_step(VecView w, ConstVecView g, float* v, float lr, float wd, float mu, bool nesterov, bool first);
+// engine::AdamW's update in float with the host loop's roundings (engine/adamw.cpp), m and v the
+// moments on the device: w *= decay; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g g;
+// w -= step_size m / (sqrt(v) / bc2_sqrt + eps).
+void adamw_step(VecView w, ConstVecView g, float* m, float* v, float decay, float b1, float b2, float step_size,
+                float bc2_sqrt, float eps);
 
 // ---------------------------------------------------------------- compute
 // Row-major SGEMM with the semantics of engine::gemm (BLAS: C = alpha op(A) op(B) + beta C,
@@ -78,7 +83,9 @@ double softmax_cross_entropy(const float* logits, const int32_t* host_labels, si
 // ---------------------------------------------------------------- layers (engine/cuda/layers.cpp)
 // Layer::forward/backward with Backend::Cuda land here (all FwdArgs/BwdArgs pointers on the
 // device): Linear (cuBLAS), ReLU, Add, SubsamplePad (own kernels), Conv2d, Pool2d, BatchNorm2d
-// (cuDNN), Flatten (alias). Other layer types throw RuntimeError naming the layer.
+// (cuDNN), Flatten (alias), and the transformer layers (transformer.cpp: embedding, LayerNorm,
+// GELU, per-position linear, causal attention, tied head, dropout). Other layer types throw
+// RuntimeError naming the layer.
 void forward(const Layer& layer, const FwdArgs& a);
 void backward(const Layer& layer, const BwdArgs& a);
 

@@ -404,6 +404,7 @@ void forward(const Layer& layer, const FwdArgs& a) {
     return kern::subsample_pad_forward(a.x, a.y, a.n, g.c, g.h, g.w, g.oc, g.oh, g.ow, g.sh, g.sw, l->before());
   }
   if (dynamic_cast<const Flatten*>(&layer)) return;  // an alias: nothing to do (as on the host)
+  if (transformer_forward(layer, a)) return;         // transformer.cpp
   unsupported(layer, "no CUDA implementation");
 }
 
@@ -429,6 +430,7 @@ void backward(const Layer& layer, const BwdArgs& a) {
     return kern::subsample_pad_backward(a.dy, a.dx, a.n, g.c, g.h, g.w, g.oc, g.oh, g.ow, g.sh, g.sw, l->before());
   }
   if (dynamic_cast<const Flatten*>(&layer)) return;
+  if (transformer_backward(layer, a)) return;
   unsupported(layer, "no CUDA implementation");
 }
 
