@@ -156,9 +156,9 @@ def high_priority(rt=False):
         os.setpriority(os.PRIO_PROCESS, 0, -20)
     except OSError:
         pass
-    if rt:  # run.py, unless --no-rt or more ranks than cores
+    if rt:  # run.py, unless --no-rt: FIFO while each process has a core, else round-robin
         try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+            os.sched_setscheduler(0, os.SCHED_FIFO if rt == "fifo" else os.SCHED_RR, os.sched_param(1))
         except OSError:
             pass
 

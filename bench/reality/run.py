@@ -99,7 +99,7 @@ def profile_model(sc, out_dir, cache):
            "--input", ",".join(map(str, sc["input"])), "--batch", str(sc["batch"]),
            "--steps", str(sc.get("profile_steps", 20)), "--warmup", "5", "--out", path]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, **ENV),
-                   preexec_fn=functools.partial(netns.high_priority, os.environ.get("DTSR_RT") == "1"))
+                   preexec_fn=functools.partial(netns.high_priority, "fifo" if os.environ.get("DTSR_RT") == "1" else ""))
     cache[key] = path
     return path
 
@@ -132,7 +132,8 @@ class Job:
     def start(self, cmd, env, ranks=1):
         # SCHED_FIFO only while every measured process can have a core of its own: a rank spinning
         # in gloo (seen with 8 ranks at 10 Gbit/s) never lets a same-priority rank on its core run.
-        rt = os.environ.get("DTSR_RT") == "1" and ranks <= (os.cpu_count() or 1)
+        rt = ("fifo" if ranks <= (os.cpu_count() or 1) else os.environ.get("DTSR_MANY", "rr")) \
+            if os.environ.get("DTSR_RT") == "1" else ""
         p = subprocess.Popen(cmd, env=dict(env, DTSR_PARENT=str(os.getpid())), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, preexec_fn=functools.partial(netns.high_priority, rt))
         self.procs.append(p)
