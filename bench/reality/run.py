@@ -174,6 +174,8 @@ def worker_args(sc, profile, emulated):
 
 def run_reference(sc, profile, emulated, work):
     out = os.path.join(work, "single.json")
+    if "reference_steps" in sc:
+        sc = dict(sc, steps=sc["reference_steps"])
     cmd = (["taskset", "-c", "0"] if not emulated else []) + [PY, os.path.join(HERE, "worker.py"), "single",
                                                                "--out", out] + worker_args(sc, profile, emulated)
     job = Job()

@@ -35,7 +35,7 @@ def start_long_run():
     """A run whose DDP job lasts minutes (emulated, many steps); returns once its ranks run."""
     spec = {"defaults": {"classes": 10},
             "scenarios": [{"name": "long", "ranks": 2, "compute": "emulated", "model": {"kind": "mlp", "hidden": [64]},
-                           "input": [1, 28, 28], "batch": 16, "bandwidth": "1Gbps", "steps": 100000,
+                           "input": [1, 28, 28], "batch": 16, "bandwidth": "1Gbps", "steps": 100000, "reference_steps": 5,
                            "warmup": 1, "profile_steps": 3}]}
     path = os.path.join(tmp, "long.json")
     json.dump(spec, open(path, "w"))
