@@ -24,6 +24,8 @@ PACKAGES=(
   libdnnl-dev ocl-icd-opencl-dev zlib1g-dev
   # data
   dataset-fashion-mnist
+  # the built-in language-model corpus (dataset.kind "text"): the King James Bible, printed by `bible`
+  bible-kjv
   # plots and .npy checks in tests
   python3 python3-numpy python3-matplotlib
 )
