@@ -2,7 +2,7 @@
 simulated from its measured profile. README.md, "Simulate your own PyTorch model":
 
   /usr/bin/python3 tools/torch_profile.py examples/torch/tiny_vit.py:make_model --input 3,32,32 \
-      --batch 32,64 --out examples/torch/tiny_vit.profile.json
+      --batch 32,64 --out traces/profiles/tiny_vit.profile.json
   build/dtsim run examples/torch/tiny-vit-8workers.json
 """
 import torch

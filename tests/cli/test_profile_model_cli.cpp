@@ -1,5 +1,5 @@
 // The "profile" model kind through the CLI (engine/profile_model.hpp, docs/profiles.md), on the
-// PyTorch profile examples/torch/tiny_vit.profile.json that tools/torch_profile.py measured on the
+// PyTorch profile traces/profiles/tiny_vit.profile.json that tools/torch_profile.py measured on the
 // development machine: a 1-worker timing-only run predicts the step time PyTorch measured; relative
 // paths resolve against the config's directory; bad profiles exit 2 with file, path and reason.
 #include <doctest/doctest.h>
@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kProfile = std::string(DTSIM_SOURCE_DIR) + "/examples/torch/tiny_vit.profile.json";
+const std::string kProfile = std::string(DTSIM_SOURCE_DIR) + "/traces/profiles/tiny_vit.profile.json";
 
 // One worker, SSGD with all-reduce (nothing to send), compute from the profile, and the worker's
 // optimizer step costing the profile's measured update_s (update_flops_per_param x P / speed).
