@@ -5,6 +5,8 @@
   tools/plot.py speedup    RESULTS.csv ...   speedup vs workers per algorithm, against ideal linear
   tools/plot.py accuracy   RESULTS.csv ...   test accuracy vs simulated time (each run's metrics.csv)
   tools/plot.py tta        RESULTS.csv ...   time-to-accuracy bars
+  tools/plot.py loss       RESULTS.csv ...   validation loss vs simulated time (language models)
+  tools/plot.py ttl        RESULTS.csv ...   time-to-loss bars per training.target_loss, with bytes on the wire
   tools/plot.py throughput RESULTS.csv ...   simulated throughput vs link bandwidth
   tools/plot.py regime     RESULTS.csv ...   regime map: best algorithm over two varied keys
   tools/plot.py table      RESULTS.csv ...   the summary table (stdout, and table.csv)
@@ -483,6 +485,105 @@ def tta(res, out, args):
     out.table("tta_bars", ["facet", "series", "target", "tta_mean_s", "tta_std_s", "runs", "reached"], table)
 
 
+def loss_targets(res):
+    """Target losses with a time_to_loss_s column (training.target_loss), ascending."""
+    out = []
+    for c in res.columns:
+        m = re.fullmatch(r"time_to_loss_s\.(.+)", c)
+        if m and to_float(m.group(1)) is not None:
+            out.append((float(m.group(1)), c))
+    return sorted(out)
+
+
+def loss(res, out, args):
+    """Test (validation) loss vs simulated time, one curve per algorithm (language models), from
+    each run's metrics.csv; the loss targets as dotted lines."""
+    if not loss_targets(res):
+        out.note("loss: no run has training.target_loss (time_to_loss_s columns); skipped")
+        return
+    fkeys = [k for k in res.varied if k not in res.series_keys and k not in res.repeat_keys]
+    curves = []
+    for r in res.ok:
+        path = os.path.join(res.dir, r.get("run_dir", ""), "metrics.csv")
+        if not os.path.isfile(path):
+            continue
+        with open(path, newline="") as f:
+            pts = [(to_float(m.get("sim_time_s")), to_float(m.get("test_loss"))) for m in csv.DictReader(f)]
+        pts = [(t, v) for t, v in pts if t is not None and v is not None]
+        if pts:
+            curves.append((facet_of(r, fkeys), series_of(res, r), r.get("seed", ""), r.get("run_dir", ""), pts))
+    if not curves:
+        out.note("loss: no run has a test loss in its metrics.csv (timing-only?); skipped")
+        return
+    facets = ordered_unique(c[0] for c in curves)
+    color = colors_for(ordered_unique(c[1] for c in curves))
+    fig, axes = panels(len(facets), 5.5, 3.8)
+    table = []
+    for ax, fc in zip(axes, facets):
+        labelled = set()
+        for f, s, seed, rd, pts in curves:
+            if f != fc:
+                continue
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", marker=".", color=color[s],
+                    label=None if s in labelled else s, alpha=0.9)
+            labelled.add(s)
+            table.extend([fc, s, seed, rd, t, v] for t, v in pts)
+        for t, _ in loss_targets(res):
+            ax.axhline(t, color="0.5", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("simulated time (s, log)")
+        ax.set_ylabel("validation loss (nats / token)")
+        ax.set_title(fc)
+        ax.legend(loc="upper right")
+    fig.suptitle("Validation loss vs simulated time", y=1.02)
+    out.figure(fig, "loss_vs_time")
+    out.table("loss_vs_time", ["facet", "series", "seed", "run_dir", "sim_time_s", "test_loss"], table)
+
+
+def ttl(res, out, args):
+    """Time-to-loss bars per target loss (mean over seeds), with the bytes each run sent: the
+    communication-light algorithms' trade (language models)."""
+    targets = loss_targets(res)
+    if not targets:
+        out.note("ttl: no run has training.target_loss (time_to_loss_s columns); skipped")
+        return
+    fkeys = [k for k in res.varied if k not in res.series_keys and k not in res.repeat_keys]
+    groups = {}
+    for r in res.ok:
+        groups.setdefault((facet_of(r, fkeys), series_of(res, r)), []).append(r)
+    facets = ordered_unique(k[0] for k in groups)
+    series = ordered_unique(k[1] for k in groups)
+    color = colors_for(series)
+    width = 0.8 / max(1, len(series))
+    fig, axes = panels(len(targets), max(5.0, 1.0 + 0.5 * len(facets) * len(series)), 4.0)
+    table = []
+    for ax, (t, col) in zip(axes, targets):
+        top = max([to_float(r.get(col)) or 0.0 for rs in groups.values() for r in rs] + [1e-9])
+        for j, s in enumerate(series):
+            for i, fc in enumerate(facets):
+                rs = groups.get((fc, s))
+                if not rs:
+                    continue
+                vals = [to_float(r.get(col)) for r in rs]
+                sent = mean_std([to_float(r.get("bytes_on_wire")) or 0.0 for r in rs])[0]
+                x = i + (j - (len(series) - 1) / 2) * width
+                if all(v is not None for v in vals):
+                    m = mean_std(vals)[0]
+                    ax.bar(x, m, width, color=color[s], label=s if i == 0 else None)
+                else:
+                    m = float("nan")
+                    ax.bar(x, top * 1.05, width, fill=False, hatch="//", edgecolor=color[s], label=s if i == 0 else None)
+                    ax.text(x, top * 1.06, "not\nreached", ha="center", va="bottom", fontsize=7)
+                table.append([fc, s, t, m, sent, len(rs)])
+        ax.set_xticks(range(len(facets)))
+        ax.set_xticklabels([(fc or "all runs").replace(", ", "\n") for fc in facets])
+        ax.set_ylabel(f"simulated time to loss {t:g} (s)")
+        ax.set_title(f"Time to validation loss {t:g} (lower is better)")
+        ax.legend(fontsize=7)
+    out.figure(fig, "ttl_bars")
+    out.table("ttl_bars", ["facet", "series", "target_loss", "ttl_mean_s", "bytes_on_wire_mean", "runs"], table)
+
+
 def bandwidth_column(res):
     """(column, parse) giving each run's worker link bandwidth in bytes/s."""
     for c in res.columns:
@@ -812,7 +913,7 @@ def timelines(res, out, args):
 
 
 # --------------------------------------------------------------------------- main
-PLOTS = {"speedup": speedup, "accuracy": accuracy, "tta": tta, "throughput": throughput, "regime": regime,
+PLOTS = {"speedup": speedup, "accuracy": accuracy, "tta": tta, "loss": loss, "ttl": ttl, "throughput": throughput, "regime": regime,
          "timelines": timelines, "table": table}
 
 
