@@ -44,10 +44,17 @@ class Graph {
   std::vector<ParamTensor> param_tensors() const;
   // Per-layer FLOPs and parameter tensors, in node order (engine/model.hpp, LayerCost).
   std::vector<LayerCost> layer_costs() const;
+  // A model file's own initial values (ONNX `init: "onnx"`, engine/onnx.hpp), in the flat
+  // parameter and state buffer orders; empty (the default): the model initialises from the seed
+  // (Layer::init_params) and its running statistics to 0 / 1.
+  void set_initial_values(std::vector<float> params, std::vector<float> state);
+  const std::vector<float>& initial_params() const { return init_params_; }
+  const std::vector<float>& initial_state() const { return init_state_; }
 
  private:
   std::vector<SampleShape> shapes_;
   std::vector<Node> nodes_;
+  std::vector<float> init_params_, init_state_;
   int positions_ = 1;
 };
 

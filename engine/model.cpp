@@ -75,6 +75,15 @@ int Graph::add(std::unique_ptr<Layer> layer, int in, int in2) {
 
 const SampleShape& Graph::shape(int tensor) const { return shapes_.at(static_cast<size_t>(tensor)); }
 
+void Graph::set_initial_values(std::vector<float> params, std::vector<float> state) {
+  if (params.size() != num_params() || state.size() != num_state())
+    throw RuntimeError("initial values: " + std::to_string(params.size()) + " parameters and " +
+                       std::to_string(state.size()) + " state values for a graph of " + std::to_string(num_params()) +
+                       " and " + std::to_string(num_state()));
+  init_params_ = std::move(params);
+  init_state_ = std::move(state);
+}
+
 size_t Graph::num_params() const {
   size_t n = 0;
   for (const auto& nd : nodes_) n += nd.layer->num_params();
@@ -203,6 +212,8 @@ class GraphModel final : public Model {
     }
     num_params_ = poff;
     num_state_ = soff;
+    init_params_ = graph.initial_params();  // a model file's own values (ONNX init "onnx"); usually empty
+    init_state_ = graph.initial_state();
     // The logits must be plain.
     if (!same_memory(tensor(last_tensor()).shape, tensor(last_tensor()).layout, Layout::Plain))
       to_layout(last_tensor(), Layout::Plain);
@@ -229,6 +240,7 @@ class GraphModel final : public Model {
   void init_params(VecView params, uint64_t seed) const override {
     check_size(params, num_params_, "init_params", "parameters");
     if (params.device == Device::Cuda) return via_host(params, [&](VecView h) { init_params(h, seed); });
+    if (!init_params_.empty()) return (void)std::copy(init_params_.begin(), init_params_.end(), params.ptr);
     uint64_t index = 0;
     for (const Step& s : steps_) {
       if (s.inserted) continue;
@@ -239,6 +251,7 @@ class GraphModel final : public Model {
   void init_state(VecView state) const override {
     check_size(state, num_state_, "init_state", "state values");
     if (state.device == Device::Cuda) return via_host(state, [&](VecView h) { init_state(h); });
+    if (!init_state_.empty()) return (void)std::copy(init_state_.begin(), init_state_.end(), state.ptr);
     for (const Step& s : steps_)
       if (s.layer->num_state()) s.layer->init_state(state.ptr + s.soff);
   }
@@ -551,6 +564,7 @@ class GraphModel final : public Model {
   size_t num_params_ = 0, num_state_ = 0;
   double flops_ = 0;
   std::vector<ParamTensor> param_tensors_, state_tensors_;
+  std::vector<float> init_params_, init_state_;  // Graph::initial_params/state (empty: from the seed)
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Tensor> tensors_;
   std::vector<Step> steps_;

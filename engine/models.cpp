@@ -11,6 +11,7 @@
 //   vgg16           the CIFAR variant (kuangliu/pytorch-cifar): 13 conv3x3+BN+ReLU, 5 max pools, one
 //                   Linear(512, classes)
 //   resnet50, resnet101, vgg16-imagenet, alexnet: torchvision's ImageNet models, timing-only
+//   onnx            a file exported by torch.onnx.export, translated layer by layer (engine/onnx.hpp)
 //   gpt             nanoGPT's GPT-2 over token sequences (engine/gpt.hpp)
 #include "engine/models.hpp"
 
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "engine/onnx.hpp"
 #include "engine/gpt.hpp"
 
 namespace dtsim::engine {
@@ -29,7 +31,7 @@ struct Kind {
   bool timing_only;
 };
 const std::vector<Kind>& kinds() {
-  static const std::vector<Kind> k{{"mlp", false},       {"lenet5", false},          {"resnet8", false},
+  static const std::vector<Kind> k{{"mlp", false}, {"onnx", false},       {"lenet5", false},          {"resnet8", false},
                                    {"resnet20", false},  {"resnet32", false},        {"resnet44", false},
                                    {"resnet56", false},  {"resnet110", false},       {"resnet18", false},
                                    {"vgg16", false},     {"resnet50", true},         {"resnet101", true},
@@ -292,6 +294,10 @@ BuiltModel build_model(ObjectReader& spec, const SampleShape& input, int classes
     const int64_t c = spec.integer("classes", 1000);
     if (c < 2 || c > 1000000) spec.fail("classes", "must be in [2, 1000000], got " + std::to_string(c));
     b.classes = static_cast<int>(c);
+  }
+  if (b.kind == "onnx") {  // the graph comes from the file (engine/onnx.hpp)
+    onnx::build_onnx(spec, b, in, b.classes);
+    return b;
   }
   b.graph = std::make_unique<Graph>(in);
   Graph& g = *b.graph;

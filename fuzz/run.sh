@@ -3,7 +3,7 @@
 # for N seconds on its corpus (seeds from examples/, platforms/ and small IDX sets, regenerated each
 # time; the working corpus in build-fuzz/corpus/ grows across runs). Crash / leak / timeout / OOM
 # inputs land in build-fuzz/artifacts/<target>/ and make this script fail. docs/robustness.md.
-#   FUZZ_TARGETS="fuzz_config fuzz_idx fuzz_cifar"  which targets (default: every one built)
+#   FUZZ_TARGETS="fuzz_config fuzz_idx fuzz_cifar fuzz_onnx"  which targets (default: every one built)
 #   FUZZ_JOBS=1                           parallel libFuzzer jobs per target (-fork)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +17,11 @@ if [ -z "$CXX_FUZZ" ]; then
 fi
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$CXX_FUZZ" -DCMAKE_C_COMPILER="$CC_FUZZ" \
   -DCMAKE_CXX_FLAGS=-Wno-unknown-warning-option -DDTSIM_FUZZ=ON -DDTSIM_TESTS=OFF -DDTSIM_ONEDNN=OFF -DDTSIM_CUDA=OFF >/dev/null
-TARGETS="${FUZZ_TARGETS:-fuzz_config fuzz_idx fuzz_cifar}"
+TARGETS="${FUZZ_TARGETS:-fuzz_config fuzz_idx fuzz_cifar fuzz_onnx}"
 cmake --build "$B" -j "${JOBS:-2}" --target $TARGETS
 rm -rf "$B/seeds"
 /usr/bin/python3 fuzz/make_seeds.py "$B/seeds"
+/usr/bin/python3 fuzz/make_onnx_seeds.py "$B/seeds"
 status=0
 for t in $TARGETS; do
   kind="${t#fuzz_}"

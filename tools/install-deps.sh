@@ -18,10 +18,14 @@ PACKAGES=(
   g++ cmake make pkg-config
   # simulation core
   libsimgrid-dev
-  # config, logging, tests
-  nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev
+  # config, logging, the command line, tests
+  nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev doctest-dev
+  # sweeps over MPI (built when found: DTSIM_MPI) and a private single-node Slurm for their tests
+  openmpi-bin libopenmpi-dev slurmctld slurmd slurm-client munge
   # compute: oneDNN (CPU fast path; its CMake config wants OpenCL headers) and zlib for IDX files
   libdnnl-dev ocl-icd-opencl-dev zlib1g-dev
+  # ONNX models (engine/onnx*.cpp): ONNX's protobuf schema and checker, and protobuf's headers
+  libonnx-dev libprotobuf-dev
   # data
   dataset-fashion-mnist
   # the built-in language-model corpus (dataset.kind "text"): the King James Bible, printed by `bible`
