@@ -240,12 +240,13 @@ def parse_bandwidth(text):
 
 # --------------------------------------------------------------------------- output helpers
 class Out:
-    def __init__(self, directory, quiet, quiet_skips=False):
+    def __init__(self, directory, quiet, collect_skips=False):
         self.dir = directory
         self.quiet = quiet
-        self.quiet_skips = quiet_skips  # "all": a plot the data cannot make is skipped silently
+        self.collect_skips = collect_skips  # "all": the plots the data cannot make, listed at the end
         os.makedirs(directory, exist_ok=True)
         self.written = []
+        self.skipped = []  # "speedup: fewer than two worker counts"
 
     def table(self, stem, header, rows):
         path = os.path.join(self.dir, stem + ".csv")
@@ -266,7 +267,9 @@ class Out:
         plt().close(fig)
 
     def note(self, msg):
-        if not self.quiet and not (self.quiet_skips and "skipped" in msg):
+        if self.collect_skips and msg.endswith("; skipped"):
+            self.skipped.append(msg[:-len("; skipped")])
+        elif not self.quiet:
             print(msg, file=sys.stderr)
 
 
@@ -951,7 +954,7 @@ def main(argv=None):
     if len(args.inputs) != 1:
         ap.error("give one results.csv")
     res = Results(args.inputs[0])
-    out = Out(args.out or os.path.join(res.dir, "plots"), args.quiet, quiet_skips=args.what == "all")
+    out = Out(args.out or os.path.join(res.dir, "plots"), args.quiet, collect_skips=args.what == "all")
     if not res.ok:
         out.note(f"{res.path}: no completed runs; nothing to plot")
         return 1
@@ -961,6 +964,10 @@ def main(argv=None):
     if not args.quiet:
         figs = sorted({os.path.splitext(p)[0] for p in out.written})
         print(f"plots: {len(figs)} in {out.dir}/ ({', '.join(os.path.basename(f) for f in figs)})", file=sys.stderr)
+        if out.skipped:  # docs/plots.md: `all` says why it skipped the others
+            print(f"plots skipped: {len(out.skipped)} (what this study's results.csv cannot show)", file=sys.stderr)
+            for msg in out.skipped:
+                print(f"  {msg}", file=sys.stderr)
     return 0
 
 

@@ -393,3 +393,26 @@ TEST_CASE("sweep --plot draws the plots and prints the table") {
   CHECK(r.out.find("speedup vs ssgd") != std::string::npos);
   CHECK(r.out.find("time to 0.2") != std::string::npos);
 }
+
+TEST_CASE("sweep --plot on a study it cannot plot says which plots it skipped and why") {
+  // A fixed-scale, timing-only comparison: no accuracy, one worker count, one bandwidth, no trace.
+  // Before: only table.csv was written and nothing was said.
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' 2>/dev/null") != 0)
+    FAIL("python3-matplotlib is missing: run tools/install-deps.sh");
+  Scratch s;
+  json exp = json::parse(kExperiment);
+  exp["compute"]["mode"] = "timing-only";
+  std::ofstream(s.dir / "exp.json") << exp.dump();
+  const std::string study = s.write("study.json", R"({"base": "exp.json", "vary": {"algorithm.name": ["ssgd", "asgd"]}})");
+  const Result r = dtsim("sweep " + study + " --plot --out " + (s.dir / "out").string());
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(fs::exists(s.dir / "out" / "plots" / "table.csv"));
+  CHECK(!fs::exists(s.dir / "out" / "plots" / "speedup_time.png"));
+  CHECK(r.err.find("plots skipped: ") != std::string::npos);
+  for (const char* why : {"  speedup: fewer than two worker counts\n", "  accuracy: no run has test accuracy",
+                          "  tta: no run reached a target accuracy", "  throughput: no varied bandwidth",
+                          "  regime: needs two varied keys besides the algorithm\n",
+                          "  timeline: no run wrote a trace.json (output.trace)\n"})
+    CHECK_MESSAGE(r.err.find(why) != std::string::npos, why);
+}

@@ -1,8 +1,9 @@
-// dtsim — the command-line front-end.
-//   dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet]
+// dtsim — the command-line front-end (CLI11: tools/dtsim/cli.hpp).
+//   dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet] [--max-wall-s S]
 //   dtsim run --resume DIR [--out DIR2] [--quiet]
-//   dtsim validate CONFIG.json [--set KEY=VALUE]...
-//   dtsim algorithms
+//   dtsim validate CONFIG.json|STUDY.json [--set KEY=VALUE]... [--route HOST,HOST]...
+//   dtsim algorithms [NAME]
+//   dtsim sweep ... (tools/dtsim/sweep.cpp), dtsim profile ... (tools/dtsim/profile.cpp)
 //   dtsim --help | --version
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid input, 3 diverged (NaN/Inf),
 // 4 stopped by --max-wall-s, 128+N stopped by signal N (130 SIGINT, 143 SIGTERM); docs/robustness.md.
@@ -27,119 +28,73 @@
 #include "algorithms/api.hpp"
 #include "common/error.hpp"
 #include "common/io.hpp"
+#include "common/json_reader.hpp"
 #include "common/units.hpp"
 #include "sim/config.hpp"
 #include "sim/outputs.hpp"
 #include "sim/platform.hpp"
 #include "sim/runtime.hpp"
+#include "tools/dtsim/cli.hpp"
+#include "tools/dtsim/commands.hpp"
 #include "tools/dtsim/signals.hpp"
-
-int cmd_sweep(int argc, char** argv);  // tools/dtsim/sweep.cpp
-bool is_study_file(const std::string& file);
-int validate_study(const std::string& file, const std::vector<std::string>& sets);
-int cmd_profile(int argc, char** argv);  // tools/dtsim/profile.cpp
 
 namespace {
 
 using namespace dtsim;
+using cli::UsageError;
+
+constexpr const char* kDescription =
+    "dtsim " DTSIM_VERSION " — a discrete-event cluster simulator for distributed deep-learning training.\n";
 
 constexpr const char* kUsage =
-    "dtsim " DTSIM_VERSION " — a discrete-event cluster simulator for distributed deep-learning training\n"
-    "\n"
-    "Usage:\n"
-    "  dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet]\n"
-    "  dtsim run --resume DIR [--out DIR2]   continue a run from DIR/checkpoint.dtck\n"
-    "  dtsim validate CONFIG.json|STUDY.json [--set KEY=VALUE]... [--route HOST,HOST]\n"
-    "  dtsim algorithms          list the algorithms and their parameters\n"
-    "  dtsim sweep STUDY.json [--jobs N] [--out DIR] [--plot]   run a study (a grid of runs); see --help\n"
-    "  dtsim profile MODEL --input C,H,W --batch B [--device D] [--threads T] [--out FILE]\n"
-    "                            measure a model's step times into a compute profile; see --help\n"
-    "  dtsim --help | --version\n"
-    "\n"
+    "dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet] [--max-wall-s S]\n"
+    "dtsim run --resume DIR [--out DIR2] [--quiet]\n"
+    "dtsim validate CONFIG.json|STUDY.json [--set KEY=VALUE]... [--route HOST,HOST]...\n"
+    "dtsim sweep STUDY.json [--jobs N] [--out DIR] [--plot] [--dry-run] [--slurm|--cell I|--collect]\n"
+    "dtsim profile MODEL --input C,H,W --batch B [--device D] [--threads T] [--out FILE]\n"
+    "dtsim algorithms [NAME]\n"
+    "dtsim COMMAND --help | dtsim --help | dtsim --version";
+
+constexpr const char* kFooter =
     "Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid input, 3 diverged,\n"
     "4 wall-clock limit, 130/143 interrupted by SIGINT/SIGTERM (outputs written, docs/robustness.md).\n"
-    "Documentation: README.md and docs/ (docs/config.md for every config key).\n";
+    "Documentation: README.md and docs/ (docs/config.md for every config key, docs/sweeps.md for studies).";
 
-constexpr const char* kRunUsage =
-    "Usage: dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet]\n"
-    "       dtsim run --resume DIR [--out DIR2] [--quiet]\n"
-    "\n"
+constexpr const char* kRunDescription =
     "Runs one experiment: SimGrid simulates the cluster, every worker computes real gradients\n"
     "(or none with compute.mode=timing-only). Results go to DIR (default: results/<name>/):\n"
-    "summary.json, metrics.csv, links.csv, trace.json, final_params.npy, config.resolved.json.\n"
-    "\n"
-    "Options:\n"
-    "  --out DIR          run directory (overrides output.dir)\n"
-    "  --set KEY=VALUE    override a config value by dotted path, e.g.\n"
-    "                     --set platform.workers.count=16 --set algorithm.name=asgd\n"
-    "                     (VALUE is parsed as JSON when it parses, else taken as a string)\n"
-    "  --quiet            print only errors\n"
-    "  --max-wall-s S     stop after S wall-clock seconds: status \"wall_limit\", exit code 4\n"
-    "  --resume DIR       continue the run of DIR from DIR/checkpoint.dtck (written with\n"
-    "                     training.checkpoint_every_samples) with DIR/config.resolved.json;\n"
-    "                     outputs go to DIR or --out DIR2 (docs/robustness.md)\n"
-    "  -h, --help         this help\n"
-    "\n"
+    "summary.json, metrics.csv, links.csv, trace.json, final_params.npy, config.resolved.json.\n";
+
+constexpr const char* kRunFooter =
     "SIGINT/SIGTERM stop the run at its next simulated event: outputs are written with\n"
     "status \"interrupted\" and the exit code is 130/143 (a second signal kills at once). A NaN/Inf\n"
-    "loss or parameter stops it with status \"diverged\" and exit code 3.\n";
+    "loss or parameter stops it with status \"diverged\" and exit code 3.";
+
+constexpr const char* kValidateDescription =
+    "Loads and checks the config, its platform, model, dataset and algorithm; runs nothing. Exit 0 if\n"
+    "valid, 2 otherwise. Prints a summary of the platform (hosts per role, bisection bandwidth,\n"
+    "stragglers, failures); --route worker-0,server-0 also prints the links and latency of the route\n"
+    "between two hosts (docs/platforms.md). A sweep's STUDY.json (an object with \"base\") is checked\n"
+    "like `dtsim sweep --dry-run`: every run's config.\n";
 
 struct Args {
-  std::string command, config, out, resume;
-  std::vector<std::string> sets;
-  bool quiet = false, help = false;
+  std::string config, out, resume, max_wall;
+  std::vector<std::string> sets, routes_text;
+  bool quiet = false;
   double max_wall_s = 0;  // 0: no wall-clock limit
   std::vector<std::pair<std::string, std::string>> routes;  // validate --route A,B
+  std::string algorithm;  // algorithms NAME
 };
 
-
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "error: %s\nRun 'dtsim --help' for usage.\n", msg.c_str());
-  std::exit(2);
-}
-
-double parse_seconds(const std::string& opt, const std::string& v) {
-  try {
-    size_t used = 0;
-    const double d = std::stod(v, &used);
-    if (used == v.size() && d > 0 && std::isfinite(d)) return d;
-  } catch (const std::exception&) {
-  }
-  usage_error(opt + " needs a positive number of seconds, got '" + v + "'");
-}
-
-Args parse(int argc, char** argv) {
-  Args a;
-  if (argc < 2) usage_error("missing command");
-  a.command = argv[1];
-  for (int i = 2; i < argc; ++i) {
-    const std::string s = argv[i];
-    auto value = [&](const char* opt) -> std::string {
-      if (i + 1 >= argc) usage_error(std::string(opt) + " needs a value");
-      return argv[++i];
-    };
-    if (s == "--help" || s == "-h") a.help = true;
-    else if (s == "--quiet" || s == "-q") a.quiet = true;
-    else if (s == "--out") a.out = value("--out");
-    else if (s.rfind("--out=", 0) == 0) a.out = s.substr(6);
-    else if (s == "--set") a.sets.push_back(value("--set"));
-    else if (s == "--resume") a.resume = value("--resume");
-    else if (s.rfind("--resume=", 0) == 0) a.resume = s.substr(9);
-    else if (s == "--route" || s.rfind("--route=", 0) == 0) {
-      const std::string v = s == "--route" ? value("--route") : s.substr(8);
-      const auto comma = v.find(',');
-      if (comma == std::string::npos || comma == 0 || comma + 1 == v.size())
-        usage_error("--route needs two host names separated by a comma, e.g. --route worker-0,server-0");
-      a.routes.emplace_back(v.substr(0, comma), v.substr(comma + 1));
-    }
-    else if (s == "--max-wall-s") a.max_wall_s = parse_seconds(s, value("--max-wall-s"));
-    else if (s.rfind("--max-wall-s=", 0) == 0) a.max_wall_s = parse_seconds("--max-wall-s", s.substr(13));
-    else if (s.rfind("--set=", 0) == 0) a.sets.push_back(s.substr(6));
-    else if (!s.empty() && s[0] == '-') usage_error("unknown option '" + s + "'");
-    else if (a.config.empty()) a.config = s;
-    else usage_error("unexpected argument '" + s + "'");
-  }
-  return a;
+// --set KEY=VALUE, which run and validate share.
+void add_set(CLI::App& c, Args& a) {
+  c.add_option("--set", a.sets,
+               "override a config value by dotted path, e.g. --set platform.workers.count=16\n"
+               "--set algorithm.name=asgd (VALUE is parsed as JSON when it parses, else a string)")
+      ->type_name("KEY=VALUE")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
 }
 
 // Live progress on a terminal, at most 4 times a second (wall clock: display only).
@@ -201,16 +156,16 @@ void print_table(const sim::Experiment& x, const sim::RunResult& r, const std::s
 }
 
 int cmd_run(const Args& a) {
-  if (a.help) {
-    std::fputs(kRunUsage, stdout);
-    return 0;
-  }
   const bool resume = !a.resume.empty();
   if (resume && !a.config.empty())
-    usage_error("run --resume DIR takes no CONFIG.json (it uses DIR/config.resolved.json), got '" + a.config + "'");
+    throw UsageError("run --resume DIR takes no CONFIG.json (it uses DIR/config.resolved.json), got '" + a.config + "'");
   if (resume && !a.sets.empty())
-    usage_error("--set cannot be combined with --resume (the checkpoint belongs to DIR/config.resolved.json as it is)");
-  if (!resume && a.config.empty()) usage_error("run needs a CONFIG.json");
+    throw UsageError("--set cannot be combined with --resume (the checkpoint belongs to DIR/config.resolved.json as it is)");
+  if (!resume && a.config.empty()) throw UsageError("run needs a CONFIG.json");
+  // A study is run by `dtsim sweep`: say so instead of "platform: missing required key".
+  if (!resume && cli::is_study_file(a.config))
+    throw InputError(a.config, "", "this is a study (it has \"base\" and \"vary\"), not an experiment: run it with 'dtsim sweep " +
+                                       a.config + "'");
   // SIGINT/SIGTERM: the runtime stops at its next event and the outputs are still written; a
   // second signal kills at once, and the atomic writes leave no half-written file
   // (tools/dtsim/signals.hpp: received by a thread of their own, never by a handler).
@@ -272,16 +227,8 @@ int cmd_run(const Args& a) {
 }
 
 int cmd_validate(const Args& a) {
-  if (a.help) {
-    std::puts("Usage: dtsim validate CONFIG.json [--set KEY=VALUE]... [--route HOST,HOST]...\n\nLoads and checks the config, its platform, "
-              "model, dataset and algorithm; runs nothing. Exit 0 if valid, 2 otherwise.\nPrints a summary of the platform "
-              "(hosts per role, bisection bandwidth, stragglers, failures); --route worker-0,server-0\nalso prints the links "
-              "and latency of the route between two hosts (docs/platforms.md).\nA sweep's STUDY.json (an object with \"base\") "
-              "is checked like `dtsim sweep --dry-run`: every run's config.");
-    return 0;
-  }
-  if (a.config.empty()) usage_error("validate needs a CONFIG.json");
-  if (is_study_file(a.config)) return validate_study(a.config, a.sets);  // a sweep's STUDY.json
+  if (a.config.empty()) throw UsageError("validate needs a CONFIG.json");
+  if (cli::is_study_file(a.config)) return cli::validate_study(a.config, a.sets);  // a sweep's STUDY.json
   sim::Experiment x = sim::load_experiment(a.config, a.sets);
   const std::string platform = sim::platform_summary(x.platform, a.routes);  // sim/platform.cpp
   std::printf("%s: valid\n", a.config.c_str());
@@ -291,8 +238,17 @@ int cmd_validate(const Args& a) {
   return 0;
 }
 
-int cmd_algorithms() {
+// Every algorithm with its hyper-parameters and defaults, or only NAME's.
+int cmd_algorithms(const std::string& only) {
+  std::vector<std::string> names;
+  for (const auto& a : algo::registry()) names.push_back(a.name);
+  if (!only.empty() && std::find(names.begin(), names.end(), only) == names.end()) {
+    std::string msg = "unknown algorithm '" + only + "'";
+    if (auto near = nearest_key(only, names)) msg += " (did you mean '" + *near + "'?)";
+    throw UsageError(msg);
+  }
   for (const auto& a : algo::registry()) {
+    if (!only.empty() && a.name != only) continue;
     std::printf("%s\n  %s\n", a.name.c_str(), a.summary.c_str());
     size_t kw = 0, dw = 0;  // column widths of this algorithm's keys and defaults
     for (const auto& p : a.params) kw = std::max(kw, p.key.size()), dw = std::max(dw, p.default_value.size());
@@ -303,6 +259,109 @@ int cmd_algorithms() {
   return 0;
 }
 
+// The command line: run, validate and algorithms here, sweep and profile in their own files.
+struct Cli {
+  CLI::App top{kDescription, "dtsim"};
+  Args a;
+  CLI::App *run = nullptr, *validate = nullptr, *algorithms = nullptr;
+  cli::Command sweep, profile;
+  bool version = false;
+
+  Cli() {
+    cli::set_usage(top, kUsage);
+    top.footer(kFooter);
+    top.set_help_flag("-h,--help", "this help (COMMAND --help: that command's)");
+    top.add_flag("--version", version, "print the version");
+    top.require_subcommand(0, 1);
+    top.allow_extras();
+
+    run = top.add_subcommand("run", kRunDescription);
+    cli::set_usage(*run,
+                   "dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet] [--max-wall-s S]\n"
+                   "dtsim run --resume DIR [--out DIR2] [--quiet]",
+                   "run one experiment");
+    run->footer(kRunFooter);
+    run->add_option("CONFIG.json", a.config, "the experiment (docs/config.md)")->type_name("");
+    run->add_option("--out", a.out, "run directory (overrides output.dir)")->type_name("DIR");
+    add_set(*run, a);
+    run->add_flag("-q,--quiet", a.quiet, "print only warnings and errors");
+    run->add_option("--max-wall-s", a.max_wall, "stop after S wall-clock seconds: status \"wall_limit\", exit code 4")
+        ->type_name("S");
+    run->add_option("--resume", a.resume,
+                    "continue the run of DIR from DIR/checkpoint.dtck (written with\n"
+                    "training.checkpoint_every_samples) with DIR/config.resolved.json;\n"
+                    "outputs go to DIR or --out DIR2 (docs/robustness.md)")
+        ->type_name("DIR");
+
+    validate = top.add_subcommand("validate", kValidateDescription);
+    cli::set_usage(*validate, "dtsim validate CONFIG.json|STUDY.json [--set KEY=VALUE]... [--route HOST,HOST]...",
+                   "check an experiment or a study; run nothing");
+    validate->add_option("CONFIG.json", a.config, "an experiment or a study")->type_name("");
+    add_set(*validate, a);
+    validate->add_option("--route", a.routes_text, "print the route between two hosts, e.g. --route worker-0,server-0")
+        ->type_name("HOST,HOST")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->allow_extra_args(false);
+    // Accepted so that a run's command line validates as it is; no effect here.
+    validate->add_option("--out", a.out)->group("");
+    validate->add_flag("-q,--quiet", a.quiet)->group("");
+
+    algorithms = top.add_subcommand("algorithms",
+                                    "Lists every algorithm with its hyper-parameters (algorithm.<key>), their defaults and\n"
+                                    "meaning, or only NAME's. One page each: docs/algorithms/.\n");
+    cli::set_usage(*algorithms, "dtsim algorithms [NAME]", "list the algorithms and their parameters (or NAME's)");
+    algorithms->add_option("NAME", a.algorithm, "one algorithm, e.g. ssgd")->type_name("");
+
+    sweep = cli::add_sweep_command(top);
+    profile = cli::add_profile_command(top);
+    for (CLI::App* c : {run, validate, algorithms, sweep.app, profile.app}) c->allow_extras();
+  }
+
+  // The option values that need checking beyond their syntax.
+  void check_values() {
+    if (!a.max_wall.empty()) a.max_wall_s = cli::to_positive_seconds("--max-wall-s", a.max_wall);
+    for (const std::string& v : a.routes_text) {
+      const auto comma = v.find(',');
+      if (comma == std::string::npos || comma == 0 || comma + 1 == v.size())
+        throw UsageError("--route needs two host names separated by a comma, e.g. --route worker-0,server-0");
+      a.routes.emplace_back(v.substr(0, comma), v.substr(comma + 1));
+    }
+  }
+
+  int dispatch() {
+    for (CLI::App* c : {run, validate, algorithms, sweep.app, profile.app})
+      if (c->parsed()) cli::refuse_leftovers(*c);
+    if (version) {
+      std::puts("dtsim " DTSIM_VERSION);
+      return 0;
+    }
+    if (top.get_subcommands().empty()) {
+      const std::vector<std::string> rest = top.remaining();
+      if (rest.empty()) throw UsageError("missing command");
+      const std::string& c = rest.front();
+      if (c.size() > 1 && c[0] == '-') cli::refuse_leftovers(top);  // an unknown option
+      std::string msg = "unknown command '" + c + "'";
+      if (auto near = nearest_key(c, {"run", "validate", "algorithms", "sweep", "profile"})) msg += " (did you mean '" + *near + "'?)";
+      throw UsageError(msg);
+    }
+    cli::refuse_leftovers(top);
+    check_values();
+    if (run->parsed()) return cmd_run(a);
+    if (validate->parsed()) return cmd_validate(a);
+    if (algorithms->parsed()) return cmd_algorithms(a.algorithm);
+    if (sweep.app->parsed()) return sweep.run();
+    return profile.run();
+  }
+
+  // The command whose --help the user should read after a usage error.
+  std::string command() const {
+    for (const CLI::App* c : {run, validate, algorithms, sweep.app, profile.app})
+      if (c->parsed()) return "dtsim " + c->get_name();
+    return "dtsim";
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -310,24 +369,24 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("dtsim");
   logger->set_pattern("[%^%l%$] %v");
   spdlog::set_default_logger(logger);
-  if (argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help"))) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  if (argc >= 2 && !std::strcmp(argv[1], "--version")) {
-    std::puts("dtsim " DTSIM_VERSION);
+  Cli cli;
+  if (argc == 2 && !std::strcmp(argv[1], "help")) {
+    std::fputs(cli.top.help().c_str(), stdout);
     return 0;
   }
   try {
-    if (argc >= 2 && !std::strcmp(argv[1], "sweep")) return cmd_sweep(argc, argv);
-    if (argc >= 2 && !std::strcmp(argv[1], "profile")) return cmd_profile(argc, argv);
-    const Args a = parse(argc, argv);
-    if (a.command == "run") return cmd_run(a);
-    if (a.command == "validate") return cmd_validate(a);
-    if (a.command == "algorithms") return cmd_algorithms();
-    std::string msg = "unknown command '" + a.command + "'";
-    if (auto near = nearest_key(a.command, {"run", "validate", "algorithms", "sweep", "profile"})) msg += " (did you mean '" + *near + "'?)";
-    usage_error(msg);
+    try {
+      cli.top.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+      std::fputs(cli.top.help().c_str(), stdout);  // the help of the command given, if any
+      return 0;
+    } catch (const CLI::ParseError& e) {
+      throw UsageError(dtsim::cli::parse_error_message(e));
+    }
+    return cli.dispatch();
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "error: %s\nRun '%s --help' for usage.\n", e.what(), cli.command().c_str());
+    return 2;
   } catch (const InputError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,74 +23,44 @@
 #include "common/json_reader.hpp"
 #include "engine/cuda/cuda.hpp"
 #include "engine/profile.hpp"
+#include "tools/dtsim/cli.hpp"
+#include "tools/dtsim/commands.hpp"
 
 using namespace dtsim;
 
 namespace {
 
-constexpr const char* kProfileUsage =
-    "Usage: dtsim profile MODEL --input C,H,W --batch B [--classes N] [--device cpu|reference|cuda]\n"
-    "                     [--threads T] [--steps S] [--warmup W] [--clock wall|thread-cpu] [--out FILE]\n"
-    "\n"
+using cli::UsageError;
+
+constexpr const char* kDescription =
     "Measures forward, backward and optimizer-update times of MODEL on this machine (medians over\n"
     "S >= 20 steps after W warm-up steps, random data) and writes a compute profile for\n"
-    "compute.time.kind \"profile\" (default: traces/profiles/<model>-<device>-b<B>.json).\n"
-    "MODEL: a kind (e.g. resnet20, lenet5, mlp) or a model JSON object, e.g. '{\"kind\":\"mlp\",\"hidden\":[256]}'.\n"
-    "--clock thread-cpu: the thread's CPU time instead of wall time (1 thread, cpu/reference), for a\n"
-    "busy shared machine. Defaults: --classes 10 --device cpu --threads 1 --steps 20 --warmup 5 --clock wall.\n";
+    "compute.time.kind \"profile\" (default: traces/profiles/<model>-<device>-b<B>.json).\n";
 
-[[noreturn]] void profile_usage_error(const std::string& msg) {
-  std::fprintf(stderr, "error: %s\n%s", msg.c_str(), kProfileUsage);
-  std::exit(2);
-}
+struct Options {
+  std::string model_arg, input_arg, out, device = "cpu", clock = "wall";
+  std::string batch, classes = "10", threads = "1", steps = "20", warmup = "5";
+};
 
 int to_int(const std::string& opt, const std::string& v, int lo, int hi) {
-  char* end = nullptr;
-  const long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end || x < lo || x > hi)
-    profile_usage_error(opt + " expects an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" +
-                        v + "'");
-  return static_cast<int>(x);
+  return static_cast<int>(cli::to_int(opt, v, lo, hi));
 }
 
-}  // namespace
-
-int cmd_profile(int argc, char** argv) {
-  std::string model_arg, input_arg, out, device = "cpu", clock = "wall";
-  int batch = 0, classes = 10, threads = 1, steps = 20, warmup = 5;
-  for (int i = 2; i < argc; ++i) {
-    const std::string s = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) profile_usage_error(s + " needs a value");
-      return argv[++i];
-    };
-    if (s == "-h" || s == "--help") {
-      std::fputs(kProfileUsage, stdout);
-      return 0;
-    } else if (s == "--input") input_arg = value();
-    else if (s == "--batch") batch = to_int(s, value(), 1, 1 << 20);
-    else if (s == "--classes") classes = to_int(s, value(), 2, 1 << 20);
-    else if (s == "--device") device = value();
-    else if (s == "--threads") threads = to_int(s, value(), 1, 1024);
-    else if (s == "--steps") steps = to_int(s, value(), 20, 100000);
-    else if (s == "--warmup") warmup = to_int(s, value(), 0, 100000);
-    else if (s == "--out") out = value();
-    else if (s == "--clock") {
-      clock = value();
-      if (clock != "wall" && clock != "thread-cpu") profile_usage_error("--clock expects wall or thread-cpu, got '" + clock + "'");
-    }
-    else if (!s.empty() && s[0] == '-') {
-      std::string msg = "unknown option '" + s + "'";
-      if (auto near = nearest_key(s, {"--input", "--batch", "--classes", "--device", "--threads", "--steps", "--warmup",
-                                      "--clock", "--out", "--help"}))
-        msg += " (did you mean '" + *near + "'?)";
-      profile_usage_error(msg);
-    } else if (model_arg.empty()) model_arg = s;
-    else profile_usage_error("unexpected argument '" + s + "'");
-  }
-  if (model_arg.empty()) profile_usage_error("missing MODEL");
-  if (input_arg.empty()) profile_usage_error("missing --input C,H,W");
-  if (batch == 0) profile_usage_error("missing --batch B");
+int run_profile(const Options& o) {
+  if (o.model_arg.empty()) throw UsageError("missing MODEL");
+  if (o.input_arg.empty()) throw UsageError("missing --input C,H,W");
+  if (o.batch.empty()) throw UsageError("missing --batch B");
+  const int batch = to_int("--batch", o.batch, 1, 1 << 20);
+  const int classes = to_int("--classes", o.classes, 2, 1 << 20);
+  const int threads = to_int("--threads", o.threads, 1, 1024);
+  const int steps = to_int("--steps", o.steps, 20, 100000);
+  const int warmup = to_int("--warmup", o.warmup, 0, 100000);
+  const std::string& model_arg = o.model_arg;
+  const std::string& input_arg = o.input_arg;
+  const std::string& device = o.device;
+  const std::string& clock = o.clock;
+  std::string out = o.out;
+  if (clock != "wall" && clock != "thread-cpu") throw UsageError("--clock expects wall or thread-cpu, got '" + clock + "'");
 
   std::vector<int> dims;
   {
@@ -101,7 +72,7 @@ int cmd_profile(int argc, char** argv) {
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
-    if (dims.size() != 3) profile_usage_error("--input expects C,H,W (three integers), got '" + input_arg + "'");
+    if (dims.size() != 3) throw UsageError("--input expects C,H,W (three integers), got '" + input_arg + "'");
   }
 
   json spec;
@@ -125,9 +96,9 @@ int cmd_profile(int argc, char** argv) {
       throw InputError("--device", "", "no usable CUDA device (" + engine::cuda::unavailable_reason() + ")");
     opts.device = engine::Device::Cuda;
   } else {
-    std::string msg = "unknown device '" + device + "'";
+    std::string msg = "--device: unknown device '" + device + "'";
     if (auto near = nearest_key(device, {"cpu", "reference", "cuda"})) msg += " (did you mean '" + *near + "'?)";
-    profile_usage_error(msg);
+    throw UsageError(msg);
   }
 
   const engine::ComputeProfile p = engine::measure_compute_profile(
@@ -145,4 +116,31 @@ int cmd_profile(int argc, char** argv) {
               p.step_s > 0 ? batch / p.step_s : 0.0);
   std::printf("profile written to %s\n", out.c_str());
   return 0;
+}
+
+}  // namespace
+
+cli::Command dtsim::cli::add_profile_command(CLI::App& top) {
+  auto o = std::make_shared<Options>();
+  CLI::App* c = top.add_subcommand("profile", kDescription);
+  set_usage(*c,
+            "dtsim profile MODEL --input C,H,W --batch B [--classes N] [--device cpu|reference|cuda]\n"
+            "              [--threads T] [--steps S] [--warmup W] [--clock wall|thread-cpu] [--out FILE]",
+            "measure a model's step times into a compute profile");
+  c->add_option("MODEL", o->model_arg, "a kind (e.g. resnet20, lenet5, mlp) or a model JSON object,\n"
+                                       "e.g. '{\"kind\":\"mlp\",\"hidden\":[256]}'")
+      ->type_name("");
+  c->add_option("--input", o->input_arg, "the input shape (channels, height, width)")->type_name("C,H,W");
+  c->add_option("--batch", o->batch, "minibatch size")->type_name("B");
+  c->add_option("--classes", o->classes, "output classes (default 10)")->type_name("N");
+  c->add_option("--device", o->device, "cpu (oneDNN, default), reference or cuda")->type_name("D");
+  c->add_option("--threads", o->threads, "compute threads (default 1)")->type_name("T");
+  c->add_option("--steps", o->steps, "measured steps, at least 20 (default 20)")->type_name("S");
+  c->add_option("--warmup", o->warmup, "warm-up steps, not measured (default 5)")->type_name("W");
+  c->add_option("--clock", o->clock,
+                "wall (default), or thread-cpu: the thread's CPU time instead of wall\n"
+                "time (1 thread, cpu/reference), for a busy shared machine")
+      ->type_name("C");
+  c->add_option("--out", o->out, "the profile file (default traces/profiles/<model>-<device>-b<B>.json)")->type_name("FILE");
+  return {c, [o] { return run_profile(*o); }};
 }
