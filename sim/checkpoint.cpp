@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "common/error.hpp"
+#include "common/hash.hpp"
 #include "common/io.hpp"
 #include "common/json_reader.hpp"
 
@@ -17,10 +18,6 @@ namespace {
 constexpr char kMagic[8] = {'D', 'T', 'S', 'I', 'M', 'C', 'K', '1'};
 static_assert(std::endian::native == std::endian::little, "checkpoint blobs are written as little-endian float32");
 
-uint64_t fnv1a(const char* p, size_t n, uint64_t h = 14695981039346656037ull) {
-  for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(p[i])) * 1099511628211ull;
-  return h;
-}
 std::string hex(uint64_t h) {
   char buf[20];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
@@ -43,7 +40,7 @@ struct BlobWriter {
 
 }  // namespace
 
-std::string config_hash(const std::string& text) { return hex(fnv1a(text.data(), text.size())); }
+std::string config_hash(const std::string& text) { return hex(fnv1a(text)); }
 
 std::string checkpoint_bytes(const Checkpoint& c) {
   BlobWriter blobs;
@@ -83,8 +80,8 @@ std::string checkpoint_bytes(const Checkpoint& c) {
   h["workers"] = nodes(c.workers);
   h["servers"] = nodes(c.servers);
   h["blob_floats"] = blobs.next;
-  uint64_t bh = 14695981039346656037ull;
-  for (const auto* p : blobs.parts) bh = fnv1a(reinterpret_cast<const char*>(p->data()), p->size() * sizeof(float), bh);
+  uint64_t bh = kFnv1aOffsetBasis;
+  for (const auto* p : blobs.parts) bh = fnv1a_bytes(p->data(), p->size() * sizeof(float), bh);
   h["blob_hash"] = hex(bh);
 
   const std::string header = h.dump();
@@ -122,7 +119,7 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
       throw bad("truncated: " + std::to_string(bytes.size() - blob_at) + " bytes of data, the header announces " +
                 std::to_string(floats * sizeof(float)));
     const float* base = reinterpret_cast<const float*>(bytes.data() + blob_at);  // NOLINT
-    uint64_t bh = fnv1a(bytes.data() + blob_at, bytes.size() - blob_at);
+    uint64_t bh = fnv1a_bytes(bytes.data() + blob_at, bytes.size() - blob_at);
     if (hex(bh) != h.at("blob_hash").get<std::string>()) throw bad("corrupt data (checksum mismatch)");
     auto blob = [&](const json& r) {
       const uint64_t off = r.at("offset").get<uint64_t>(), n = r.at("count").get<uint64_t>();

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "common/hash.hpp"
 #include "common/rng.hpp"
 
 namespace dtsim::sim {
@@ -25,11 +26,7 @@ void check_failures(const PlatformSpec& p, Policy policy, const std::string& alg
 }
 
 namespace {
-uint64_t name_key(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a: portable
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+uint64_t name_key(const std::string& s) { return fnv1a(s); }  // portable, unlike std::hash (common/hash.hpp)
 }  // namespace
 
 FailureController::FailureController(const PlatformSpec& p, uint64_t seed, const BuiltPlatform& hosts, Policy policy,

@@ -5,6 +5,7 @@
 #include <functional>
 #include <set>
 
+#include "common/hash.hpp"
 #include "common/rng.hpp"
 
 namespace dtsim::sim {
@@ -44,11 +45,7 @@ std::vector<ProfilePoint> window(double from, double to, double factor) {
   return f;
 }
 
-uint64_t name_key(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a: portable, unlike std::hash
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+uint64_t name_key(const std::string& s) { return fnv1a(s); }  // portable, unlike std::hash (common/hash.hpp)
 
 bool matches_any(const std::vector<std::string>& pats, const std::string& name) {
   return std::any_of(pats.begin(), pats.end(), [&](const std::string& p) { return glob_match(p, name); });
