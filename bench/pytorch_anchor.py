@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch anchor for the engine benchmark (notes/compute.md section 3), optionally run against
+"""PyTorch anchor for the engine benchmark (bench/README.md, "Engine, CPU, 1 thread"), optionally run against
 dtsim's bench_engine in the same run.
 
 Usage:

@@ -1,7 +1,7 @@
 // The named architectures. Layer names follow the PyTorch reference implementations, so
 // param_tensors() reads like their state_dict():
 //   mlp             Flatten, (Linear + ReLU) per hidden width, Linear
-//   lenet5          LeNet-5 as in notes/compute.md's anchor (ReLU, max pooling): conv 6@5x5 (padding
+//   lenet5          LeNet-5 as in bench/pytorch_anchor.py (ReLU, max pooling): conv 6@5x5 (padding
 //                   2 on 28x28 inputs, else 0), pool, conv 16@5x5, pool, 120, 84, classes
 //   resnet8..110    He et al. 2016 CIFAR ResNets, 6n+2 layers, 16/32/64 channels; option-A
 //                   (subsample + zero-pad) shortcuts by default, option B (1x1 conv + BN) for resnet8,

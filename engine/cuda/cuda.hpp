@@ -6,7 +6,7 @@
 //
 // One process, one device (device 0), one stream (the legacy default stream): every simulated
 // worker computes on it in turn. All pointers below are device pointers unless a parameter name
-// says host. Determinism (notes/compute.md §5): cuBLAS in CUBLAS_PEDANTIC_MATH on one stream, cuDNN
+// says host. Determinism (docs/gpu.md, "Determinism"): cuBLAS in CUBLAS_PEDANTIC_MATH on one stream, cuDNN
 // algorithms from the v7 heuristics keeping the first CUDNN_DETERMINISTIC one, FMA math (no TF32),
 // deterministic max pooling, and own kernels without float atomics (reductions over a fixed grid,
 // combined in a fixed tree order). Same device model + same inputs => bitwise equal results.

@@ -2,7 +2,7 @@
 // Linear, cuDNN 9's legacy descriptor API for Conv2d, Pool2d and BatchNorm2d, own kernels
 // (kernels.cu) for the element-wise layers and for bias gradients.
 //
-// Determinism (notes/compute.md §5):
+// Determinism (docs/gpu.md, "Determinism"):
 //   - convolution algorithms come from cudnnGetConvolution*Algorithm_v7 (heuristics, never the
 //     timed cudnnFind*), keeping the first with status SUCCESS, determinism CUDNN_DETERMINISTIC and
 //     no tensor-op math; the descriptor's math type is CUDNN_FMA_MATH (no TF32). The choice is

@@ -1,5 +1,5 @@
 // Test helpers: small experiments built in memory, each run in a forked child process (SimGrid keeps
-// its clock, config and callbacks across Engines in one process, see notes/simgrid.md §10).
+// its clock, config and callbacks across Engines in one process: DEVELOPERS.md, "Building and testing").
 #pragma once
 #include <sys/resource.h>
 #include <sys/wait.h>

@@ -1,7 +1,7 @@
 // The all-reduce family (SSGD all-reduce, Local SGD, CoCoD-SGD, DaSGD, HPSGD, DiLoCo, Streaming
-// DiLoCo) and the N = 1 reductions: the invariants of notes/algorithms.md §7 (with §9's
-// corrections) that concern them, exact traffic, closed-form timing in the exact network model,
-// network independence. Small synthetic runs (4 workers x batch 16, 32 steps).
+// DiLoCo) and the N = 1 reductions: the invariants that concern them (docs/algorithms/README.md,
+// "Invariant tests"; each test is named after its invariant), exact traffic, closed-form timing in
+// the exact network model, network independence. Small synthetic runs (4 workers x batch 16, 32 steps).
 #include "engine/adamw.hpp"
 #include "engine/quantize.hpp"
 #include "tests/sim/test_alg_helpers.hpp"

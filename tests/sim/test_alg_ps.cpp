@@ -1,5 +1,6 @@
-// The parameter-server family (OD-SGD, SSD-SGD, Pipe-SGD, SSP, DC-ASGD, EASGD): the invariants of
-// notes/algorithms.md §7 that concern them, exact traffic counters, closed-form timing in the exact
+// The parameter-server family (OD-SGD, SSD-SGD, Pipe-SGD, SSP, DC-ASGD, EASGD): the invariants that
+// concern them (docs/algorithms/README.md, "Invariant tests"; each test is named after its
+// invariant), exact traffic counters, closed-form timing in the exact
 // network model, network independence / event-order dependence. Small synthetic runs (32 steps).
 #include "tests/sim/test_alg_helpers.hpp"
 

@@ -10,7 +10,7 @@ using namespace dtsim::test;
 namespace {
 
 // One PS phase (all N workers -> K shards, or back): the slowest of the worker NIC carrying S and
-// a shard NIC carrying N*S/K, plus the route latency (notes/simgrid.md §4).
+// a shard NIC carrying N*S/K, plus the route latency (docs/platforms.md, "Collectives": the parameter-server phase).
 double ps_phase(int N, int K, double S, double Bw, double Bs, double lat, double backbone_bw = 0) {
   double t = std::max(S / Bw, N * S / (K * Bs));
   if (backbone_bw > 0) t = std::max(t, N * S / backbone_bw);
