@@ -125,6 +125,35 @@ std::string format_duration(double s) {
   return fmt(s * 1e9, "ns");
 }
 
+std::string format_speed(double f) {
+  if (f >= 1e15) return fmt(f / 1e15, "Pflop/s");
+  if (f >= 1e12) return fmt(f / 1e12, "Tflop/s");
+  if (f >= 1e9) return fmt(f / 1e9, "Gflop/s");
+  if (f >= 1e6) return fmt(f / 1e6, "Mflop/s");
+  if (f >= 1e3) return fmt(f / 1e3, "kflop/s");
+  return fmt(f, "flop/s");
+}
+
+namespace {
+std::string plain(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+}  // namespace
+
+std::string implausible_plain_bandwidth(double Bps) {
+  if (!(Bps < 1e6)) return "";
+  return plain(Bps) + " without a unit is taken as " + plain(Bps) + " bytes/s (" + format_bandwidth(Bps) +
+         "): write the unit, e.g. \"" + plain(Bps) + "Gbps\" or \"" + plain(Bps) + "MBps\"";
+}
+
+std::string implausible_plain_latency(double s) {
+  if (!(s > 1)) return "";
+  return plain(s) + " without a unit is taken as " + plain(s) + " seconds: write the unit, e.g. \"" + plain(s) + "us\" or \"" +
+         plain(s) + "ms\"";
+}
+
 std::string format_bytes(double b) {
   if (b >= 1e12) return fmt(b / 1e12, "TB");
   if (b >= 1e9) return fmt(b / 1e9, "GB");

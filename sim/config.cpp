@@ -13,6 +13,7 @@
 #include "algorithms/clip.hpp"
 #include "common/io.hpp"
 #include "sim/failures.hpp"
+#include "sim/preflight.hpp"
 #include "engine/cuda/cuda.hpp"
 #include "engine/dataset.hpp"
 #include "engine/devices.hpp"
@@ -90,7 +91,9 @@ HostGroupSpec read_one_group(ObjectReader& r, bool is_server, const HostGroupSpe
 }
 
 HostGroupSpec read_group(ObjectReader r, bool is_server, PlatformSpec& p) {
-  const HostGroupSpec def{0, 1e12, LinkSpec{10e9 / 8, 10e-6}};
+  // Workers: 1 Tflop/s and a 10 Gb/s, 10 us NIC unless given. Servers: the workers' speed and NIC
+  // (group 0's when heterogeneous), key by key (docs/platforms.md).
+  const HostGroupSpec def = is_server ? HostGroupSpec{0, p.workers.speed, p.workers.link} : HostGroupSpec{0, 1e12, LinkSpec{10e9 / 8, 10e-6}};
   HostGroupSpec g;
   if (!is_server && r.has("groups")) {
     // Heterogeneous workers: {"groups": [{"count": 4, "speed": ..., "link": ...}, ...]}, ranks in
@@ -130,6 +133,10 @@ HostGroupSpec read_group(ObjectReader r, bool is_server, PlatformSpec& p) {
       for (const char* k : {"speed", "link"})
         if (r.raw().contains(k))
           r.fail(k, "not used with placement 'colocated': shard k runs on worker-<floor(k*N/K)> and uses its CPU and NIC");
+    const json* link = r.raw().contains("link") ? &r.raw().at("link") : nullptr;
+    if (!r.raw().contains("speed")) p.servers_inherited.push_back("speed");
+    if (!link || !link->contains("bandwidth")) p.servers_inherited.push_back("NIC bandwidth");
+    if (!link || !link->contains("latency")) p.servers_inherited.push_back("NIC latency");
   }
   r.finish();
   return g;
@@ -485,7 +492,7 @@ std::string not_checkpointable_reason(const std::string& name, const algo::Algor
 }
 
 Experiment load_experiment_json(json doc, const std::string& file, const std::string& base_dir,
-                                const std::vector<std::string>& overrides) {
+                                const std::vector<std::string>& overrides, bool resolved) {
   Experiment x;
   x.file = file;
   if (!doc.is_object()) throw InputError(file, "", "expected a JSON object at the top level, got " + json_type_name(doc));
@@ -516,6 +523,8 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     res["platform"] = json::object();
     ObjectReader pr(doc["platform"], {platform_file, platform_path}, &res["platform"]);
     x.platform = read_platform(std::move(pr), platform_path.empty() ? io::dirname(platform_file) : base_dir);
+    // "bandwidth": 10 is 10 bytes/s: warn (a resolved config holds every quantity as a plain number).
+    if (!resolved) plain_unit_warnings(doc["platform"], {platform_file, platform_path}, x.platform.warnings);
   }
   {  // a text dataset's sequence length defaults to the model's block_size (engine/text.hpp)
     int64_t model_block = 0;
@@ -609,10 +618,13 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
                                              "' is a timing-only descriptor: set compute.mode to \"timing-only\"");
   x.output = read_output(r.object("output"), x.name);
   r.finish();
+  x.warnings = config_warnings(x);  // sim/preflight.cpp
   return x;
 }
 
-Experiment load_resolved_experiment(const std::string& file) { return load_experiment_json(parse_json_file(file), file, "", {}); }
+Experiment load_resolved_experiment(const std::string& file) {
+  return load_experiment_json(parse_json_file(file), file, "", {}, /*resolved=*/true);
+}
 
 Experiment load_experiment(const std::string& file, const std::vector<std::string>& overrides) {
   return load_experiment_json(parse_json_file(file), file, io::dirname(file), overrides);

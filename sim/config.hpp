@@ -87,6 +87,9 @@ struct Experiment {
   ComputeSpec compute;
   OutputSpec output;
   json resolved;  // fully resolved config: defaults filled in, platform inlined
+  // Degenerate-but-legal settings, "<file>: <json.path>: <reason>" (sim/preflight.hpp): printed on
+  // stderr by `dtsim run` and `dtsim validate`, listed in summary.json.
+  std::vector<std::string> warnings;
 };
 
 // Applies one `--set KEY=VALUE` to a config document: VALUE is parsed as JSON when it parses,
@@ -104,8 +107,10 @@ std::string checkpointable_list();
 // The one-line reason `algorithm` (registry name `name`) cannot checkpoint: its own reason, then the
 // list of checkpointable algorithms.
 std::string not_checkpointable_reason(const std::string& name, const algo::Algorithm& algorithm);
+// `resolved`: the document is a config.resolved.json, whose quantities are plain numbers by design
+// (no warnings about plain numbers that look like a forgotten unit).
 Experiment load_experiment_json(json doc, const std::string& file, const std::string& base_dir,
-                                const std::vector<std::string>& overrides = {});
+                                const std::vector<std::string>& overrides = {}, bool resolved = false);
 
 // The dataset's sample shape and class count, without loading it.
 std::pair<engine::SampleShape, int> dataset_shape(const DatasetSpec& d);

@@ -23,7 +23,7 @@ using Dir = sg4::LinkInRoute::Direction;
 
 void configure_network(const PlatformSpec& p) {
   if (p.network == PlatformSpec::Network::Exact) {
-    // notes/simgrid.md §3: CM02 alone keeps the TCP-gamma window bound and crosstraffic.
+    // CM02 alone keeps the TCP-gamma window bound and crosstraffic (docs/platforms.md, "Network models").
     sg4::Engine::set_config("network/model:CM02");
     sg4::Engine::set_config("network/latency-factor:1");
     sg4::Engine::set_config("network/bandwidth-factor:1");
@@ -428,7 +428,7 @@ std::string platform_summary(const PlatformSpec& p, const std::vector<std::pair<
   int first = 0;
   for (const auto& grp : p.worker_groups) {
     std::snprintf(buf, sizeof buf, "%d x %s, NIC %s / %s (worker-%d..worker-%d)", grp.count,
-                  (g(grp.speed / 1e12) + " Tflop/s").c_str(), format_bandwidth(grp.link.bandwidth).c_str(),
+                  units::format_speed(grp.speed).c_str(), format_bandwidth(grp.link.bandwidth).c_str(),
                   format_duration(grp.link.latency).c_str(), first, first + grp.count - 1);
     line(first == 0 ? "workers" : "", buf);
     first += grp.count;
@@ -437,10 +437,15 @@ std::string platform_summary(const PlatformSpec& p, const std::vector<std::pair<
     if (p.placement == PlatformSpec::Placement::Colocated)
       std::snprintf(buf, sizeof buf, "%d shard(s) co-located on worker hosts (%s%s)", p.servers.count,
                     p.server_host(0).c_str(), p.servers.count > 1 ? (", " + p.server_host(1) + (p.servers.count > 2 ? ", ..." : "")).c_str() : "");
-    else
-      std::snprintf(buf, sizeof buf, "%d x %s, NIC %s / %s (dedicated hosts)", p.servers.count,
-                    (g(p.servers.speed / 1e12) + " Tflop/s").c_str(),
-                    format_bandwidth(p.servers.link.bandwidth).c_str(), format_duration(p.servers.link.latency).c_str());
+    else {
+      // Settings not given are the workers' (docs/platforms.md): say which.
+      std::string from_workers;
+      for (const auto& k : p.servers_inherited) from_workers += (from_workers.empty() ? "; " : ", ") + k;
+      if (!from_workers.empty()) from_workers += " as the workers'";
+      std::snprintf(buf, sizeof buf, "%d x %s, NIC %s / %s (dedicated hosts%s)", p.servers.count,
+                    units::format_speed(p.servers.speed).c_str(), format_bandwidth(p.servers.link.bandwidth).c_str(),
+                    format_duration(p.servers.link.latency).c_str(), from_workers.c_str());
+    }
     line("servers", buf);
   } else {
     line("servers", "none");
@@ -455,7 +460,9 @@ std::string platform_summary(const PlatformSpec& p, const std::vector<std::pair<
   line("all-reduce", coll);
   for (const auto& s : p.stragglers) {
     std::string who;
-    if (!s.workers.empty()) {
+    if (s.links.empty() && s.workers.empty()) {
+      who = "no worker (its indices are beyond the workers)";
+    } else if (!s.workers.empty()) {
       who = static_cast<int>(s.workers.size()) == p.workers.count ? "all workers" : "workers ";
       if (static_cast<int>(s.workers.size()) != p.workers.count)
         for (size_t i = 0; i < s.workers.size() && i < 8; ++i) who += (i ? "," : "") + std::to_string(s.workers[i]);
@@ -494,12 +501,7 @@ std::string platform_summary(const PlatformSpec& p, const std::vector<std::pair<
   build_platform(p);
   auto host = [&](const std::string& n) {
     sg4::Host* h = e.host_by_name_or_null(n);
-    if (!h || n == "dtsim-control") {
-      std::vector<std::string> names = p.host_names();
-      std::string reason = "unknown host '" + n + "'";
-      if (auto near = nearest_key(n, names)) reason += " (did you mean '" + *near + "'?)";
-      throw InputError("--route", "", reason);
-    }
+    if (!h || n == "dtsim-control") throw InputError("--route", "", unknown_host_reason(n, p));
     return h;
   };
   for (const auto& [a, b] : routes) {

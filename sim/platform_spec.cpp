@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/io.hpp"
+#include "common/units.hpp"
 
 namespace dtsim::sim {
 
@@ -24,15 +25,7 @@ std::string fmt(double v) {
   return os.str();
 }
 
-// "unknown host 'wroker-2' (did you mean 'worker-2'?)"
-std::string unknown_host(const std::string& name, const std::vector<std::string>& hosts) {
-  std::string reason = "unknown host '" + name + "'";
-  if (auto near = nearest_key(name, hosts)) reason += " (did you mean '" + *near + "'?)";
-  else reason += " (hosts are worker-0..worker-" + std::to_string(std::count_if(hosts.begin(), hosts.end(), [](const std::string& h) {
-                   return h.rfind("worker-", 0) == 0;
-                 }) - 1) + " and server-<k>)";
-  return reason;
-}
+std::string unknown_host(const std::string& name, const PlatformSpec& p) { return unknown_host_reason(name, p); }
 
 // Rejects keys of another kind with a message naming the kind ("'p' does not apply to ...").
 void only_keys(const ObjectReader& r, const std::vector<std::string>& allowed, const std::string& what) {
@@ -72,19 +65,31 @@ std::pair<unsigned, unsigned> count_links(ObjectReader& r, const std::string& ke
   return {static_cast<unsigned>(v[0]), static_cast<unsigned>(v[1])};
 }
 
-std::vector<int> read_workers(ObjectReader& s, const PlatformSpec& p) {
+// A straggler's workers. An index beyond the last worker (a platform reused with fewer workers,
+// `--set platform.workers.count=2` on a straggler of worker 3) is left out with a warning: the
+// entry keeps its place in the list, so the other entries' random draws do not move.
+std::vector<int> read_workers(ObjectReader& s, PlatformSpec& p) {
   std::vector<int> out;
   if (!s.has("workers")) {
     for (int i = 0; i < p.workers.count; ++i) out.push_back(i);
     s.accept("workers");
     return out;
   }
-  for (int64_t w : s.integer_list("workers")) {
-    if (w < 0 || w >= p.workers.count)
-      s.fail("workers", "worker index " + std::to_string(w) + " out of range [0, " + std::to_string(p.workers.count - 1) + "]");
-    out.push_back(static_cast<int>(w));
+  const auto list = s.integer_list("workers");
+  if (list.empty()) s.fail("workers", "must name at least one worker (omit it for all workers)");
+  std::string beyond;
+  for (int64_t w : list) {
+    if (w < 0) s.fail("workers", "worker index " + std::to_string(w) + " is negative");
+    if (w >= p.workers.count) beyond += (beyond.empty() ? "" : ", ") + std::to_string(w);
+    else out.push_back(static_cast<int>(w));
   }
-  if (out.empty()) s.fail("workers", "must name at least one worker (omit it for all workers)");
+  if (!beyond.empty()) {
+    const JsonOrigin o = s.origin().child("workers");
+    p.warnings.push_back(InputError(o.file, o.path, "worker index " + beyond + " out of range [0, " + std::to_string(p.workers.count - 1) +
+                                                        "] (" + std::to_string(p.workers.count) + " workers): ignored" +
+                                                        (out.empty() ? "; this straggler slows no worker" : ""))
+                             .what());
+  }
   return out;
 }
 
@@ -192,6 +197,31 @@ std::string PlatformSpec::server_host(int shard) const {
   return "server-" + std::to_string(shard);
 }
 
+std::string PlatformSpec::host_ranges() const {
+  auto range = [](const char* role, int n) {
+    return n == 1 ? std::string(role) + "-0" : std::string(role) + "-0.." + role + "-" + std::to_string(n - 1);
+  };
+  std::string s = range("worker", workers.count);
+  if (servers.count == 0) return s + " (no server)";
+  if (placement == Placement::Colocated) return s + " (the " + std::to_string(servers.count) + " server shard(s) are co-located on worker hosts)";
+  return s + " and " + range("server", servers.count);
+}
+
+std::string unknown_host_reason(const std::string& name, const PlatformSpec& p) {
+  std::string reason = "unknown host '" + name + "'";
+  // "worker-9" on 8 workers: the nearest name ("worker-0") would mislead; say the range instead.
+  bool numbered = false;
+  for (const char* role : {"worker-", "server-"}) {
+    const std::string r = role;
+    if (name.size() > r.size() && name.compare(0, r.size(), r) == 0 &&
+        std::all_of(name.begin() + static_cast<std::ptrdiff_t>(r.size()), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      numbered = true;
+  }
+  if (!numbered)
+    if (auto near = nearest_key(name, p.host_names())) return reason + " (did you mean '" + *near + "'?)";
+  return reason + "; hosts are " + p.host_ranges();
+}
+
 std::vector<std::string> PlatformSpec::host_names() const {
   std::vector<std::string> h;
   for (int i = 0; i < workers.count; ++i) h.push_back("worker-" + std::to_string(i));
@@ -201,6 +231,29 @@ std::vector<std::string> PlatformSpec::host_names() const {
 }
 
 // ------------------------------------------------------------------------------------------
+void plain_unit_warnings(const json& v, const JsonOrigin& origin, std::vector<std::string>& out) {
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i) plain_unit_warnings(v[i], origin.index(i), out);
+    return;
+  }
+  if (!v.is_object()) return;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const JsonOrigin o = origin.child(it.key());
+    if (it->is_number()) {
+      const double x = it->get<double>();
+      std::string why;
+      if (it.key() == "bandwidth" || ends_with(it.key(), "_bandwidth")) why = units::implausible_plain_bandwidth(x);
+      else if (it.key() == "latency" || ends_with(it.key(), "_latency")) why = units::implausible_plain_latency(x);
+      if (!why.empty()) out.push_back(InputError(o.file, o.path, why).what());
+    } else {
+      plain_unit_warnings(*it, o, out);
+    }
+  }
+}
+
 LinkSpec read_link(ObjectReader r, const LinkSpec& def) {
   LinkSpec l;
   l.bandwidth = r.bandwidth("bandwidth", def.bandwidth);
@@ -544,7 +597,7 @@ void read_failures(ObjectReader& parent, PlatformSpec& p) {
           if (glob_match(pats[k], h) && std::find(spec.hosts.begin(), spec.hosts.end(), h) == spec.hosts.end())
             spec.hosts.push_back(h);
         if (spec.hosts.size() == before && !std::any_of(hosts.begin(), hosts.end(), [&](auto& h) { return glob_match(pats[k], h); }))
-          (v.is_array() ? c->second.index(k) : c->second).fail(unknown_host(pats[k], hosts));
+          (v.is_array() ? c->second.index(k) : c->second).fail(unknown_host(pats[k], p));
       }
       if (spec.hosts.empty()) c->second.fail("must name at least one host");
       for (const auto& h : spec.hosts) {  // one failure process per host
@@ -562,7 +615,7 @@ void read_failures(ObjectReader& parent, PlatformSpec& p) {
     } else {
       only_keys(f, {"host", "at_s", "recover_s", "detect_s"}, "a scheduled failure (random ones take 'hosts', 'mtbf_s', 'mttr_s')");
       const std::string h = f.string("host");
-      if (!host_set.count(h)) f.fail("host", unknown_host(h, hosts));
+      if (!host_set.count(h)) f.fail("host", unknown_host(h, p));
       spec.hosts = {h};
       spec.at_s = f.duration("at_s");
       if (f.has("recover_s")) {

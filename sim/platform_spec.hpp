@@ -126,6 +126,12 @@ struct PlatformSpec {
   CollectiveSpec collective;
   std::vector<StragglerSpec> stragglers;
   std::vector<FailureSpec> failures;
+  // Server settings not given and taken from the workers' (group 0's when heterogeneous):
+  // "speed", "NIC bandwidth", "NIC latency" (docs/platforms.md; shown by `dtsim validate`).
+  std::vector<std::string> servers_inherited;
+  // Degenerate-but-legal settings found while reading, "<file>: <path>: <reason>" (implausible
+  // plain numbers, straggler indices beyond the workers): sim::Experiment::warnings.
+  std::vector<std::string> warnings;
 
   // Compute-time multiplier of worker i from persistent stragglers (1 = nominal).
   double slowdown(int worker) const;
@@ -134,7 +140,13 @@ struct PlatformSpec {
   std::string server_host(int shard) const;
   // Every host name, workers first.
   std::vector<std::string> host_names() const;
+  // "worker-0..worker-7 and server-0" (for messages).
+  std::string host_ranges() const;
 };
+
+// "unknown host 'wroker-2' (did you mean 'worker-2'?)", or for a numbered name beyond the platform
+// ("worker-9" with 8 workers) "unknown host 'worker-9'; hosts are worker-0..worker-7 and server-0".
+std::string unknown_host_reason(const std::string& name, const PlatformSpec& p);
 
 // Parsers for the platform's sections (called by read_platform in sim/config.cpp). Each reads every
 // key through the reader and throws InputError(file, path, reason).
@@ -145,6 +157,10 @@ void read_stragglers(ObjectReader& parent, PlatformSpec& p);
 void read_failures(ObjectReader& parent, PlatformSpec& p);
 // Cross-checks once every section is read (hosts fit the topology, explicit routes connect, ...).
 void check_platform(const ObjectReader& r, PlatformSpec& p);
+// Appends a warning for every plain number (no unit string) under `v` that is probably a unit
+// forgotten: a key "bandwidth" or "*_bandwidth" below 1 MB/s, "latency" or "*_latency" above 1 s
+// (common/units.hpp). `origin` is where `v` sits.
+void plain_unit_warnings(const json& v, const JsonOrigin& origin, std::vector<std::string>& out);
 
 // Names of the links dtsim creates, the ones a network straggler may name: "<host>-nic" (both
 // directions), "<host>-loopback", "backbone", "rack-<r>-uplink", "spine", explicit links.

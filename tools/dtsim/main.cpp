@@ -33,6 +33,7 @@
 #include "sim/config.hpp"
 #include "sim/outputs.hpp"
 #include "sim/platform.hpp"
+#include "sim/preflight.hpp"
 #include "sim/runtime.hpp"
 #include "tools/dtsim/cli.hpp"
 #include "tools/dtsim/commands.hpp"
@@ -176,6 +177,7 @@ int cmd_run(const Args& a) {
   if (resume && !io::file_exists(resolved_file))
     throw InputError(resolved_file, "", "missing: --resume needs the run directory of a run started with this version");
   sim::Experiment x = resume ? sim::load_resolved_experiment(resolved_file) : sim::load_experiment(a.config, a.sets);
+  std::fputs(sim::warnings_text(x).c_str(), stderr);  // degenerate settings, also with --quiet (sim/preflight.hpp)
   std::optional<sim::Checkpoint> ck;
   if (resume) {
     ck = sim::read_checkpoint(ckpt_file);
@@ -230,8 +232,10 @@ int cmd_validate(const Args& a) {
   if (a.config.empty()) throw UsageError("validate needs a CONFIG.json");
   if (cli::is_study_file(a.config)) return cli::validate_study(a.config, a.sets);  // a sweep's STUDY.json
   sim::Experiment x = sim::load_experiment(a.config, a.sets);
+  sim::preflight(x, {.load_dataset = true});  // refuse what `run` refuses before simulating (sim/preflight.hpp)
   const std::string platform = sim::platform_summary(x.platform, a.routes);  // sim/platform.cpp
-  std::printf("%s: valid\n", a.config.c_str());
+  std::fputs(sim::warnings_text(x).c_str(), stderr);
+  std::printf("%s: valid%s\n", a.config.c_str(), sim::warnings_count(x).c_str());
   std::fputs(platform.c_str(), stdout);
   std::printf("  training   %s, batch %d, %llu samples, dataset %s\n", x.algorithm.c_str(), x.training.batch_size,
               static_cast<unsigned long long>(x.training.samples), x.dataset.kind.c_str());

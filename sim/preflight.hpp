@@ -1,0 +1,50 @@
+// What is checked about a loaded experiment before anything is simulated (docs/config.md,
+// "Warnings and refusals"):
+//   config_warnings — degenerate-but-legal settings (a warm-up longer than the run, a period that
+//                     leaves one round, a target accuracy that is never evaluated, ...), one line
+//                     each, "<file>: <json.path>: <reason>". The loader stores them in
+//                     Experiment::warnings; `dtsim run` and `dtsim validate` print them on stderr
+//                     and summary.json lists them.
+//   preflight       — the refusals `dtsim run` makes before simulating (the memory estimate,
+//                     checkpointability, the dataset's contents), as InputError, so that
+//                     `dtsim validate` refuses what `run` refuses.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/config.hpp"
+
+namespace dtsim::sim {
+
+// Steps of a synchronous run: ⌈training.samples / (workers × batch_size)⌉.
+int64_t sync_steps(const Experiment& x);
+
+// Whether the run records a timeline: output.trace true, or "auto" and the estimated events
+// (steps × workers × (3 + 4·max(1, shards))) within output.trace_max_events. `shards` is the
+// number of server shards the algorithm uses (0 for all-reduce algorithms).
+bool trace_enabled(const Experiment& x, int shards);
+
+// The experiment's warnings: the platform's (sim/platform_spec.hpp) and those of the training
+// budget and the algorithm's parameters. Called by the loader (Experiment::warnings). Throws
+// InputError instead where the run would be meaningless (synchronous EASGD whose period leaves
+// only the exchange at step 0: the global model never moves).
+std::vector<std::string> config_warnings(const Experiment& x);
+// "warning: <w>\n" for each of Experiment::warnings: what `dtsim run` and `dtsim validate` print on
+// stderr (run also with --quiet).
+std::string warnings_text(const Experiment& x);
+// " (2 warnings)" for validate's "<file>: valid" line; "" without warnings.
+std::string warnings_count(const Experiment& x);
+
+struct PreflightOptions {
+  // Also read the whole dataset (real compute only), as `run` does before simulating: a truncated
+  // or corrupt file is refused here rather than by `run`. `dtsim validate` sets it.
+  bool load_dataset = false;
+};
+
+// Throws InputError for what `run` would refuse before simulating: a checkpoint asked of an
+// algorithm that cannot take one, a run whose memory estimate exceeds the available memory
+// (sim/runtime.hpp: check_memory), and with load_dataset a dataset that cannot be read.
+void preflight(const Experiment& x, const PreflightOptions& options = {});
+
+}  // namespace dtsim::sim
