@@ -26,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "algorithms/api.hpp"
+#include "algorithms/plugin_loader.hpp"
 #include "common/error.hpp"
 #include "common/io.hpp"
 #include "common/json_reader.hpp"
@@ -53,7 +54,7 @@ constexpr const char* kUsage =
     "dtsim validate CONFIG.json|STUDY.json [--set KEY=VALUE]... [--route HOST,HOST]...\n"
     "dtsim sweep STUDY.json [--jobs N] [--out DIR] [--plot] [--dry-run] [--slurm|--cell I|--collect]\n"
     "dtsim profile MODEL --input C,H,W --batch B [--device D] [--threads T] [--out FILE]\n"
-    "dtsim algorithms [NAME]\n"
+    "dtsim algorithms [NAME] [--plugin FILE]...   (run and validate take --plugin FILE too: docs/plugins.md)\n"
     "dtsim COMMAND --help | dtsim --help | dtsim --version";
 
 constexpr const char* kFooter =
@@ -85,6 +86,7 @@ struct Args {
   double max_wall_s = 0;  // 0: no wall-clock limit
   std::vector<std::pair<std::string, std::string>> routes;  // validate --route A,B
   std::string algorithm;  // algorithms NAME
+  std::vector<std::string> plugins;  // --plugin FILE (docs/plugins.md)
 };
 
 // --set KEY=VALUE, which run and validate share.
@@ -93,6 +95,16 @@ void add_set(CLI::App& c, Args& a) {
                "override a config value by dotted path, e.g. --set platform.workers.count=16\n"
                "--set algorithm.name=asgd (VALUE is parsed as JSON when it parses, else a string)")
       ->type_name("KEY=VALUE")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+}
+
+// --plugin FILE, which run, validate and algorithms share: an algorithm plugin (docs/plugins.md),
+// loaded before anything looks up an algorithm.
+void add_plugin(CLI::App& c, Args& a) {
+  c.add_option("--plugin", a.plugins, "load an algorithm plugin (a shared object built against the\ninstalled SDK, docs/plugins.md); repeatable")
+      ->type_name("FILE")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->allow_extra_args(false);
@@ -253,7 +265,8 @@ int cmd_algorithms(const std::string& only) {
   }
   for (const auto& a : algo::registry()) {
     if (!only.empty() && a.name != only) continue;
-    std::printf("%s\n  %s\n", a.name.c_str(), a.summary.c_str());
+    const std::string from = algo::plugin_of(a.name);  // "" for a built-in
+    std::printf("%s%s\n  %s\n", a.name.c_str(), from.empty() ? "" : ("  (plugin " + from + ")").c_str(), a.summary.c_str());
     size_t kw = 0, dw = 0;  // column widths of this algorithm's keys and defaults
     for (const auto& p : a.params) kw = std::max(kw, p.key.size()), dw = std::max(dw, p.default_value.size());
     for (const auto& p : a.params)
@@ -288,6 +301,7 @@ struct Cli {
     run->add_option("CONFIG.json", a.config, "the experiment (docs/config.md)")->type_name("");
     run->add_option("--out", a.out, "run directory (overrides output.dir)")->type_name("DIR");
     add_set(*run, a);
+    add_plugin(*run, a);
     run->add_flag("-q,--quiet", a.quiet, "print only warnings and errors");
     run->add_option("--max-wall-s", a.max_wall, "stop after S wall-clock seconds: status \"wall_limit\", exit code 4")
         ->type_name("S");
@@ -302,6 +316,7 @@ struct Cli {
                    "check an experiment or a study; run nothing");
     validate->add_option("CONFIG.json", a.config, "an experiment or a study")->type_name("");
     add_set(*validate, a);
+    add_plugin(*validate, a);
     validate->add_option("--route", a.routes_text, "print the route between two hosts, e.g. --route worker-0,server-0")
         ->type_name("HOST,HOST")
         ->expected(1)
@@ -314,8 +329,9 @@ struct Cli {
     algorithms = top.add_subcommand("algorithms",
                                     "Lists every algorithm with its hyper-parameters (algorithm.<key>), their defaults and\n"
                                     "meaning, or only NAME's. One page each: docs/algorithms/.\n");
-    cli::set_usage(*algorithms, "dtsim algorithms [NAME]", "list the algorithms and their parameters (or NAME's)");
+    cli::set_usage(*algorithms, "dtsim algorithms [NAME] [--plugin FILE]...", "list the algorithms and their parameters (or NAME's)");
     algorithms->add_option("NAME", a.algorithm, "one algorithm, e.g. ssgd")->type_name("");
+    add_plugin(*algorithms, a);
 
     sweep = cli::add_sweep_command(top);
     profile = cli::add_profile_command(top);
@@ -351,6 +367,7 @@ struct Cli {
     }
     cli::refuse_leftovers(top);
     check_values();
+    for (const std::string& p : a.plugins) algo::load_plugin(p, "--plugin", "");  // algorithms/plugin_loader.hpp
     if (run->parsed()) return cmd_run(a);
     if (validate->parsed()) return cmd_validate(a);
     if (algorithms->parsed()) return cmd_algorithms(a.algorithm);
