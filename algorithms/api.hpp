@@ -27,6 +27,12 @@
 
 namespace dtsim::algo {
 
+// Plugin ABI version (algorithms/plugin.hpp, docs/plugins.md): a plugin built against other headers
+// is refused. Bump it in the same commit as any change to this file, algorithms/common.hpp or a
+// header they include that changes a class layout, a virtual function, a signature or what an
+// inline function does.
+inline constexpr int kPluginAbiVersion = 1;
+
 using engine::ConstVecView;
 using engine::Vec;
 using engine::VecView;

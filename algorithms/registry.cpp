@@ -22,8 +22,9 @@ AlgorithmInfo hpsgd_info();
 AlgorithmInfo diloco_info();
 AlgorithmInfo streaming_diloco_info();
 
-const std::vector<AlgorithmInfo>& registry() {
-  static const std::vector<AlgorithmInfo> all = [] {
+// The registry itself: the built-ins, then what plugins add (algorithms/plugin_loader.cpp).
+std::vector<AlgorithmInfo>& registry_storage() {
+  static std::vector<AlgorithmInfo> all = [] {
     std::vector<AlgorithmInfo> v = {ssgd_info(),  asgd_info(),  pipe_sgd_info(), ssp_info(),
                                     dc_asgd_info(), easgd_info(), od_sgd_info(),   ssd_sgd_info(),
                                     local_sgd_info(), cocod_sgd_info(), dasgd_info(), hpsgd_info(),
@@ -35,6 +36,8 @@ const std::vector<AlgorithmInfo>& registry() {
   }();
   return all;
 }
+
+const std::vector<AlgorithmInfo>& registry() { return registry_storage(); }
 
 const AlgorithmInfo* find_algorithm(const std::string& name) {
   for (const auto& a : registry())

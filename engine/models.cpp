@@ -11,16 +11,16 @@
 //   vgg16           the CIFAR variant (kuangliu/pytorch-cifar): 13 conv3x3+BN+ReLU, 5 max pools, one
 //                   Linear(512, classes)
 //   resnet50, resnet101, vgg16-imagenet, alexnet: torchvision's ImageNet models, timing-only
-//   onnx            a file exported by torch.onnx.export, translated layer by layer (engine/onnx.hpp)
 //   gpt             nanoGPT's GPT-2 over token sequences (engine/gpt.hpp)
+//   onnx            a file exported by torch.onnx.export, translated layer by layer (engine/onnx.hpp)
 #include "engine/models.hpp"
 
 #include <string>
 #include <vector>
 
 #include "common/error.hpp"
-#include "engine/onnx.hpp"
 #include "engine/gpt.hpp"
+#include "engine/onnx.hpp"
 
 namespace dtsim::engine {
 

@@ -11,16 +11,18 @@
 
 #include "algorithms/api.hpp"
 #include "algorithms/clip.hpp"
+#include "algorithms/plugin_loader.hpp"
 #include "common/io.hpp"
 #include "sim/failures.hpp"
+#include "sim/shipped.hpp"
 #include "sim/preflight.hpp"
 #include "engine/cuda/cuda.hpp"
 #include "engine/dataset.hpp"
 #include "engine/devices.hpp"
 #include "engine/profile.hpp"
 #include "engine/profile_model.hpp"
-#include "engine/model.hpp"
 #include "engine/text.hpp"
+#include "engine/model.hpp"
 
 namespace dtsim::sim {
 
@@ -501,8 +503,15 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   std::string platform_path = "platform";
   if (doc.contains("platform") && doc["platform"].is_string()) {
     platform_file = io::resolve_relative(base_dir, doc["platform"].get<std::string>());
-    if (!io::file_exists(platform_file))
-      throw InputError(file, "platform", "platform file '" + platform_file + "' does not exist");
+    if (!io::file_exists(platform_file)) {  // else one of dtsim's shipped platforms, by name (sim/shipped.hpp)
+      const std::string given = doc["platform"].get<std::string>();
+      std::string shipped = find_shipped(given);
+      if (shipped.empty()) shipped = find_shipped("platforms/" + given);
+      if (shipped.empty())
+        throw InputError(file, "platform", "platform file '" + platform_file + "' does not exist (nor is '" + given +
+                                               "' one of dtsim's shipped platforms/)");
+      platform_file = shipped;
+    }
     doc["platform"] = parse_json_file(platform_file);
     platform_path = "";
   }
@@ -557,7 +566,16 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   std::unique_ptr<algo::Algorithm> algorithm;  // kept for the checkpoint check below
   {
     auto ar = r.object("algorithm", true);
+    // algorithm.plugin: a shared object with more algorithms (docs/plugins.md), relative to the
+    // config. The resolved config names the plugin of a plugin algorithm however it was loaded
+    // (also `--plugin`), so --resume and a sweep's runs load it again.
+    if (const auto plugin = ar.opt_string("plugin")) {
+      const std::string path = io::resolve_relative(base_dir, *plugin);
+      ar.set_resolved("plugin", path);
+      algo::load_plugin(path, file, "algorithm.plugin");
+    }
     x.algorithm = ar.string("name");
+    if (const std::string p = algo::plugin_of(x.algorithm); !p.empty()) ar.set_resolved("plugin", p);
     const auto* info = algo::find_algorithm(x.algorithm);
     if (!info) {
       std::vector<std::string> names;

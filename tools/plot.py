@@ -773,12 +773,13 @@ def table(res, out, args):
         lines.append(f"  {'algorithm':<{w}} {tname:>14} {'final acc':>10} {'sim time':>12} {'samples/s':>11} "
                      f"{'speedup vs ' + base:>18}")
         # one basis per facet: time to the target when the baseline reached it, else simulated time
-        use_tta = b is not None and math.isfinite(b["tta"])
+        # (a time of 0 -- the target met at the first evaluation -- gives no ratio either way)
+        use_tta = b is not None and math.isfinite(b["tta"]) and b["tta"] > 0
         basis = "tta" if use_tta else "time"
         for s in ss:
             st = stats[s]
             if use_tta:
-                sp = b["tta"] / st["tta"] if math.isfinite(st["tta"]) else float("nan")
+                sp = b["tta"] / st["tta"] if math.isfinite(st["tta"]) and st["tta"] > 0 else float("nan")
             else:
                 sp = b["time"] / st["time"] if b and st["time"] > 0 else float("nan")
             rows.append([fc, s, tgt[0] if tgt else None, st["tta"], st["acc"], st["time"], st["thr"], sp, basis,

@@ -203,6 +203,8 @@ TEST_CASE("help, version, algorithms and validate of the shipped examples succee
   int experiments = 0, studies = 0;
   for (const auto& e : fs::recursive_directory_iterator(DTSIM_SOURCE_DIR "/examples")) {
     if (e.path().extension() != ".json") continue;
+    // examples/plugin/ needs its plugin built out of tree: test_install.cpp builds and runs it.
+    if (e.path().parent_path().filename() == "plugin") continue;
     CAPTURE(e.path().string());
     r = dtsim("validate " + e.path().string());
     CHECK(r.code == 0);
