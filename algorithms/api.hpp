@@ -10,6 +10,12 @@
 //   push / pull    — PS traffic, one message per shard, all shards concurrently.
 //   send / recv    — point-to-point messages between workers and shards.
 //   *_async        — start now, wait() later: this is how an algorithm says what overlaps.
+//   layer-wise     — push(g), allreduce_async(g), pull_async and compute_async(Incoming) take the
+//                    pending gradient or parameters themselves, so the runtime can overlap the
+//                    communication with the backward that produces them, tensor by tensor, the way
+//                    algorithm.overlap says (DDP buckets, Horovod fusion cycles, MXNet per-tensor
+//                    push/pull; docs/timing.md). With overlap "none" each is exactly the plain form
+//                    after the whole backward.
 //
 // Payloads carry real buffers by shared pointer (never copied on the wire); their simulated size is
 // 4 bytes per element. In timing-only mode (`real() == false`) buffers are empty and only sizes,
@@ -31,7 +37,7 @@ namespace dtsim::algo {
 // is refused. Bump it in the same commit as any change to this file, algorithms/common.hpp or a
 // header they include that changes a class layout, a virtual function, a signature or what an
 // inline function does.
-inline constexpr int kPluginAbiVersion = 1;
+inline constexpr int kPluginAbiVersion = 2;
 
 using engine::ConstVecView;
 using engine::Vec;
@@ -59,6 +65,10 @@ struct Message {
   Payload data;
   double bytes = 0;    // simulated size on the wire
   double sent_at = 0;  // simulated time the send started
+  // Layer-wise transport (docs/timing.md): the element offset of `data` in the full parameter
+  // vector when the message carries one piece of it (a tensor or part of one); -1 for an ordinary
+  // message (a shard's messages then cover the shard's whole range). Set by the runtime.
+  int64_t offset = -1;
 };
 
 // A minibatch gradient. `buf` is null in timing-only mode.
@@ -104,6 +114,8 @@ class Future {
   }
   bool done() { return impl_->test(); }
   bool valid() const { return impl_ != nullptr; }
+  // The runtime's side of it (sim/ recognises its own implementations: layer-wise timing).
+  const std::shared_ptr<Impl>& impl() const { return impl_; }
 
  private:
   std::shared_ptr<Impl> impl_;
@@ -182,6 +194,9 @@ class Node {
   virtual void observe(const std::string& what, int64_t step, ConstVecView v) {
     (void)what, (void)step, (void)v;
   }
+  // Whether layer-wise timing applies to this run (algorithm.overlap other than "none" for this
+  // algorithm's traffic, docs/timing.md): for algorithms whose step order differs between the two.
+  virtual bool layerwise() const { return false; }
 
   // Checkpoint and resume (opt-in: Algorithm::checkpointable()). Every node calls checkpoint() at
   // the end of each of its steps with `step` = the step it runs next (for synchronous algorithms:
@@ -198,6 +213,11 @@ class Node {
 };
 
 enum class Reduce { Mean, Sum };
+
+// Parameters arriving from the servers (Worker::pull_async): wait() returns the full vector (null in
+// timing-only mode); compute_async(Incoming&) starts each layer's forward as soon as that layer's
+// tensors are in.
+using Incoming = Future<std::shared_ptr<const Vec>>;
 
 class Worker : public Node {
  public:
@@ -217,12 +237,26 @@ class Worker : public Node {
   // compute time has passed on this host.
   virtual Gradient compute(ConstVecView params) = 0;
   virtual Future<Gradient> compute_async(ConstVecView params) = 0;
+  // The same at parameters still arriving from the servers (a pull_async): the math runs once all
+  // of them are in; layer i's forward starts as soon as layer i's tensors are in (per-tensor
+  // overlap), or the whole compute once the whole pull is in (otherwise).
+  virtual Future<Gradient> compute_async(Incoming& params) = 0;
 
   // PS helpers: `push` sends slice k of `data` to shard k, all shards concurrently.
   virtual Pending push(const Payload& data, int tag, int64_t step) = 0;
   // Receives one message with `tag` from every shard and assembles the full vector (zero-copy
   // when K = 1). Null in timing-only mode.
   virtual std::shared_ptr<const Vec> pull(int tag) = 0;
+
+  // Layer-wise PS traffic (algorithm.overlap, docs/timing.md):
+  // push(g): the gradient g (still being computed) to the shards: under "per-tensor" each parameter
+  // tensor leaves as soon as its layer's backward ends (split over the shards as MXNet's KVStore
+  // does, input-side tensors first when "priority" is set); under "none" the whole gradient after
+  // the whole backward, exactly as push(g.wait().payload(...)).
+  virtual Pending push(Future<Gradient>& g, int tag, int64_t step) = 0;
+  // pull_async(tag): the reply to this worker's push, tensor by tensor as the shards answer them;
+  // wait() is pull(tag).
+  virtual Incoming pull_async(int tag) = 0;
 
   // All-reduce among all N workers: every worker calls it (the i-th call of each worker forms the
   // i-th collective) with its contribution. Mean is weighted: Σ w_i x_i / Σ w_i. The real reduction
@@ -235,6 +269,13 @@ class Worker : public Node {
   std::shared_ptr<const Vec> allreduce(const Payload& mine, Reduce op = Reduce::Mean, double weight = 1.0) {
     return allreduce_async(mine, op, weight).wait();
   }
+  // The all-reduce of the gradient g (still being computed), scheduled against its backward by
+  // algorithm.overlap (docs/timing.md): "ddp" all-reduces PyTorch DDP's buckets one after another
+  // as the backward fills them, "horovod" the tensors every rank has ready at each fusion cycle,
+  // "none" the whole gradient after the whole backward (exactly allreduce_async(g.wait().payload)).
+  // The real reduction still happens once, over the whole vector, in rank order.
+  virtual Future<std::shared_ptr<const Vec>> allreduce_async(Future<Gradient>& g, Reduce op = Reduce::Mean,
+                                                              double weight = 1.0) = 0;
 
   // Simulated cost of one full-model update on this worker (a local optimizer step or a merge of
   // model copies): |W| * (platform.update_flops_per_param + terms - 1) flops on its host, like
@@ -268,6 +309,16 @@ class Server : public Node {
   // The global model changed (one global update): the runtime counts updates and evaluates the
   // global model when the samples computed so far have crossed an evaluation point.
   virtual void committed() = 0;
+  // One step of the synchronous gradient server (algorithms/common.hpp, sync_gradient_server):
+  // the gradients of `tag` from every (surviving) worker are averaged in rank order over this
+  // shard's range into `mean` and apply() is called (real mode only), the optimizer's cost is
+  // charged, the update committed, and every worker gets the updated range (tag kParams) when
+  // reply_model, else a zero-byte kAck, with step `reply_step`. The base version
+  // (algorithms/common.cpp) does exactly that for the whole range at once; the runtime does it
+  // tensor by tensor under algorithm.overlap "per-tensor" (each tensor aggregated, updated and
+  // answered as soon as its N pushes are in, on the shard that holds it; docs/timing.md), and
+  // returns once this step's update is applied on every shard.
+  virtual void sync_step(int tag, int64_t reply_step, bool reply_model, VecView mean, const std::function<void()>& apply);
 };
 
 // An algorithm instance: created once per run from the `algorithm` section of the config.
@@ -306,6 +357,18 @@ class Algorithm {
   // min over shards of its acked count, from the checkpoint's global model (each shard's range as
   // of its own cut); a shard must not apply a minibatch twice (skip steps below its acked count).
   virtual bool checkpoint_at_servers() const { return false; }
+  // Which of its traffic layer-wise timing applies to (algorithm.overlap, docs/timing.md):
+  //   AllReduce    a per-step all-reduce of the gradient (allreduce_async(Future<Gradient>&)):
+  //                overlap kinds none | ddp (default) | horovod
+  //   SyncServer   per-step pushes to a synchronous gradient server (push(Future<Gradient>&) and
+  //                Server::sync_step): none | per-tensor (default)
+  //   AsyncServer  per-step pushes to servers that apply each worker's gradient on arrival: none |
+  //                per-tensor (default; a shard applies a worker's gradient once all of its
+  //                range is in, and answers with its whole range)
+  //   None         model exchanges between rounds, or of values computed after the step: overlap
+  //                does not apply (resolved to none; a warning if another kind is asked for)
+  enum class LayerComm { None, AllReduce, SyncServer, AsyncServer };
+  virtual LayerComm layer_comm() const { return LayerComm::None; }
 };
 
 // A hyper-parameter, for `dtsim algorithms` and the docs.
@@ -314,6 +377,13 @@ struct ParamDoc {
   std::string default_value;
   std::string doc;
 };
+
+// `overlap`, the key every algorithm takes (read by the loader, scheduled by the runtime: docs/timing.md).
+inline ParamDoc overlap_doc() {
+  return {"overlap", "per algorithm",
+          "how each step's communication overlaps backward: {\"kind\": none|ddp|horovod|per-tensor, ...}; default ddp "
+          "for all-reduces of gradients, per-tensor for pushes to servers, none where it does not apply (docs/timing.md)"};
+}
 
 struct AlgorithmInfo {
   std::string name;

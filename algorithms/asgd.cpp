@@ -24,6 +24,7 @@ class Asgd final : public Algorithm {
 
   // compute at the last pulled W, push, pull the reply (common.cpp: asgd_worker, shared with DC-ASGD)
   void worker(Worker& w) override { asgd_worker(w); }
+  LayerComm layer_comm() const override { return LayerComm::AsyncServer; }
   // platform.failures: a failed worker's in-flight gradient is lost; when its host recovers it
   // starts again from the current global model (docs/platforms.md, Failures).
   OnFailure on_failure() const override { return OnFailure::Restart; }

@@ -97,23 +97,29 @@ void await_acks(Worker& w) {
   for (int k = 0; k < w.shards(); ++k) w.recv(kAck);
 }
 
+void Server::sync_step(int tag, int64_t reply_step, bool reply_model, VecView mean, const std::function<void()>& apply) {
+  {
+    const auto grads = gather_from_workers(*this, tag);  // released before the reply
+    if (real()) {
+      mean_in_rank_order(mean, grads);
+      apply();
+    }
+  }
+  update_cost(workers());
+  committed();
+  if (reply_model) broadcast_model(*this, kParams, reply_step);
+  else broadcast_ack(*this, reply_step);
+}
+
 void sync_gradient_server(Server& s, const engine::SgdConfig& opt, int64_t steps,
                           const std::function<bool(int64_t)>& reply_model) {
   engine::Sgd sgd(opt, s.real() ? s.size() : 0, s.device());
   if (const State* st = s.resumed()) load_sgd(*st, sgd);
   Vec mean = new_vec(s, s.size());
   for (int64_t t = s.resume_step(); t < steps; ++t) {
-    {
-      const auto grads = gather_from_workers(s, kGradient);  // released before the reply
-      if (s.real()) {
-        mean_in_rank_order(mean.view(), grads);
-        sgd.step(s.global_range(), mean.view(), scheduled_lr(opt, s, sync_epoch(s, t)));
-      }
-    }
-    s.update_cost(s.workers());
-    s.committed();
-    if (reply_model(t)) broadcast_model(s, kParams, t + 1);
-    else broadcast_ack(s, t + 1);
+    // W <- Opt(W, mean of the N gradients of step t): per tensor under per-tensor overlap (the runtime)
+    s.sync_step(kGradient, t + 1, reply_model(t), mean.view(),
+                [&] { sgd.step(s.global_range(), mean.view(), scheduled_lr(opt, s, sync_epoch(s, t))); });
     s.checkpoint(t + 1, [&sgd](State& st) { save_sgd(st, sgd); });
   }
 }
@@ -149,25 +155,29 @@ void load_sgd(const State& st, engine::Sgd& sgd, const std::string& prefix) {
 
 // ------------------------------------------------------------------ worker helpers
 void asgd_worker(Worker& w) {
-  std::shared_ptr<const Vec> W = w.initial_params();
+  std::shared_ptr<const Vec> W0 = w.initial_params();
+  Incoming W;  // the reply to the last push, arriving while the next minibatch starts (layer-wise)
   while (w.claim_batch()) {
-    Gradient g = w.compute(view_of(W));
-    W.reset();
-    w.push(g.payload(w.num_params()), kGradient, g.step).wait();
-    W = w.pull(kParams);
+    const int64_t step = w.next_minibatch();
+    Future<Gradient> g = W.valid() ? w.compute_async(W) : w.compute_async(view_of(W0));
+    W0.reset();
+    w.push(g, kGradient, step).wait();
+    W = w.pull_async(kParams);
   }
+  if (W.valid()) W.wait();  // the reply to the last push
 }
 
 std::shared_ptr<const Vec> ssgd_ps_steps(Worker& w, int64_t steps) {
-  std::shared_ptr<const Vec> W = w.initial_params();
+  std::shared_ptr<const Vec> W0 = w.initial_params();
+  Incoming W;  // as it arrives (layer-wise timing)
   for (int64_t t = std::min(w.resume_step(), steps); t < steps; ++t) {
-    Gradient g = w.compute(view_of(W));
-    W.reset();
-    w.push(g.payload(w.num_params()), kGradient, t).wait();
-    W = w.pull(kParams);
+    Future<Gradient> g = W.valid() ? w.compute_async(W) : w.compute_async(view_of(W0));
+    W0.reset();
+    w.push(g, kGradient, t).wait();
+    W = w.pull_async(kParams);
     w.checkpoint(t + 1, {});  // W_{t+1} is the global model: nothing else to save
   }
-  return W;
+  return W.valid() ? W.wait() : W0;
 }
 
 void barrier(Worker& w, int64_t id) {

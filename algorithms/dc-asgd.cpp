@@ -24,6 +24,7 @@ class DcAsgd final : public Algorithm {
 
   // compute at the last pulled W, push, pull the reply (common.cpp, as ASGD)
   void worker(Worker& w) override { asgd_worker(w); }
+  LayerComm layer_comm() const override { return LayerComm::AsyncServer; }
   // Checkpoint and resume (docs/robustness.md): ASGD's cut at the shards, each also saving its
   // mean square (adaptive). On resume every worker computes from the checkpoint's global model, so
   // each backup W_bak(m) starts as that model's range (what worker m then computes at); a

@@ -34,6 +34,8 @@ class OdSgd final : public Algorithm {
   // to step t−1 has landed: nothing in flight). Each worker saves L, its local optimizer and g_t;
   // the resumed run pushes g_t first.
   bool checkpointable() const override { return true; }
+  // Per-tensor pushes leave during the backward: no point between g_t and its push to cut at.
+  LayerComm layer_comm() const override { return LayerComm::SyncServer; }
 
   void worker(Worker& w) override {
     const int64_t T = w.sync_steps(), Tw = std::min(c_.warmup, T);
@@ -52,8 +54,15 @@ class OdSgd final : public Algorithm {
       ++start;
     }
     for (int64_t t = start; t < T; ++t) {
-      Gradient g = w.compute(L.view());            // on w̃_t = L, the locally updated weights
+      // g_t on w̃_t = L, the locally updated weights. With layer-wise timing its tensors are pushed
+      // as the backward produces them (MXNet's engine runs each key's push when its gradient is
+      // ready); otherwise the whole gradient goes after the local update, as in the authors' code.
+      Future<Gradient> c = w.compute_async(L.view());
+      const bool per_tensor = w.layerwise();
+      if (!per_tensor) c.wait();
       if (t > Tw) assign(L.view(), view_of(w.pull(kParams)));  // L <- W_t (the pull of step t−1)
+      if (per_tensor) w.push(c, kGradient, t);
+      const Gradient& g = c.wait();
       local->set_lr(lc.lr * lr_factor(c_.global, w, sync_epoch(w, t)));  // the global schedule
       local->step(L.view(), view_of(g));  // L = W_t − η_l u(g_t) = w̃_{t+1}
       w.update_cost();
@@ -63,7 +72,7 @@ class OdSgd final : public Algorithm {
           local->save(st, "local");
           st.put("g", view_of(g));
         });
-      w.push(g.payload(w.num_params()), kGradient, t);  // async: overlaps the next compute
+      if (!per_tensor) w.push(c, kGradient, t);  // async: overlaps the next compute
     }
     if (T > Tw) w.pull(kParams);  // the reply to the last push: its update is applied
   }

@@ -95,6 +95,7 @@ std::vector<std::string> register_plugin(int (*entry)(int, void*), const std::st
   }
   for (AlgorithmInfo& a : reg.added()) {
     a.params.push_back(clip_grad_norm_doc());  // applied by the runtime to every algorithm
+    a.params.push_back(overlap_doc());
     registry_storage().push_back(std::move(a));
   }
   loaded().push_back({label, names});

@@ -31,7 +31,10 @@ std::vector<AlgorithmInfo>& registry_storage() {
                                     diloco_info(),  streaming_diloco_info()};
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
     // Keys every algorithm takes, read by the loader and applied by the runtime.
-    for (auto& a : v) a.params.push_back(clip_grad_norm_doc());
+    for (auto& a : v) {
+      a.params.push_back(clip_grad_norm_doc());
+      a.params.push_back(overlap_doc());
+    }
     return v;
   }();
   return all;

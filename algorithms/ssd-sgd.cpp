@@ -36,6 +36,7 @@ class SsdSgd final : public Algorithm {
   // cut of step t at the end of step t just before g_t is pushed; each worker saves L, its local
   // optimizer, the GLU state and g_t, and the resumed run pushes g_t first.
   bool checkpointable() const override { return true; }
+  LayerComm layer_comm() const override { return LayerComm::SyncServer; }
 
   // Does the server answer the push of step t with the weights (else with an ack)?
   bool pulls(int64_t t, int64_t Tw) const { return t < Tw || (t - Tw) % k_ == k_ - 1; }
@@ -61,7 +62,10 @@ class SsdSgd final : public Algorithm {
       ++start;
     }
     for (int64_t t = start; t < T; ++t) {
-      Gradient g = w.compute(L.view());  // on w̃_t = L
+      // g_t on w̃_t = L; its tensors pushed during the backward with layer-wise timing (as OD-SGD)
+      Future<Gradient> c = w.compute_async(L.view());
+      const bool per_tensor = w.layerwise();
+      if (!per_tensor) c.wait();
       if (t > Tw) {
         if (pulls(t - 1, Tw)) {          // L <- W_t: the pull of step t−1 replaces the local copy
           W = w.pull(kParams);
@@ -72,6 +76,8 @@ class SsdSgd final : public Algorithm {
           await_acks(w);                 // the push of step t−1 was applied (buffer reuse)
         }
       }
+      if (per_tensor) w.push(c, kGradient, t);
+      const Gradient& g = c.wait();
       local->set_lr(lc.lr * lr_factor(c_.global, w, sync_epoch(w, t)));  // the global schedule
       local->step(L.view(), view_of(g));  // L − η_l·(s·g + wd·L)
       if (use_glu) glu.extrapolate(L.view());  // − (1 − s)·Δ̂ (GLU reconstruction)
@@ -83,7 +89,7 @@ class SsdSgd final : public Algorithm {
           glu.save(st);
           st.put("g", view_of(g));
         });
-      w.push(g.payload(w.num_params()), kGradient, t);  // async: overlaps the next compute
+      if (!per_tensor) w.push(c, kGradient, t);  // async: overlaps the next compute
     }
     if (T > Tw) {  // the reply to the last push: its update is applied
       if (pulls(T - 1, Tw)) w.pull(kParams);

@@ -12,9 +12,13 @@
 //   worker i, step t:  g_i = ∇ at W_t;  ḡ = allreduce_mean(g_i);  W_{t+1} = Opt(W_t, ḡ)
 //                      (rank 0 publishes W_{t+1} as the global model)
 //
-// Nothing overlaps: a step costs max_i(compute_i) + push + server update + pull (PS), or
-// max_i(compute_i) + ring all-reduce + local update (all-reduce). With N workers of batch b this
-// is exactly single-worker SGD with batch N·b on the same sample order (invariant 1).
+// What overlaps is algorithm.overlap's (docs/timing.md): by default each parameter tensor is pushed
+// as soon as its layer's backward ends, the server updates and answers it as soon as all N are in,
+// and the next forward of layer i waits only for layer i's tensors (per-tensor, MXNet's KVStore);
+// with all-reduce, PyTorch DDP's buckets are all-reduced while the backward goes on (ddp). With
+// overlap "none" nothing overlaps: a step costs max_i(compute_i) + push + server update + pull
+// (PS), or max_i(compute_i) + ring all-reduce + local update (all-reduce). In every mode, N workers
+// of batch b compute exactly single-worker SGD with batch N·b on the same sample order (invariant 1).
 #include "algorithms/common.hpp"
 
 namespace dtsim::algo {
@@ -29,6 +33,7 @@ class Ssgd final : public Algorithm {
   // recovers, the step waits for it. The all-reduce form does not survive a failure.
   OnFailure on_failure() const override { return wait_ ? OnFailure::Wait : OnFailure::Drop; }
   double buffers_per_worker() const override { return ps_ ? 2.0 : 3.0 + (opt_.momentum != 0); }
+  LayerComm layer_comm() const override { return ps_ ? LayerComm::SyncServer : LayerComm::AllReduce; }
   // Checkpoint and resume (docs/robustness.md): a cut after step t is W_{t+1} (the global model)
   // plus the optimizer state (the shards' on a PS, every replica's with all-reduce).
   bool checkpointable() const override { return true; }
@@ -42,14 +47,16 @@ class Ssgd final : public Algorithm {
  private:
   // compute at W_t; push g; W_{t+1} <- pull (a cut: W_{t+1} is the global model, nothing else to save)
   void worker_ps(Worker& w) {
-    std::shared_ptr<const Vec> W = w.initial_params();  // W_0, or the checkpoint's model on resume
+    std::shared_ptr<const Vec> W0 = w.initial_params();  // W_0, or the checkpoint's model on resume
+    Incoming W;                                          // W_t as it arrives from the shards
     for (int64_t t = w.resume_step(); t < w.sync_steps(); ++t) {
-      Gradient g = w.compute(view_of(W));
-      W.reset();
-      w.push(g.payload(w.num_params()), kGradient, t).wait();
-      W = w.pull(kParams);
+      Future<Gradient> g = W.valid() ? w.compute_async(W) : w.compute_async(view_of(W0));
+      W0.reset();
+      w.push(g, kGradient, t).wait();  // each tensor as its layer's backward ends
+      W = w.pull_async(kParams);
       w.checkpoint(t + 1, {});
     }
+    if (W.valid()) W.wait();  // the last update is applied
   }
 
   void worker_allreduce(Worker& w) {
@@ -57,8 +64,8 @@ class Ssgd final : public Algorithm {
     engine::Sgd opt(opt_, W.size(), w.device());
     if (const State* st = w.resumed()) load_sgd(*st, opt);
     for (int64_t t = w.resume_step(); t < w.sync_steps(); ++t) {
-      Gradient g = w.compute(W.view());
-      const auto mean = w.allreduce(g.payload(w.num_params()), Reduce::Mean, w.batch_size());
+      Future<Gradient> g = w.compute_async(W.view());
+      const auto mean = w.allreduce_async(g, Reduce::Mean, w.batch_size()).wait();  // buckets during the backward
       g = {};
       if (w.real()) opt.step(W.view(), mean->view(), scheduled_lr(opt_, w, sync_epoch(w, t)));
       w.update_cost();

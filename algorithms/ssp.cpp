@@ -34,14 +34,18 @@ class Ssp final : public Algorithm {
   bool checkpointable() const override { return true; }
   bool checkpoint_at_servers() const override { return true; }
 
+  LayerComm layer_comm() const override { return LayerComm::AsyncServer; }
+
   void worker(Worker& w) override {
-    std::shared_ptr<const Vec> W = w.initial_params();
+    std::shared_ptr<const Vec> W0 = w.initial_params();
+    Incoming W;  // released once the slowest worker is within s clocks
     for (int64_t c = w.next_minibatch(); c < w.sync_steps(); ++c) {  // 0, or where a resume restarts
-      Gradient g = w.compute(view_of(W));
-      W.reset();
-      w.push(g.payload(w.num_params()), kGradient, c).wait();
-      W = w.pull(kParams);  // released once the slowest worker is within s clocks
+      Future<Gradient> g = W.valid() ? w.compute_async(W) : w.compute_async(view_of(W0));
+      W0.reset();
+      w.push(g, kGradient, c).wait();
+      W = w.pull_async(kParams);
     }
+    if (W.valid()) W.wait();
   }
 
   void server(Server& sv) override {

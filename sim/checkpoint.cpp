@@ -56,7 +56,8 @@ std::string checkpoint_bytes(const Checkpoint& c) {
                    {"next_checkpoint", c.next_checkpoint}};
   json rows = json::array();
   for (const auto& r : c.metrics)
-    rows.push_back({r.sim_time_s, r.wall_time_s, r.samples, r.epoch, r.train_loss, r.test_loss, r.test_accuracy});
+    rows.push_back({r.sim_time_s, r.wall_time_s, r.samples, r.epoch, r.train_loss, r.test_loss, r.test_accuracy,
+                    r.exposed_comm_s_per_step});
   h["metrics"] = rows;
   json tta = json::array();
   for (const auto& t : c.time_to_accuracy) tta.push_back(t ? json(*t) : json(nullptr));
@@ -68,7 +69,7 @@ std::string checkpoint_bytes(const Checkpoint& c) {
       json j = {{"cut_time_s", n.cut_time_s}, {"k", n.k},         {"pos", n.pos},
                 {"batch", n.batch},           {"ar_seq", n.ar_seq}, {"gradients", n.gradients},
                 {"samples", n.samples},       {"compute_s", n.compute_s}, {"comm_wait_s", n.comm_wait_s},
-                {"sent_bytes", n.sent_bytes}, {"sent_messages", n.sent_messages}};
+                {"sent_bytes", n.sent_bytes}, {"sent_messages", n.sent_messages}, {"work_s", n.work_s}};
       j["ints"] = json::object();
       for (const auto& [k, v] : n.ints) j["ints"][k] = v;
       j["blobs"] = json::object();
@@ -144,7 +145,7 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
     c.next_checkpoint = k.at("next_checkpoint").get<uint64_t>();
     for (const auto& r : h.at("metrics"))
       c.metrics.push_back({num(r.at(0)), num(r.at(1)), r.at(2).get<uint64_t>(), num(r.at(3)), num(r.at(4)),
-                           num(r.at(5)), num(r.at(6))});
+                           num(r.at(5)), num(r.at(6)), r.size() > 7 ? num(r.at(7)) : 0.0});
     for (const auto& t : h.at("time_to_accuracy"))
       c.time_to_accuracy.push_back(t.is_null() ? std::nullopt : std::optional<double>(t.get<double>()));
     c.global = blob(h.at("global"));
@@ -162,6 +163,7 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
         n.comm_wait_s = j.at("comm_wait_s").get<double>();
         n.sent_bytes = j.at("sent_bytes").get<double>();
         n.sent_messages = j.at("sent_messages").get<uint64_t>();
+        n.work_s = j.value("work_s", 0.0);  // absent in checkpoints of dtsim before layer-wise timing
         for (const auto& [key, v] : j.at("ints").items()) n.ints[key] = v.get<int64_t>();
         for (const auto& [key, r] : j.at("blobs").items()) n.blobs[key] = blob(r);
         out.push_back(std::move(n));

@@ -27,6 +27,7 @@ struct NodeCheckpoint {
   uint64_t ar_seq = 0;    // all-reduces started
   uint64_t gradients = 0, samples = 0;
   double compute_s = 0, comm_wait_s = 0;
+  double work_s = 0;      // simulated time in local updates (exposed_comm_s)
   double sent_bytes = 0;  // bytes this node put on the wire
   uint64_t sent_messages = 0;
 };
@@ -35,6 +36,7 @@ struct CheckpointRow {  // a metrics row (MetricRow's fields)
   double sim_time_s = 0, wall_time_s = 0;
   uint64_t samples = 0;
   double epoch = 0, train_loss = 0, test_loss = 0, test_accuracy = 0;
+  double exposed_comm_s_per_step = 0;
 };
 
 struct Checkpoint {

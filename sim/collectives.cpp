@@ -38,7 +38,8 @@ class Rank {
   double all() const { return eb * static_cast<double>(count); }
 
   // One step: these sends and receives run concurrently; returns when all have completed.
-  void step(const std::vector<Xfer>& sends, const std::vector<Xfer>& recvs, const std::string& what) {
+  // `reduce`: elements this rank adds into its own once the step's receives are in (0: none).
+  void step(const std::vector<Xfer>& sends, const std::vector<Xfer>& recvs, const std::string& what, double reduce = 0) {
     if (sends.empty() && recvs.empty()) return;
     std::vector<sg4::CommPtr> out, in;
     for (const auto& s : sends) {
@@ -67,6 +68,7 @@ class Rank {
                          "): collectives do not survive a failed worker; use on_failure \"wait\" or a parameter server (docs/platforms.md, Failures)");
     }
     if (deliver > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(deliver);
+    if (reduce > 0 && hooks_.reduced) hooks_.reduced(reduce);
     if (hooks_.waiting) hooks_.waiting("");
   }
 
@@ -79,7 +81,8 @@ class Rank {
       step({{members[static_cast<size_t>(mod(j + 1, m))], chunk_bytes(m, mod(j - s, m))}},
            {{members[static_cast<size_t>(mod(j - 1, m))], chunk_bytes(m, mod(j - s - 1, m))}},
            std::string(phase) + " step " + std::to_string(s) + " (reduce-scatter, a chunk from rank " +
-               std::to_string(members[static_cast<size_t>(mod(j - 1, m))]) + ")");
+               std::to_string(members[static_cast<size_t>(mod(j - 1, m))]) + ")",
+           chunk_elems(count, m, mod(j - s - 1, m)));
     }
   }
   // Ring all-gather among `members` starting from member j holding chunk (j+1) mod m: m-1 steps.
@@ -171,8 +174,9 @@ void recursive_doubling(Rank& r, int N) {
     r.step({}, {{r.me - p, S}}, "recursive-doubling unfold");
     return;
   }
-  if (r.me < extra) r.step({}, {{r.me + p, S}}, "recursive-doubling fold");
-  for (int k = 1; k < p; k *= 2) r.step({{r.me ^ k, S}}, {{r.me ^ k, S}}, "recursive-doubling exchange " + std::to_string(k));
+  const double n = static_cast<double>(r.count);
+  if (r.me < extra) r.step({}, {{r.me + p, S}}, "recursive-doubling fold", n);
+  for (int k = 1; k < p; k *= 2) r.step({{r.me ^ k, S}}, {{r.me ^ k, S}}, "recursive-doubling exchange " + std::to_string(k), n);
   if (r.me < extra) r.step({{r.me + p, S}}, {}, "recursive-doubling unfold");
 }
 
@@ -187,7 +191,7 @@ void tree(Rank& r, int N) {
       r.step({{r.me - k, S}}, {}, "tree reduce");
       break;
     }
-    if (low == 0 && r.me + k < N) r.step({}, {{r.me + k, S}}, "tree reduce");
+    if (low == 0 && r.me + k < N) r.step({}, {{r.me + k, S}}, "tree reduce", static_cast<double>(r.count));
   }
   // Binomial broadcast from rank 0, the reverse order.
   for (int k = top / 2; k >= 1; k /= 2) {

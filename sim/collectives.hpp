@@ -25,6 +25,9 @@ struct CollectiveHooks {
   // A receive ended; returns the message's extra delivery delay (latency jitter), 0 for none.
   std::function<double(int from, double bytes, double start, double end)> received;
   std::function<void(const std::string& what)> waiting;  // what this rank waits for; "" once done
+  // Layer-wise timing on CPU workers (docs/timing.md): called after a step whose received data this
+  // rank adds into its own, with the number of elements reduced (the runtime charges the host's CPU).
+  std::function<void(double elements)> reduced;
 };
 
 // The transfers of rank `rank`'s part of one all-reduce of `count` elements of `element_bytes` bytes

@@ -56,7 +56,7 @@ json parse_json_file(const std::string& path) {
 
 // A host speed: a flop rate (1e12, "10Tf") or a device of the catalog (traces/devices.json,
 // engine/devices.hpp): "v100" = its peak fp32 rate x its efficiency factor.
-double speed_or_device(ObjectReader& r, const std::string& key, double def) {
+double speed_or_device(ObjectReader& r, const std::string& key, double def, std::string* device = nullptr) {
   if (r.has(key) && r.raw().at(key).is_string()) {
     const std::string v = r.raw().at(key).get<std::string>();
     const bool numeric = !v.empty() && (std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '.' || v[0] == '+');
@@ -64,6 +64,7 @@ double speed_or_device(ObjectReader& r, const std::string& key, double def) {
       r.accept(key);
       if (const engine::DeviceSpec* d = engine::find_device(v)) {
         r.set_resolved(key, v);
+        if (device) *device = d->name;
         return d->speed();
       }
       std::string lowered = v, list;
@@ -87,8 +88,14 @@ HostGroupSpec read_one_group(ObjectReader& r, bool is_server, const HostGroupSpe
                               : "must be at least 1, got " + std::to_string(count));
   if (count > 1000000) r.fail("count", "at most 1000000 hosts per group, got " + std::to_string(count));
   g.count = static_cast<int>(count);
-  g.speed = speed_or_device(r, "speed", def.speed);
+  g.speed = speed_or_device(r, "speed", def.speed, &g.device);
   g.link = read_link(r.object("link"), def.link);
+  if (!is_server) {  // layer-wise timing (docs/timing.md)
+    g.memory_bandwidth = r.bandwidth("memory_bandwidth", def.memory_bandwidth);
+    r.require_positive("memory_bandwidth", g.memory_bandwidth);
+    g.overlap_slowdown = r.number("overlap_slowdown", def.overlap_slowdown);
+    r.require_non_negative("overlap_slowdown", g.overlap_slowdown);
+  }
   return g;
 }
 
@@ -104,6 +111,8 @@ HostGroupSpec read_group(ObjectReader r, bool is_server, PlatformSpec& p) {
       if (r.has(k)) r.fail(k, "give either 'groups' or a single group's 'count'/'speed', not both");
     HostGroupSpec base = def;
     base.link = read_link(r.object("link"), def.link);
+    base.memory_bandwidth = r.bandwidth("memory_bandwidth", def.memory_bandwidth);
+    base.overlap_slowdown = r.number("overlap_slowdown", def.overlap_slowdown);
     auto c = r.child("groups");
     if (!c->first->is_array() || c->first->empty())
       c->second.fail("expected a non-empty list of worker groups, got " + json_type_name(*c->first));
@@ -493,10 +502,58 @@ std::string not_checkpointable_reason(const std::string& name, const algo::Algor
   return "algorithm '" + name + "' does not support checkpoint and resume (" + checkpointable_list() + ")";
 }
 
+// algorithm.overlap (docs/timing.md): how a step's communication is scheduled against its
+// compute. The default follows the algorithm's per-step traffic (Algorithm::layer_comm): ddp for
+// an all-reduce of gradients, per-tensor for pushes to servers, none where it does not apply.
+OverlapSpec read_overlap(ObjectReader& ar, algo::Algorithm::LayerComm comm, const std::string& name,
+                         std::vector<std::string>& warnings) {
+  using C = algo::Algorithm::LayerComm;
+  const bool allreduce = comm == C::AllReduce, ps = comm == C::SyncServer || comm == C::AsyncServer;
+  const std::string def = allreduce ? "ddp" : ps ? "per-tensor" : "none";
+  const bool given = ar.has("overlap");
+  ObjectReader r = ar.object("overlap");
+  const std::string kind = r.choice("kind", {"none", "ddp", "horovod", "per-tensor"}, def);
+  OverlapSpec o;
+  o.given = given;
+  if (kind == "ddp") {
+    o.kind = OverlapSpec::Kind::Ddp;
+    o.bucket_cap_mb = r.number("bucket_cap_mb", o.bucket_cap_mb);
+    r.require_positive("bucket_cap_mb", o.bucket_cap_mb);
+    o.first_bucket_mb = r.number("first_bucket_mb", o.first_bucket_mb);
+    r.require_positive("first_bucket_mb", o.first_bucket_mb);
+  } else if (kind == "horovod") {
+    o.kind = OverlapSpec::Kind::Horovod;
+    o.fusion_mb = r.number("fusion_mb", o.fusion_mb);
+    r.require_non_negative("fusion_mb", o.fusion_mb);
+    o.cycle_ms = r.number("cycle_ms", o.cycle_ms);
+    r.require_positive("cycle_ms", o.cycle_ms);
+  } else if (kind == "per-tensor") {
+    o.kind = OverlapSpec::Kind::PerTensor;
+    o.priority = r.boolean("priority", o.priority);
+    const int64_t split = r.integer("split_elements", static_cast<int64_t>(o.split_elements));
+    if (split < 1) r.fail("split_elements", "must be at least 1, got " + std::to_string(split));
+    o.split_elements = static_cast<uint64_t>(split);
+  }
+  r.finish();
+  if (o.layerwise() && comm == C::None) {
+    if (given)
+      warnings.push_back("algorithm.overlap: '" + name + "' exchanges whole models between rounds (its own overlap, "
+                         "docs/algorithms/" + name + ".md): overlap \"" + kind + "\" has no effect; it runs as \"none\"");
+    o.kind = OverlapSpec::Kind::None;
+    r.set_resolved("kind", "none");
+  }
+  if (allreduce && o.kind == OverlapSpec::Kind::PerTensor)
+    r.fail("kind", "'per-tensor' is a parameter-server scheme and '" + name + "' all-reduces its gradients: use ddp, horovod or none");
+  if (ps && (o.kind == OverlapSpec::Kind::Ddp || o.kind == OverlapSpec::Kind::Horovod))
+    r.fail("kind", "'" + kind + "' schedules all-reduces and '" + name + "' pushes to parameter servers: use per-tensor or none");
+  return o;
+}
+
 Experiment load_experiment_json(json doc, const std::string& file, const std::string& base_dir,
                                 const std::vector<std::string>& overrides, bool resolved) {
   Experiment x;
   x.file = file;
+  std::vector<std::string> overlap_warnings;  // "algorithm.overlap: <reason>" (read_overlap)
   if (!doc.is_object()) throw InputError(file, "", "expected a JSON object at the top level, got " + json_type_name(doc));
   // Inline the platform first, so that --set can reach into it.
   std::string platform_file = file;
@@ -588,11 +645,22 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     }
     x.clip_grad_norm = algo::read_clip_grad_norm(ar);  // common to every algorithm (runtime applies it)
     algorithm = info->make(ar);  // validates its keys and fills the defaults
+    x.overlap = read_overlap(ar, algorithm->layer_comm(), x.algorithm, overlap_warnings);
     ar.finish();
     if (algorithm->needs_servers() && x.platform.servers.count < 1)
       throw InputError(platform_file, platform_path.empty() ? "servers.count" : "platform.servers.count",
                        "algorithm '" + x.algorithm + "' needs at least one parameter server");
     check_failures(x.platform, algorithm->on_failure(), x.algorithm, platform_path.empty() ? "" : "platform.");  // sim/failures.cpp
+    if (!x.platform.failures.empty() && x.overlap.layerwise()) {
+      if (x.overlap.given)
+        throw InputError(file, "algorithm.overlap.kind",
+                         std::string("overlap \"") + x.overlap.name() +
+                             "\" does not model platform.failures: use \"overlap\": {\"kind\": \"none\"} with failures");
+      overlap_warnings.push_back(std::string("algorithm.overlap: the default \"") + x.overlap.name() +
+                                 "\" does not model platform.failures: this run uses \"none\" (whole vectors after the whole backward)");
+      x.overlap = OverlapSpec{};
+      res["algorithm"]["overlap"] = json{{"kind", "none"}};
+    }
     x.algorithm_spec = res["algorithm"];
   }
   x.training = read_training(r.object("training"), train_size(x.dataset));
@@ -608,6 +676,19 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
       throw InputError(file, "training.checkpoint_every_samples", not_checkpointable_reason(x.algorithm, *algorithm));
     if (!x.platform.failures.empty())
       throw InputError(file, "training.checkpoint_every_samples", "checkpoints are not supported together with platform.failures");
+    // A cut is taken between whole-vector exchanges (docs/robustness.md); layer-wise exchanges
+    // in flight at a cut are not saved, so a checkpointed run is timed with "none".
+    if (x.overlap.layerwise()) {
+      if (x.overlap.given)
+        throw InputError(file, "training.checkpoint_every_samples",
+                         std::string("checkpoints cut between whole-vector exchanges, which overlap \"") + x.overlap.name() +
+                             "\" removes: set algorithm.overlap {\"kind\": \"none\"} to checkpoint");
+      overlap_warnings.push_back(std::string("algorithm.overlap: checkpoints cut between whole-vector exchanges, which the default \"") +
+                                 x.overlap.name() + "\" removes: this checkpointed run uses \"none\"");
+      x.overlap = OverlapSpec{};
+      res["algorithm"]["overlap"] = json{{"kind", "none"}};
+      x.algorithm_spec = res["algorithm"];
+    }
   }
   x.compute = read_compute(r.object("compute"), base_dir);
   // ---- profiled models ("model": {"kind": "profile"}, engine/profile_model.hpp, docs/profiles.md):
@@ -637,6 +718,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   x.output = read_output(r.object("output"), x.name);
   r.finish();
   x.warnings = config_warnings(x);  // sim/preflight.cpp
+  for (const auto& w : overlap_warnings) x.warnings.push_back(file + ": " + w);
   return x;
 }
 

@@ -11,6 +11,7 @@
 #include "common/json_reader.hpp"
 #include "engine/dataset.hpp"
 #include "engine/vec.hpp"
+#include "sim/overlap_plan.hpp"
 #include "sim/platform_spec.hpp"
 
 namespace dtsim::algo {
@@ -83,6 +84,9 @@ struct Experiment {
   // algorithm.clip_grad_norm (every algorithm; 0 = off): each minibatch gradient is clipped to this
   // L2 norm on the worker that computed it, before the algorithm uses it (algorithms/clip.hpp).
   double clip_grad_norm = 0;
+  // algorithm.overlap (docs/timing.md): how each step's communication is scheduled against its
+  // compute; resolved to the algorithm's default (Algorithm::layer_comm) when absent.
+  OverlapSpec overlap;
   TrainingSpec training;
   ComputeSpec compute;
   OutputSpec output;

@@ -103,13 +103,17 @@ json summary_json(const Experiment& x, const RunResult& r) {
   json pw = json::array();
   for (const auto& w : r.per_worker)
     pw.push_back({{"host", w.host}, {"gradients", w.gradients}, {"samples", w.samples}, {"compute_s", w.compute_s},
-                  {"comm_wait_s", w.comm_wait_s}});
+                  {"comm_wait_s", w.comm_wait_s}, {"exposed_comm_s", w.exposed_comm_s}});
   s["per_worker"] = pw;
+  double exposed = 0;  // the workers' mean (docs/timing.md)
+  for (const auto& w : r.per_worker) exposed += w.exposed_comm_s / static_cast<double>(r.per_worker.size());
+  s["exposed_comm_s"] = exposed;
+  s["overlap"] = x.overlap.name();
   return s;
 }
 
 std::string metrics_csv(const RunResult& r) {
-  std::string out = "sim_time_s,wall_time_s,samples,epoch,train_loss,test_loss,test_accuracy\n";
+  std::string out = "sim_time_s,wall_time_s,samples,epoch,train_loss,test_loss,test_accuracy,exposed_comm_s_per_step\n";
   char buf[256];
   auto num = [](double v) -> std::string {
     if (!std::isfinite(v)) return "";
@@ -118,9 +122,9 @@ std::string metrics_csv(const RunResult& r) {
     return b;
   };
   for (const auto& m : r.metrics) {
-    std::snprintf(buf, sizeof buf, "%s,%s,%llu,%s,%s,%s,%s\n", num(m.sim_time_s).c_str(), num(m.wall_time_s).c_str(),
+    std::snprintf(buf, sizeof buf, "%s,%s,%llu,%s,%s,%s,%s,%s\n", num(m.sim_time_s).c_str(), num(m.wall_time_s).c_str(),
                   static_cast<unsigned long long>(m.samples), num(m.epoch).c_str(), num(m.train_loss).c_str(),
-                  num(m.test_loss).c_str(), num(m.test_accuracy).c_str());
+                  num(m.test_loss).c_str(), num(m.test_accuracy).c_str(), num(m.exposed_comm_s_per_step).c_str());
     out += buf;
   }
   return out;

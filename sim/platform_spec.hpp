@@ -21,6 +21,10 @@ struct HostGroupSpec {
   int count = 0;
   double speed = 0;  // flop/s
   LinkSpec link;     // each host's own full-duplex NIC
+  // Workers, for layer-wise timing (docs/timing.md):
+  std::string device;             // the device catalog entry "speed" named ("": a CPU given by its flop rate)
+  double memory_bandwidth = 10e9;  // bytes/s of a CPU worker's collective reductions and copies
+  double overlap_slowdown = 0;    // compute slowed by 1 + this while the worker's collectives run (Echo)
 };
 
 // One (time, value) point of a piecewise-constant profile: the value holds from `time` on.

@@ -26,6 +26,8 @@ struct MetricRow {
   double epoch = 0;
   // NaN when not measured (timing-only mode).
   double train_loss = 0, test_loss = 0, test_accuracy = 0;
+  // Communication not hidden behind compute so far, per worker and minibatch (docs/timing.md).
+  double exposed_comm_s_per_step = 0;
 };
 
 struct WorkerSummary {
@@ -34,6 +36,9 @@ struct WorkerSummary {
   uint64_t samples = 0;
   double compute_s = 0;    // simulated time spent computing
   double comm_wait_s = 0;  // simulated time blocked on communication
+  // Simulated time of the worker's run (to its return) not spent computing its minibatches or its
+  // local updates: communication not hidden behind compute, waits for others included (docs/timing.md).
+  double exposed_comm_s = 0;
 };
 
 struct Progress {

@@ -37,10 +37,16 @@ int kind_rank(SpanKind k) {
   return 5;
 }
 
-// What a transfer carried, for its slice and its flow arrow.
+// What a transfer carried, for its slice and its flow arrow. Layer-wise all-reduces label their
+// parts: tag 1..999 a DDP bucket (tag - 1), 1000 * c + g + 1 Horovod's fused buffer g of cycle c.
 std::string what(const Span& s) {
-  if (s.transfer == Transfer::Collective) return "allreduce";
+  if (s.transfer == Transfer::Collective) {
+    if (s.tag <= 0) return "allreduce";
+    if (s.tag < 1000) return "allreduce bucket " + std::to_string(s.tag - 1);
+    return "allreduce cycle " + std::to_string(s.tag / 1000) + " buffer " + std::to_string(s.tag % 1000 - 1);
+  }
   if (s.transfer != Transfer::Message) return "transfer";
+  if (s.tag == -2) return "negotiation";  // Horovod's request / response (sim/worker_horovod.cpp)
   switch (s.tag) {
     case algo::kGradient: return "gradient";
     case algo::kParams: return "params";
@@ -175,6 +181,15 @@ std::string Tracer::chrome_json() const {
                       s.host, tid, inside(ts, te, recv));
         emit(buf);
       }
+    } else if (s.kind == SpanKind::Compute && s.tag >= 1 && s.tag <= 4) {  // layer-wise phases
+      const bool layer = s.tag <= 2 && s.peer >= 0 && static_cast<size_t>(s.peer) < layers.size();
+      const std::string name = std::string(s.tag % 2 ? "forward" : "backward") +
+                               (layer ? " " + json_escape(layers[static_cast<size_t>(s.peer)]) : std::string());
+      std::snprintf(buf, sizeof buf,
+                    "{\"ph\":\"X\",\"name\":\"%.200s\",\"cat\":\"compute\",\"pid\":%d,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,"
+                    "\"args\":{\"step\":%lld}}",
+                    name.c_str(), s.host, tid, ts, dur, static_cast<long long>(s.step));
+      emit(buf);
     } else {
       std::snprintf(buf, sizeof buf,
                     "{\"ph\":\"X\",\"name\":\"%s\",\"cat\":\"%s\",\"pid\":%d,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,"

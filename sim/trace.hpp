@@ -37,6 +37,9 @@ class Tracer {
  public:
   bool enabled = false;
   std::vector<std::string> hosts;  // names, indexed by Span::host
+  // Layer-wise timing: the model's layer names. A Compute span with tag 1 / 2 is layer `peer`'s
+  // forward / backward; tag 3 / 4 a whole forward / backward (docs/timeline.md).
+  std::vector<std::string> layers;
   std::vector<Span> spans;
 
   void add(const Span& s) {

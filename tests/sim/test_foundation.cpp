@@ -242,7 +242,7 @@ TEST_CASE("summary and metrics carry every documented field") {
   const auto& w = r.summary["per_worker"][0];
   for (const char* k : {"host", "gradients", "compute_s", "comm_wait_s"}) CHECK_MESSAGE(w.contains(k), k);
   CHECK(w["host"] == "worker-0");
-  CHECK(r.metrics.rfind("sim_time_s,wall_time_s,samples,epoch,train_loss,test_loss,test_accuracy\n", 0) == 0);
+  CHECK(r.metrics.rfind("sim_time_s,wall_time_s,samples,epoch,train_loss,test_loss,test_accuracy,exposed_comm_s_per_step\n", 0) == 0);
   const auto trace = json::parse(r.trace);
   int compute = 0, send = 0;
   for (const auto& ev : trace["traceEvents"])

@@ -92,7 +92,7 @@ TEST_CASE("divergence: an absurd learning rate stops the run with status diverge
   CHECK(lines[0].rfind("sim_time_s,", 0) == 0);
   CHECK(lines[1].rfind("0,", 0) == 0);
   for (size_t i = 1; i < lines.size(); ++i)
-    CHECK(std::count(lines[i].begin(), lines[i].end(), ',') == 6);
+    CHECK(std::count(lines[i].begin(), lines[i].end(), ',') == 7);
 }
 
 TEST_CASE("divergence: a healthy run is not flagged") {

@@ -1,0 +1,162 @@
+#include "sim/run_state.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+
+#include "common/io.hpp"
+#include "engine/ops.hpp"
+
+namespace dtsim::sim::detail {
+
+// Asynchronous PS cut: worker i resumes at minibatch a_i = min over shards of its acked count
+// (its later minibatches, in flight or being computed, are computed and sent again).
+void RunState::workers_from_servers(Checkpoint& c) {
+  for (int i = 0; i < N; ++i) {
+    const std::string key = "acked." + std::to_string(i);
+    int64_t a = std::numeric_limits<int64_t>::max();
+    for (const auto& sv : c.servers) {
+      auto it = sv.ints.find(key);
+      if (it == sv.ints.end()) throw RuntimeError("checkpoint: a server shard saved no '" + key + "' (Algorithm::checkpoint_at_servers)");
+      a = std::min(a, it->second);
+    }
+    NodeCheckpoint& w = c.workers[static_cast<size_t>(i)];
+    worker_counters(i, w);
+    w.k = a;
+    w.pos = static_cast<uint64_t>(a) * static_cast<uint64_t>(b);
+    w.batch = b;
+    w.gradients = static_cast<uint64_t>(a);
+    w.samples = w.pos;
+  }
+}
+
+// Every node has saved: the run-wide state is that of the last node's cut.
+void RunState::finish_cut(Checkpoint& c) {
+  c.config_hash = hooks.config_hash;
+  c.algorithm = x.algorithm;
+  c.samples_done = c.gradients = c.messages = 0;
+  c.bytes_on_wire = 0;
+  for (const auto& w : c.workers) {
+    c.samples_done += w.samples;
+    c.gradients += w.gradients;
+  }
+  for (const auto* ns : {&c.workers, &c.servers})
+    for (const auto& n : *ns) {
+      c.bytes_on_wire += n.sent_bytes;
+      c.messages += n.sent_messages;
+    }
+  c.claimed = c.samples_done;
+  c.updates = result.updates;
+  c.shard_commits = shard_commits;
+  c.next_eval = next_eval;
+  c.next_checkpoint = next_ckpt;
+  c.last_eval_version = last_eval_version;
+  c.metrics.clear();
+  for (const auto& r : result.metrics)
+    c.metrics.push_back({r.sim_time_s, r.wall_time_s, r.samples, r.epoch, r.train_loss, r.test_loss, r.test_accuracy,
+                         r.exposed_comm_s_per_step});
+  c.time_to_accuracy = result.time_to_accuracy;
+  if (!server_cuts) {
+    c.global.resize(real ? P : 0);
+    if (real) engine::ops::to_host(global.view(), c.global.data());
+  }
+  if (!hooks.checkpoint_path.empty()) io::atomic_write(hooks.checkpoint_path, checkpoint_bytes(c));
+  ++result.checkpoints_written;
+  result.checkpoint_step = c.step;
+  if (hooks.on_checkpoint) hooks.on_checkpoint(c);
+}
+
+// The real reduction, once per collective, in rank order.
+void RunState::reduce(Collective& c) {
+  if (!real || c.count == 0) return;
+  auto out = std::make_shared<Vec>(c.count, model->device());
+  double wsum = 0;
+  for (double w : c.weights) wsum += w;
+  std::vector<engine::ConstVecView> xs;
+  std::vector<float> ws;
+  for (int i = 0; i < N; ++i) {
+    xs.push_back(c.parts[static_cast<size_t>(i)].view());
+    ws.push_back(c.op == algo::Reduce::Sum ? 1.0f : static_cast<float>(c.weights[static_cast<size_t>(i)] / wsum));
+  }
+  engine::ops::weighted_sum(out->view(), xs, ws);
+  c.result = out;
+}
+
+// Called whenever an actor starts an event (compute, send, receive, local work, commit): a signal
+// or the wall-clock limit stops the run there. A few loads and one clock read: cheap.
+void RunState::check_stop() {
+  if (stop) throw StopRun{};
+  if (hooks.interrupt && hooks.interrupt->load(std::memory_order_relaxed)) {
+    const int sig = hooks.interrupt->load();
+    stop_now("interrupted", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig));
+  }
+  if (hooks.max_wall_s > 0 && wall() > hooks.max_wall_s) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "wall-clock limit of %g s reached", hooks.max_wall_s);
+    stop_now("wall_limit", buf);
+  }
+}
+
+std::shared_ptr<Vec> RunState::gradient_buffer() {
+  for (auto& g : grad_pool)
+    if (g.use_count() == 1) return g;
+  grad_pool.push_back(std::make_shared<Vec>(P, model->device()));
+  return grad_pool.back();
+}
+
+void RunState::evaluate(double now) {
+  if (result.updates == last_eval_version) return;
+  last_eval_version = result.updates;
+  MetricRow row;
+  row.sim_time_s = now;
+  row.wall_time_s = wall();
+  row.samples = samples_done;
+  row.epoch = static_cast<double>(samples_done) / static_cast<double>(x.training.train_size);
+  row.exposed_comm_s_per_step = exposed_per_step ? exposed_per_step() : 0.0;
+  if (real) {
+    const auto test = model->evaluate(global.view(), eval_state(), data->test, 0, data->test.size());
+    const size_t sub = std::min(x.training.eval_train_subset, data->train.size());
+    row.test_loss = test.loss();
+    row.test_accuracy = test.accuracy();
+    row.train_loss = sub ? model->evaluate(global.view(), eval_state(), data->train, 0, sub).loss() : std::nan("");
+    for (size_t i = 0; i < x.training.target_accuracy.size(); ++i)
+      if (!result.time_to_accuracy[i] && row.test_accuracy >= x.training.target_accuracy[i])
+        result.time_to_accuracy[i] = now;
+    if (!std::isfinite(row.test_loss)) row.test_loss = std::nan("");
+  } else {
+    row.train_loss = row.test_loss = row.test_accuracy = std::nan("");
+  }
+  result.metrics.push_back(row);
+}
+
+// One shard committed. A global update is complete once all K shards have committed (shards of
+// synchronous algorithms commit step t before any commits t+1), and only then is it evaluated.
+void RunState::committed(double now) {
+  check_stop();
+  if (++shard_commits % static_cast<uint64_t>(std::max(1, K)) != 0) return;
+  ++result.updates;
+  if (server_cuts && ckpt_every > 0 && samples_done >= next_ckpt && claimed < budget) {
+    server_cut_pending = true;
+    while (next_ckpt <= samples_done) next_ckpt += ckpt_every;
+  }
+  if (x.training.eval_every_samples > 0 && samples_done >= next_eval) {
+    if (real && !engine::ops::all_finite(global.view()))  // parameters checked at evaluation points
+      diverge("the global model has non-finite parameters after update " + std::to_string(result.updates), -1, -1);
+    evaluate(now);
+    while (next_eval <= samples_done) next_eval += x.training.eval_every_samples;
+  }
+  if (hooks.progress) {
+    Progress p{samples_done, budget, now, -1};
+    if (!result.metrics.empty() && real) p.accuracy = result.metrics.back().test_accuracy;
+    hooks.progress(p);
+  }
+}
+
+// Ends the run early: the calling actor unwinds (StopRun), guarded() kills every other actor.
+void RunState::stop_now(const std::string& reason, const std::string& detail, int worker, int64_t step) {
+  if (!stop) stop = StopInfo{reason, detail, sg4::Engine::get_clock(), step, worker, result.updates};
+  throw StopRun{};
+}
+
+}  // namespace dtsim::sim::detail

@@ -1,0 +1,245 @@
+// The state of one run (sim/runtime.cpp's run()), shared by every actor: what the worker and server
+// contexts (sim/node_context.hpp, sim/worker_context.hpp, sim/server_context.hpp) read and update,
+// plus the run-wide bookkeeping they share: checkpoint cuts, evaluation, the all-reduce
+// contributions, failure state and the early-stop flag. Actors run one at a time on one OS thread,
+// so no locking anywhere. Internal to sim/.
+#pragma once
+#include <simgrid/s4u.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "algorithms/api.hpp"
+#include "engine/model.hpp"
+#include "engine/ops.hpp"
+#include "sim/checkpoint.hpp"
+#include "sim/layerwise.hpp"
+#include "sim/links.hpp"
+#include "sim/platform.hpp"
+#include "sim/runtime.hpp"
+
+namespace dtsim::sim::detail {
+
+namespace sg4 = simgrid::s4u;
+using algo::Future;
+using algo::Gradient;
+using algo::Message;
+using algo::Payload;
+using algo::Pending;
+using engine::Vec;
+using Clock = std::chrono::steady_clock;
+
+// A worker's BatchNorm running statistics in its NodeCheckpoint (a key no algorithm uses: the
+// "runtime." prefix is reserved).
+inline const std::string kModelStateKey = "runtime.model_state";
+
+struct StopRun {};
+
+// One node's algo::State over its NodeCheckpoint (saved at a cut, or read back on resume).
+class NodeState final : public algo::State {
+ public:
+  NodeState(NodeCheckpoint* n, std::string who) : n_(n), who_(std::move(who)) {}
+  void put(const std::string& key, engine::ConstVecView v) override {
+    auto& b = n_->blobs[key];
+    b.resize(v.size);
+    if (v.size) engine::ops::to_host(v, b.data());
+  }
+  void put_int(const std::string& key, int64_t v) override { n_->ints[key] = v; }
+  void get(const std::string& key, engine::VecView out) const override {
+    auto it = n_->blobs.find(key);
+    if (it == n_->blobs.end()) throw RuntimeError("checkpoint: " + who_ + " saved no vector '" + key + "'");
+    if (it->second.size() != out.size)
+      throw RuntimeError("checkpoint: " + who_ + "'s vector '" + key + "' holds " + std::to_string(it->second.size()) +
+                         " floats, " + std::to_string(out.size) + " expected");
+    if (out.size) engine::ops::copy(out, engine::ConstVecView(it->second.data(), out.size, engine::Device::Cpu));
+  }
+  int64_t get_int(const std::string& key) const override {
+    auto it = n_->ints.find(key);
+    if (it == n_->ints.end()) throw RuntimeError("checkpoint: " + who_ + " saved no integer '" + key + "'");
+    return it->second;
+  }
+  bool has(const std::string& key) const override { return n_->ints.count(key) || n_->blobs.count(key); }
+
+ private:
+  NodeCheckpoint* n_;
+  std::string who_;
+};
+
+
+// The state of one run, shared by all its actors. Actors run one at a time on one OS thread.
+struct RunState {
+  const Experiment& x;
+  const RunHooks& hooks;
+  Clock::time_point wall_start = Clock::now();
+
+  algo::Algorithm* algorithm = nullptr;
+  engine::Model* model = nullptr;
+  engine::Dataset* data = nullptr;  // null in timing-only mode
+  std::unique_ptr<engine::SampleOrder> order;
+  bool real = true;
+  size_t P = 0;  // parameters
+  double flops_per_sample = 0;
+  int N = 0, K = 0, b = 0;
+  std::vector<size_t> shard_off, shard_len;
+  int64_t sync_steps = 0;
+  uint64_t budget = 0, claimed = 0, samples_done = 0;
+
+  Vec global;                                  // the global model (PS algorithms' shards write here)
+  std::shared_ptr<const Vec> init;             // initial parameters, shared by every node
+  // BatchNorm running statistics (docs/engine.md, "Model state"): one buffer per worker, updated
+  // only by that worker's minibatches (real data-parallel training without SyncBN, so event order
+  // never matters); the global model is evaluated with worker 0's (DDP's broadcast_buffers rule).
+  // Empty for models without state.
+  std::vector<Vec> model_state;
+  engine::ConstVecView eval_state() const { return model_state.empty() ? engine::ConstVecView{} : model_state[0].view(); }
+  std::vector<std::shared_ptr<Vec>> grad_pool;  // recycled gradient buffers
+
+  // All-reduce number `seq`: contributions gathered as workers call it; reduced once when complete.
+  struct Collective {
+    std::vector<Payload> parts;
+    std::vector<double> weights;
+    int arrived = 0, fetched = 0;
+    size_t count = 0;
+    algo::Reduce op = algo::Reduce::Mean;
+    std::shared_ptr<const Vec> result;
+  };
+  std::map<uint64_t, Collective> collectives;
+
+  BuiltPlatform hosts;
+  std::unique_ptr<LinkModel> links;  // per-link statistics, latency jitter (sim/links.cpp)
+  std::vector<sg4::Mailbox*> worker_inbox, server_inbox, ring_inbox;
+  std::vector<int> worker_host_index, server_host_index;  // into trace hosts
+
+  // Layer-wise timing (algorithm.overlap, docs/timing.md): inactive under "none". The Horovod and
+  // per-tensor server states are made before the actors start (they hold SimGrid synchronisation objects).
+  LayerPlan plan;
+  std::unique_ptr<HorovodState> hvd;
+  std::unique_ptr<SyncSteps> sync;
+
+  RunResult result;
+  uint64_t next_eval = 0;
+  uint64_t last_eval_version = std::numeric_limits<uint64_t>::max();  // result.updates at the last row
+  std::exception_ptr error;
+  std::string error_where;  // "worker-3 at simulated time 1.25 s": where the first exception happened
+  std::optional<StopInfo> stop;  // set once the run must end early (interrupt, wall limit, divergence)
+  std::map<std::string, std::string> waiting;  // actor -> what it is blocked on (for deadlocks)
+  int workers_finished = 0;
+  double last_worker_return_s = 0;  // simulated time the last worker function returned
+  // Failures (sim/failures.cpp): a crashed worker counts as finished until it restarts.
+  std::vector<char> worker_down, worker_lost, worker_returned;  // host down; loss detected; function returned
+  std::map<const sg4::Mailbox*, int> inbox_worker;                // worker inbox -> rank
+  uint64_t samples_lost = 0;
+  bool any_down = false;
+  bool dropped(const sg4::Mailbox* box) const {  // a send to a crashed worker is lost
+    if (!any_down) return false;
+    auto it = inbox_worker.find(box);
+    return it != inbox_worker.end() && worker_down[static_cast<size_t>(it->second)];
+  }
+  uint64_t shard_commits = 0;
+
+  // Checkpoint and resume (sim/checkpoint.hpp, docs/robustness.md). A cut is a step at which
+  // step * N * b crosses a multiple of training.checkpoint_every_samples; each node saves when it
+  // calls Node::checkpoint(step) and the last one writes the file.
+  uint64_t ckpt_every = 0;
+  int64_t resume_step = 0;
+  // Algorithm::checkpoint_at_servers (asynchronous PS algorithms): a cut is pending from the commit
+  // that crossed the threshold until all K shards have saved; then the workers' positions follow
+  // from the shards' "acked.<rank>" counts.
+  bool server_cuts = false, server_cut_pending = false;
+  uint64_t next_ckpt = 0;
+  std::function<void(int, NodeCheckpoint&)> worker_counters;  // a worker's counters now
+  std::function<double()> exposed_per_step;                   // metrics.csv's exposed_comm_s_per_step now
+  std::map<int64_t, std::pair<int, Checkpoint>> cuts;  // step -> (nodes saved, checkpoint)
+  bool is_cut(int64_t step) const {
+    if (ckpt_every == 0 || step <= resume_step || step >= sync_steps) return false;
+    const uint64_t nb = static_cast<uint64_t>(N) * static_cast<uint64_t>(b), t = static_cast<uint64_t>(step);
+    return t * nb / ckpt_every > (t - 1) * nb / ckpt_every;
+  }
+  template <class Fill>
+  void save_cut(int64_t step, int worker, int shard, Fill&& fill) {
+    auto& [saved, c] = cuts[step];
+    if (saved == 0) {
+      c.step = step;
+      c.workers.resize(static_cast<size_t>(N));
+      c.servers.resize(static_cast<size_t>(K));
+      if (server_cuts) c.global.resize(real ? P : 0);
+    }
+    fill(worker >= 0 ? c.workers[static_cast<size_t>(worker)] : c.servers[static_cast<size_t>(shard)]);
+    if (worker < 0 && server_cuts && real)  // this shard's range as of its own cut
+      engine::ops::to_host(global.view(shard_off[static_cast<size_t>(shard)], shard_len[static_cast<size_t>(shard)]),
+                           c.global.data() + shard_off[static_cast<size_t>(shard)]);
+    if (++saved < (server_cuts ? K : N + K)) return;
+    if (server_cuts) {
+      server_cut_pending = false;
+      workers_from_servers(c);
+    }
+    finish_cut(c);
+    cuts.erase(step);
+  }
+  // Asynchronous PS cut: worker i resumes at minibatch a_i = min over shards of its acked count
+  // (its later minibatches, in flight or being computed, are computed and sent again).
+  void workers_from_servers(Checkpoint& c);
+  // Every node has saved: the run-wide state is that of the last node's cut.
+  void finish_cut(Checkpoint& c);
+
+  explicit RunState(const Experiment& e, const RunHooks& h) : x(e), hooks(h) {}
+  // Messages sent but never received (a run stopped early, a deadlock, a dead receiver) are still
+  // owned here: freed when the run is over (after the Engine, which never frees payloads).
+  std::set<Message*> in_flight;
+  ~RunState() {
+    for (Message* m : in_flight) delete m;
+  }
+
+  // The real reduction, once per collective, in rank order.
+  void reduce(Collective& c);
+
+  double wall() const { return std::chrono::duration<double>(Clock::now() - wall_start).count(); }
+
+  // Ends the run early: the calling actor unwinds (StopRun), guarded() kills every other actor.
+  [[noreturn]] void stop_now(const std::string& reason, const std::string& detail, int worker = -1,
+                             int64_t step = -1);
+  [[noreturn]] void diverge(const std::string& detail, int worker, int64_t step) {
+    stop_now("diverged", detail, worker, step);
+  }
+  // Called whenever an actor starts an event (compute, send, receive, local work, commit): a signal
+  // or the wall-clock limit stops the run there. A few loads and one clock read: cheap.
+  void check_stop();
+
+  std::shared_ptr<Vec> gradient_buffer();
+
+  void evaluate(double now);
+
+  // One shard committed. A global update is complete once all K shards have committed (shards of
+  // synchronous algorithms commit step t before any commits t+1), and only then is it evaluated.
+  void committed(double now);
+};
+
+
+// Runs one actor body; an exception is recorded and stops the whole simulation.
+template <class F>
+void guarded(RunState& s, F&& body) {
+  try {
+    body();
+  } catch (const simgrid::ForcefulKillException&) {
+    throw;  // the actor is being killed: let SimGrid unwind it
+  } catch (const StopRun&) {
+    sg4::Actor::kill_all();  // s.stop says why
+  } catch (...) {
+    if (!s.error) {
+      s.error = std::current_exception();
+      s.error_where = sg4::this_actor::get_name() + " at simulated time " + std::to_string(sg4::Engine::get_clock()) + " s";
+    }
+    sg4::Actor::kill_all();
+  }
+}
+
+}  // namespace dtsim::sim::detail
