@@ -61,13 +61,15 @@ LayerPlan make_layer_plan(const engine::ModelInfo& model, const OverlapSpec& ove
 void StepChain::listen(std::function<void(size_t tensor)> f) {
   for (size_t t : plan->ready)
     if (ready_at[t] >= 0) f(t);
-  listeners.push_back(std::move(f));
+  if (ready_count < ready_at.size()) listeners.push_back(std::move(f));
 }
 
 void StepChain::mark_ready(size_t tensor, double now) {
   ready_at[tensor] = now;
   ++ready_count;
   for (size_t i = 0; i < listeners.size(); ++i) listeners[i](tensor);  // a listener may add listeners
+  // All heard: a listener holds the state of its exchange, which holds this chain.
+  if (ready_count == ready_at.size()) listeners.clear();
 }
 
 std::vector<size_t> IncomingParams::add(algo::Message m, size_t offset, size_t count) {

@@ -97,15 +97,17 @@ struct StepChain {
   std::shared_ptr<const engine::Vec> params;  // kept alive while the chain runs
   std::vector<double> ready_at;  // per tensor: simulated time its gradient was ready (-1: not yet)
   size_t ready_count = 0;
-  std::vector<std::function<void(size_t tensor)>> listeners;
+  std::vector<std::function<void(size_t tensor)>> listeners;  // cleared once every tensor is ready
   Notifier note;
-  sg4::ActorPtr actor;
-  bool finished = false;
+  bool finished = false;  // (no handle on its compute actor: the actor's code holds the chain)
   double t0 = 0, t1 = 0;
   // Calls f for every tensor ready so far (in ready order) and for each later one as it becomes
   // ready (in the compute actor, at that simulated time).
   void listen(std::function<void(size_t tensor)> f);
   void mark_ready(size_t tensor, double now);
+  void wait_finished() {
+    note.wait_until([this] { return finished; });
+  }
 };
 
 // A pull_async: the pieces of the parameter vector received so far.

@@ -26,6 +26,9 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
         rank_(rank),
         slowdown_(s.x.platform.slowdown(rank)) {}
 
+  // A run stopped mid-step leaves chains whose listeners hold their exchanges, which hold them.
+  ~WorkerCtx() override;
+
   int rank() const override { return rank_; }
   int incarnation() const override { return incarnation_; }
   int64_t next_minibatch() const override { return k_; }
@@ -158,6 +161,7 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   std::vector<size_t> idx_;
   engine::Batch batch_;
   sg4::ActorPtr last_chain_;            // the previous minibatch's compute actor (one at a time)
+  std::vector<std::weak_ptr<StepChain>> chains_;  // those not yet released (see ~WorkerCtx)
   int comm_active_ = 0;                 // collectives in progress (overlap_slowdown)
   sg4::ActorPtr interference_;          // the slowdown's load while they run
   double hvd_last_cycle_ = 0;           // Horovod: when this rank's last cycle started
@@ -182,7 +186,7 @@ struct LayerAllreduce : algo::Future<std::shared_ptr<const Vec>>::Impl {
   Notifier note;
   void wait() override {
     if (joined) return;
-    if (!chain->finished) chain->actor->join();  // the backward: compute, not communication
+    chain->wait_finished();  // the backward: compute, not communication
     if (!finished) block("allreduce #" + std::to_string(seq) + " (layer-wise)", [this] { note.wait_until([this] { return finished; }); });
     joined = true;
     auto it = s->collectives.find(seq);

@@ -19,13 +19,11 @@ namespace dtsim::sim::detail {
 
 namespace {
 
-double now() { return sg4::Engine::get_clock(); }
-
 // The Future<Gradient> of a layer-wise compute: its compute actor's chain.
 struct ChainFuture : Future<Gradient>::Impl {
   std::shared_ptr<StepChain> chain;
   void wait() override {
-    if (!chain->finished) chain->actor->join();
+    chain->wait_finished();
   }
   bool test() override { return chain->finished; }
   Gradient& get() override { return chain->g; }
@@ -48,7 +46,7 @@ struct TensorPush : Pending::Impl {
   int64_t step = 0;
   Notifier note;
   void wait() override {
-    if (!chain->finished) chain->actor->join();
+    chain->wait_finished();
     if (sent < total) block("its per-tensor push (tag " + std::to_string(tag) + ")", [this] { note.wait_until([this] { return sent == total; }); });
   }
   bool test() override { return sent == total; }
@@ -57,8 +55,18 @@ struct TensorPush : Pending::Impl {
 }  // namespace
 
 // ------------------------------------------------------------------ compute chains
+WorkerCtx::~WorkerCtx() {
+  for (auto& w : chains_)
+    if (auto c = w.lock()) {
+      c->listeners.clear();
+      c->math = nullptr;
+    }
+}
+
 std::shared_ptr<StepChain> WorkerCtx::new_chain() {
+  std::erase_if(chains_, [](const std::weak_ptr<StepChain>& w) { return w.expired(); });
   auto c = std::make_shared<StepChain>();
+  chains_.push_back(c);
   c->plan = &s_.plan;
   c->ready_at.assign(s_.plan.shape.tensors.size(), -1.0);
   return c;
@@ -66,13 +74,17 @@ std::shared_ptr<StepChain> WorkerCtx::new_chain() {
 
 void WorkerCtx::start_chain(const std::shared_ptr<StepChain>& c) {
   const sg4::ActorPtr prev = last_chain_;  // one minibatch at a time on this worker's device
-  c->actor = sg4::Actor::create("compute-" + std::to_string(rank_) + "-" + std::to_string(c->minibatch), host_, [this, c, prev] {
-    guarded(s_, [&] {
-      if (prev) prev->join();
-      run_chain(*c);
-    });
-  });
-  last_chain_ = c->actor;
+  // SimGrid keeps a finished actor's code until the actor is freed, and each actor is held by the
+  // next one's code: the code drops what it holds when it is done, or every chain would live on.
+  last_chain_ = sg4::Actor::create("compute-" + std::to_string(rank_) + "-" + std::to_string(c->minibatch), host_,
+                                   [this, c = c, prev = prev]() mutable {
+                                     guarded(s_, [&] {
+                                       if (prev) prev->join();
+                                       prev = nullptr;
+                                       run_chain(*c);
+                                     });
+                                     c = nullptr;
+                                   });
 }
 
 Future<Gradient> WorkerCtx::chain_future(const std::shared_ptr<StepChain>& c) {
