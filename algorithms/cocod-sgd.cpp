@@ -1,6 +1,6 @@
 // CoCoD-SGD — computation/communication decoupled SGD (Shen, Xu, Liu, Liang, Cheng; IJCAI 2019,
-// arXiv 1906.12043), after the authors' proof appendix (notes/algorithms.md §9.2) and the
-// third-party reimplementation JYWa/Overlap_Local_SGD (§4).
+// arXiv 1906.12043), after the authors' proof appendix and the third-party
+// reimplementation JYWa/Overlap_Local_SGD (docs/algorithms/cocod-sgd.md).
 //
 //   worker i, round r (k = period local steps):
 //     x^(r) <- x_i                                         (the round-start model)

@@ -237,7 +237,8 @@ class SgdLocal final : public LocalOptimizer {
   double lr_;
 };
 
-// CADCASGD (OD-SGD's local optimizer), with the scalars the authors meant (notes §1).
+// CADCASGD (OD-SGD's local optimizer), with the scalars the authors meant (docs/algorithms/od-sgd.md,
+// "Scalar-argument bug not copied").
 class DcLocal final : public LocalOptimizer {
  public:
   DcLocal(const LocalOptConfig& c, const Node& n)

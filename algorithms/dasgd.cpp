@@ -1,5 +1,5 @@
 // DaSGD — local SGD with delayed averaging (Zhou et al., arXiv 2006.00441), after the authors'
-// code sweetwenwen/fastai-dasgd (train.py, notes/algorithms.md §3, §9.3).
+// code sweetwenwen/fastai-dasgd (train.py; docs/algorithms/dasgd.md).
 //
 //   worker i, round r (τ = period local steps, d = delay):
 //     for s = 0 .. τ−1:

@@ -1,6 +1,6 @@
 // HPSGD / HLSGD — hierarchical (local) SGD with stale gradients (Zhou, Ye, Zhang, Lv;
 // arXiv 2009.02701), after the authors' official code Soptq/Hierarchical_Local_SGD, hlsgd.py
-// (notes/algorithms.md §9.1).
+// (docs/algorithms/hpsgd.md).
 //
 // Per worker: w (the replica being trained), B (snapshot of the global model), S (gradient sum of
 // the open window), L (the window sum under an asynchronous SUM all-reduce, handle h).

@@ -1,5 +1,5 @@
 // OD-SGD — One-step Delay SGD (Xu, Dong, Xu, Liao; arXiv 2005.06728), after the authors' MXNet
-// fork CynthiaProtector/OD-SGD (notes/algorithms.md §1).
+// fork CynthiaProtector/OD-SGD (docs/algorithms/od-sgd.md).
 //
 // Roles: the PS holds W and the global optimizer (SSGD's server, unchanged: it answers the N pushes
 // of step t with W_{t+1} once all N are applied). Worker i holds L (local copy + local optimizer

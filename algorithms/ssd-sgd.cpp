@@ -1,5 +1,5 @@
 // SSD-SGD — Several Steps Delay SGD (arXiv 2012.05396), after the authors' MXNet fork
-// main-520/SSD-SGD (notes/algorithms.md §2): OD-SGD with a pull only every k = pull_every steps.
+// main-520/SSD-SGD (docs/algorithms/ssd-sgd.md): OD-SGD with a pull only every k = pull_every steps.
 //
 //   warm-up, t < warmup_steps:  plain SSGD; then L <- W
 //   t >= warmup_steps (s = t − warmup_steps):
@@ -14,7 +14,7 @@
 // Wire per worker and step: |W| up; |W| down every k steps (+ zero-byte acks).
 //
 // GLU ("global gradient for local update") — RECONSTRUCTION. The paper's equation was not
-// available (notes §2, §9.4) and the authors' GLU kernel is broken (permuted scalars, output
+// available (docs/algorithms/ssd-sgd.md, "GLU") and the authors' GLU kernel is broken (permuted scalars, output
 // overwrites the weights), so this is dtsim's reading of the name, not the paper's rule:
 //   at each pull:  Δ̂ = (W_prev_pull − W_pull) / k       (the global model's mean step per iteration;
 //                                                        0 before the second pull)
