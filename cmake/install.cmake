@@ -1,13 +1,14 @@
 # `cmake --install <build> --prefix P` (README "Install"):
 #   P/bin/dtsim
-#   P/share/dtsim/{plot.py, platforms/, examples/, traces/}   found by dtsim relative to itself (sim/shipped.hpp)
+#   P/share/dtsim/{plot.py + plot_common.py + plot_timeline.py, platforms/, examples/, traces/}   found by dtsim relative to itself (sim/shipped.hpp)
 #   P/include/dtsim/    the plugin SDK: algorithms/plugin.hpp and every header it includes, transitively
 #   P/lib/cmake/dtsim/  find_package(dtsim): the dtsim::sdk target, dtsim_add_plugin(), DTSIM_EXECUTABLE
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 install(TARGETS dtsim RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(FILES ${CMAKE_SOURCE_DIR}/tools/plot.py DESTINATION ${CMAKE_INSTALL_DATADIR}/dtsim)
+install(FILES ${CMAKE_SOURCE_DIR}/tools/plot.py ${CMAKE_SOURCE_DIR}/tools/plot_common.py
+              ${CMAKE_SOURCE_DIR}/tools/plot_timeline.py DESTINATION ${CMAKE_INSTALL_DATADIR}/dtsim)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/platforms ${CMAKE_SOURCE_DIR}/examples ${CMAKE_SOURCE_DIR}/traces
         DESTINATION ${CMAKE_INSTALL_DATADIR}/dtsim PATTERN "build" EXCLUDE)
 
