@@ -88,18 +88,28 @@ algo::Future<std::shared_ptr<const Vec>> WorkerCtx::allreduce_async(const Payloa
   p->seq = seq;
   const size_t count = mine.count;
   const double element_bytes = mine.element_bytes;
-  sg4::ActorPtr prev = last_ring_;
   std::weak_ptr<Impl> weak = p;
-  p->actor = sg4::Actor::create("allreduce-" + std::to_string(rank_) + "-" + std::to_string(seq), host_,
-                                [this, prev, count, element_bytes, seq, weak] {
-                                  guarded(s_, [&] {
-                                    if (prev) prev->join();
-                                    ring(count, element_bytes, seq);
-                                  });
-                                  if (auto q = weak.lock()) q->finished = true;
-                                });
-  last_ring_ = p->actor;
+  p->actor = after(last_ring_, "allreduce-" + std::to_string(rank_) + "-" + std::to_string(seq),
+                   [this, count, element_bytes, seq] { ring(count, element_bytes, seq); },
+                   [weak] {
+                     if (auto q = weak.lock()) q->finished = true;
+                   });
   return algo::Future<std::shared_ptr<const Vec>>(p);
+}
+
+sg4::ActorPtr WorkerCtx::after(sg4::ActorPtr& last, const std::string& name, std::function<void()> body,
+                               std::function<void()> then) {
+  last = sg4::Actor::create(name, host_, [this, prev = last, body = std::move(body), then = std::move(then)]() mutable {
+    guarded(s_, [&] {
+      if (prev) prev->join();
+      prev = nullptr;
+      body();
+    });
+    body = nullptr;
+    if (then) then();
+    then = nullptr;
+  });
+  return last;
 }
 
 void WorkerCtx::save_counters(NodeCheckpoint& n) const {

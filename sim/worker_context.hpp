@@ -117,6 +117,12 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   // ---- layer-wise timing (sim/worker_layerwise.cpp, sim/worker_horovod.cpp)
   std::shared_ptr<StepChain> new_chain();
   void start_chain(const std::shared_ptr<StepChain>& c);
+  // Runs `body` (then `then`, also after an error) on a new actor of this host once the actor in
+  // `last` has ended — one stream: this worker's collectives, or its minibatches on the device —
+  // and makes it the new `last`. The code drops what it captured when it is done: SimGrid keeps a
+  // finished actor's code until the actor is freed, and each actor is held by the next one's code.
+  sg4::ActorPtr after(sg4::ActorPtr& last, const std::string& name, std::function<void()> body,
+                      std::function<void()> then = {});
   void run_chain(StepChain& c);
   Future<Gradient> chain_future(const std::shared_ptr<StepChain>& c);
   // pull_async: one more message of the pull (returns the tensors it completed), and the whole

@@ -31,15 +31,11 @@ void WorkerCtx::horovod_allreduce(const std::shared_ptr<LayerAllreduce>& r) {
     s_.hvd->collectives.at(seq).ready_at[static_cast<size_t>(rank_)][t] = sg4::Engine::get_clock();
     s_.hvd->note.notify();
   });
-  const sg4::ActorPtr prev = last_ring_;
-  last_ring_ = sg4::Actor::create("horovod-" + std::to_string(rank_) + "-" + std::to_string(seq), host_, [this, r, prev] {
-    guarded(s_, [&] {
-      if (prev) prev->join();
-      horovod_cycles(*r);
-    });
-    r->finished = true;
-    r->note.notify();
-  });
+  after(last_ring_, "horovod-" + std::to_string(rank_) + "-" + std::to_string(seq), [this, r] { horovod_cycles(*r); },
+        [r] {
+          r->finished = true;
+          r->note.notify();
+        });
 }
 
 void WorkerCtx::negotiation_message(int from, int to, double bytes, double start, double end) {

@@ -73,18 +73,7 @@ std::shared_ptr<StepChain> WorkerCtx::new_chain() {
 }
 
 void WorkerCtx::start_chain(const std::shared_ptr<StepChain>& c) {
-  const sg4::ActorPtr prev = last_chain_;  // one minibatch at a time on this worker's device
-  // SimGrid keeps a finished actor's code until the actor is freed, and each actor is held by the
-  // next one's code: the code drops what it holds when it is done, or every chain would live on.
-  last_chain_ = sg4::Actor::create("compute-" + std::to_string(rank_) + "-" + std::to_string(c->minibatch), host_,
-                                   [this, c = c, prev = prev]() mutable {
-                                     guarded(s_, [&] {
-                                       if (prev) prev->join();
-                                       prev = nullptr;
-                                       run_chain(*c);
-                                     });
-                                     c = nullptr;
-                                   });
+  after(last_chain_, "compute-" + std::to_string(rank_) + "-" + std::to_string(c->minibatch), [this, c] { run_chain(*c); });
 }
 
 Future<Gradient> WorkerCtx::chain_future(const std::shared_ptr<StepChain>& c) {
@@ -410,19 +399,15 @@ void WorkerCtx::ddp_allreduce(const std::shared_ptr<LayerAllreduce>& r) {
     }
     size_t count = 0;
     for (size_t t : p.buckets[b]) count += p.shape.tensors[t].size;
-    const sg4::ActorPtr prev = last_ring_;  // one all-reduce at a time (one stream)
-    const bool last = b + 1 == p.buckets.size();
-    last_ring_ = sg4::Actor::create("ddp-" + std::to_string(rank_) + "-" + std::to_string(r->seq) + "-" + std::to_string(b), host_,
-                                    [this, r, prev, count, b, last] {
-                                      guarded(s_, [&] {
-                                        if (prev) prev->join();
-                                        layer_collective(count, 4.0, r->seq, static_cast<int>(b) + 1);
-                                      });
-                                      if (last) {
-                                        r->finished = true;
-                                        r->note.notify();
-                                      }
-                                    });
+    const bool last = b + 1 == p.buckets.size();  // one all-reduce at a time (one stream)
+    after(
+        last_ring_, "ddp-" + std::to_string(rank_) + "-" + std::to_string(r->seq) + "-" + std::to_string(b),
+        [this, r, count, b] { layer_collective(count, 4.0, r->seq, static_cast<int>(b) + 1); },
+        [r, last] {
+          if (!last) return;
+          r->finished = true;
+          r->note.notify();
+        });
   };
   r->chain->listen([this, r, launch](size_t t) {  // bucket k launches when full and k-1 has launched
     const LayerPlan& p = s_.plan;
