@@ -554,6 +554,19 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   Experiment x;
   x.file = file;
   std::vector<std::string> overlap_warnings;  // "algorithm.overlap: <reason>" (read_overlap)
+  // Runs that need whole-vector exchanges are timed with "none": exit 2 when another kind was
+  // asked for (at `path`), a warning when "none" replaces the algorithm's default.
+  auto whole_vectors_only = [&](const std::string& path, const std::string& why) {
+    if (!x.overlap.layerwise()) return;
+    const std::string kind = x.overlap.name();
+    if (x.overlap.given)
+      throw InputError(file, path, why + ", which overlap \"" + kind + "\" does not keep: set algorithm.overlap {\"kind\": \"none\"}");
+    overlap_warnings.push_back("algorithm.overlap: " + why + ", which the default \"" + kind +
+                               "\" does not keep: this run uses \"none\"");
+    x.overlap = OverlapSpec{};
+    x.resolved["algorithm"]["overlap"] = json{{"kind", "none"}};
+    x.algorithm_spec = x.resolved["algorithm"];
+  };
   if (!doc.is_object()) throw InputError(file, "", "expected a JSON object at the top level, got " + json_type_name(doc));
   // Inline the platform first, so that --set can reach into it.
   std::string platform_file = file;
@@ -651,16 +664,8 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
       throw InputError(platform_file, platform_path.empty() ? "servers.count" : "platform.servers.count",
                        "algorithm '" + x.algorithm + "' needs at least one parameter server");
     check_failures(x.platform, algorithm->on_failure(), x.algorithm, platform_path.empty() ? "" : "platform.");  // sim/failures.cpp
-    if (!x.platform.failures.empty() && x.overlap.layerwise()) {
-      if (x.overlap.given)
-        throw InputError(file, "algorithm.overlap.kind",
-                         std::string("overlap \"") + x.overlap.name() +
-                             "\" does not model platform.failures: use \"overlap\": {\"kind\": \"none\"} with failures");
-      overlap_warnings.push_back(std::string("algorithm.overlap: the default \"") + x.overlap.name() +
-                                 "\" does not model platform.failures: this run uses \"none\" (whole vectors after the whole backward)");
-      x.overlap = OverlapSpec{};
-      res["algorithm"]["overlap"] = json{{"kind", "none"}};
-    }
+    x.algorithm_spec = res["algorithm"];
+    if (!x.platform.failures.empty()) whole_vectors_only("algorithm.overlap.kind", "platform.failures need whole-vector exchanges");
     x.algorithm_spec = res["algorithm"];
   }
   x.training = read_training(r.object("training"), train_size(x.dataset));
@@ -677,18 +682,8 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     if (!x.platform.failures.empty())
       throw InputError(file, "training.checkpoint_every_samples", "checkpoints are not supported together with platform.failures");
     // A cut is taken between whole-vector exchanges (docs/robustness.md); layer-wise exchanges
-    // in flight at a cut are not saved, so a checkpointed run is timed with "none".
-    if (x.overlap.layerwise()) {
-      if (x.overlap.given)
-        throw InputError(file, "training.checkpoint_every_samples",
-                         std::string("checkpoints cut between whole-vector exchanges, which overlap \"") + x.overlap.name() +
-                             "\" removes: set algorithm.overlap {\"kind\": \"none\"} to checkpoint");
-      overlap_warnings.push_back(std::string("algorithm.overlap: checkpoints cut between whole-vector exchanges, which the default \"") +
-                                 x.overlap.name() + "\" removes: this checkpointed run uses \"none\"");
-      x.overlap = OverlapSpec{};
-      res["algorithm"]["overlap"] = json{{"kind", "none"}};
-      x.algorithm_spec = res["algorithm"];
-    }
+    // in flight at a cut are not saved.
+    whole_vectors_only("training.checkpoint_every_samples", "checkpoints cut between whole-vector exchanges");
   }
   x.compute = read_compute(r.object("compute"), base_dir);
   // ---- profiled models ("model": {"kind": "profile"}, engine/profile_model.hpp, docs/profiles.md):

@@ -5,8 +5,8 @@
 
 namespace dtsim::sim {
 
-const char* overlap_kind_name(OverlapSpec::Kind k) {
-  switch (k) {
+const char* OverlapSpec::name() const {
+  switch (kind) {
     case OverlapSpec::Kind::None: return "none";
     case OverlapSpec::Kind::Ddp: return "ddp";
     case OverlapSpec::Kind::Horovod: return "horovod";
@@ -14,7 +14,6 @@ const char* overlap_kind_name(OverlapSpec::Kind k) {
   }
   return "?";
 }
-const char* OverlapSpec::name() const { return overlap_kind_name(kind); }
 
 PhaseShares phase_shares(const StepShape& s, ShareBasis basis) {
   const size_t L = s.layers.size();

@@ -29,7 +29,6 @@ struct OverlapSpec {
   bool layerwise() const { return kind != Kind::None; }
   const char* name() const;
 };
-const char* overlap_kind_name(OverlapSpec::Kind k);
 
 // A model's step as layer-wise timing sees it: its layers in execution order and its parameter
 // tensors (engine::ModelInfo).

@@ -250,3 +250,62 @@ TEST_CASE("layer-wise: the same config and seed give identical outputs, asynchro
     CHECK(sim_time(x) == sim_time(y));
   }
 }
+
+namespace {
+
+// Loads without the test helpers' pinning (load() sets "none" when no overlap is named).
+sim::Experiment load_as_written(const json& cfg) {
+  return sim::load_experiment_json(cfg, "test.json", DTSIM_SOURCE_DIR "/tests");
+}
+
+// The InputError's path, or "" when the config loads.
+std::string error_path(const json& cfg) {
+  try {
+    load_as_written(cfg);
+  } catch (const InputError& e) {
+    return e.path();
+  }
+  return "";
+}
+
+bool warns(const sim::Experiment& x, const std::string& what) {
+  for (const auto& w : x.warnings)
+    if (w.find(what) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("layer-wise config: defaults per algorithm, kinds that do not fit are exit-2 errors, needless ones warn") {
+  json ps = small_config(4, 1), ar = small_config(4, 0);
+  ar["algorithm"] = {{"name", "ssgd"}, {"comm", "allreduce"}};
+  CHECK(load_as_written(ps).overlap.kind == sim::OverlapSpec::Kind::PerTensor);
+  CHECK(load_as_written(ar).overlap.kind == sim::OverlapSpec::Kind::Ddp);
+  CHECK(load_as_written(ar).resolved["algorithm"]["overlap"]["kind"] == "ddp");
+  CHECK(error_path(with_overlap(ps, {{"kind", "ddp"}})) == "algorithm.overlap.kind");
+  CHECK(error_path(with_overlap(ar, {{"kind", "per-tensor"}})) == "algorithm.overlap.kind");
+  CHECK(error_path(with_overlap(ar, {{"kind", "ddp"}, {"bucket_cap_mb", 0}})) == "algorithm.overlap.bucket_cap_mb");
+  CHECK(error_path(with_overlap(ar, {{"kind", "ddp"}, {"bucket_size", 5}})) == "algorithm.overlap.bucket_size");
+  json local = small_config(4, 0);
+  local["algorithm"] = {{"name", "local-sgd"}, {"overlap", {{"kind", "ddp"}}}};
+  const auto lx = load_as_written(local);
+  CHECK(lx.overlap.kind == sim::OverlapSpec::Kind::None);
+  CHECK(warns(lx, "has no effect"));
+}
+
+TEST_CASE("layer-wise config: failures and checkpoints are timed with none, a warning for the default, exit 2 when asked") {
+  json f = small_config(4, 1);
+  f["platform"]["failures"] = json::parse(R"([{"host": "worker-2", "at_s": 0.035, "detect_s": 0.02}])");
+  const auto fx = load_as_written(f);
+  CHECK(fx.overlap.kind == sim::OverlapSpec::Kind::None);
+  CHECK(fx.resolved["algorithm"]["overlap"]["kind"] == "none");
+  CHECK(warns(fx, "platform.failures"));
+  CHECK(error_path(with_overlap(f, {{"kind", "per-tensor"}})) == "algorithm.overlap.kind");
+  json c = small_config(4, 1);
+  c["training"]["checkpoint_every_samples"] = 512;
+  const auto cx = load_as_written(c);
+  CHECK(cx.overlap.kind == sim::OverlapSpec::Kind::None);
+  CHECK(warns(cx, "checkpoints"));
+  CHECK(error_path(with_overlap(c, {{"kind", "per-tensor"}})) == "training.checkpoint_every_samples");
+  CHECK(error_path(with_overlap(c, {{"kind", "none"}})).empty());
+}
