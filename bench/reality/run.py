@@ -373,9 +373,11 @@ def predict_network(m, a, work):
     entry, latency = m["entry"], m["latency_s"]
     n, bw = entry["ranks"], parse_bandwidth(entry["bandwidth"])
     rows = []
+    # the ring alone: overlap "none" (a layer-wise default would add the CPU copies of DDP's buckets)
+    whole = {"kind": "none"} if dtsim_supports_overlap(a.dtsim, work) else None
     for s, measured in zip(entry["sizes"], m["measured_s"]):
         elements = max(1, s // 4)
-        cfg = experiment(f"allreduce-{s}", n, bw, latency, DUMMY_PROFILE(work, elements), 1, 1, 0.0, elements, None,
+        cfg = experiment(f"allreduce-{s}", n, bw, latency, DUMMY_PROFILE(work, elements), 1, 1, 0.0, elements, whole,
                          model=entry.get("network_model", "exact"))
         pred, _ = run_dtsim(a.dtsim, cfg, work, f"{s}")
         pred -= 2e-9  # the profile's forward + backward
