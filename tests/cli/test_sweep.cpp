@@ -329,7 +329,7 @@ TEST_CASE("sweep: SIGINT stops launching, kills the running run, writes results.
   }
   // Wait until the first run is complete, then interrupt (the second one is running by then).
   bool first_done = false;
-  for (int i = 0; i < 1200 && !first_done; ++i) {
+  for (int i = 0; i < 4800 && !first_done; ++i) {  // up to 4 min: a sanitizer build under load is slow
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     std::error_code ec;
     if (fs::exists(s.dir / "out" / "runs", ec))

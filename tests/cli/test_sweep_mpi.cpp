@@ -227,7 +227,7 @@ TEST_CASE("sweep over MPI: SIGINT to mpirun leaves results.csv and complete runs
   const fs::path out = s.dir / "out";
   const Child c = start(with(mpirun(3), {study, "--jobs", "1", "--out", out.string()}), s.dir / "err");
   bool one_done = false;
-  for (int i = 0; i < 1200 && !one_done; ++i) {
+  for (int i = 0; i < 4800 && !one_done; ++i) {  // up to 4 min: a sanitizer build under load is slow
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     std::error_code ec;
     if (fs::exists(out / "runs", ec))
