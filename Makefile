@@ -43,7 +43,7 @@ SAN_ENV = ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1:abort_on_e
           LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0
 test-sanitize: deps
 	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDTSIM_SANITIZE=ON -DDTSIM_CUDA=OFF $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(SAN_BUILD) -j $(JOBS) --target dtsim test_engine test_sim test_cli
+	@cmake --build $(SAN_BUILD) -j $(JOBS) --target dtsim test_engine test_sim test_cli dtsim_param_list
 	@cd $(SAN_BUILD) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) --timeout 900 $(if $(SANITIZE_TESTS),-R '$(SANITIZE_TESTS)')
 
 FUZZ_SECONDS ?= 60
