@@ -22,34 +22,51 @@ bool test_comm(const sg4::CommPtr& c) {
   }
 }
 
+size_t live_count(const std::vector<sg4::CommPtr>& comms) {
+  return static_cast<size_t>(std::count_if(comms.begin(), comms.end(), [](const sg4::CommPtr& c) { return c != nullptr; }));
+}
+
 void CommWait::wait() {
   const double t0 = sg4::Engine::get_clock();
-  if (waiting && !comms.empty()) (*waiting)[sg4::this_actor::get_name()] = what ? what() : "a send";
+  if (owner) owner->flush_sends();
+  const bool any = !comms.empty() || !tickets.empty();
+  if (waiting && any) (*waiting)[sg4::this_actor::get_name()] = what ? what() : "a send";
   for (auto& c : comms) wait_comm(c);
-  if (waiting && !comms.empty()) waiting->erase(sg4::this_actor::get_name());
+  for (auto& t : tickets) owner->wait_ticket(*t);
+  if (waiting && any) waiting->erase(sg4::this_actor::get_name());
+  if (owner) owner->waited(live_count(comms));
   comms.clear();
+  tickets.clear();
   if (on_wait) on_wait(sg4::Engine::get_clock() - t0);
 }
 
 bool CommWait::test() {
   for (auto& c : comms)
     if (!test_comm(c)) return false;
+  for (auto& t : tickets)
+    if (!t->done) return false;
   return true;
 }
 
 CommWait::~CommWait() {
-  if (owner && !comms.empty()) owner->adopt(comms);
+  if (owner && (!comms.empty() || !tickets.empty())) owner->adopt(comms, tickets);
 }
 
-void NodeBase::adopt(std::vector<sg4::CommPtr>& comms) {
+void NodeBase::adopt(std::vector<sg4::CommPtr>& comms, std::vector<std::shared_ptr<SendTicket>>& tickets) {
   for (auto& c : comms) outstanding_.push_back(std::move(c));
   comms.clear();
+  for (auto& t : tickets)
+    if (!t->done) outstanding_tickets_.push_back(std::move(t));
+  tickets.clear();
+  if (outstanding_tickets_.size() >= 64) std::erase_if(outstanding_tickets_, [](const auto& t) { return t->done; });
   if (outstanding_.size() < prune_at_) return;
+  const size_t before = live_count(outstanding_);
   std::erase_if(outstanding_, [](const sg4::CommPtr& c) { return test_comm(c); });
+  live_sends_ -= before - live_count(outstanding_);
   prune_at_ = std::max<size_t>(64, 2 * outstanding_.size());
 }
 
-sg4::CommPtr NodeBase::send_comm(sg4::Mailbox* box, Message m) {
+Message* NodeBase::prepare_send(sg4::Mailbox* box, Message m) {
   s_.check_stop();
   if (m.bytes == 0) m.bytes = m.data.element_bytes * static_cast<double>(m.data.count);
   m.src = src_id_;
@@ -62,6 +79,13 @@ sg4::CommPtr NodeBase::send_comm(sg4::Mailbox* box, Message m) {
   if (s_.dropped(box)) return nullptr;    // the receiver's host is down: the message is lost
   auto* msg = new Message(std::move(m));
   s_.in_flight.insert(msg);
+  return msg;
+}
+
+sg4::CommPtr NodeBase::send_comm(sg4::Mailbox* box, Message m) {
+  Message* msg = prepare_send(box, std::move(m));
+  if (!msg) return nullptr;
+  ++live_sends_;
   return box->put_async(msg, msg->bytes);
 }
 
@@ -80,7 +104,12 @@ std::shared_ptr<CommWait> NodeBase::comm_wait() {
 Pending NodeBase::send(sg4::Mailbox* box, Message m) {
   const int tag = m.tag;
   auto p = comm_wait();
-  p->comms.push_back(send_comm(box, std::move(m)));
+  if (src_id_ >= 0 || live_sends_ < SendPool::kDirect || s_.hooks.direct_sends) {
+    p->comms.push_back(send_comm(box, std::move(m)));
+  } else if (Message* msg = prepare_send(box, std::move(m))) {  // a shard's N replies (sim/send_pool.hpp)
+    if (!pool_) pool_ = std::make_unique<SendPool>(host_, sg4::this_actor::get_name());
+    p->tickets.push_back(pool_->post(box, msg, msg->bytes));
+  }
   p->what = [box, tag] { return "its send to " + box->get_name() + " (tag " + std::to_string(tag) + ")"; };
   return Pending(p);
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sim/run_state.hpp"
+#include "sim/send_pool.hpp"
 #include "sim/trace.hpp"
 
 namespace dtsim::sim::detail {
@@ -23,9 +24,11 @@ class NodeBase;
 // (platform.failures). A null comm is a message dropped before it left (its receiver had crashed).
 void wait_comm(const sg4::CommPtr& c);
 bool test_comm(const sg4::CommPtr& c);
+size_t live_count(const std::vector<sg4::CommPtr>& comms);  // the non-null ones
 
 struct CommWait : Pending::Impl {
   std::vector<sg4::CommPtr> comms;
+  std::vector<std::shared_ptr<SendTicket>> tickets;  // sends a helper makes (sim/send_pool.hpp)
   std::function<void(double)> on_wait;  // accounting of the blocked time
   std::map<std::string, std::string>* waiting = nullptr;  // RunState::waiting (named in a deadlock report)
   std::function<std::string()> what;  // built only when someone actually blocks
@@ -43,13 +46,24 @@ class NodeBase {
 
   // Waits for every send that was never waited for (called when the node's function returns).
   void drain() {
+    flush_sends();
     for (auto& c : outstanding_) wait_comm(c);
+    live_sends_ -= live_count(outstanding_);
     outstanding_.clear();
+    for (auto& t : outstanding_tickets_) pool_->wait(*t);
+    outstanding_tickets_.clear();
   }
 
   // Sends whose handles were dropped unwaited: kept so they complete and are drained at the end.
   // Completed ones are dropped in amortised O(1) (each prune at least doubles the threshold).
-  void adopt(std::vector<sg4::CommPtr>& comms);
+  void adopt(std::vector<sg4::CommPtr>& comms, std::vector<std::shared_ptr<SendTicket>>& tickets);
+  // A CommWait's sends were waited for.
+  void waited(size_t comms) { live_sends_ -= comms; }
+  // Hands the sends given to helpers so far to them: before anything that blocks this node.
+  void flush_sends() {
+    if (pool_) pool_->flush();
+  }
+  void wait_ticket(const SendTicket& t) { pool_->wait(t); }
 
  protected:
   sg4::CommPtr send_comm(sg4::Mailbox* box, Message m);
@@ -71,6 +85,7 @@ class NodeBase {
   template <class F>
   void block_on(const std::string& what, F&& f) {
     s_.check_stop();
+    flush_sends();
     const double t0 = sg4::Engine::get_clock();
     s_.waiting[sg4::this_actor::get_name()] = what;
     f();
@@ -91,6 +106,7 @@ class NodeBase {
   virtual void restore_counters(const NodeCheckpoint& n, int64_t step);
   // On resume: waits until this node's own cut time, then the algorithm's function starts.
   void wait_resume() {
+    flush_sends();
     if (resumed_ && resume_time_ > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(resume_time_);
   }
   std::string who() const { return src_id_ >= 0 ? "worker " + std::to_string(src_id_) : "server shard " + std::to_string(-src_id_ - 1); }
@@ -122,6 +138,13 @@ class NodeBase {
   std::map<std::tuple<int, int, int64_t>, Partial> partial_;
   std::vector<sg4::CommPtr> outstanding_;
   size_t prune_at_ = 64;
+  // Sends this node posted itself and has not yet seen end (sim/send_pool.hpp: past
+  // SendPool::kDirect of them, helpers take the next ones).
+  size_t live_sends_ = 0;
+  std::unique_ptr<SendPool> pool_;
+  std::vector<std::shared_ptr<SendTicket>> outstanding_tickets_;
+  // send_comm's bookkeeping without the put: the message to send, or null when it is dropped.
+  Message* prepare_send(sg4::Mailbox* box, Message m);
 };
 
 // The part of algo::Node every role implements identically.
@@ -155,6 +178,7 @@ class NodeImpl : public Base, public NodeBase {
   void work(double flops) override {
     s_.check_stop();
     if (flops <= 0) return;
+    flush_sends();
     const double t0 = sg4::Engine::get_clock();
     sg4::this_actor::execute(flops);
     work_s_ += sg4::Engine::get_clock() - t0;

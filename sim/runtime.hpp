@@ -67,6 +67,9 @@ struct RunHooks {
   std::function<void(const Checkpoint&)> on_checkpoint;
   const Checkpoint* resume = nullptr;
   std::string resume_file;
+  // Tests and benchmarks only: every node posts and waits for all its sends itself, never through
+  // helper actors (sim/send_pool.hpp); the outputs are the same either way.
+  bool direct_sends = false;
 };
 
 // Why a run ended before its sample budget (other than training.max_time_s).

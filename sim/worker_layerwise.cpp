@@ -302,6 +302,7 @@ Pending WorkerCtx::push(Future<Gradient>& gf, int tag, int64_t step) {
             comms.push_back(send_comm(s_.server_inbox[static_cast<size_t>(piece.shard)], std::move(m)));
           }
           for (auto& cm : comms) wait_comm(cm);
+          waited(live_count(comms));
           ++r->sent;
         }
       });
