@@ -1,6 +1,8 @@
 #include "sim/preflight.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <memory>
 #include <optional>
 
@@ -110,6 +112,79 @@ std::string warnings_text(const Experiment& x) {
 std::string warnings_count(const Experiment& x) {
   if (x.warnings.empty()) return "";
   return " (" + std::to_string(x.warnings.size()) + (x.warnings.size() == 1 ? " warning)" : " warnings)");
+}
+
+RunCost estimate_cost(const Experiment& x) {
+  const auto algorithm = make_algorithm(x);
+  const auto [shape, classes] = dataset_shape(x.dataset);
+  json model_spec = x.model;
+  ObjectReader mr(model_spec, {x.file, "model"});
+  const engine::ModelInfo info = engine::model_info(mr, shape, classes);
+  const int K = algorithm->needs_servers() ? x.platform.servers.count : 0;
+  const double N = std::max(1, x.platform.workers.count);
+  const double steps = static_cast<double>(sync_steps(x));  // per worker (asynchronous ones: on average)
+  const double period = static_cast<double>(std::max<int64_t>(1, algorithm_int(x, "period").value_or(1)));
+  const double rounds = std::ceil(steps / period);
+  const double tensors = std::max<double>(1, static_cast<double>(info.param_tensors.size()));
+  const double bytes = 4.0 * static_cast<double>(info.num_params);
+  RunCost c;
+  c.real = x.compute.real;
+  double per_transfer_us;  // measured: bench/README.md, "Speed at scale"
+  if (K > 0) {
+    // A push and a pull per shard piece; per-tensor overlap splits them at the tensors' boundaries.
+    const double pieces = x.overlap.kind == OverlapSpec::Kind::PerTensor ? std::max<double>(tensors, K) : K;
+    c.transfers = N * rounds * 2 * pieces;
+    per_transfer_us = 8 + 0.012 * (N + K);
+  } else {
+    // Transfers of one collective, all ranks together.
+    const double p2 = std::exp2(std::floor(std::log2(N)));  // the largest power of two <= N
+    double per_collective = N * 2 * (N - 1);  // ring; hierarchical about the same
+    switch (x.platform.collective.algorithm) {
+      case CollectiveSpec::Algorithm::Tree: per_collective = 2 * (N - 1); break;  // binomial reduce + broadcast
+      case CollectiveSpec::Algorithm::RecursiveDoubling:  // the extra ranks fold in first and out last
+        per_collective = p2 * std::log2(p2) + 2 * (N - p2);
+        break;
+      default: break;
+    }
+    double collectives = 1;  // per round
+    if (x.overlap.kind == OverlapSpec::Kind::Ddp)
+      collectives = std::min(tensors, 1 + std::ceil(std::max(0.0, bytes - x.overlap.first_bucket_mb * 1048576.0) /
+                                                    (x.overlap.bucket_cap_mb * 1048576.0)));
+    else if (x.overlap.kind == OverlapSpec::Kind::Horovod)
+      collectives = std::min(tensors, 1 + std::ceil(bytes / (x.overlap.fusion_mb * 1048576.0)));
+    c.transfers = rounds * collectives * per_collective;
+    per_transfer_us = 3.5 + 0.047 * N;
+  }
+  // Layer-wise timing adds an actor per step's chain and per-tensor pushes (sim/worker_layerwise.cpp):
+  // 2.3x the cost per transfer, measured at 500 workers on the PS study.
+  if (x.overlap.layerwise()) per_transfer_us *= 2.3;
+  c.wall_s = c.transfers * per_transfer_us * 1e-6;
+  c.memory_bytes = estimate_memory(x, info.num_params, algorithm->buffers_per_worker(), K, trace_enabled(x, K)).total();
+  return c;
+}
+
+std::string cost_text(const RunCost& c) {
+  auto count = [](double v) {
+    char b[32];
+    if (v >= 1e9) std::snprintf(b, sizeof b, "%.3g G", v / 1e9);
+    else if (v >= 1e6) std::snprintf(b, sizeof b, "%.3g M", v / 1e6);
+    else if (v >= 1e3) std::snprintf(b, sizeof b, "%.3g k", v / 1e3);
+    else std::snprintf(b, sizeof b, "%.0f", v);
+    return std::string(b);
+  };
+  auto duration = [](double s) {
+    char b[32];
+    if (s < 1) return std::string("under 1 s");
+    if (s < 120) std::snprintf(b, sizeof b, "%.0f s", s);
+    else if (s < 7200) std::snprintf(b, sizeof b, "%.0f min", s / 60);
+    else std::snprintf(b, sizeof b, "%.1f h", s / 3600);
+    return std::string(b);
+  };
+  char mem[32];
+  if (c.memory_bytes >= 1073741824.0) std::snprintf(mem, sizeof mem, "%.1f GiB", c.memory_bytes / 1073741824.0);
+  else std::snprintf(mem, sizeof mem, "%.0f MiB", c.memory_bytes / 1048576.0);
+  return "~" + count(c.transfers) + " transfers, " + (c.wall_s < 1 ? "" : "~") + duration(c.wall_s) + " of simulation" +
+         (c.real ? " plus the real compute" : "") + ", ~" + mem;
 }
 
 void preflight(const Experiment& x, const PreflightOptions& options) {

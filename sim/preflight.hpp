@@ -42,6 +42,25 @@ struct PreflightOptions {
   bool load_dataset = false;
 };
 
+// What a run will cost to simulate, estimated from its event count before it starts (docs/robustness.md,
+// "How long a run takes"): the point-to-point transfers it simulates — per minibatch (or round of
+// `algorithm.period` steps) 2 per shard piece for parameter-server algorithms, and per collective
+// the algorithm's transfers (ring 2N(N-1), tree 2(N-1), recursive doubling
+// p log2 p + 2(N-p) with p the largest power of two <= N; DDP buckets
+// and Horovod fusions multiply the collectives) for all-reduce ones — times a cost per
+// transfer that grows with the nodes SimGrid's solver and mailboxes handle (measured on the
+// 2-core development VM: bench/README.md, "Speed at scale"), and the memory estimate of
+// sim/runtime.hpp. Rough (within about 2x); the compute of real-mode runs is not included.
+struct RunCost {
+  double transfers = 0;
+  double wall_s = 0;     // simulation alone (timing-only wall time)
+  double memory_bytes = 0;
+  bool real = false;     // real compute comes on top of wall_s
+};
+RunCost estimate_cost(const Experiment& x);
+// "~1.28 M transfers, ~30 s of simulation, ~330 MiB"
+std::string cost_text(const RunCost& c);
+
 // Throws InputError for what `run` would refuse before simulating: a checkpoint asked of an
 // algorithm that cannot take one, a run whose memory estimate exceeds the available memory
 // (sim/runtime.hpp: check_memory), and with load_dataset a dataset that cannot be read.

@@ -379,3 +379,51 @@ TEST_CASE("latency jitter is keyed by FNV-1a 64 of the link name with the correc
     CHECK(sim::jitter_at(s, 5, "worker-0-nic", slot * 0.01 + 0.001) == rng.uniform(0, 1e-3));
   }
 }
+
+// ------------------------------------------------------------------ issue 14, goal 5: the cost estimate
+TEST_CASE("the cost estimate counts the transfers a timing-only run makes (parameter server and collectives)") {
+  struct Case {
+    const char* what;
+    std::vector<std::string> sets;
+    double tolerance;  // relative; 0 = the formula is exact for this form
+  };
+  const std::vector<Case> cases = {
+      {"ssgd ps, 2 shards", {"platform.servers.count=2"}, 0},
+      {"ssgd ring", {"algorithm.comm=allreduce"}, 0},
+      {"ssgd tree", {"algorithm.comm=allreduce", "platform.collective.algorithm=tree"}, 0},
+      {"ssgd recursive doubling", {"algorithm.comm=allreduce", "platform.collective.algorithm=recursive-doubling"}, 0},
+      {"local-sgd ring, period 4", {"algorithm.name=local-sgd", "algorithm.comm=allreduce", "algorithm.period=4"}, 0.25},
+      {"ssgd ps per-tensor", {"platform.servers.count=2", "algorithm.overlap.kind=per-tensor"}, 0.25},
+      {"ssgd ring ddp", {"algorithm.comm=allreduce", "algorithm.overlap.kind=ddp"}, 0.25},
+  };
+  for (const auto& c : cases) {
+    const std::string what = c.what;
+    CAPTURE(what);
+    json j = small_config(6, 1);
+    j["compute"]["mode"] = "timing-only";
+    j["algorithm"] = {{"name", "ssgd"}};
+    std::vector<std::string> sets = c.sets;
+    const Experiment x = load(j, sets);
+    const sim::RunCost cost = sim::estimate_cost(x);
+    const ChildRun r = run_forked(x);
+    REQUIRE(r.exit_code == 0);
+    const double messages = r.summary.at("messages").get<double>();
+    MESSAGE(what, ": estimated ", cost.transfers, ", made ", messages);
+    if (c.tolerance == 0) CHECK(cost.transfers == messages);
+    else CHECK(std::abs(cost.transfers - messages) <= c.tolerance * messages);
+    CHECK(cost.memory_bytes > 0);
+    CHECK(cost.wall_s > 0);
+  }
+}
+
+TEST_CASE("the cost estimate grows faster than the workers (the solver's cost per transfer) and says so in words") {
+  const json j = small_config(4, 1);
+  const sim::RunCost small = sim::estimate_cost(load(j, {"platform.workers.count=1000", "training.samples=320000"}));
+  const sim::RunCost big = sim::estimate_cost(load(j, {"platform.workers.count=10000", "training.samples=3200000"}));
+  CHECK(big.transfers == doctest::Approx(10 * small.transfers));
+  CHECK(big.wall_s > 10 * small.wall_s);
+  const std::string text = sim::cost_text(big);
+  CHECK(text.find(" transfers, ~") != std::string::npos);
+  CHECK(text.find(" of simulation") != std::string::npos);
+  CHECK(text.find("plus the real compute") != std::string::npos);  // small_config is real-mode
+}

@@ -211,6 +211,9 @@ int cmd_run(const Args& a) {
     spdlog::info("{}: {} on {} workers + {} servers, {} samples, model {} ({})", x.name, x.algorithm,
                  x.platform.workers.count, x.platform.servers.count, x.training.samples, x.model.value("kind", "?"),
                  x.compute.real ? "real compute" : "timing-only");
+  // A run whose simulation alone will take a while says so before it starts (sim/preflight.hpp).
+  if (const sim::RunCost cost = sim::estimate_cost(x); !a.quiet && cost.wall_s >= 10)
+    spdlog::info("a large run, estimated: {} (dtsim validate prints this estimate)", sim::cost_text(cost));
   ProgressLine progress(!a.quiet && ::isatty(STDERR_FILENO));
   sim::RunHooks hooks;
   hooks.progress = [&](const sim::Progress& p) { progress.update(p); };
@@ -251,6 +254,7 @@ int cmd_validate(const Args& a) {
   std::fputs(platform.c_str(), stdout);
   std::printf("  training   %s, batch %d, %llu samples, dataset %s\n", x.algorithm.c_str(), x.training.batch_size,
               static_cast<unsigned long long>(x.training.samples), x.dataset.kind.c_str());
+  std::printf("  estimate   %s (rough)\n", sim::cost_text(sim::estimate_cost(x)).c_str());
   return 0;
 }
 
