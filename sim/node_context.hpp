@@ -90,7 +90,7 @@ class NodeBase {
   virtual void save_counters(NodeCheckpoint& n) const;
   virtual void restore_counters(const NodeCheckpoint& n, int64_t step);
   // On resume: waits until this node's own cut time, then the algorithm's function starts.
-  void wait_resume() {
+  virtual void wait_resume() {
     if (resumed_ && resume_time_ > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(resume_time_);
   }
   std::string who() const { return src_id_ >= 0 ? "worker " + std::to_string(src_id_) : "server shard " + std::to_string(-src_id_ - 1); }
