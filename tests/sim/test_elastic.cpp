@@ -8,6 +8,7 @@
 #include <map>
 
 #include "algorithms/api.hpp"
+#include "algorithms/common.hpp"
 #include "tests/sim/test_alg_helpers.hpp"
 
 using namespace dtsim;
@@ -69,6 +70,26 @@ std::vector<CollectiveSlice> collective_slices(const std::string& trace) {
 bool involves(const CollectiveSlice& c, const std::string& host) { return c.host == host || c.peer == host; }
 
 double T(const ChildRun& r) { return sim_time(r); }
+
+// SSGD on an all-reduce with plain SGD (lr 0.05) under elastic, reporting every worker's gradient
+// ("g") and parameters after the step ("W") with Node::observe.
+class ObservedSsgd final : public algo::Algorithm {
+ public:
+  bool needs_servers() const override { return false; }
+  OnFailure on_failure() const override { return OnFailure::Elastic; }
+  void worker(algo::Worker& w) override {
+    algo::Vec W = algo::copy_of(w, algo::view_of(w.initial_params()));
+    for (int64_t t = w.resume_step(); t < w.sync_steps(); ++t) {
+      const algo::Gradient g = w.compute(W.view());
+      w.observe("g", t, algo::view_of(g));
+      const auto mean = w.allreduce(g.payload(w.num_params()), algo::Reduce::Mean, w.batch_size());
+      if (w.real()) engine::ops::axpy(W.view(), -0.05f, mean->view());
+      w.observe("W", t, W.view());
+      if (w.leads()) w.publish_global(W.view());
+      w.checkpoint(t + 1, {});
+    }
+  }
+};
 
 }  // namespace
 
@@ -162,6 +183,31 @@ TEST_CASE("elastic: the survivors' mean equals SSGD on a parameter server that d
   json none = elastic_config(alg, json::array(), true);
   CHECK(rel_diff(a.params, run_ok(none).params) > 1e-4);  // the failure did change the trajectory
   for (float v : a.params) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("elastic: after the shrink every survivor applies the mean of the survivors' gradients, bitwise the same on each") {
+  const auto obs = run_observed(elastic_config({{"name", "ssgd"}, {"comm", "allreduce"}}, kCrash, true), nullptr, {},
+                                [] { return std::make_unique<ObservedSsgd>(); });
+  const auto W = by_step(obs, "W"), g = by_step(obs, "g");
+  REQUIRE(W.size() == kSteps);
+  for (int64_t t = 0; t < kSteps; ++t) {
+    CAPTURE(t);
+    const auto& Wt = W.at(t);
+    // Steps 0..2 with 4 workers, then the 3 survivors (worker-2 crashed computing step 3).
+    REQUIRE(Wt.size() == (t < 3 ? 4u : 3u));
+    CHECK(Wt.count(2) == (t < 3 ? 1u : 0u));
+    for (const auto& [node, v] : Wt) CHECK(v == Wt.begin()->second);  // bitwise identical replicas
+    // W_{t+1} = W_t − 0.05 · mean of the gradients of step t's members (worker-2's step-3 gradient
+    // was never computed: it is not in the mean).
+    REQUIRE(g.at(t).size() == Wt.size());
+    if (t == 0) continue;
+    const std::vector<float> mean = mean_of(g.at(t));
+    const std::vector<float>& prev = W.at(t - 1).begin()->second;
+    const std::vector<float>& now = Wt.begin()->second;
+    std::vector<float> step(now.size());
+    for (size_t i = 0; i < now.size(); ++i) step[i] = (prev[i] - now[i]) / 0.05f;
+    CHECK(max_rel(step, mean) < 1e-4);
+  }
 }
 
 TEST_CASE("elastic: losing worker 0 moves the publishing of the global model to the lowest survivor") {
