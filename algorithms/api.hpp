@@ -37,7 +37,7 @@ namespace dtsim::algo {
 // is refused. Bump it in the same commit as any change to this file, algorithms/common.hpp or a
 // header they include that changes a class layout, a virtual function, a signature or what an
 // inline function does.
-inline constexpr int kPluginAbiVersion = 2;
+inline constexpr int kPluginAbiVersion = 3;
 
 using engine::ConstVecView;
 using engine::Vec;
@@ -222,8 +222,13 @@ using Incoming = Future<std::shared_ptr<const Vec>>;
 class Worker : public Node {
  public:
   virtual int rank() const = 0;
-  // 0 on the first run of worker(); k after the k-th restart (Algorithm::on_failure() == Restart).
+  // 0 on the first run of worker(); k after the k-th restart (Algorithm::on_failure() == Restart)
+  // or rejoin (Elastic).
   virtual int incarnation() const { return 0; }
+  // Whether this worker publishes the global model (publish_global) of an algorithm without
+  // servers: rank 0, or under on_failure "elastic" the lowest rank of the current group (so that
+  // losing worker 0 does not stop the global model; docs/platforms.md, Failures).
+  virtual bool leads() const { return rank() == 0; }
   virtual int batch_size() const = 0;
   // Asynchronous algorithms: reserve this worker's next minibatch from the shared sample budget.
   // Returns false once all workers together have claimed the budget.
@@ -258,7 +263,8 @@ class Worker : public Node {
   // wait() is pull(tag).
   virtual Incoming pull_async(int tag) = 0;
 
-  // All-reduce among all N workers: every worker calls it (the i-th call of each worker forms the
+  // All-reduce among all N workers (under on_failure "elastic": the current group's members, see
+  // Algorithm::OnFailure): every worker calls it (the i-th call of each worker forms the
   // i-th collective) with its contribution. Mean is weighted: Σ w_i x_i / Σ w_i. The real reduction
   // happens once, in rank order (bitwise reproducible), and every worker receives the same immutable
   // result (null in timing-only mode). The simulated transfers follow the collective's algorithm
@@ -283,7 +289,7 @@ class Worker : public Node {
   virtual void update_cost(int terms = 1) = 0;
   // Algorithms without servers: writes `params` as the global model (the one the runtime evaluates
   // and writes to final_params.npy) and counts one global update, like Server::committed. Exactly
-  // one worker calls it per update (by convention rank 0). `params` is ignored in timing-only mode.
+  // one worker calls it per update: the one that leads(). `params` is ignored in timing-only mode.
   virtual void publish_global(ConstVecView params) = 0;
   // Per-worker batch size (heterogeneous clusters, e.g. CoCoD-SGD's proportional sampling): this
   // worker's later minibatches have `b` samples; its compute time scales with b. Worker i keeps its
@@ -341,7 +347,13 @@ class Algorithm {
   //   Wait     the host is frozen until it recovers: its actors pause and resume where they were
   //            (the survivors wait at their next synchronisation); a failure that never recovers is
   //            refused as input. A failed server shard is fatal except under Wait (no replication).
-  enum class OnFailure { Drop, Restart, Wait };
+  //   Elastic  all-reduce algorithms (TorchElastic / Horovod Elastic): after the detection timeout
+  //            the survivors abandon every all-reduce the lost worker belongs to and run it again
+  //            among themselves (a ring of N-1, averaged over them); later all-reduces have N-1
+  //            members. A recovered worker rejoins at the next round boundary: worker() runs again
+  //            (incarnation() > 0) from the state a survivor saves with Node::checkpoint, after the
+  //            model's transfer. The algorithm's code is unchanged (sim/elastic.hpp).
+  enum class OnFailure { Drop, Restart, Wait, Elastic };
   virtual OnFailure on_failure() const { return OnFailure::Drop; }
   // True when worker() and server() call Node::checkpoint at their step boundaries and resume from
   // resume_step()/resumed(). The runtime refuses training.checkpoint_every_samples and --resume
@@ -395,6 +407,9 @@ struct AlgorithmInfo {
 
 const std::vector<AlgorithmInfo>& registry();
 const AlgorithmInfo* find_algorithm(const std::string& name);
+// The loader's check of algorithm.on_failure for an algorithm that does not document the key (its
+// failure policy is fixed): an InputError naming that policy and where "elastic" applies.
+void refuse_fixed_on_failure(ObjectReader& r, const AlgorithmInfo& info, const Algorithm& a);
 
 // Reads lr / momentum / weight_decay / nesterov with the given defaults (shared by every algorithm).
 engine::SgdConfig read_sgd(ObjectReader& r, const engine::SgdConfig& defaults);

@@ -29,8 +29,10 @@ namespace {
 
 class CocodSgd final : public Algorithm {
  public:
-  CocodSgd(engine::SgdConfig opt, int64_t k, bool proportional) : opt_(opt), k_(k), proportional_(proportional) {}
+  CocodSgd(engine::SgdConfig opt, int64_t k, bool proportional, OnFailure policy)
+      : opt_(opt), k_(k), proportional_(proportional), policy_(policy) {}
   bool needs_servers() const override { return false; }
+  OnFailure on_failure() const override { return policy_; }  // drop or elastic (sim/elastic.hpp)
   double buffers_per_worker() const override { return 5.0 + (opt_.momentum != 0); }
   // Checkpoint and resume (docs/robustness.md): the round's all-reduce overlaps its steps, so the
   // cut of a step inside round r is taken at the end of round r (after the merge, nothing in
@@ -69,7 +71,7 @@ class CocodSgd final : public Algorithm {
       }
       w.update_cost(2);
       w.observe("cocod.after", r, x.view());
-      if (w.rank() == 0) w.publish_global(view_of(mean));
+      if (w.leads()) w.publish_global(view_of(mean));
       ck.next = std::min(t0 + k_, T);
       for (int64_t c = t0 + 1; c <= ck.next; ++c)  // the cuts crossed during this round
         w.checkpoint(c, [&ck](State& st) {
@@ -79,7 +81,7 @@ class CocodSgd final : public Algorithm {
         });
     }
     const auto final_avg = w.allreduce(Payload::whole(snapshot_of(w, x.view()), w.num_params()), Reduce::Mean, M);
-    if (w.rank() == 0) w.publish_global(view_of(final_avg));
+    if (w.leads()) w.publish_global(view_of(final_avg));
   }
 
  private:
@@ -107,6 +109,7 @@ class CocodSgd final : public Algorithm {
   engine::SgdConfig opt_;
   int64_t k_;
   bool proportional_;
+  OnFailure policy_;
 };
 
 }  // namespace
@@ -118,12 +121,13 @@ AlgorithmInfo cocod_sgd_info() {
           docs({sgd_param_docs(d, "each worker's SGD"),
                 {{"period", "4", "k: local steps per round (overlapping the round's all-reduce)"},
                  {"proportional_batch", "false", "batch sizes proportional to the workers' compute rates (Σ = N·batch)"},
-                 {"comm", "allreduce", "allreduce only"}}}),
+                 {"comm", "allreduce", "allreduce only"}, on_failure_doc("drop (a lost worker ends the run, exit 1) | elastic (the survivors re-form the ring)")}}),
           [d](ObjectReader& r) -> std::unique_ptr<Algorithm> {
             read_comm(r, {"allreduce"}, "allreduce");
             auto opt = read_sgd(r, d);
             const int64_t k = read_count(r, "period", 4);
-            return std::make_unique<CocodSgd>(opt, k, r.boolean("proportional_batch", false));
+            const bool proportional = r.boolean("proportional_batch", false);
+            return std::make_unique<CocodSgd>(opt, k, proportional, read_on_failure(r, {"drop", "elastic"}));
           }};
 }
 

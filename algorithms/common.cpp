@@ -334,6 +334,25 @@ std::string read_comm(ObjectReader& r, const std::vector<std::string>& allowed, 
   return r.choice("comm", allowed, def);
 }
 
+Algorithm::OnFailure read_on_failure(ObjectReader& r, std::vector<std::string> choices, bool allreduce, bool record_default) {
+  if (!r.has("on_failure") && !record_default) return Algorithm::OnFailure::Drop;
+  if (!allreduce) {
+    std::erase(choices, "elastic");
+    if (r.has("on_failure") && r.raw().at("on_failure") == "elastic") {
+      std::string list;
+      for (const auto& c : choices) list += (list.empty() ? "'" : ", '") + c + "'";
+      r.fail("on_failure", "\"elastic\" re-forms an all-reduce ring among the survivors and needs comm \"allreduce\"; with comm \"ps\" "
+                           "expected one of " + list + " (docs/platforms.md, Failures)");
+    }
+  }
+  const std::string v = r.choice("on_failure", choices, "drop");
+  return v == "elastic" ? Algorithm::OnFailure::Elastic : v == "wait" ? Algorithm::OnFailure::Wait : Algorithm::OnFailure::Drop;
+}
+
+ParamDoc on_failure_doc(const std::string& choices) {
+  return {"on_failure", "drop", choices + " (docs/platforms.md, Failures)"};
+}
+
 int64_t read_count(ObjectReader& r, const std::string& key, int64_t def, int64_t min) {
   const int64_t v = r.integer(key, def);
   if (v < min) r.fail(key, "must be an integer >= " + std::to_string(min) + ", got " + std::to_string(v));

@@ -171,6 +171,14 @@ LocalOptConfig read_local_opt(ObjectReader& r, const std::vector<std::string>& k
                               const std::string& prefix = "local_");
 std::vector<ParamDoc> local_opt_docs(const std::vector<std::string>& kinds, const LocalOptConfig& d,
                                      const std::string& prefix = "local_");
+// algorithm.on_failure of the all-reduce algorithms (docs/platforms.md, Failures): one of `choices`
+// ("drop", the default: a lost rank ends the run; "elastic": the survivors re-form the ring and a
+// recovered worker rejoins; SSGD adds "wait"). "elastic" re-forms an all-reduce: without one
+// (`allreduce` false, a parameter server) it is refused naming the valid values. An absent key is
+// Drop, recorded in the resolved config only with `record_default`.
+Algorithm::OnFailure read_on_failure(ObjectReader& r, std::vector<std::string> choices, bool allreduce = true,
+                                     bool record_default = false);
+ParamDoc on_failure_doc(const std::string& choices);
 // Positive integer key.
 int64_t read_count(ObjectReader& r, const std::string& key, int64_t def, int64_t min = 1);
 // Concatenates ParamDoc lists.

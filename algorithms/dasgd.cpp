@@ -28,12 +28,14 @@ struct DasgdConfig {
   int64_t period = 4, delay = 1;
   bool replace = false;
   double mix = 0.25;
+  Algorithm::OnFailure policy = Algorithm::OnFailure::Drop;
 };
 
 class Dasgd final : public Algorithm {
  public:
   explicit Dasgd(DasgdConfig c) : c_(std::move(c)) {}
   bool needs_servers() const override { return false; }
+  OnFailure on_failure() const override { return c_.policy; }  // drop or elastic (sim/elastic.hpp)
   double buffers_per_worker() const override { return 6.0; }
   // Checkpoint and resume (docs/robustness.md): a cut inside round r is taken at the end of round r,
   // just before its average is launched (the previous one was merged d steps into the round, so
@@ -67,7 +69,7 @@ class Dasgd final : public Algorithm {
       }
       w.update_cost(2);
       w.observe("dasgd.after", merges++, x.view());
-      if (w.rank() == 0) w.publish_global(view_of(A));
+      if (w.leads()) w.publish_global(view_of(A));
     };
     if (const State* st = w.resumed()) {
       st->get("x", x.view());
@@ -96,7 +98,7 @@ class Dasgd final : public Algorithm {
       launch();
     }
     const auto final_avg = average.wait();  // the last round's average is the final model
-    if (w.rank() == 0) w.publish_global(view_of(final_avg));
+    if (w.leads()) w.publish_global(view_of(final_avg));
   }
 
  private:
@@ -114,7 +116,7 @@ AlgorithmInfo dasgd_info() {
                  {"delay", "1", "d: local steps of the next round the average overlaps (0 <= d < τ)"},
                  {"merge", "convex", "convex: x <- p·x + (1−p)·A (the authors' code) | replace: x <- A + (x − x_sent)"},
                  {"mix", "0.25", "p: weight of the local model in the convex merge (the code's update_proportion 8/32)"},
-                 {"comm", "allreduce", "allreduce only"}}}),
+                 {"comm", "allreduce", "allreduce only"}, on_failure_doc("drop (a lost worker ends the run, exit 1) | elastic (the survivors re-form the ring)")}}),
           [](ObjectReader& r) -> std::unique_ptr<Algorithm> {
             read_comm(r, {"allreduce"}, "allreduce");
             DasgdConfig c;
@@ -129,6 +131,7 @@ AlgorithmInfo dasgd_info() {
               c.mix = r.number("mix", 0.25);
               r.require_range("mix", c.mix, 0.0, 1.0);
             }
+            c.policy = read_on_failure(r, {"drop", "elastic"});
             return std::make_unique<Dasgd>(c);
           }};
 }

@@ -23,12 +23,14 @@ struct DilocoConfig {
   LocalOptConfig inner;
   engine::LrSchedule inner_schedule;  // algorithm.schedule: of the inner lr (local_lr)
   int64_t period = 500;
+  Algorithm::OnFailure policy = Algorithm::OnFailure::Drop;
 };
 
 class Diloco final : public Algorithm {
  public:
   explicit Diloco(DilocoConfig c) : c_(std::move(c)) {}
   bool needs_servers() const override { return false; }
+  OnFailure on_failure() const override { return c_.policy; }  // drop or elastic (sim/elastic.hpp)
   double buffers_per_worker() const override { return 7.0; }
   // Checkpoint and resume (docs/robustness.md): a cut after any step; each worker saves θ, x and
   // both optimizers' states (inner: sgd or adamw).
@@ -63,7 +65,7 @@ class Diloco final : public Algorithm {
         if (w.real()) outer.step(theta.view(), mean->view());
         w.update_cost(2);
         assign(x.view(), theta.view());
-        if (w.rank() == 0) w.publish_global(theta.view());
+        if (w.leads()) w.publish_global(theta.view());
       }
       w.checkpoint(t + 1, [&ck](State& st) {
         st.put("theta", ck.theta->view());
@@ -100,7 +102,7 @@ AlgorithmInfo diloco_info() {
           diloco_docs(docs({sgd_param_docs(diloco_outer_defaults(), "the outer optimizer"),
                 local_opt_docs(diloco_inner_kinds(), diloco_inner_defaults()),
                 {{"period", "500", "H: inner steps per outer step (the paper: 500)"},
-                 {"comm", "allreduce", "allreduce only"}}})),
+                 {"comm", "allreduce", "allreduce only"}, on_failure_doc("drop (a lost worker ends the run, exit 1) | elastic (the survivors re-form the ring)")}})),
           [](ObjectReader& r) -> std::unique_ptr<Algorithm> {
             read_comm(r, {"allreduce"}, "allreduce");
             DilocoConfig c;
@@ -108,6 +110,7 @@ AlgorithmInfo diloco_info() {
             c.inner_schedule = diloco_take_schedule(c.outer);
             c.inner = read_local_opt(r, diloco_inner_kinds(), diloco_inner_defaults());
             c.period = read_count(r, "period", 500);
+            c.policy = read_on_failure(r, {"drop", "elastic"});
             return std::make_unique<Diloco>(c);
           }};
 }

@@ -15,8 +15,11 @@ namespace {
 
 class LocalSgd final : public Algorithm {
  public:
-  LocalSgd(engine::SgdConfig opt, int64_t H, bool ps) : opt_(opt), H_(H), ps_(ps) {}
+  LocalSgd(engine::SgdConfig opt, int64_t H, bool ps, OnFailure policy) : opt_(opt), H_(H), ps_(ps), policy_(policy) {}
   bool needs_servers() const override { return ps_; }
+  // platform.failures: drop (the PS form averages the survivors; a ring cannot lose a rank) or,
+  // with comm allreduce, elastic (the survivors re-form the ring, sim/elastic.hpp).
+  OnFailure on_failure() const override { return policy_; }
   double buffers_per_worker() const override { return 4.0 + (opt_.momentum != 0); }
   // Checkpoint and resume (docs/robustness.md): a cut after any step; each worker saves its model
   // x and optimizer state (mid-round they differ from the global model, the last average).
@@ -43,7 +46,7 @@ class LocalSgd final : public Algorithm {
           avg = w.pull(kParams);
         } else {
           avg = w.allreduce(mine, Reduce::Mean, w.batch_size());
-          if (w.rank() == 0) w.publish_global(view_of(avg));
+          if (w.leads()) w.publish_global(view_of(avg));
         }
         assign(x.view(), view_of(avg));
       }
@@ -76,6 +79,7 @@ class LocalSgd final : public Algorithm {
   engine::SgdConfig opt_;
   int64_t H_;
   bool ps_;
+  OnFailure policy_;
 };
 
 }  // namespace
@@ -85,11 +89,13 @@ AlgorithmInfo local_sgd_info() {
   return {"local-sgd", "periodic model averaging: H local steps on every worker, then a blocking average of the models",
           docs({sgd_param_docs(d, "each worker's SGD"),
                 {{"period", "4", "H: local steps between two averagings"},
-                 {"comm", "allreduce", "allreduce (ring all-reduce of the models) | ps (push models, pull the average)"}}}),
+                 {"comm", "allreduce", "allreduce (ring all-reduce of the models) | ps (push models, pull the average)"},
+                 on_failure_doc("drop (ps: the PS averages the survivors; allreduce: exit 1) | elastic (comm allreduce: the survivors re-form the ring)")}}),
           [d](ObjectReader& r) -> std::unique_ptr<Algorithm> {
             const bool ps = read_comm(r, {"allreduce", "ps"}, "allreduce") == "ps";
             auto opt = read_sgd(r, d);
-            return std::make_unique<LocalSgd>(opt, read_count(r, "period", 4), ps);
+            const int64_t H = read_count(r, "period", 4);
+            return std::make_unique<LocalSgd>(opt, H, ps, read_on_failure(r, {"drop", "elastic"}, !ps));
           }};
 }
 

@@ -48,6 +48,16 @@ const AlgorithmInfo* find_algorithm(const std::string& name) {
   return nullptr;
 }
 
+void refuse_fixed_on_failure(ObjectReader& r, const AlgorithmInfo& info, const Algorithm& a) {
+  if (!r.has("on_failure")) return;
+  for (const auto& p : info.params)
+    if (p.key == "on_failure") return;  // the algorithm reads it
+  static const char* const kNames[] = {"drop", "restart", "wait", "elastic"};
+  r.fail("on_failure", "algorithm '" + info.name + "' has a fixed failure policy (" + kNames[static_cast<int>(a.on_failure())] +
+                           ") and takes no on_failure; \"elastic\" applies to ssgd and local-sgd with comm \"allreduce\", cocod-sgd, dasgd, "
+                           "diloco and streaming-diloco (docs/platforms.md, Failures)");
+}
+
 engine::SgdConfig read_sgd(ObjectReader& r, const engine::SgdConfig& d) {
   engine::SgdConfig c;
   c.lr = r.number("lr", d.lr);

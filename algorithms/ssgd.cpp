@@ -26,12 +26,13 @@ namespace {
 
 class Ssgd final : public Algorithm {
  public:
-  Ssgd(engine::SgdConfig opt, bool ps, bool wait = false) : opt_(opt), ps_(ps), wait_(wait) {}
+  Ssgd(engine::SgdConfig opt, bool ps, OnFailure policy) : opt_(opt), ps_(ps), policy_(policy) {}
   bool needs_servers() const override { return ps_; }
   // platform.failures: drop = continue with the survivors once the loss is detected (the PS
   // averages the gradients it has, gather_from_workers); wait = the failed host is frozen until it
-  // recovers, the step waits for it. The all-reduce form does not survive a failure.
-  OnFailure on_failure() const override { return wait_ ? OnFailure::Wait : OnFailure::Drop; }
+  // recovers, the step waits for it. The all-reduce form survives a failure only under elastic (the
+  // survivors re-form the ring, sim/elastic.hpp).
+  OnFailure on_failure() const override { return policy_; }
   double buffers_per_worker() const override { return ps_ ? 2.0 : 3.0 + (opt_.momentum != 0); }
   LayerComm layer_comm() const override { return ps_ ? LayerComm::SyncServer : LayerComm::AllReduce; }
   // Checkpoint and resume (docs/robustness.md): a cut after step t is W_{t+1} (the global model)
@@ -69,14 +70,14 @@ class Ssgd final : public Algorithm {
       g = {};
       if (w.real()) opt.step(W.view(), mean->view(), scheduled_lr(opt_, w, sync_epoch(w, t)));
       w.update_cost();
-      if (w.rank() == 0) w.publish_global(W.view());
+      if (w.leads()) w.publish_global(W.view());
       w.checkpoint(t + 1, [&opt](State& st) { save_sgd(st, opt); });
     }
   }
 
   engine::SgdConfig opt_;
   bool ps_;
-  bool wait_;
+  OnFailure policy_;
 };
 
 }  // namespace
@@ -85,11 +86,12 @@ AlgorithmInfo ssgd_info() {
   const engine::SgdConfig d{.lr = 0.05, .momentum = 0.9, .weight_decay = 0.0, .nesterov = false};
   return {"ssgd", "synchronous SGD (BSP): N gradients averaged, one step; on a parameter server or a ring all-reduce",
           docs({sgd_param_docs(d), {{"comm", "ps", "ps (push gradients, pull weights) | allreduce (ring all-reduce of gradients)"},
-                                    {"on_failure", "drop", "drop (continue with the survivors) | wait (for the failed host; docs/platforms.md)"}}}),
+                                    on_failure_doc("drop (continue with the survivors; all-reduce: exit 1) | wait (for the failed host) | "
+                                                   "elastic (comm allreduce: the survivors re-form the ring)")}}),
           [d](ObjectReader& r) -> std::unique_ptr<Algorithm> {
             const bool ps = read_comm(r, {"ps", "allreduce"}, "ps") == "ps";
-            const bool wait = r.choice("on_failure", {"drop", "wait"}, "drop") == "wait";
-            return std::make_unique<Ssgd>(read_sgd(r, d), ps, wait);
+            const auto policy = read_on_failure(r, {"drop", "wait", "elastic"}, !ps, true);
+            return std::make_unique<Ssgd>(read_sgd(r, d), ps, policy);
           }};
 }
 

@@ -40,12 +40,14 @@ struct StreamingConfig {
   int64_t period = 100, fragments = 2, delay = 1;
   double alpha = 0.5;
   bool quantize = false;
+  Algorithm::OnFailure policy = Algorithm::OnFailure::Drop;
 };
 
 class StreamingDiloco final : public Algorithm {
  public:
   explicit StreamingDiloco(StreamingConfig c) : c_(std::move(c)) {}
   bool needs_servers() const override { return false; }
+  OnFailure on_failure() const override { return c_.policy; }  // drop or elastic (sim/elastic.hpp)
   double buffers_per_worker() const override { return 7.0; }
   // Checkpoint and resume (docs/robustness.md): a cut is deferred to the end of the first step after
   // it with no exchange in flight (every sent fragment applied); each worker saves θ, x, the inner
@@ -117,7 +119,7 @@ class StreamingDiloco final : public Algorithm {
                            static_cast<float>(c_.alpha));
       }
       w.update_cost(2);
-      if (w.rank() == 0) w.publish_global(theta.view());
+      if (w.leads()) w.publish_global(theta.view());
     };
     int64_t start = 0;
     if (const State* st = w.resumed()) {
@@ -182,7 +184,7 @@ AlgorithmInfo streaming_diloco_info() {
                  {"delay", "1", "τ: inner steps an exchange overlaps before it is applied (0 <= τ < H)"},
                  {"alpha", "0.5", "α: merge x_p <- α·x_p + (1−α)·θ_p (0 = replace by the global fragment)"},
                  {"quantize", "false", "4-bit (E3M0 + per-fragment scale) outer gradients: 1/8 of the bytes"},
-                 {"comm", "allreduce", "allreduce only"}}})),
+                 {"comm", "allreduce", "allreduce only"}, on_failure_doc("drop (a lost worker ends the run, exit 1) | elastic (the survivors re-form the ring)")}})),
           [](ObjectReader& r) -> std::unique_ptr<Algorithm> {
             read_comm(r, {"allreduce"}, "allreduce");
             StreamingConfig c;
@@ -199,6 +201,7 @@ AlgorithmInfo streaming_diloco_info() {
             c.alpha = r.number("alpha", 0.5);
             r.require_range("alpha", c.alpha, 0.0, 1.0);
             c.quantize = r.boolean("quantize", false);
+            c.policy = read_on_failure(r, {"drop", "elastic"});
             return std::make_unique<StreamingDiloco>(c);
           }};
 }

@@ -31,8 +31,10 @@ struct Xfer {
 // One rank's side of the transfers, with the runtime's accounting hooks.
 class Rank {
  public:
-  Rank(int rank, size_t count, double element_bytes, const CollectiveHooks& hooks)
-      : me(rank), count(count), eb(element_bytes), hooks_(hooks) {}
+  Rank(int rank, size_t count, double element_bytes, const CollectiveHooks& hooks, const std::vector<int>* real = nullptr)
+      : me(rank), count(count), eb(element_bytes), hooks_(hooks), real_(real) {}
+  // The real rank of pattern rank v (the identity unless the collective runs among a subset).
+  int real(int v) const { return real_ ? (*real_)[static_cast<size_t>(v)] : v; }
   // Bytes of chunk c of the vector split `parts` ways, and of the whole vector.
   double chunk_bytes(int parts, int c) const { return eb * chunk_elems(count, parts, c); }
   double all() const { return eb * static_cast<double>(count); }
@@ -43,7 +45,7 @@ class Rank {
     if (sends.empty() && recvs.empty()) return;
     std::vector<sg4::CommPtr> out, in;
     for (const auto& s : sends) {
-      if (hooks_.sent) hooks_.sent(s.peer, s.bytes);
+      if (hooks_.sent) hooks_.sent(real(s.peer), s.bytes);
       out.push_back(box(s.peer, me)->put_async(&token, s.bytes));
     }
     std::vector<int*> got(recvs.size(), nullptr);
@@ -54,17 +56,19 @@ class Rank {
       for (size_t i = 0; i < in.size(); ++i) {
         in[i]->wait();
         const double end = in[i]->get_finish_time();
-        const double delay = hooks_.received ? hooks_.received(recvs[i].peer, recvs[i].bytes, in[i]->get_start_time(), end) : 0;
+        const double delay = hooks_.received ? hooks_.received(real(recvs[i].peer), recvs[i].bytes, in[i]->get_start_time(), end) : 0;
         deliver = std::max(deliver, end + delay);
       }
       for (auto& c : out) c->wait();
-    } catch (const simgrid::NetworkFailureException&) {  // a peer's host failed (platform.failures)
+    } catch (const simgrid::Exception& e) {  // a peer's host failed (platform.failures)
+      if (!hooks_.survive_failures && !dynamic_cast<const simgrid::NetworkFailureException*>(&e)) throw;
       for (auto* v : {&in, &out})
         for (auto& c : *v) try {
             c->cancel();
           } catch (...) {
           }
-      throw RuntimeError("rank " + std::to_string(me) + " lost a peer during an all-reduce (" + what +
+      if (hooks_.survive_failures) throw CollectiveAbandoned{};  // on_failure "elastic": re-run among the survivors
+      throw RuntimeError("rank " + std::to_string(real(me)) + " lost a peer during an all-reduce (" + what +
                          "): collectives do not survive a failed worker; use on_failure \"wait\" or a parameter server (docs/platforms.md, Failures)");
     }
     if (deliver > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(deliver);
@@ -81,7 +85,7 @@ class Rank {
       step({{members[static_cast<size_t>(mod(j + 1, m))], chunk_bytes(m, mod(j - s, m))}},
            {{members[static_cast<size_t>(mod(j - 1, m))], chunk_bytes(m, mod(j - s - 1, m))}},
            std::string(phase) + " step " + std::to_string(s) + " (reduce-scatter, a chunk from rank " +
-               std::to_string(members[static_cast<size_t>(mod(j - 1, m))]) + ")",
+               std::to_string(real(members[static_cast<size_t>(mod(j - 1, m))])) + ")",
            chunk_elems(count, m, mod(j - s - 1, m)));
     }
   }
@@ -92,7 +96,7 @@ class Rank {
       step({{members[static_cast<size_t>(mod(j + 1, m))], chunk_bytes(m, mod(j + 1 - s, m))}},
            {{members[static_cast<size_t>(mod(j - 1, m))], chunk_bytes(m, mod(j - s, m))}},
            std::string(phase) + " step " + std::to_string(m - 1 + s) + " (all-gather, a chunk from rank " +
-               std::to_string(members[static_cast<size_t>(mod(j - 1, m))]) + ")");
+               std::to_string(real(members[static_cast<size_t>(mod(j - 1, m))])) + ")");
     }
   }
 
@@ -102,6 +106,8 @@ class Rank {
 
  private:
   sg4::Mailbox* box(int dst, int src) {
+    dst = real(dst);
+    src = real(src);
     const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(dst)) << 32) | static_cast<uint32_t>(src);
     for (auto& [k, m] : cache_)
       if (k == key) return m;
@@ -111,6 +117,7 @@ class Rank {
   }
 
   const CollectiveHooks& hooks_;
+  const std::vector<int>* real_;
   std::vector<std::pair<uint64_t, sg4::Mailbox*>> cache_;
 };
 
@@ -201,18 +208,33 @@ void tree(Rank& r, int N) {
   }
 }
 
-}  // namespace
-
-void allreduce_transfers(CollectiveSpec::Algorithm algorithm, int N, int rank, const std::vector<int>& groups, size_t count,
-                         double element_bytes, const CollectiveHooks& hooks) {
-  if (N <= 1 || count == 0) return;
-  Rank r(rank, count, element_bytes, hooks);
+void run_pattern(CollectiveSpec::Algorithm algorithm, Rank& r, int N, const std::vector<int>& groups) {
   switch (algorithm) {
     case CollectiveSpec::Algorithm::Ring: ring(r, N); break;
     case CollectiveSpec::Algorithm::Hierarchical: hierarchical(r, N, groups); break;
     case CollectiveSpec::Algorithm::RecursiveDoubling: recursive_doubling(r, N); break;
     case CollectiveSpec::Algorithm::Tree: tree(r, N); break;
   }
+}
+
+}  // namespace
+
+void allreduce_transfers(CollectiveSpec::Algorithm algorithm, int N, int rank, const std::vector<int>& groups, size_t count,
+                         double element_bytes, const CollectiveHooks& hooks) {
+  if (N <= 1 || count == 0) return;
+  Rank r(rank, count, element_bytes, hooks);
+  run_pattern(algorithm, r, N, groups);
+}
+
+void allreduce_transfers(CollectiveSpec::Algorithm algorithm, const std::vector<int>& members, int index,
+                         const std::vector<int>& groups, size_t count, double element_bytes, const CollectiveHooks& hooks) {
+  const int m = static_cast<int>(members.size());
+  if (m <= 1 || count == 0) return;
+  std::vector<int> sub_groups;  // the members' locality groups, still contiguous in pattern order
+  if (algorithm == CollectiveSpec::Algorithm::Hierarchical)
+    for (int r : members) sub_groups.push_back(groups.at(static_cast<size_t>(r)));
+  Rank r(index, count, element_bytes, hooks, &members);
+  run_pattern(algorithm, r, m, sub_groups);
 }
 
 }  // namespace dtsim::sim

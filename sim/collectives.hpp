@@ -8,7 +8,9 @@
 //                       extra ranks in first and out last)
 //   tree                binomial-tree reduce to rank 0, then binomial-tree broadcast (|x| per hop)
 // Each rank runs this in its own communication actor; messages between two ranks use the mailbox
-// "allreduce-<dst>-<src>" (rendezvous: both sides post in the same step).
+// "allreduce-<dst>-<src>" (rendezvous: both sides post in the same step). Under on_failure
+// "elastic" (sim/elastic.hpp) a collective runs among a subset of the workers: the pattern numbers
+// them 0..m-1 in rank order and the messages use their real ranks' mailboxes.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -28,11 +30,22 @@ struct CollectiveHooks {
   // Layer-wise timing on CPU workers (docs/timing.md): called after a step whose received data this
   // rank adds into its own, with the number of elements reduced (the runtime charges the host's CPU).
   std::function<void(double elements)> reduced;
+  // on_failure "elastic": a transfer that fails (a peer's host failed, or a peer abandoned the
+  // collective) cancels this rank's transfers of the step and throws CollectiveAbandoned instead of
+  // ending the run.
+  bool survive_failures = false;
 };
+
+// Thrown by allreduce_transfers under CollectiveHooks::survive_failures.
+struct CollectiveAbandoned {};
 
 // The transfers of rank `rank`'s part of one all-reduce of `count` elements of `element_bytes` bytes
 // each among N ranks. `groups[i]` is rank i's locality group (hierarchical only; contiguous ranks).
 void allreduce_transfers(CollectiveSpec::Algorithm algorithm, int N, int rank, const std::vector<int>& groups,
                          size_t count, double element_bytes, const CollectiveHooks& hooks);
+// The same among `members` (real ranks, ascending; this rank is members[index]): the algorithm's
+// pattern over m = members.size() ranks, its messages between the real ranks (hooks name real ranks).
+void allreduce_transfers(CollectiveSpec::Algorithm algorithm, const std::vector<int>& members, int index,
+                         const std::vector<int>& groups, size_t count, double element_bytes, const CollectiveHooks& hooks);
 
 }  // namespace dtsim::sim

@@ -658,6 +658,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     }
     x.clip_grad_norm = algo::read_clip_grad_norm(ar);  // common to every algorithm (runtime applies it)
     algorithm = info->make(ar);  // validates its keys and fills the defaults
+    algo::refuse_fixed_on_failure(ar, *info, *algorithm);  // algorithms/registry.cpp
     x.overlap = read_overlap(ar, algorithm->layer_comm(), x.algorithm, overlap_warnings);
     ar.finish();
     if (algorithm->needs_servers() && x.platform.servers.count < 1)

@@ -125,7 +125,8 @@ void FailureController::run() {
           hs.frozen.clear();
         } else {
           hs.host->turn_on();
-          if (policy_ == Policy::Restart && hs.worker >= 0 && hooks_.restart) hooks_.restart(hs.worker);
+          if ((policy_ == Policy::Restart || policy_ == Policy::Elastic) && hs.worker >= 0 && hooks_.restart)
+            hooks_.restart(hs.worker);
         }
         if (hs.random && idle < kIdleEvents) schedule_random(ev.host, ev.t);
         break;

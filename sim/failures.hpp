@@ -6,6 +6,7 @@
 //                   after detect_s the survivors are told (runtime hook); on recovery the host is
 //                   turned on and, under Restart, the worker starts again.
 //   Wait:           every actor on the host is suspended until the host recovers.
+//   Elastic:        as Restart; the runtime re-forms the all-reduce group (sim/elastic.hpp).
 // A failed server shard (a dedicated server host, or a worker host holding a co-located shard) is
 // fatal unless the policy is Wait: shards are not replicated.
 #pragma once
@@ -31,10 +32,17 @@ struct FailureRecord {
   bool happened = false;             // false: scheduled after the run ended
 };
 
+// on_failure "elastic" (sim/elastic.hpp): one change of the all-reduce group (summary.json "elastic").
+struct ElasticRecord {
+  double at_s = 0;
+  int workers = 0;     // the group's size after the change
+  std::string reason;  // "worker-2 lost", "worker-2 rejoined"
+};
+
 struct FailureHooks {
   std::function<void(int rank)> crashed;   // just before the worker's host goes down (bookkeeping)
   std::function<void(int rank)> detected;  // the detection timeout expired: tell the survivors
-  std::function<void(int rank)> restart;   // the host is back (Restart): run the worker again
+  std::function<void(int rank)> restart;   // the host is back (Restart, Elastic): run the worker again
   std::function<void(const std::string& why)> fatal;  // a server shard was lost: end the run
   std::function<uint64_t()> progress;      // grows whenever the run makes progress
 };

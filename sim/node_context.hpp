@@ -105,7 +105,7 @@ class NodeBase {
   virtual void save_counters(NodeCheckpoint& n) const;
   virtual void restore_counters(const NodeCheckpoint& n, int64_t step);
   // On resume: waits until this node's own cut time, then the algorithm's function starts.
-  void wait_resume() {
+  virtual void wait_resume() {
     flush_sends();
     if (resumed_ && resume_time_ > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(resume_time_);
   }

@@ -99,6 +99,11 @@ json summary_json(const Experiment& x, const RunResult& r) {
                         {"recovered_s", f.recovered_s ? json(*f.recovered_s) : json(nullptr)}});
   s["failures"] = failures;
   s["samples_lost"] = r.samples_lost;
+  if (r.elastic) {  // on_failure "elastic": each change of the all-reduce group (sim/elastic.hpp)
+    json el = json::array();
+    for (const auto& e : *r.elastic) el.push_back({{"at_s", e.at_s}, {"workers", e.workers}, {"reason", e.reason}});
+    s["elastic"] = el;
+  }
   s["trace"] = r.trace.enabled;
   json pw = json::array();
   for (const auto& w : r.per_worker)

@@ -72,10 +72,10 @@ void RunState::reduce(Collective& c) {
   if (!real || c.count == 0) return;
   auto out = std::make_shared<Vec>(c.count, model->device());
   double wsum = 0;
-  for (double w : c.weights) wsum += w;
+  for (int i : c.members) wsum += c.weights[static_cast<size_t>(i)];
   std::vector<engine::ConstVecView> xs;
   std::vector<float> ws;
-  for (int i = 0; i < N; ++i) {
+  for (int i : c.members) {  // all N, or the members of an elastic collective (sim/elastic.hpp)
     xs.push_back(c.parts[static_cast<size_t>(i)].view());
     ws.push_back(c.op == algo::Reduce::Sum ? 1.0f : static_cast<float>(c.weights[static_cast<size_t>(i)] / wsum));
   }

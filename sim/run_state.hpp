@@ -22,6 +22,7 @@
 #include "engine/model.hpp"
 #include "engine/ops.hpp"
 #include "sim/checkpoint.hpp"
+#include "sim/elastic.hpp"
 #include "sim/layerwise.hpp"
 #include "sim/links.hpp"
 #include "sim/platform.hpp"
@@ -111,8 +112,25 @@ struct RunState {
     size_t count = 0;
     algo::Reduce op = algo::Reduce::Mean;
     std::shared_ptr<const Vec> result;
+    // The ranks taking part, ascending: all N, or under on_failure "elastic" the group when its
+    // first member called it (a lost member is taken out). Set when it is formed.
+    std::vector<int> members;
+    // on_failure "elastic" only (sim/elastic.hpp): per rank, the samples its contribution carries
+    // and whether it fetched the result; the attempt its transfers run in, the members whose
+    // transfers of that attempt are done, and whether all are (then it is delivered).
+    std::vector<int64_t> samples;
+    std::vector<char> got;
+    int epoch = 0, done = 0;
+    bool complete = false;
   };
   std::map<uint64_t, Collective> collectives;
+  // A member fetched collective `it`'s result; the last one frees it.
+  void fetched(std::map<uint64_t, Collective>::iterator it, int rank) {
+    if (!it->second.got.empty()) it->second.got[static_cast<size_t>(rank)] = 1;
+    if (++it->second.fetched == static_cast<int>(it->second.members.size())) collectives.erase(it);
+  }
+  // on_failure "elastic" with platform.failures (sim/elastic.hpp); null otherwise.
+  std::unique_ptr<Elastic> elastic;
 
   BuiltPlatform hosts;
   std::unique_ptr<LinkModel> links;  // per-link statistics, latency jitter (sim/links.cpp)
@@ -199,7 +217,7 @@ struct RunState {
     for (Message* m : in_flight) delete m;
   }
 
-  // The real reduction, once per collective, in rank order.
+  // The real reduction, once per collective, in rank order over its members.
   void reduce(Collective& c);
 
   double wall() const { return std::chrono::duration<double>(Clock::now() - wall_start).count(); }

@@ -321,13 +321,36 @@ void start_failures(Run& run) {
   const Experiment& x = s.x;
   if (x.platform.failures.empty()) return;
   for (int i = 0; i < s.N; ++i) s.inbox_worker[s.worker_inbox[static_cast<size_t>(i)]] = i;
+  const auto policy = run.algorithm->on_failure();
+  // Worker j's host is back: its function runs again as a new incarnation with a fresh inbox.
+  auto restart_worker = [&s, &run](int j) {
+    WorkerCtx& w = *run.workers[static_cast<size_t>(j)];
+    auto* inbox = sg4::Mailbox::by_name("worker-" + std::to_string(j) + "#" + std::to_string(w.incarnation() + 1));
+    s.inbox_worker.erase(s.worker_inbox[static_cast<size_t>(j)]);
+    s.worker_inbox[static_cast<size_t>(j)] = inbox;
+    s.inbox_worker[inbox] = j;
+    s.worker_down[static_cast<size_t>(j)] = 0;
+    --s.workers_finished;
+    w.restart(inbox);
+    start_worker(run, j);
+  };
+  if (policy == algo::Algorithm::OnFailure::Elastic) {  // the all-reduce group (sim/elastic.hpp)
+    s.elastic = std::make_unique<Elastic>(s.N);
+    for (auto& w : run.workers) s.elastic->workers.push_back(w.get());
+    s.elastic->restart = restart_worker;  // at the round boundary where it rejoins
+  }
   FailureHooks fh;
   fh.crashed = [&s, &run](int j) {  // the worker dies with its in-flight work
     if (s.worker_returned[static_cast<size_t>(j)]) return;
+    if (s.elastic && s.worker_down[static_cast<size_t>(j)]) {  // not running (waiting to rejoin): nothing is lost
+      elastic_crashed(s, j);
+      return;
+    }
     s.samples_lost += static_cast<uint64_t>(run.workers[static_cast<size_t>(j)]->unsent_samples());
     s.worker_down[static_cast<size_t>(j)] = 1;
     s.any_down = true;
     ++s.workers_finished;  // until it restarts
+    if (s.elastic) elastic_crashed(s, j);
   };
   fh.detected = [&s](int j) {  // tell every live node: one notification in its inbox
     s.worker_lost[static_cast<size_t>(j)] = 1;
@@ -342,18 +365,12 @@ void start_failures(Run& run) {
       if (!s.worker_down[static_cast<size_t>(i)] && !s.worker_returned[static_cast<size_t>(i)])
         notify(s.hosts.workers[static_cast<size_t>(i)], s.worker_inbox[static_cast<size_t>(i)]);
     for (int k = 0; k < s.K; ++k) notify(s.hosts.servers[static_cast<size_t>(k)], s.server_inbox[static_cast<size_t>(k)]);
+    if (s.elastic) elastic_lost(s, j);  // the survivors re-form the group
   };
-  fh.restart = [&s, &run](int j) {
+  fh.restart = [&s, restart_worker](int j) {
     if (!s.worker_down[static_cast<size_t>(j)]) return;
-    WorkerCtx& w = *run.workers[static_cast<size_t>(j)];
-    auto* inbox = sg4::Mailbox::by_name("worker-" + std::to_string(j) + "#" + std::to_string(w.incarnation() + 1));
-    s.inbox_worker.erase(s.worker_inbox[static_cast<size_t>(j)]);
-    s.worker_inbox[static_cast<size_t>(j)] = inbox;
-    s.inbox_worker[inbox] = j;
-    s.worker_down[static_cast<size_t>(j)] = 0;
-    --s.workers_finished;
-    w.restart(inbox);
-    start_worker(run, j);
+    if (s.elastic) s.elastic->recovered.insert(j);  // it rejoins at the next round boundary
+    else restart_worker(j);
   };
   fh.fatal = [&s](const std::string& why) {
     if (!s.error) {
@@ -363,7 +380,7 @@ void start_failures(Run& run) {
     sg4::Actor::kill_all();
   };
   fh.progress = [&s] { return s.result.gradients + s.result.messages + s.result.updates; };
-  run.failures = std::make_unique<FailureController>(x.platform, x.seed, s.hosts, run.algorithm->on_failure(), fh);
+  run.failures = std::make_unique<FailureController>(x.platform, x.seed, s.hosts, policy, fh);
   FailureController* fc = run.failures.get();
   sg4::Actor::create("failures", s.hosts.control, [fc] { fc->run(); })->daemonize();
 }
@@ -453,6 +470,7 @@ RunResult finish(Run& run, bool stopped_by_time) {
     for (const auto& f : run.failures->records())
       if (f.happened) r.failures.push_back(f);
   r.samples_lost = s.samples_lost;
+  if (s.elastic) r.elastic = s.elastic->records;
   r.wall_time_s = s.wall();
   return std::move(r);
 }

@@ -103,6 +103,8 @@ struct RunResult {
   std::vector<LinkRow> links;  // every link: bytes, busy time, utilisation (links.csv; sim/links.hpp)
   std::vector<FailureRecord> failures;  // platform.failures that happened (sim/failures.hpp)
   uint64_t samples_lost = 0;            // computed by workers that failed before sending them
+  // on_failure "elastic" with platform.failures (sim/elastic.hpp): each change of the all-reduce group.
+  std::optional<std::vector<ElasticRecord>> elastic;
   uint64_t checkpoints_written = 0;     // training.checkpoint_every_samples
   int64_t checkpoint_step = -1;         // the step of the last one (-1: none)
   int64_t resumed_from_step = -1;       // RunHooks::resume: the checkpoint's step

@@ -61,8 +61,9 @@ std::shared_ptr<const Vec> WorkerCtx::pull(int tag) {
 
 algo::Future<std::shared_ptr<const Vec>> WorkerCtx::allreduce_async(const Payload& mine, algo::Reduce op, double weight) {
   const uint64_t seq = ar_seq_++;
+  const int64_t carried = unsent_samples_;
   unsent_samples_ = 0;  // this worker's work so far leaves it in the collective
-  contribute(seq, mine, op, weight);
+  contribute(seq, mine, op, weight, carried);
   // The transfers: a communication actor on this host runs the ring, after this worker's
   // previous collective (so ring messages never interleave).
   struct Impl : algo::Future<std::shared_ptr<const Vec>>::Impl {
@@ -76,9 +77,10 @@ algo::Future<std::shared_ptr<const Vec>> WorkerCtx::allreduce_async(const Payloa
       if (joined) return;
       if (!finished) self->block_on("allreduce #" + std::to_string(seq), [&] { actor->join(); });
       joined = true;
+      ++self->collectives_waited_;
       auto it = self->s_.collectives.find(seq);
       result = it->second.result;
-      if (++it->second.fetched == self->s_.N) self->s_.collectives.erase(it);
+      self->s_.fetched(it, self->rank_);
     }
     bool test() override { return finished; }
     std::shared_ptr<const Vec>& get() override { return result; }
@@ -90,7 +92,10 @@ algo::Future<std::shared_ptr<const Vec>> WorkerCtx::allreduce_async(const Payloa
   const double element_bytes = mine.element_bytes;
   std::weak_ptr<Impl> weak = p;
   p->actor = after(last_ring_, "allreduce-" + std::to_string(rank_) + "-" + std::to_string(seq),
-                   [this, count, element_bytes, seq] { ring(count, element_bytes, seq); },
+                   [this, count, element_bytes, seq] {
+                     if (s_.elastic) elastic_collective(count, element_bytes, seq);  // sim/elastic.cpp
+                     else ring(count, element_bytes, seq);
+                   },
                    [weak] {
                      if (auto q = weak.lock()) q->finished = true;
                    });
@@ -210,7 +215,8 @@ void WorkerCtx::finish_compute(const Gradient& g, double t0, double t1, bool spa
   if (span) s_.result.trace.add({trace_host_, SpanKind::Compute, t0, t1, 0, -1, g.step});
 }
 
-void WorkerCtx::ring(size_t count, double element_bytes, uint64_t seq, int label, bool cpu) {
+void WorkerCtx::ring(size_t count, double element_bytes, uint64_t seq, int label, bool cpu, const std::vector<int>* members,
+                     int index) {
   const std::string me = sg4::this_actor::get_name();
   CollectiveHooks hooks;
   hooks.sent = [this](int, double bytes) {
@@ -237,6 +243,11 @@ void WorkerCtx::ring(size_t count, double element_bytes, uint64_t seq, int label
   };
   if (cpu)  // the received chunk added into this rank's own: 3 floats of memory traffic per element
     hooks.reduced = [this](double elements) { memory_work(12.0 * elements); };
+  if (members) {  // on_failure "elastic": among the collective's members (sim/elastic.hpp)
+    hooks.survive_failures = true;
+    allreduce_transfers(s_.x.platform.collective.algorithm, *members, index, s_.hosts.worker_group, count, element_bytes, hooks);
+    return;
+  }
   allreduce_transfers(s_.x.platform.collective.algorithm, s_.N, rank_, s_.hosts.worker_group, count, element_bytes, hooks);
 }
 

@@ -54,6 +54,8 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   void update_cost(int terms) override {
     work(static_cast<double>(s_.P) * (s_.x.platform.update_flops_per_param + std::max(0, terms - 1)));
   }
+  // Rank 0, or under on_failure "elastic" the lowest rank of the group (sim/elastic.hpp).
+  bool leads() const override { return s_.elastic ? s_.elastic->leader() == rank_ : rank_ == 0; }
   void publish_global(engine::ConstVecView params) override {
     if (s_.real && params.size) engine::ops::copy(s_.global.view(), params);
     s_.committed(sg4::Engine::get_clock());
@@ -82,6 +84,12 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   void complete_pull(IncomingFuture& f);
   // A checkpoint cut: every pull of this worker is received first.
   void before_cut() override { receive_pulls(); }
+  void checkpoint(int64_t step, const std::function<void(algo::State&)>& save) override {
+    if (s_.elastic) elastic_checkpoint(step, save);  // a rejoin at a round boundary (sim/elastic.cpp)
+    save_checkpoint(step, save);
+  }
+  // A rejoining worker (on_failure "elastic") first receives the model from the leader's host.
+  void wait_resume() override;
   void receive_pulls();
 
   WorkerSummary summary() const {
@@ -129,8 +137,18 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   // vector once every piece is in.
   std::vector<size_t> receive_piece(IncomingFuture& f);
   void assemble(IncomingFuture& f);
-  // The all-reduce contribution of collective `seq` (the real reduction once all N are in).
-  void contribute(uint64_t seq, const Payload& mine, algo::Reduce op, double weight);
+  // The all-reduce contribution of collective `seq` (the real reduction once all its members' are
+  // in); `samples`: the samples this worker computed since its last contribution (elastic).
+  void contribute(uint64_t seq, const Payload& mine, algo::Reduce op, double weight, int64_t samples = 0);
+  // ---- on_failure "elastic" (sim/elastic.cpp): collective `seq`'s transfers among its members,
+  // run again whenever a member is lost, until every member's are done.
+  void elastic_collective(size_t count, double element_bytes, uint64_t seq);
+  // At each Node::checkpoint call: when this worker leads and a round boundary is reached, the
+  // recovered workers rejoin from the state `save` writes.
+  void elastic_checkpoint(int64_t step, const std::function<void(algo::State&)>& save);
+  // This worker rejoins (called by the leader `from` before it starts again): resumes at `step`
+  // from `state`, its next collective being `seq`.
+  void rejoin_from(int from, int64_t step, std::unique_ptr<NodeCheckpoint> state, uint64_t seq);
   // One all-reduce's transfers of `count` elements in a communication actor of this host, with the
   // CPU's reductions and copies on a CPU worker; `label` names it on the timeline.
   void layer_collective(size_t count, double element_bytes, uint64_t seq, int label);
@@ -151,7 +169,9 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   // platform.collective (sim/collectives.cpp: ring, hierarchical, tree, recursive doubling).
   // `label` > 0: a bucket or fused group of a layer-wise all-reduce (the timeline names it);
   // `cpu`: the reductions load this host's CPU.
-  void ring(size_t count, double element_bytes, uint64_t seq, int label = 0, bool cpu = false);
+  // `members` (elastic): the collective's ranks, this one being members[index].
+  void ring(size_t count, double element_bytes, uint64_t seq, int label = 0, bool cpu = false,
+            const std::vector<int>* members = nullptr, int index = 0);
 
   int rank_;
   int incarnation_ = 0;
@@ -173,6 +193,12 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   double hvd_last_cycle_ = 0;           // Horovod: when this rank's last cycle started
   std::vector<std::weak_ptr<IncomingFuture>> pulls_;  // pull_async futures not yet received
   double returned_at_ = -1;             // when worker() returned (-1: not yet)
+  // on_failure "elastic": collectives this worker has waited for, and how many at its last
+  // checkpoint() call (a call after a collective is a round boundary); a rejoin's state and the
+  // leader its model comes from (-1: none pending).
+  uint64_t collectives_waited_ = 0, waited_at_checkpoint_ = 0;
+  std::unique_ptr<NodeCheckpoint> rejoin_state_;
+  int sync_from_ = -1;
 };
 
 // A layer-wise all-reduce (ddp buckets or horovod cycles): done when its last transfer is.
@@ -197,7 +223,7 @@ struct LayerAllreduce : algo::Future<std::shared_ptr<const Vec>>::Impl {
     joined = true;
     auto it = s->collectives.find(seq);
     result = it->second.result;
-    if (++it->second.fetched == s->N) s->collectives.erase(it);
+    s->fetched(it, self->rank());
   }
   bool test() override { return finished; }
   std::shared_ptr<const Vec>& get() override { return result; }

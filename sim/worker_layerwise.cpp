@@ -314,9 +314,16 @@ Pending WorkerCtx::push(Future<Gradient>& gf, int tag, int64_t step) {
 }
 
 // ------------------------------------------------------------------ layer-wise all-reduces
-void WorkerCtx::contribute(uint64_t seq, const Payload& mine, algo::Reduce op, double weight) {
+void WorkerCtx::contribute(uint64_t seq, const Payload& mine, algo::Reduce op, double weight, int64_t samples) {
   auto& c = s_.collectives[seq];
-  if (c.arrived == 0) {
+  if (c.members.empty()) {  // its first caller forms it
+    if (s_.elastic) {       // the current group (sim/elastic.hpp)
+      c.members = s_.elastic->group();
+      c.samples.assign(static_cast<size_t>(s_.N), 0);
+      c.got.assign(static_cast<size_t>(s_.N), 0);
+    } else {
+      for (int i = 0; i < s_.N; ++i) c.members.push_back(i);
+    }
     c.parts.resize(static_cast<size_t>(s_.N));
     c.weights.assign(static_cast<size_t>(s_.N), 0.0);
     c.count = mine.count;
@@ -326,11 +333,14 @@ void WorkerCtx::contribute(uint64_t seq, const Payload& mine, algo::Reduce op, d
     throw RuntimeError("allreduce #" + std::to_string(seq) + ": worker " + std::to_string(rank_) +
                        " contributed a different size or operation than the others");
   if (!(weight > 0)) throw RuntimeError("allreduce: weights must be positive");
+  if (s_.elastic && !std::binary_search(c.members.begin(), c.members.end(), rank_))
+    throw RuntimeError("allreduce #" + std::to_string(seq) + ": worker " + std::to_string(rank_) + " is not a member (on_failure elastic)");
   c.parts[static_cast<size_t>(rank_)] = mine;
   c.weights[static_cast<size_t>(rank_)] = weight;
-  if (++c.arrived == s_.N) {
+  if (s_.elastic) c.samples[static_cast<size_t>(rank_)] = samples;
+  if (++c.arrived == static_cast<int>(c.members.size())) {
     s_.reduce(c);
-    c.parts.clear();  // release the contributions
+    if (!s_.elastic) c.parts.clear();  // release the contributions (elastic: once complete, a loss may need them again)
   }
 }
 

@@ -52,14 +52,17 @@ struct Observation {
 };
 
 // Runs `cfg` and returns every observation (written by the child to a file, read back here).
+// `make`: run this algorithm instead of the config's (RunHooks::make_algorithm).
 inline std::vector<Observation> run_observed(const json& cfg, ChildRun* out = nullptr,
-                                             const std::vector<std::string>& sets = {}) {
+                                             const std::vector<std::string>& sets = {},
+                                             std::function<std::unique_ptr<algo::Algorithm>()> make = {}) {
   char tmpl[] = "/tmp/dtsim-obs-XXXXXX";
   const int fd = ::mkstemp(tmpl);
   REQUIRE(fd >= 0);
   ::close(fd);
   const std::string path = tmpl;
   sim::RunHooks hooks;
+  hooks.make_algorithm = std::move(make);
   hooks.observe = [path](int node, const std::string& what, int64_t step, engine::ConstVecView v) {
     std::FILE* f = std::fopen(path.c_str(), "ab");
     const uint64_t len = what.size(), n = v.size;
