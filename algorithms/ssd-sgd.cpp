@@ -147,8 +147,8 @@ class SsdSgd final : public Algorithm {
   int64_t k_;
 };
 
-const engine::SgdConfig kGlobal{.lr = 0.4, .momentum = 0.9, .weight_decay = 1e-4, .nesterov = false};
-const LocalOptConfig kLocal{.kind = "glu", .lr = 1.6, .weight_decay = 1e-4, .lambda = 2, .mean_square = 0};
+const engine::SgdConfig kSsdGlobal{.lr = 0.4, .momentum = 0.9, .weight_decay = 1e-4, .nesterov = false};
+const LocalOptConfig kSsdLocal{.kind = "glu", .lr = 1.6, .weight_decay = 1e-4, .lambda = 2, .mean_square = 0};
 const std::vector<std::string> kKinds = {"glu", "dc-asgd-adaptive", "sgd"};
 
 }  // namespace
@@ -156,10 +156,10 @@ const std::vector<std::string> kKinds = {"glu", "dc-asgd-adaptive", "sgd"};
 AlgorithmInfo ssd_sgd_info() {
   return {"ssd-sgd",
           "several-steps delay SGD: OD-SGD with gradients pushed every step and the global model pulled every k steps",
-          docs({delayed_ps_docs(kGlobal, kLocal, 500, kKinds),
+          docs({delayed_ps_docs(kSsdGlobal, kSsdLocal, 500, kKinds),
                 {{"pull_every", "5", "k: pull the global model every k steps (the authors' code: 5)"}}}),
           [](ObjectReader& r) -> std::unique_ptr<Algorithm> {
-            auto c = read_delayed_ps(r, kGlobal, kLocal, 500, kKinds);
+            auto c = read_delayed_ps(r, kSsdGlobal, kSsdLocal, 500, kKinds);
             const int64_t k = read_count(r, "pull_every", 5);
             return std::make_unique<SsdSgd>(std::move(c), k);
           }};

@@ -32,7 +32,7 @@ namespace {
 
 using cli::UsageError;
 
-constexpr const char* kDescription =
+constexpr const char* kProfileDescription =
     "Measures forward, backward and optimizer-update times of MODEL on this machine (medians over\n"
     "S >= 20 steps after W warm-up steps, random data) and writes a compute profile for\n"
     "compute.time.kind \"profile\" (default: traces/profiles/<model>-<device>-b<B>.json).\n";
@@ -122,7 +122,7 @@ int run_profile(const Options& o) {
 
 cli::Command dtsim::cli::add_profile_command(CLI::App& top) {
   auto o = std::make_shared<Options>();
-  CLI::App* c = top.add_subcommand("profile", kDescription);
+  CLI::App* c = top.add_subcommand("profile", kProfileDescription);
   set_usage(*c,
             "dtsim profile MODEL --input C,H,W --batch B [--classes N] [--device cpu|reference|cuda]\n"
             "              [--threads T] [--steps S] [--warmup W] [--clock wall|thread-cpu] [--out FILE]",

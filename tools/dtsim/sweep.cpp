@@ -29,7 +29,7 @@ namespace {
 
 using cli::UsageError;
 
-constexpr const char* kDescription =
+constexpr const char* kSweepDescription =
     "Runs a study: the grid of experiments given by STUDY.json's \"vary\" (dotted config keys -> lists of\n"
     "values), \"zip\" (keys that advance together) and \"repeat\" (seeds seed, seed+1, ...), each as its own\n"
     "`dtsim run` process, in parallel. Every run is validated first (exit 2 names the invalid cell).\n"
@@ -131,7 +131,7 @@ dtsim::cli::Command dtsim::cli::add_sweep_command(CLI::App& top) {
   using namespace dtsim::sweep;
   auto o = std::make_shared<Options>();
   auto t = std::make_shared<Text>();
-  CLI::App* c = top.add_subcommand("sweep", kDescription);
+  CLI::App* c = top.add_subcommand("sweep", kSweepDescription);
   set_usage(*c,
             "dtsim sweep STUDY.json [--jobs N] [--out DIR] [--set KEY=VALUE]... [--plot] [--dry-run] [--quiet]\n"
             "mpirun -np R dtsim sweep STUDY.json [--jobs N] [--root-jobs K] [--rank-timeout S] ...\n"
