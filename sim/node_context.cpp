@@ -108,7 +108,7 @@ Pending NodeBase::send(sg4::Mailbox* box, Message m) {
     p->comms.push_back(send_comm(box, std::move(m)));
   } else if (Message* msg = prepare_send(box, std::move(m))) {  // a shard's N replies (sim/send_pool.hpp)
     if (!pool_) pool_ = std::make_unique<SendPool>(host_, sg4::this_actor::get_name());
-    p->tickets.push_back(pool_->post(box, msg, msg->bytes));
+    p->tickets.push_back(pool_->post(box, msg));
   }
   p->what = [box, tag] { return "its send to " + box->get_name() + " (tag " + std::to_string(tag) + ")"; };
   return Pending(p);

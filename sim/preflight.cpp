@@ -43,6 +43,22 @@ std::unique_ptr<algo::Algorithm> make_algorithm(const Experiment& x) {
   return info->make(r);
 }
 
+// The model's parameter tensors and counts, as the runtime reads them (no buffers allocated).
+engine::ModelInfo model_info_of(const Experiment& x) {
+  const auto [shape, classes] = dataset_shape(x.dataset);
+  json model_spec = x.model;
+  ObjectReader mr(model_spec, {x.file, "model"});
+  return engine::model_info(mr, shape, classes);
+}
+
+int shards_of(const Experiment& x, const algo::Algorithm& a) { return a.needs_servers() ? x.platform.servers.count : 0; }
+
+// The memory estimate, as sim::run makes it before allocating anything.
+MemoryEstimate memory_of(const Experiment& x, const algo::Algorithm& a, size_t params) {
+  const int shards = shards_of(x, a);
+  return estimate_memory(x, params, a.buffers_per_worker(), shards, trace_enabled(x, shards));
+}
+
 }  // namespace
 
 int64_t sync_steps(const Experiment& x) {
@@ -116,11 +132,8 @@ std::string warnings_count(const Experiment& x) {
 
 RunCost estimate_cost(const Experiment& x) {
   const auto algorithm = make_algorithm(x);
-  const auto [shape, classes] = dataset_shape(x.dataset);
-  json model_spec = x.model;
-  ObjectReader mr(model_spec, {x.file, "model"});
-  const engine::ModelInfo info = engine::model_info(mr, shape, classes);
-  const int K = algorithm->needs_servers() ? x.platform.servers.count : 0;
+  const engine::ModelInfo info = model_info_of(x);
+  const int K = shards_of(x, *algorithm);
   const double N = std::max(1, x.platform.workers.count);
   const double steps = static_cast<double>(sync_steps(x));  // per worker (asynchronous ones: on average)
   const double period = static_cast<double>(std::max<int64_t>(1, algorithm_int(x, "period").value_or(1)));
@@ -159,7 +172,7 @@ RunCost estimate_cost(const Experiment& x) {
   // 2.3x the cost per transfer, measured at 500 workers on the PS study.
   if (x.overlap.layerwise()) per_transfer_us *= 2.3;
   c.wall_s = c.transfers * per_transfer_us * 1e-6;
-  c.memory_bytes = estimate_memory(x, info.num_params, algorithm->buffers_per_worker(), K, trace_enabled(x, K)).total();
+  c.memory_bytes = memory_of(x, *algorithm, info.num_params).total();
   return c;
 }
 
@@ -191,14 +204,7 @@ void preflight(const Experiment& x, const PreflightOptions& options) {
   const auto algorithm = make_algorithm(x);
   if (x.training.checkpoint_every_samples > 0 && !algorithm->checkpointable())
     throw InputError(x.file, "training.checkpoint_every_samples", not_checkpointable_reason(x.algorithm, *algorithm));
-  // The memory estimate, as sim::run makes it before allocating anything.
-  const auto [shape, classes] = dataset_shape(x.dataset);
-  json model_spec = x.model;
-  ObjectReader mr(model_spec, {x.file, "model"});
-  const size_t params = engine::model_info(mr, shape, classes).num_params;
-  const int shards = algorithm->needs_servers() ? x.platform.servers.count : 0;
-  check_memory(x, estimate_memory(x, params, algorithm->buffers_per_worker(), shards, trace_enabled(x, shards)),
-               available_memory_bytes());
+  check_memory(x, memory_of(x, *algorithm, model_info_of(x).num_params), available_memory_bytes());
   if (options.load_dataset && x.compute.real) (void)load_dataset(x.dataset, x.seed);
 }
 

@@ -4,8 +4,8 @@
 
 namespace dtsim::sim::detail {
 
-std::shared_ptr<SendTicket> SendPool::post(sg4::Mailbox* box, Message* msg, double bytes) {
-  auto t = std::make_shared<SendTicket>(SendTicket{.box = box, .msg = msg, .bytes = bytes});
+std::shared_ptr<SendTicket> SendPool::post(sg4::Mailbox* box, Message* msg) {
+  auto t = std::make_shared<SendTicket>(SendTicket{.box = box, .msg = msg});
   // A block is filled by consecutive sends of one instant; a helper still sending an earlier block
   // never takes new ones (they would wait behind it): an idle one does, or a new one.
   if (!filling_ || filling_->assigned == kBlock) {
@@ -42,7 +42,7 @@ void SendPool::run(Helper& h) {
     h.work.wait_until([&] { return !h.queue.empty(); });
     turn_.wait_until([&] { return posted_ == h.block; });  // the blocks before ours are posted
     std::vector<std::pair<std::shared_ptr<SendTicket>, sg4::CommPtr>> block;
-    for (auto& t : h.queue) block.emplace_back(t, t->box->put_async(t->msg, t->bytes));
+    for (auto& t : h.queue) block.emplace_back(t, t->box->put_async(t->msg, t->msg->bytes));
     h.queue.clear();
     h.assigned = 0;
     ++posted_;

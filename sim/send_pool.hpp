@@ -30,7 +30,6 @@ namespace sg4 = simgrid::s4u;
 struct SendTicket {
   sg4::Mailbox* box = nullptr;
   Message* msg = nullptr;  // owned by RunState::in_flight until received
-  double bytes = 0;
   bool done = false;
 };
 
@@ -42,7 +41,7 @@ class SendPool {
   SendPool(sg4::Host* host, std::string name) : host_(host), name_(std::move(name)) {}
   // Hands a send to a helper: a full block is posted as soon as the calling actor yields, a partial
   // one at the next flush(), at the same simulated time either way.
-  std::shared_ptr<SendTicket> post(sg4::Mailbox* box, Message* msg, double bytes);
+  std::shared_ptr<SendTicket> post(sg4::Mailbox* box, Message* msg);
   // Called by the node before anything that blocks it (a wait, a receive, a compute): the block
   // being filled is handed over. Waking a helper is a SimGrid call, which lets the helper run at
   // once; per send, that would post blocks of one or two sends.

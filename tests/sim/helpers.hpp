@@ -123,6 +123,17 @@ inline ChildRun run_forked(const Experiment& x, const sim::RunHooks& hooks = {})
   return out;
 }
 
+// metrics.csv without its wall_time_s column (the only column that differs between equal runs).
+inline std::string metrics_without_wall(const std::string& csv) {
+  std::string out, line;
+  std::istringstream in(csv);
+  while (std::getline(in, line)) {
+    const auto a = line.find(','), b = line.find(',', a + 1);
+    out += line.substr(0, a) + line.substr(b) + "\n";
+  }
+  return out;
+}
+
 // ||a - b|| / ||b||
 inline double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());

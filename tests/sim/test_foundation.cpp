@@ -154,15 +154,6 @@ json without_wall(json s) {
   s.erase("wall_time_s");
   return s;
 }
-std::string metrics_without_wall(const std::string& csv) {
-  std::string out, line;
-  std::istringstream in(csv);
-  while (std::getline(in, line)) {
-    const auto a = line.find(','), b = line.find(',', a + 1);
-    out += line.substr(0, a) + line.substr(b) + "\n";
-  }
-  return out;
-}
 }  // namespace
 
 TEST_CASE("determinism: two runs of the same ASGD config give identical outputs") {

@@ -32,16 +32,6 @@ json with_overlap(json cfg, const json& overlap) {
 
 std::vector<float> final_params(const ChildRun& r) { return r.params; }
 
-std::string without_wall(const std::string& csv) {  // metrics.csv without its wall_time_s column
-  std::string out, line;
-  std::istringstream in(csv);
-  while (std::getline(in, line)) {
-    const auto a = line.find(','), b = line.find(',', a + 1);
-    out += line.substr(0, a) + line.substr(b) + "\n";
-  }
-  return out;
-}
-
 json timing_only(json cfg) {
   cfg["compute"]["mode"] = "timing-only";
   return cfg;
@@ -246,7 +236,7 @@ TEST_CASE("layer-wise: the same config and seed give identical outputs, asynchro
     json cfg = alg_config(a, 4, ring ? 0 : 2, 1024);
     const ChildRun x = run_ok(cfg), y = run_ok(cfg);
     CHECK(x.params == y.params);
-    CHECK(without_wall(x.metrics) == without_wall(y.metrics));
+    CHECK(metrics_without_wall(x.metrics) == metrics_without_wall(y.metrics));
     CHECK(sim_time(x) == sim_time(y));
   }
 }

@@ -13,17 +13,6 @@ using namespace dtsim::test;
 
 namespace {
 
-// metrics.csv without its wall_time_s column
-std::string sim_columns(const std::string& csv) {
-  std::string out, line;
-  std::istringstream in(csv);
-  while (std::getline(in, line)) {
-    const size_t a = line.find(','), b = line.find(',', a + 1);
-    out += line.substr(0, a) + line.substr(b) + "\n";
-  }
-  return out;
-}
-
 // The timeline without the wait spans that end at its last instant.
 json without_final_waits(const std::string& trace) {
   json t = json::parse(trace);
@@ -58,7 +47,7 @@ void check_same(const json& doc, const std::vector<std::string>& sets) {
   CHECK(spans_a <= spans_b);
   CHECK(spans_a + static_cast<size_t>(x.platform.servers.count) >= spans_b);
   CHECK(a.links == b.links);
-  CHECK(sim_columns(a.metrics) == sim_columns(b.metrics));
+  CHECK(metrics_without_wall(a.metrics) == metrics_without_wall(b.metrics));
   // The shards' replies did go through helpers: more than kDirect workers.
   CHECK(x.platform.workers.count > static_cast<int>(sim::detail::SendPool::kDirect));
 }

@@ -212,8 +212,9 @@ int cmd_run(const Args& a) {
                  x.platform.workers.count, x.platform.servers.count, x.training.samples, x.model.value("kind", "?"),
                  x.compute.real ? "real compute" : "timing-only");
   // A run whose simulation alone will take a while says so before it starts (sim/preflight.hpp).
-  if (const sim::RunCost cost = sim::estimate_cost(x); !a.quiet && cost.wall_s >= 10)
-    spdlog::info("a large run, estimated: {} (dtsim validate prints this estimate)", sim::cost_text(cost));
+  if (!a.quiet)
+    if (const sim::RunCost cost = sim::estimate_cost(x); cost.wall_s >= 10)
+      spdlog::info("a large run, estimated: {} (dtsim validate prints this estimate)", sim::cost_text(cost));
   ProgressLine progress(!a.quiet && ::isatty(STDERR_FILENO));
   sim::RunHooks hooks;
   hooks.progress = [&](const sim::Progress& p) { progress.update(p); };
