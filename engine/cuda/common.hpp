@@ -21,6 +21,23 @@ void check(cudnnStatus_t st, const char* what, const char* file, int line);
 // After a kernel launch: launch errors (bad configuration) surface here.
 #define DTSIM_CUDA_LAUNCHED() DTSIM_CUDA_CHECK(cudaPeekAtLastError())
 
+// cuBLAS, loaded with dlopen the first time it is needed (cublas_loader.cpp). Linking libcublas
+// would make every dtsim process run its library constructors at start-up (about 0.5 s of CPU and
+// 220 MB of memory, measured in DEVELOPERS.md, "CI"), GPU or not; cuDNN 9 loads its parts lazily
+// already. The members are the cuBLAS entry points the context uses, with cuBLAS's own types.
+struct Cublas {
+  decltype(&cublasCreate_v2) create;
+  decltype(&cublasSetStream_v2) set_stream;
+  decltype(&cublasSetMathMode) set_math_mode;
+  decltype(&cublasSetAtomicsMode) set_atomics_mode;
+  decltype(&cublasSetPointerMode_v2) set_pointer_mode;
+  decltype(&cublasSgemm_v2) sgemm;
+  decltype(&cublasGetStatusName) status_name;
+  decltype(&cublasGetStatusString) status_string;
+};
+// Loads cuBLAS on the first call; RuntimeError naming the library and dlerror() if it cannot.
+const Cublas& cublas();
+
 class Context {
  public:
   // The one context; created (device 0 selected, handles made) on first use. Throws

@@ -32,7 +32,7 @@ void check(cudaError_t st, const char* what, const char* file, int line) {
 
 void check(cublasStatus_t st, const char* what, const char* file, int line) {
   if (st == CUBLAS_STATUS_SUCCESS) return;
-  fail(what, file, line, std::string(cublasGetStatusName(st)) + ": " + cublasGetStatusString(st));
+  fail(what, file, line, std::string(cublas().status_name(st)) + ": " + cublas().status_string(st));
 }
 
 void check(cudnnStatus_t st, const char* what, const char* file, int line) {
@@ -84,12 +84,12 @@ Context& Context::get() {
 Context::Context() {
   DTSIM_CUDA_CHECK(cudaSetDevice(0));
   DTSIM_CUDA_CHECK(cudaGetDeviceProperties(&props_, 0));
-  DTSIM_CUDA_CHECK(cublasCreate(&blas_));
-  DTSIM_CUDA_CHECK(cublasSetStream(blas_, stream()));
+  DTSIM_CUDA_CHECK(cublas().create(&blas_));
+  DTSIM_CUDA_CHECK(cublas().set_stream(blas_, stream()));
   // Plain FP32 (no TF32, no reduced-precision shortcuts) and no atomics: bitwise reproducible.
-  DTSIM_CUDA_CHECK(cublasSetMathMode(blas_, CUBLAS_PEDANTIC_MATH));
-  DTSIM_CUDA_CHECK(cublasSetAtomicsMode(blas_, CUBLAS_ATOMICS_NOT_ALLOWED));
-  DTSIM_CUDA_CHECK(cublasSetPointerMode(blas_, CUBLAS_POINTER_MODE_HOST));
+  DTSIM_CUDA_CHECK(cublas().set_math_mode(blas_, CUBLAS_PEDANTIC_MATH));
+  DTSIM_CUDA_CHECK(cublas().set_atomics_mode(blas_, CUBLAS_ATOMICS_NOT_ALLOWED));
+  DTSIM_CUDA_CHECK(cublas().set_pointer_mode(blas_, CUBLAS_POINTER_MODE_HOST));
 }
 
 cudnnHandle_t Context::dnn() {
@@ -342,9 +342,9 @@ void gemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
   // row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T.
   const cublasOperation_t ob = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t oa = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  DTSIM_CUDA_CHECK(cublasSgemm(ctx.blas(), ob, oa, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k),
-                               &alpha, b, static_cast<int>(ldb), a, static_cast<int>(lda), &beta, c,
-                               static_cast<int>(ldc)));
+  DTSIM_CUDA_CHECK(cublas().sgemm(ctx.blas(), ob, oa, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k),
+                                  &alpha, b, static_cast<int>(ldb), a, static_cast<int>(lda), &beta, c,
+                                  static_cast<int>(ldc)));
 }
 
 // ------------------------------------------------------------------------------------ loss

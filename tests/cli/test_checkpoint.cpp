@@ -18,6 +18,8 @@
 
 #include "helpers.hpp"
 
+namespace test_checkpoint_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -415,3 +417,5 @@ TEST_CASE("checkpoint: after an asynchronous resume a shard does not apply again
     CHECK(sb.find("\"updates\": 299,") != std::string::npos);
   }
 }
+
+}  // namespace test_checkpoint_cpp

@@ -14,6 +14,8 @@
 
 #include "helpers.hpp"
 
+namespace test_cli_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -184,6 +186,15 @@ TEST_CASE("bad usage: unknown command, option or missing config gives exit 2 wit
   CHECK(r.code == 2);
 }
 
+TEST_CASE("start-up: dtsim does not link cuBLAS, whose constructors cost every process 0.5 s (loaded on first use)") {
+  Scratch s;
+  const std::string out = (s.dir / "needed").string();
+  REQUIRE(std::system(("readelf -d " + std::string(DTSIM_BINARY) + " > " + out).c_str()) == 0);
+  const std::string needed = slurp(out);
+  CHECK(needed.find("(NEEDED)") != std::string::npos);
+  CHECK(needed.find("libcublas") == std::string::npos);
+}
+
 TEST_CASE("help, version, algorithms and validate of the shipped examples succeed") {
   auto r = dtsim("--help");
   CHECK(r.code == 0);
@@ -247,3 +258,5 @@ TEST_CASE("run: --set overrides reach the platform, --quiet prints nothing, outp
   CHECK(npy.rfind("\x93NUMPY", 0) == 0);
   CHECK(npy.find("'shape': (162,)") != std::string::npos);
 }
+
+}  // namespace test_cli_cpp

@@ -9,6 +9,8 @@
 
 #include "helpers.hpp"
 
+namespace test_cli_usage_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace {
 
 using namespace clitest;
@@ -124,3 +126,5 @@ TEST_CASE("usage: dtsim algorithms NAME prints that algorithm only, an unknown n
   CHECK(one.out.size() < all.out.size() / 4);
   expect_usage_error(dtsim("algorithms ssdg"), "dtsim algorithms", "unknown algorithm 'ssdg' (did you mean 'ssgd'?)");
 }
+
+}  // namespace test_cli_usage_cpp

@@ -14,6 +14,8 @@
 
 #include "helpers.hpp"
 
+namespace test_install_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -142,3 +144,5 @@ TEST_CASE("install: the example plugin builds out of tree against the installed 
   CHECK(a == slurp(s.dir / "local/final_params.npy"));
   CHECK(a != slurp(s.dir / "run/final_params.npy"));  // warmup 16: different
 }
+
+}  // namespace test_install_cpp

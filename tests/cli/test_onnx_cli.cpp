@@ -11,6 +11,8 @@
 
 #include "helpers.hpp"
 
+namespace test_onnx_cli_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -86,3 +88,5 @@ TEST_CASE("onnx cli: unsupported operator, input not matching the dataset, malfo
   const std::string c6 = s.write("k.json", config(R"({"kind": "onnx", "path": "net.onnx", "init": "pytorch"})"));
   refused(dtsim("validate " + c6), "error: " + c6 + ": model.init: ", "pytorch");
 }
+
+}  // namespace test_onnx_cli_cpp

@@ -12,6 +12,8 @@
 
 #include "helpers.hpp"
 
+namespace test_platform_cli_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -62,3 +64,5 @@ TEST_CASE("validate: summary of a 2-rack 4:1 platform names hosts, bisection and
   CHECK(r.out.find("rack-0-uplink_UP") != std::string::npos);
   CHECK(r.out.find("worker-0 -> worker-1: 2 links, latency 20 us") != std::string::npos);
 }
+
+}  // namespace test_platform_cli_cpp

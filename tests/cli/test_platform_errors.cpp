@@ -15,6 +15,8 @@
 
 #include "helpers.hpp"
 
+namespace test_platform_errors_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -213,3 +215,5 @@ TEST_CASE("validate --route: an unknown host or a malformed pair is a usage erro
   CHECK(r.code == 2);
   CHECK(r.err.find("--route needs two host names") != std::string::npos);
 }
+
+}  // namespace test_platform_errors_cpp

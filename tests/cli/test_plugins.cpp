@@ -13,6 +13,8 @@
 
 #include "helpers.hpp"
 
+namespace test_plugins_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -134,3 +136,5 @@ TEST_CASE("plugins: refusals are exit 2 with the reason: clash, ABI version, no 
   refused(dtsim("validate " + s.write("z.json", config(R"({"name": "post-local-sgd"})"))), "error: ",
           "unknown algorithm 'post-local-sgd'");
 }
+
+}  // namespace test_plugins_cpp

@@ -7,6 +7,8 @@
 
 #include "tests/cli/helpers.hpp"
 
+namespace test_preflight_cli_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace clitest;
 
 namespace {
@@ -98,3 +100,5 @@ TEST_CASE("a plain-number bandwidth or latency that looks like a forgotten unit 
   CHECK(r.err.find("platform.topology.backbone.latency: 10 without a unit is taken as 10 seconds") != std::string::npos);
   CHECK(r.out.find("valid (2 warnings)") != std::string::npos);
 }
+
+}  // namespace test_preflight_cli_cpp

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+namespace test_profile_cli_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -91,3 +93,5 @@ TEST_CASE("dtsim profile: bad usage and bad models exit with code 2 and say why"
   err("resnet50 --input 3,224,224 --batch 4", "timing-only");
   err("'{\"kind\":\"mlp\",\"hiden\":[4]}' --input 1,4,4 --batch 4", "unknown key 'hiden'");
 }
+
+}  // namespace test_profile_cli_cpp

@@ -13,6 +13,8 @@
 
 #include "helpers.hpp"
 
+namespace test_profile_model_cli_cpp {  // one namespace per test file: the test targets are unity builds
+
 using clitest::dtsim;
 using clitest::Scratch;
 using clitest::slurp;
@@ -153,3 +155,5 @@ TEST_CASE("profile model CLI: a malformed profile exits 2 naming the profile, th
   CHECK(r.code == 2);
   CHECK(r.err.find("error: " + pf + ": layers[2].forward_s[0]: must be a finite, non-negative time") == 0);
 }
+
+}  // namespace test_profile_model_cli_cpp

@@ -22,6 +22,8 @@
 
 #include "tests/cli/helpers.hpp"
 
+namespace test_signal_stress_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -192,3 +194,5 @@ TEST_CASE("signals stress: SIGINT and SIGTERM at random instants of a running sw
   stress(sweep_args, s.dir, SIGINT, 10, 2, 21, true);
   stress(sweep_args, s.dir, SIGTERM, 10, 2, 22, true);
 }
+
+}  // namespace test_signal_stress_cpp

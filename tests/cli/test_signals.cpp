@@ -15,6 +15,8 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+namespace test_signals_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -181,3 +183,5 @@ TEST_CASE("signals: a diverging run exits 3 with status diverged and its outputs
   CHECK(s["stopped"]["step"].get<int64_t>() >= 1);
   check_complete_outputs(d.path / "out", s);
 }
+
+}  // namespace test_signals_cpp

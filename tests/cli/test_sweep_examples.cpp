@@ -15,6 +15,8 @@
 #include "helpers.hpp"
 #include <nlohmann/json.hpp>
 
+namespace test_sweep_examples_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -73,3 +75,5 @@ TEST_CASE("synthetic data with a shape feeds image models: resnet18 (CIFAR varia
   CHECK(b.err.find("dataset.features: give either 'features' or 'shape'") != std::string::npos);
   fs::remove_all(dir);
 }
+
+}  // namespace test_sweep_examples_cpp

@@ -22,6 +22,8 @@
 #include "helpers.hpp"
 #include "sweep_helpers.hpp"
 
+namespace test_sweep_mpi_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
@@ -272,3 +274,5 @@ TEST_CASE("sweep over MPI: SIGINT to mpirun leaves results.csv and complete runs
   const Table done = read_table(out / "results.csv");
   for (size_t i = 0; i < done.rows.size(); ++i) CHECK(column(done, i, "status") == "completed");
 }
+
+}  // namespace test_sweep_mpi_cpp

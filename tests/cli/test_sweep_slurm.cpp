@@ -24,6 +24,8 @@
 #include "helpers.hpp"
 #include "sweep_helpers.hpp"
 
+namespace test_sweep_slurm_cpp {  // one namespace per test file: the test targets are unity builds
+
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
@@ -147,3 +149,5 @@ TEST_CASE("sweep --slurm through a real single-node Slurm: sbatch the array, --c
   CHECK(with_out_dir(without_wall_times(read_table(local / "results.csv")), local.string()).rows ==
         with_out_dir(without_wall_times(read_table(arr / "results.csv")), arr.string()).rows);
 }
+
+}  // namespace test_sweep_slurm_cpp

@@ -16,6 +16,11 @@
 #include "engine/optim.hpp"
 #include "helpers.hpp"
 #include "test_cuda_common.hpp"
+#if DTSIM_HAVE_CUDA
+#include "engine/cuda/common.hpp"  // cublas(): the lazily opened cuBLAS
+#endif
+
+namespace test_cuda_cpp {  // one namespace per test file: the test targets are unity builds
 
 using namespace dtsim;
 using namespace dtsim::engine;
@@ -56,6 +61,21 @@ TEST_CASE("cuda: a build or machine without it says why, and device 'cuda' is re
   CHECK(compute_backend(Device::Cpu) == host_backend(Device::Cpu));
   CHECK(compute_backend(Device::Reference) == Backend::Reference);
 }
+
+#if DTSIM_HAVE_CUDA
+TEST_CASE("cuda: cuBLAS is opened on first use with every entry point the context calls (no device needed)") {
+  const cuda::Cublas& b = cuda::cublas();
+  CHECK(static_cast<bool>(b.create));
+  CHECK(static_cast<bool>(b.set_stream));
+  CHECK(static_cast<bool>(b.set_math_mode));
+  CHECK(static_cast<bool>(b.set_atomics_mode));
+  CHECK(static_cast<bool>(b.set_pointer_mode));
+  CHECK(static_cast<bool>(b.sgemm));
+  CHECK(std::string(b.status_name(CUBLAS_STATUS_NOT_INITIALIZED)) == "CUBLAS_STATUS_NOT_INITIALIZED");
+  CHECK_FALSE(std::string(b.status_string(CUBLAS_STATUS_NOT_INITIALIZED)).empty());
+  CHECK(&cuda::cublas() == &b);  // opened once
+}
+#endif
 
 TEST_CASE("cuda: device Vecs are zeroed (also when reused), deep-cloned, moved, copied every way") {
   DTSIM_REQUIRE_CUDA();
@@ -284,3 +304,5 @@ TEST_CASE("cuda: softmax cross-entropy matches the host: loss, gradient, hits, t
   bad[1] = -1;
   CHECK_THROWS_AS(cuda::softmax_cross_entropy(d.data(), bad.data(), 2, 10, nullptr, nullptr), RuntimeError);
 }
+
+}  // namespace test_cuda_cpp

@@ -16,6 +16,8 @@
 #include "helpers.hpp"
 #include "test_cuda_common.hpp"
 
+namespace test_cuda_layers_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 using test::to_device;
@@ -204,3 +206,5 @@ TEST_CASE("cuda layers: a layer without a CUDA implementation fails naming itsel
     CHECK(std::string(e.what()).find("'reorder'") != std::string::npos);
   }
 }
+
+}  // namespace test_cuda_layers_cpp

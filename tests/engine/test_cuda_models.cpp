@@ -18,6 +18,8 @@
 #include "helpers.hpp"
 #include "test_cuda_common.hpp"
 
+namespace test_cuda_models_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 using test::to_host;
@@ -174,3 +176,5 @@ TEST_CASE("cuda models: an MLP trained on the GPU exceeds 80% test accuracy, hos
   Vec hg(model->num_params(), Device::Cpu);
   CHECK_THROWS_AS(host->forward_backward(w.view(), batch, hg.view()), RuntimeError);
 }
+
+}  // namespace test_cuda_models_cpp

@@ -12,6 +12,8 @@
 #include "engine/dataset.hpp"
 #include "helpers.hpp"
 
+namespace test_dataset_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -352,3 +354,5 @@ TEST_CASE("gather copies features and labels of the requested samples") {
   }
   CHECK_THROWS_AS(gather(ds.train, ds.shape, {50}, b), RuntimeError);
 }
+
+}  // namespace test_dataset_cpp

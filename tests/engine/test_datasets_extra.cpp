@@ -12,6 +12,8 @@
 #include "engine/dataset.hpp"
 #include "helpers.hpp"
 
+namespace test_datasets_extra_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -232,3 +234,5 @@ TEST_CASE("crop + flip augmentation: deterministic per (seed, worker, step), a s
   for (size_t i = 0; i < z.x.size(); ++i) CHECK(z.x[i] != 0.0f);
   CHECK_THROWS_AS(augment_crop_flip(z, {1.0f}, 7, 3, 11, 2), RuntimeError);  // fill size
 }
+
+}  // namespace test_datasets_extra_cpp

@@ -8,6 +8,8 @@
 #include "common/json_reader.hpp"
 #include "engine/devices.hpp"
 
+namespace test_devices_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -37,3 +39,5 @@ TEST_CASE("traces/devices.json and the compiled device catalog are the same tabl
   CHECK(find_device("v10") == nullptr);
   CHECK(find_device("h100")->peak_fp32 == 66.9e12);
 }
+
+}  // namespace test_devices_cpp

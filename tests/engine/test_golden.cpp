@@ -14,6 +14,8 @@
 #include "engine/backend.hpp"
 #include "engine/graph.hpp"
 
+namespace test_golden_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -114,3 +116,5 @@ TEST_CASE("golden: loss, gradients and running statistics of a tiny ResNet match
           doctest::Approx(gold.at("eval_loss").get<double>()).epsilon(1e-5));
   }
 }
+
+}  // namespace test_golden_cpp

@@ -13,6 +13,8 @@
 #include "helpers.hpp"
 #include "test_cuda_common.hpp"
 
+namespace test_gpt_cuda_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -97,3 +99,5 @@ TEST_CASE("cuda AdamW: a step on device buffers gives the host's bits") {
   Vec mixed(n);
   CHECK_THROWS_AS(dev.step(mixed.view(), gd.view()), RuntimeError);
 }
+
+}  // namespace test_gpt_cuda_cpp

@@ -14,6 +14,8 @@
 #include "engine/backend.hpp"
 #include "engine/model.hpp"
 
+namespace test_gpt_golden_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -107,3 +109,5 @@ TEST_CASE("golden: a tiny GPT's loss, gradients and one AdamW step match PyTorch
     }
   }
 }
+
+}  // namespace test_gpt_golden_cpp

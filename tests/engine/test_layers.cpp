@@ -17,6 +17,8 @@
 #include "engine/ref_kernels.hpp"
 #include "helpers.hpp"
 
+namespace test_layers_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -472,3 +474,5 @@ TEST_CASE("Add, ReLU and the option-A shortcut: finite differences and cpu == re
     for (Layout in : {Layout::Plain, Layout::Block16}) cpu_matches_reference(l16, in, 2, 430, 0);
   }
 }
+
+}  // namespace test_layers_cpp

@@ -12,6 +12,8 @@
 #include "engine/ops.hpp"
 #include "helpers.hpp"
 
+namespace test_model_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -422,3 +424,5 @@ TEST_CASE("two compute threads give the same loss and gradients as one, to round
   CHECK(test::max_rel_diff(g2.data(), g1.data(), g1.size()) <= 1e-5);
   set_compute_threads(1);
 }
+
+}  // namespace test_model_cpp

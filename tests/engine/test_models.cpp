@@ -16,6 +16,8 @@
 #include "engine/ref_kernels.hpp"
 #include "helpers.hpp"
 
+namespace test_models_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -391,3 +393,5 @@ TEST_CASE("Graph: shape checks, dangling outputs and two-input layers") {
   dangling.add(std::make_unique<Linear>("fc", SampleShape{2, 1, 1}, 2), 0);
   CHECK_THROWS_AS(make_graph_model("d", std::move(dangling), 2, ComputeOptions{Device::Reference, 1}), RuntimeError);
 }
+
+}  // namespace test_models_cpp

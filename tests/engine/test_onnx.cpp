@@ -21,6 +21,8 @@
 #include "engine/model.hpp"
 #include "engine/onnx.hpp"
 
+namespace test_onnx_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 namespace pb = ::onnx;  // ONNX's protobuf classes (dtsim::engine::onnx is the importer)
@@ -412,3 +414,5 @@ TEST_CASE("onnx: through the model spec, a bad path or file is an InputError at 
   CHECK(fails({{"kind", "onnx"}, {"path", "make_onnx.py"}}).find(kData + "make_onnx.py: ") != std::string::npos);
   CHECK(fails({{"kind", "onnx"}, {"path", "small_cnn.onnx"}}).empty());
 }
+
+}  // namespace test_onnx_cpp

@@ -8,6 +8,8 @@
 #include "engine/optim.hpp"
 #include "helpers.hpp"
 
+namespace test_optim_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -131,3 +133,5 @@ TEST_CASE("a small MLP trained with plain SGD on synthetic data exceeds 80% test
   CHECK(after.accuracy() > 0.80);
   CHECK(after.loss() < before.loss());
 }
+
+}  // namespace test_optim_cpp

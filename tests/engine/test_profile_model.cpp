@@ -19,6 +19,8 @@
 #include "engine/model.hpp"
 #include "engine/profile_model.hpp"
 
+namespace test_profile_model_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 namespace fs = std::filesystem;
@@ -251,3 +253,5 @@ TEST_CASE("profile model: it has no compute path, so make_model refuses it") {
     if (name == "profile") listed = timing_only;
   CHECK(listed);
 }
+
+}  // namespace test_profile_model_cpp

@@ -7,6 +7,8 @@
 #include "engine/optim.hpp"
 #include "engine/schedule.hpp"
 
+namespace test_schedule_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -115,3 +117,5 @@ TEST_CASE("Sgd carries a schedule: lr_at follows it, the default is the constant
   c.schedule = make({{"kind", "cosine"}});
   CHECK(Sgd(c, 1, Device::Cpu).lr_at(50, 100) == doctest::Approx(0.05));
 }
+
+}  // namespace test_schedule_cpp

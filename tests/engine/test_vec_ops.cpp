@@ -11,6 +11,8 @@
 #include "engine/vec.hpp"
 #include "helpers.hpp"
 
+namespace test_vec_ops_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -134,3 +136,5 @@ TEST_CASE("ops reject views of different sizes") {
   CHECK_THROWS_AS(ops::dot(a.view(), b.view()), RuntimeError);
   CHECK_THROWS_AS(ops::sub(a.view(), a.view(), b.view()), RuntimeError);
 }
+
+}  // namespace test_vec_ops_cpp

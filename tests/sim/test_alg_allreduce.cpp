@@ -6,6 +6,8 @@
 #include "engine/quantize.hpp"
 #include "tests/sim/test_alg_helpers.hpp"
 
+namespace test_alg_allreduce_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -418,3 +420,5 @@ TEST_CASE("Streaming DiLoCo: each exchange overlaps tau inner steps") {
   CHECK(frag_ring < kTc);
   CHECK(sim_time(overlapped) < sim_time(blocking) - 5 * frag_ring);  // >= 8 exchanges hidden
 }
+
+}  // namespace test_alg_allreduce_cpp

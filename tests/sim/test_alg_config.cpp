@@ -7,6 +7,8 @@
 #include "algorithms/api.hpp"
 #include "tests/sim/test_alg_helpers.hpp"
 
+namespace test_alg_config_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -97,3 +99,5 @@ TEST_CASE("algorithms allocate on the compute device: no algorithm file names a 
   }
   CHECK(files >= 15);
 }
+
+}  // namespace test_alg_config_cpp

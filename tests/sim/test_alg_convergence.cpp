@@ -4,6 +4,8 @@
 // model is at ~10 %, and SSGD reaches ~86 % here. Hyper-parameters are stated per algorithm.
 #include "tests/sim/test_alg_helpers.hpp"
 
+namespace test_alg_convergence_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -70,3 +72,5 @@ TEST_CASE("convergence: diloco (H=8, inner AdamW lr 0.003) reaches 80% within 81
 TEST_CASE("convergence: streaming-diloco (H=8, P=2, 4-bit, inner AdamW lr 0.003) reaches 80% within 8192 samples") {
   converges({{"name", "streaming-diloco"}, {"period", 8}, {"local_lr", 0.003}, {"quantize", true}}, 0);
 }
+
+}  // namespace test_alg_convergence_cpp

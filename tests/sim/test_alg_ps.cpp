@@ -4,6 +4,8 @@
 // network model, network independence / event-order dependence. Small synthetic runs (32 steps).
 #include "tests/sim/test_alg_helpers.hpp"
 
+namespace test_alg_ps_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -302,3 +304,5 @@ TEST_CASE("local optimizers: OD-SGD's dc-asgd-adaptive and SSD-SGD's GLU (recons
   const auto ssd_glu = run_ok(alg_config(ssd));
   CHECK(rel_diff(ssd_glu.params, ssd_sgd.params) > 1e-4);  // (convergence: test_alg_convergence.cpp)
 }
+
+}  // namespace test_alg_ps_cpp

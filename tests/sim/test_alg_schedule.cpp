@@ -6,6 +6,8 @@
 #include "algorithms/api.hpp"
 #include "tests/sim/test_alg_helpers.hpp"
 
+namespace test_alg_schedule_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -143,3 +145,5 @@ TEST_CASE("schedule: an asynchronous update counts the samples computed when it 
   asgd["algorithm"]["schedule"]["milestones_epochs"] = {12 * 16 / 2048.0};  // one update earlier: another model
   CHECK(run_ok(asgd).params_npy != a.params_npy);
 }
+
+}  // namespace test_alg_schedule_cpp

@@ -11,6 +11,7 @@
 #include "sim/checkpoint.hpp"
 
 namespace dtsim::test {
+namespace test_checkpoint_file_cpp {  // one namespace per test file: the test targets are unity builds
 namespace {
 
 sim::Checkpoint sample_checkpoint() {
@@ -101,4 +102,5 @@ TEST_CASE("checkpoint file: the config hash is FNV-1a of the exact text") {
   CHECK(sim::config_hash("{\"seed\": 1}\n") != sim::config_hash("{\"seed\": 1} \n"));
 }
 
+}  // namespace test_checkpoint_file_cpp
 }  // namespace dtsim::test

@@ -2,6 +2,8 @@
 #include "engine/ops.hpp"
 #include "tests/sim/helpers.hpp"
 
+namespace test_collectives_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -95,3 +97,5 @@ TEST_CASE("all-reduce with one worker costs nothing") {
   CHECK(r.summary["simulated_time_s"].get<double>() == doctest::Approx(0.03).epsilon(1e-12));
   CHECK(r.summary["bytes_on_wire"].get<double>() == 0);
 }
+
+}  // namespace test_collectives_cpp

@@ -11,6 +11,8 @@
 #include "engine/profile.hpp"
 #include "helpers.hpp"
 
+namespace test_compute_config_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -182,3 +184,5 @@ TEST_CASE("paths in the resolved config are absolute: it loads again from any wo
   CHECK(b.resolved == a.resolved);
   std::filesystem::current_path(here);
 }
+
+}  // namespace test_compute_config_cpp

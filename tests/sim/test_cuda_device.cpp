@@ -8,6 +8,8 @@
 #include "engine/cuda/cuda.hpp"
 #include "helpers.hpp"
 
+namespace test_cuda_device_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 
 TEST_CASE("compute.device: cuda is refused with the reason where it cannot run, auto falls back to cpu") {
@@ -41,3 +43,5 @@ TEST_CASE("compute.device: cuda is refused with the reason where it cannot run, 
     CHECK_THROWS_AS(test::load(cfg), InputError);
   }
 }
+
+}  // namespace test_cuda_device_cpp

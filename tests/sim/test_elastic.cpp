@@ -11,6 +11,8 @@
 #include "algorithms/common.hpp"
 #include "tests/sim/test_alg_helpers.hpp"
 
+namespace test_elastic_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -363,3 +365,5 @@ TEST_CASE("elastic: refused with one line naming algorithm.on_failure and the va
     CHECK(load(cfg).algorithm_spec["on_failure"] == "elastic");
   }
 }
+
+}  // namespace test_elastic_cpp

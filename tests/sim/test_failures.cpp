@@ -10,6 +10,8 @@
 #include "algorithms/api.hpp"
 #include "tests/sim/helpers.hpp"
 
+namespace test_failures_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -287,3 +289,5 @@ TEST_CASE("failure matrix: every algorithm survives a worker crash on the surviv
     }
   }
 }
+
+}  // namespace test_failures_cpp

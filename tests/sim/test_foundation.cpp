@@ -4,6 +4,8 @@
 
 #include "tests/sim/helpers.hpp"
 
+namespace test_foundation_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -244,3 +246,5 @@ TEST_CASE("summary and metrics carry every documented field") {
   CHECK(compute == r.summary["gradients"].get<int>());
   CHECK(send == r.summary["messages"].get<int>());
 }
+
+}  // namespace test_foundation_cpp

@@ -12,6 +12,8 @@
 #include "common/error.hpp"
 #include "helpers.hpp"
 
+namespace test_gpt_config_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 
 namespace {
@@ -135,3 +137,5 @@ TEST_CASE("text run: a tiny GPT trains with SSGD on 2 workers, metrics are per-t
   CHECK(final_loss < std::log(static_cast<double>(x.dataset.text_vocab)));
   CHECK(r.metrics.find("test_loss") != std::string::npos);
 }
+
+}  // namespace test_gpt_config_cpp

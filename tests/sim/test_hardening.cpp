@@ -13,6 +13,7 @@
 #include "tests/sim/helpers.hpp"
 
 namespace dtsim::test {
+namespace test_hardening_cpp {  // one namespace per test file: the test targets are unity builds
 namespace {
 
 using algo::Algorithm;
@@ -313,4 +314,5 @@ TEST_CASE("clip_grad_norm as an algorithm option: the first SGD step moves the m
 }
 
 }  // namespace
+}  // namespace test_hardening_cpp
 }  // namespace dtsim::test

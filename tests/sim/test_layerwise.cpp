@@ -12,6 +12,8 @@
 #include "sim/overlap_plan.hpp"
 #include "tests/sim/test_alg_helpers.hpp"
 
+namespace test_layerwise_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -299,3 +301,5 @@ TEST_CASE("layer-wise config: failures and checkpoints are timed with none, a wa
   CHECK(error_path(with_overlap(c, {{"kind", "per-tensor"}})) == "training.checkpoint_every_samples");
   CHECK(error_path(with_overlap(c, {{"kind", "none"}})).empty());
 }
+
+}  // namespace test_layerwise_cpp

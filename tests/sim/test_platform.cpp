@@ -6,6 +6,8 @@
 #include "sim/platform.hpp"
 #include "tests/sim/helpers.hpp"
 
+namespace test_platform_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 namespace sg4 = simgrid::s4u;
@@ -241,3 +243,5 @@ TEST_CASE("bisection bandwidth per topology (docs/platforms.md formulas)") {
   CHECK(bis(R"({"topology": {"kind": "torus", "dims": [4, 4], "link": {"bandwidth": "10Gbps"}}, "workers": {"count": 16, "link": {"bandwidth": "100Gbps"}}, "servers": {"count": 0}})") ==
         doctest::Approx(2 * 4 * 10 * G));
 }
+
+}  // namespace test_platform_cpp

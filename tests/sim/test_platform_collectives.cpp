@@ -6,6 +6,9 @@
 
 #include "engine/ops.hpp"
 #include "tests/sim/helpers.hpp"
+#include "tests/sim/test_alg_helpers.hpp"  // sim_time
+
+namespace test_platform_collectives_cpp {  // one namespace per test file: the test targets are unity builds
 
 using namespace dtsim;
 using namespace dtsim::test;
@@ -57,8 +60,6 @@ ChildRun run_probe(const json& cfg, int rounds = 2) {
   hooks.make_algorithm = [=] { return std::make_unique<AllreduceProbe>(rounds); };
   return run_forked(load(cfg), hooks);
 }
-
-double sim_time(const ChildRun& r) { return r.summary["simulated_time_s"].get<double>(); }
 
 // Hierarchical all-reduce with R groups of m ranks: group reduce (ring reduce-scatter + gather to
 // the leader), ring all-reduce among the leaders over (alpha_x, B_x), broadcast back (scatter +
@@ -150,3 +151,5 @@ TEST_CASE("sharded PS with co-located shards: a phase is lat + max((N-1) S/(K B)
     CHECK(sim_time(r) == doctest::Approx(steps * (kCompute + phase + update + phase)).epsilon(1e-9));
   }
 }
+
+}  // namespace test_platform_collectives_cpp

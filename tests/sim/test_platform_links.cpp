@@ -5,6 +5,8 @@
 
 #include "tests/sim/helpers.hpp"
 
+namespace test_platform_links_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -105,3 +107,5 @@ TEST_CASE("links.csv: a co-located shard's traffic with its own host goes over t
   CHECK(links.at("worker-1-loopback").bytes == 0);
   CHECK(links.count("server-0-nic_UP") == 0);
 }
+
+}  // namespace test_platform_links_cpp

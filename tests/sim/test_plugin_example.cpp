@@ -7,6 +7,8 @@
 #include "algorithms/plugin_loader.hpp"
 #include "tests/sim/test_alg_helpers.hpp"
 
+namespace test_plugin_example_cpp {  // one namespace per test file: the test targets are unity builds
+
 extern "C" int dtsim_plugin_register(int abi, void* registry);  // examples/plugin/post_local_sgd.cpp
 
 using namespace dtsim;
@@ -62,3 +64,5 @@ TEST_CASE("plugin example: simulated time is W (T_c + ring + U) + (T - W)(T_c + 
     }
   }
 }
+
+}  // namespace test_plugin_example_cpp

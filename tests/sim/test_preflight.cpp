@@ -15,6 +15,8 @@
 #include "sim/stragglers.hpp"
 #include "tests/sim/helpers.hpp"
 
+namespace test_preflight_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -427,3 +429,5 @@ TEST_CASE("the cost estimate grows faster than the workers (the solver's cost pe
   CHECK(text.find(" of simulation") != std::string::npos);
   CHECK(text.find("plus the real compute") != std::string::npos);  // small_config is real-mode
 }
+
+}  // namespace test_preflight_cpp

@@ -7,6 +7,8 @@
 #include "sim/stragglers.hpp"
 #include "tests/sim/helpers.hpp"
 
+namespace test_stragglers_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -229,3 +231,5 @@ TEST_CASE("latency jitter: seeded, bounded by the draw's range, and leaves compu
   CHECK(c.summary["simulated_time_s"].get<double>() != t);
   for (int w = 0; w < kN; ++w) check_all(spans.at("worker-" + std::to_string(w)), kC);
 }
+
+}  // namespace test_stragglers_cpp

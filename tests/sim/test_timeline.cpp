@@ -6,6 +6,8 @@
 
 #include "tests/sim/helpers.hpp"
 
+namespace test_timeline_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -192,3 +194,5 @@ TEST_CASE("timeline: collective steps are flow arrows, and compute slices end wh
   // and the per-worker compute time agrees
   for (const auto& w : r.summary["per_worker"]) CHECK(w["compute_s"].get<double>() == doctest::Approx(2e-4));
 }
+
+}  // namespace test_timeline_cpp
