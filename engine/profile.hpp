@@ -1,6 +1,7 @@
 // Compute profiles: measured forward / backward / update times of one model at one batch size on
 // one device (`dtsim profile`), stored as JSON (traces/profiles/<model>-<device>-b<B>.json), and
-// used by the timing model (`compute.time.kind: "profile"`). See docs/engine.md.
+// used by the timing model (`compute.time.kind: "profile"`). See docs/engine.md and
+// docs/profiles.md ("Compute profiles": the per-layer times).
 #pragma once
 #include <string>
 #include <vector>
@@ -31,8 +32,8 @@ struct ComputeProfile {
   int threads = 1;
   std::string isa;
   // Medians over `steps` measured steps after `warmup` unmeasured ones (seconds).
-  double forward_s = 0;   // forward pass (training mode) incl. the loss
-  double backward_s = 0;  // backward pass (all parameter gradients)
+  double forward_s = 0;   // forward pass (training mode)
+  double backward_s = 0;  // the loss and the backward pass (all parameter gradients)
   double update_s = 0;    // optimizer step (SGD, momentum 0.9, weight decay 5e-4) over all parameters
   double step_s = 0;      // a whole training step, measured as such
   int steps = 0, warmup = 0;
