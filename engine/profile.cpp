@@ -101,22 +101,22 @@ std::string default_profile_name(const ComputeProfile& p) {
 
 json to_json(const ComputeProfile& p) {
   json j{{"format", "dtsim-compute-profile/1"},
-              {"model_kind", p.model_kind},
-              {"model", p.model},
-              {"input", {p.input.c, p.input.h, p.input.w}},
-              {"classes", p.classes},
-              {"batch", p.batch},
-              {"device", p.device},
-              {"device_name", p.device_name},
-              {"threads", p.threads},
-              {"isa", p.isa},
-              {"forward_s", p.forward_s},
-              {"backward_s", p.backward_s},
-              {"update_s", p.update_s},
-              {"step_s", p.step_s},
-              {"steps", p.steps},
-              {"warmup", p.warmup},
-              {"clock", p.clock}};
+         {"model_kind", p.model_kind},
+         {"model", p.model},
+         {"input", {p.input.c, p.input.h, p.input.w}},
+         {"classes", p.classes},
+         {"batch", p.batch},
+         {"device", p.device},
+         {"device_name", p.device_name},
+         {"threads", p.threads},
+         {"isa", p.isa},
+         {"forward_s", p.forward_s},
+         {"backward_s", p.backward_s},
+         {"update_s", p.update_s},
+         {"step_s", p.step_s},
+         {"steps", p.steps},
+         {"warmup", p.warmup},
+         {"clock", p.clock}};
   if (!p.layers.empty()) {
     json layers = json::array();
     for (const LayerTime& l : p.layers)

@@ -8,10 +8,10 @@
 // MODEL is a model kind ("resnet20") or a model JSON object ('{"kind":"mlp","hidden":[256,256]}').
 // Times are medians over S (default 20, at least 20) measured steps after W (default 5) warm-up
 // steps, on random data; then S more steps timed layer by layer, whose per-layer medians are scaled
-// to add up to the forward and backward medians (the factors: layer_scale). The profile goes to FILE, default traces/profiles/<kind>-<device>-b<B>.json
-// (relative to the current directory). --clock thread-cpu times the thread's CPU time instead of
-// the wall clock (1 thread, host devices): the figure an idle machine would give, measured on a
-// busy shared one. Exit codes: 0, 1 runtime failure, 2 bad usage or input.
+// to add up to the forward and backward medians (the factors: layer_scale). The profile goes to
+// FILE, default traces/profiles/<kind>-<device>-b<B>.json (relative to the current directory).
+// --clock thread-cpu times the thread's CPU time instead of the wall clock (1 thread, host
+// devices): the figure an idle machine would give, measured on a busy shared one. Exit codes: 0, 1 runtime failure, 2 bad usage or input.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
