@@ -1,7 +1,5 @@
 #include "engine/model.hpp"
 
-#include <time.h>
-
 #include <algorithm>
 #include <chrono>
 #include <limits>
@@ -12,135 +10,11 @@
 #include "engine/backend.hpp"
 #include "engine/cuda/cuda.hpp"
 #include "engine/graph.hpp"
+#include "engine/layer_timer.hpp"
 #include "engine/layers.hpp"
-#include "engine/models.hpp"
 #include "engine/ops.hpp"
-#include "engine/profile_model.hpp"
 
 namespace dtsim::engine {
-
-// ------------------------------------------------------------------------ Model defaults
-
-double thread_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
-void Model::init_state(VecView state) const {
-  if (state.size != num_state())
-    throw RuntimeError("init_state: buffer holds " + std::to_string(state.size) + " floats, model has " +
-                       std::to_string(num_state()) + " state values");
-}
-
-float Model::forward_backward(ConstVecView params, VecView state, const Batch& batch, VecView grads) {
-  if (state.size != num_state())
-    throw RuntimeError("forward_backward: state holds " + std::to_string(state.size) + " floats, model has " +
-                       std::to_string(num_state()));
-  return forward_backward(params, batch, grads);
-}
-
-EvalResult Model::evaluate(ConstVecView params, ConstVecView state, const Split& split, size_t begin, size_t n) {
-  if (state.size != num_state())
-    throw RuntimeError("evaluate: state holds " + std::to_string(state.size) + " floats, model has " +
-                       std::to_string(num_state()));
-  return evaluate(params, split, begin, n);
-}
-
-// ------------------------------------------------------------------------------- Graph
-
-Graph::Graph(SampleShape input) {
-  if (input.c < 1 || input.h < 1 || input.w < 1) throw RuntimeError("model: bad input shape");
-  shapes_.push_back(input);
-}
-
-int Graph::add(std::unique_ptr<Layer> layer, int in, int in2) {
-  auto check = [&](int t, const char* which) {
-    if (t < 0 || t > last())
-      throw RuntimeError("layer '" + layer->name() + "': " + which + " tensor " + std::to_string(t) + " does not exist");
-    const SampleShape& s = shapes_[static_cast<size_t>(t)];
-    const SampleShape& l = layer->in_shape();
-    if (s.c != l.c || s.h != l.h || s.w != l.w)
-      throw RuntimeError("layer '" + layer->name() + "': input shape " + std::to_string(l.c) + "x" +
-                         std::to_string(l.h) + "x" + std::to_string(l.w) + " but the tensor is " + std::to_string(s.c) +
-                         "x" + std::to_string(s.h) + "x" + std::to_string(s.w));
-  };
-  check(in, "input");
-  if (layer->num_inputs() == 2) check(in2, "second input");
-  else if (in2 >= 0) throw RuntimeError("layer '" + layer->name() + "' takes one input");
-  shapes_.push_back(layer->out_shape());
-  nodes_.push_back({std::move(layer), in, in2});
-  return last();
-}
-
-const SampleShape& Graph::shape(int tensor) const { return shapes_.at(static_cast<size_t>(tensor)); }
-
-void Graph::set_initial_values(std::vector<float> params, std::vector<float> state) {
-  if (params.size() != num_params() || state.size() != num_state())
-    throw RuntimeError("initial values: " + std::to_string(params.size()) + " parameters and " +
-                       std::to_string(state.size()) + " state values for a graph of " + std::to_string(num_params()) +
-                       " and " + std::to_string(num_state()));
-  init_params_ = std::move(params);
-  init_state_ = std::move(state);
-}
-
-size_t Graph::num_params() const {
-  size_t n = 0;
-  for (const auto& nd : nodes_) n += nd.layer->num_params();
-  return n;
-}
-size_t Graph::num_state() const {
-  size_t n = 0;
-  for (const auto& nd : nodes_) n += nd.layer->num_state();
-  return n;
-}
-double Graph::forward_flops() const {
-  double f = 0;
-  for (const auto& nd : nodes_) f += nd.layer->forward_flops();
-  return f;
-}
-double Graph::training_flops() const {
-  double f = 0;
-  for (const auto& nd : nodes_)
-    f += nd.layer->forward_flops() + nd.layer->backward_input_flops() + nd.layer->backward_weight_flops();
-  return f;
-}
-void Graph::set_positions(int positions) {
-  if (positions < 1) throw RuntimeError("model: positions must be at least 1");
-  positions_ = positions;
-}
-std::vector<ParamTensor> Graph::param_tensors() const {
-  std::vector<ParamTensor> out;
-  size_t off = 0;
-  for (const auto& nd : nodes_) {
-    nd.layer->param_tensors(off, out);
-    off += nd.layer->num_params();
-  }
-  return out;
-}
-
-std::vector<LayerCost> Graph::layer_costs() const {
-  std::vector<LayerCost> out;
-  std::vector<ParamTensor> scratch;
-  size_t off = 0, tensor = 0;
-  for (const auto& nd : nodes_) {
-    const Layer& l = *nd.layer;
-    LayerCost c;
-    c.name = l.name();
-    c.type = l.type();
-    c.forward_flops = l.forward_flops();
-    // Convolutions and linear layers: the input gradient and the weight gradient each cost one
-    // forward (flops_per_sample = 3 x forward); attention and a tied head say otherwise.
-    c.backward_input_flops = l.backward_input_flops();
-    c.backward_weight_flops = l.backward_weight_flops();
-    scratch.clear();
-    l.param_tensors(off, scratch);
-    for (size_t k = 0; k < scratch.size(); ++k) c.tensors.push_back(tensor++);
-    off += l.num_params();
-    out.push_back(std::move(c));
-  }
-  return out;
-}
 
 namespace {
 
@@ -182,6 +56,7 @@ class GraphModel final : public Model {
     std::map<const Layer*, size_t> owner_poff;  // parameter offset of each layer (weight tying)
     for (auto& nd : nodes) {
       Layer* l = nd.layer.get();
+      node_ = static_cast<size_t>(&nd - nodes.data());  // its steps, inserted Reorders included
       const size_t np = l->num_params(), ns = l->num_state();
       owner_poff[l] = poff;
       l->param_tensors(poff, param_tensors_);
@@ -236,6 +111,7 @@ class GraphModel final : public Model {
   VecView default_state() override { return own_state_.view(); }
   void enable_step_timing(bool on) override { timing_ = on; }
   StepTimes last_step_times() const override { return times_; }
+  void set_layer_timer(LayerTimer* timer) override { layer_timer_ = timer; }
 
   void init_params(VecView params, uint64_t seed) const override {
     check_size(params, num_params_, "init_params", "parameters");
@@ -281,11 +157,17 @@ class GraphModel final : public Model {
     reserve(n, true);
     const auto t0 = timing_ ? Clock::now() : Clock::time_point{};
     const double c0 = timing_ ? thread_cpu_seconds() : 0.0;
+    LayerTimer* const lt = layer_timer_;  // engine/layer_timer.hpp: per-layer laps (dtsim profile)
+    if (lt) {
+      if (device_ == Device::Cuda) cuda::synchronize();
+      lt->begin(Pass::Forward);
+    }
     const float* x0 = stage_input(batch.x.data(), batch.x.size());
-    forward(params.ptr, state.ptr, x0, n, true);
+    forward(params.ptr, state.ptr, x0, n, true, lt);
     if (timing_ && device_ == Device::Cuda) cuda::synchronize();
     const auto t1 = timing_ ? Clock::now() : Clock::time_point{};
     const double c1 = timing_ ? thread_cpu_seconds() : 0.0;
+    if (lt) lt->begin(Pass::Backward);
 
     const int last = last_tensor();
     // Mean over every prediction: the n samples' positions (PyTorch's F.cross_entropy over
@@ -294,37 +176,13 @@ class GraphModel final : public Model {
     std::fill(written_.begin(), written_.end(), 0);
     written_[static_cast<size_t>(last)] = 1;
     for (size_t i = steps_.size(); i-- > 0;) {
-      const Step& s = steps_[i];
-      if (s.alias) {
-        written_[static_cast<size_t>(s.in)] = written_[static_cast<size_t>(s.out)];
-        continue;
-      }
-      if (!s.pd && !s.pd2 && s.layer->num_params() == 0 && s.tied < 0) continue;
-      BwdArgs a;
-      a.params = params.ptr + s.poff;
-      a.x = input_ptr(s.in, x0);
-      a.x2 = s.in2 >= 0 ? input_ptr(s.in2, x0) : nullptr;
-      a.y = act(s.out);
-      a.dy = grad(s.out);
-      a.dparams = s.tied >= 0 ? tied_grads_[static_cast<size_t>(s.tied)].data() : grads.ptr + s.poff;
-      a.state = state.ptr ? state.ptr + s.soff : nullptr;
-      a.propagate_down = s.pd;
-      a.propagate_down2 = s.pd2;
-      a.training = true;
-      a.n = n;
-      const bool acc = s.pd && written_[static_cast<size_t>(s.in)];
-      const bool acc2 = s.pd2 && written_[static_cast<size_t>(s.in2)];
-      if (s.pd) a.dx = acc ? tmp_.data() : grad(s.in);
-      if (s.pd2) a.dx2 = acc2 ? tmp2_.data() : grad(s.in2);
-      s.layer->backward(backend_, a);
-      if (acc) accumulate(s.in, tmp_.data(), n);
-      if (acc2) accumulate(s.in2, tmp2_.data(), n);
-      if (s.pd) written_[static_cast<size_t>(s.in)] = 1;
-      if (s.pd2) written_[static_cast<size_t>(s.in2)] = 1;
+      backward_step(steps_[i], params.ptr, state.ptr, grads.ptr, x0, n);
+      if (lt) lap(lt, Pass::Backward, steps_[i].node);
     }
     // Tied layers' gradients join their owners' (written by the owners' backward), in step order.
     for (const Step& s : steps_)
       if (s.tied >= 0) add_into(grads.ptr + s.poff, tied_grads_[static_cast<size_t>(s.tied)]);
+    if (lt) lap(lt, Pass::Backward, 0);  // after the first layer's backward, the last to run
     if (timing_ && device_ == Device::Cuda) cuda::synchronize();
     if (timing_)
       times_ = {std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(Clock::now() - t1).count(),
@@ -354,7 +212,7 @@ class GraphModel final : public Model {
       const size_t m = std::min(eval_chunk_, n - done);
       const size_t first = begin + done;
       forward(params.ptr, const_cast<float*>(state.ptr),
-              stage_input(split.x.data() + first * input_size(), m * input_size()), m, false);
+              stage_input(split.x.data() + first * input_size(), m * input_size()), m, false, nullptr);
       if (positions_ == 1) {
         r.loss_sum += xent(act(last), split.y.data() + first, m, nullptr, &r.correct);
       } else {  // per sample: the mean over its positions
@@ -384,6 +242,7 @@ class GraphModel final : public Model {
     bool alias = false;
     bool inserted = false;  // a Reorder the model added
     int tied = -1;          // weight tying: index of the gradient scratch in tied_grads_
+    size_t node = 0;        // the graph node (Graph::layer_costs() index) whose work this is
   };
 
   Tensor& tensor(int t) { return tensors_[static_cast<size_t>(t)]; }
@@ -406,6 +265,7 @@ class GraphModel final : public Model {
     s.poff = poff;
     s.soff = soff;
     s.inserted = inserted;
+    s.node = node_;
     s.alias = l->in_place() == InPlace::Alias;
     tensor(in).consumers++;
     if (in2 >= 0) tensor(in2).consumers++;
@@ -540,8 +400,45 @@ class GraphModel final : public Model {
     ops::copy(dev, h.view());
   }
 
-  void forward(const float* params, float* state, const float* x0, size_t n, bool training) {
+  // One step of the backward pass (its layer's input and weight gradients), in reverse step order.
+  void backward_step(const Step& s, const float* params, float* state, float* grads, const float* x0, size_t n) {
+    if (s.alias) {
+      written_[static_cast<size_t>(s.in)] = written_[static_cast<size_t>(s.out)];
+      return;
+    }
+    if (!s.pd && !s.pd2 && s.layer->num_params() == 0 && s.tied < 0) return;
+    BwdArgs a;
+    a.params = params + s.poff;
+    a.x = input_ptr(s.in, x0);
+    a.x2 = s.in2 >= 0 ? input_ptr(s.in2, x0) : nullptr;
+    a.y = act(s.out);
+    a.dy = grad(s.out);
+    a.dparams = s.tied >= 0 ? tied_grads_[static_cast<size_t>(s.tied)].data() : grads + s.poff;
+    a.state = state ? state + s.soff : nullptr;
+    a.propagate_down = s.pd;
+    a.propagate_down2 = s.pd2;
+    a.training = true;
+    a.n = n;
+    const bool acc = s.pd && written_[static_cast<size_t>(s.in)];
+    const bool acc2 = s.pd2 && written_[static_cast<size_t>(s.in2)];
+    if (s.pd) a.dx = acc ? tmp_.data() : grad(s.in);
+    if (s.pd2) a.dx2 = acc2 ? tmp2_.data() : grad(s.in2);
+    s.layer->backward(backend_, a);
+    if (acc) accumulate(s.in, tmp_.data(), n);
+    if (acc2) accumulate(s.in2, tmp2_.data(), n);
+    if (s.pd) written_[static_cast<size_t>(s.in)] = 1;
+    if (s.pd2) written_[static_cast<size_t>(s.in2)] = 1;
+  }
+
+  // A layer's work ends (LayerTimer): on cuda, once the device has done it.
+  void lap(LayerTimer* timer, Pass pass, size_t node) const {
+    if (device_ == Device::Cuda) cuda::synchronize();
+    timer->lap(pass, node);
+  }
+
+  void forward(const float* params, float* state, const float* x0, size_t n, bool training, LayerTimer* timer) {
     for (const Step& s : steps_) {
+      if (timer && s.alias) lap(timer, Pass::Forward, s.node);  // no work: a lap of (nearly) nothing
       if (s.alias) continue;
       FwdArgs a;
       a.params = params + s.poff;
@@ -552,6 +449,7 @@ class GraphModel final : public Model {
       a.training = training;
       a.n = n;
       s.layer->forward(backend_, a);
+      if (timer) lap(timer, Pass::Forward, s.node);
     }
   }
 
@@ -580,6 +478,8 @@ class GraphModel final : public Model {
   cuda::Staging input_;
   bool timing_ = false;
   StepTimes times_;
+  LayerTimer* layer_timer_ = nullptr;  // not owned; null: no per-layer laps
+  size_t node_ = 0;                    // construction: the graph node being added
 };
 
 }  // namespace
@@ -589,36 +489,6 @@ std::unique_ptr<Model> make_graph_model(std::string kind, Graph graph, int class
   if (opts.threads < 1)
     throw InputError("", "compute.threads", "must be >= 1 (got " + std::to_string(opts.threads) + ")");
   return std::make_unique<GraphModel>(std::move(kind), std::move(graph), static_cast<size_t>(classes), opts);
-}
-
-std::unique_ptr<Model> make_model(ObjectReader& spec, const SampleShape& input, int classes,
-                                  const ComputeOptions& opts) {
-  if (opts.threads < 1)
-    throw InputError("", "compute.threads", "must be >= 1 (got " + std::to_string(opts.threads) + ")");
-  compute_backend(opts.device);  // rejects devices this build (or machine) lacks before reading the spec
-  if (is_profile_spec(spec.raw()))  // engine/profile_model.hpp: measured times only
-    spec.fail("kind", "'profile' is a timing-only model (measured times, no compute path): use it with compute.mode "
-                      "\"timing-only\"");
-  BuiltModel b = build_model(spec, input, classes);
-  if (b.timing_only)
-    spec.fail("kind", "'" + b.kind +
-                          "' is a timing-only descriptor (parameter count and FLOPs, no compute path): use it with "
-                          "compute.mode \"timing-only\"");
-  return make_graph_model(b.kind, std::move(*b.graph), b.classes, opts);
-}
-
-ModelInfo model_info(ObjectReader& spec, const SampleShape& input, int classes) {
-  if (is_profile_spec(spec.raw())) return profile_model_info(spec);  // engine/profile_model.hpp
-  BuiltModel b = build_model(spec, input, classes);
-  ModelInfo info;
-  info.kind = b.kind;
-  info.num_params = b.graph->num_params();
-  info.num_state = b.graph->num_state();
-  info.flops_per_sample = b.graph->training_flops();
-  info.param_tensors = b.graph->param_tensors();
-  info.timing_only = b.timing_only;
-  info.layers = b.graph->layer_costs();
-  return info;
 }
 
 }  // namespace dtsim::engine

@@ -18,6 +18,8 @@
 
 namespace dtsim::engine {
 
+class LayerTimer;  // engine/layer_timer.hpp
+
 // One parameter tensor inside the flat buffer (for layer-wise communication and docs).
 struct ParamTensor {
   std::string name;  // e.g. "fc1.weight"
@@ -108,6 +110,10 @@ class Model {
   // Wall-clock timing of forward and backward (dtsim profile); off by default.
   virtual void enable_step_timing(bool /*on*/) {}
   virtual StepTimes last_step_times() const { return {}; }
+  // Per-layer laps of every later training step (forward_backward; not evaluate) go to `timer`
+  // (not owned; nullptr: none, the default). engine/layer_timer.hpp says what each lap holds.
+  // Models without per-layer timing throw RuntimeError.
+  virtual void set_layer_timer(LayerTimer* timer);
 };
 
 // Builds a model from its JSON spec, e.g. {"kind":"mlp","hidden":[256,128]}. Unknown kinds or

@@ -19,8 +19,10 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "engine/backend.hpp"
 #include "engine/gpt.hpp"
 #include "engine/onnx.hpp"
+#include "engine/profile_model.hpp"
 
 namespace dtsim::engine {
 
@@ -323,6 +325,36 @@ BuiltModel build_model(ObjectReader& spec, const SampleShape& input, int classes
     });
   }
   return b;
+}
+
+std::unique_ptr<Model> make_model(ObjectReader& spec, const SampleShape& input, int classes,
+                                  const ComputeOptions& opts) {
+  if (opts.threads < 1)
+    throw InputError("", "compute.threads", "must be >= 1 (got " + std::to_string(opts.threads) + ")");
+  compute_backend(opts.device);  // rejects devices this build (or machine) lacks before reading the spec
+  if (is_profile_spec(spec.raw()))  // engine/profile_model.hpp: measured times only
+    spec.fail("kind", "'profile' is a timing-only model (measured times, no compute path): use it with compute.mode "
+                      "\"timing-only\"");
+  BuiltModel b = build_model(spec, input, classes);
+  if (b.timing_only)
+    spec.fail("kind", "'" + b.kind +
+                          "' is a timing-only descriptor (parameter count and FLOPs, no compute path): use it with "
+                          "compute.mode \"timing-only\"");
+  return make_graph_model(b.kind, std::move(*b.graph), b.classes, opts);
+}
+
+ModelInfo model_info(ObjectReader& spec, const SampleShape& input, int classes) {
+  if (is_profile_spec(spec.raw())) return profile_model_info(spec);  // engine/profile_model.hpp
+  BuiltModel b = build_model(spec, input, classes);
+  ModelInfo info;
+  info.kind = b.kind;
+  info.num_params = b.graph->num_params();
+  info.num_state = b.graph->num_state();
+  info.flops_per_sample = b.graph->training_flops();
+  info.param_tensors = b.graph->param_tensors();
+  info.timing_only = b.timing_only;
+  info.layers = b.graph->layer_costs();
+  return info;
 }
 
 }  // namespace dtsim::engine

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "common/error.hpp"
 #include "common/rng.hpp"
 #include "engine/cuda/cuda.hpp"
+#include "engine/layer_timer.hpp"
 #include "engine/ops.hpp"
 #include "engine/optim.hpp"
 #include "engine/runtime_info.hpp"
@@ -40,6 +42,52 @@ std::string cpu_name() {
   return "unknown CPU";
 }
 
+std::string profile_num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+// The optional per-layer list: names, finite non-negative times adding up to the totals (1 %).
+void read_layers(ObjectReader& r, ComputeProfile& p) {
+  auto c = r.child("layers");
+  if (!c) return;
+  const auto& [arr, origin] = *c;
+  if (!arr->is_array()) origin.fail("expected a list, got " + json_type_name(*arr));
+  if (arr->empty()) origin.fail("needs at least one layer (or leave the key out)");
+  double fwd = 0, bwd = 0;
+  for (size_t i = 0; i < arr->size(); ++i) {
+    ObjectReader l((*arr)[i], origin.index(i));
+    LayerTime t;
+    t.name = l.string("name");
+    t.type = l.string("type", "");
+    for (auto [key, dst] : {std::pair<const char*, double*>{"forward_s", &t.forward_s}, {"backward_s", &t.backward_s}}) {
+      *dst = l.number(key);
+      if (!(*dst >= 0) || !std::isfinite(*dst)) l.fail(key, "must be a finite, non-negative time in seconds, got " + profile_num(*dst));
+    }
+    l.finish();
+    fwd += t.forward_s;
+    bwd += t.backward_s;
+    p.layers.push_back(std::move(t));
+  }
+  const auto check = [&](const char* key, double layers, double total) {
+    if (std::abs(layers - total) > 0.01 * total)
+      origin.fail("the layers' " + std::string(key) + " add up to " + profile_num(layers) + " s, the profile's " + key + " is " +
+                  profile_num(total) + " s (they must agree within 1 %)");
+  };
+  check("forward_s", fwd, p.forward_s);
+  check("backward_s", bwd, p.backward_s);
+  if (auto s = r.child("layer_scale")) {
+    ObjectReader ls(*s->first, s->second);
+    for (auto [key, dst] : {std::pair<const char*, double*>{"forward", &p.layer_scale_forward},
+                            {"backward", &p.layer_scale_backward}}) {
+      *dst = ls.number(key);
+      if (!(*dst > 0) || !std::isfinite(*dst)) ls.fail(key, "must be a finite, positive factor, got " + profile_num(*dst));
+    }
+    ls.finish();
+  }
+}
+
 }  // namespace
 
 double ComputeProfile::compute_seconds(int b) const {
@@ -52,23 +100,32 @@ std::string default_profile_name(const ComputeProfile& p) {
 }
 
 json to_json(const ComputeProfile& p) {
-  return json{{"format", "dtsim-compute-profile/1"},
-              {"model_kind", p.model_kind},
-              {"model", p.model},
-              {"input", {p.input.c, p.input.h, p.input.w}},
-              {"classes", p.classes},
-              {"batch", p.batch},
-              {"device", p.device},
-              {"device_name", p.device_name},
-              {"threads", p.threads},
-              {"isa", p.isa},
-              {"forward_s", p.forward_s},
-              {"backward_s", p.backward_s},
-              {"update_s", p.update_s},
-              {"step_s", p.step_s},
-              {"steps", p.steps},
-              {"warmup", p.warmup},
-              {"clock", p.clock}};
+  json j{{"format", "dtsim-compute-profile/1"},
+         {"model_kind", p.model_kind},
+         {"model", p.model},
+         {"input", {p.input.c, p.input.h, p.input.w}},
+         {"classes", p.classes},
+         {"batch", p.batch},
+         {"device", p.device},
+         {"device_name", p.device_name},
+         {"threads", p.threads},
+         {"isa", p.isa},
+         {"forward_s", p.forward_s},
+         {"backward_s", p.backward_s},
+         {"update_s", p.update_s},
+         {"step_s", p.step_s},
+         {"steps", p.steps},
+         {"warmup", p.warmup},
+         {"clock", p.clock}};
+  if (!p.layers.empty()) {
+    json layers = json::array();
+    for (const LayerTime& l : p.layers)
+      layers.push_back({{"name", l.name}, {"type", l.type}, {"forward_s", l.forward_s}, {"backward_s", l.backward_s}});
+    j["layers"] = std::move(layers);
+    if (p.layer_scale_forward > 0 && p.layer_scale_backward > 0)
+      j["layer_scale"] = {{"forward", p.layer_scale_forward}, {"backward", p.layer_scale_backward}};
+  }
+  return j;
 }
 
 ComputeProfile read_compute_profile(const std::string& file) {
@@ -109,8 +166,28 @@ ComputeProfile read_compute_profile(const std::string& file) {
   p.steps = static_cast<int>(r.integer("steps", 0));
   p.warmup = static_cast<int>(r.integer("warmup", 0));
   p.clock = r.choice("clock", {"wall", "thread-cpu"}, "wall");
+  read_layers(r, p);
   r.finish();
   return p;
+}
+
+void check_profile_layers(const std::vector<LayerTime>& layers, const std::vector<LayerCost>& model_layers,
+                          const std::string& kind, const std::string& file) {
+  if (layers.empty()) return;
+  auto names = [&] {
+    std::string s;
+    for (size_t i = 0; i < model_layers.size() && i < 8; ++i) s += (i ? ", " : "") + model_layers[i].name;
+    return s + (model_layers.size() > 8 ? ", ..." : "");
+  };
+  if (layers.size() != model_layers.size())
+    throw InputError(file, "layers", "lists " + std::to_string(layers.size()) + " layers, the model '" + kind +
+                                         "' has " + std::to_string(model_layers.size()) + " (" + names() +
+                                         "): measure it again with `dtsim profile`");
+  for (size_t i = 0; i < layers.size(); ++i)
+    if (layers[i].name != model_layers[i].name)
+      throw InputError(file, "layers[" + std::to_string(i) + "].name",
+                       "'" + layers[i].name + "', but the model's layer " + std::to_string(i) + " is '" +
+                           model_layers[i].name + "' (the layers must be the model's, in execution order)");
 }
 
 ComputeProfile measure_compute_profile(const json& spec, const JsonOrigin& origin, const SampleShape& input,
@@ -169,6 +246,23 @@ ComputeProfile measure_compute_profile(const json& spec, const JsonOrigin& origi
     sync();
     whole.push_back(now() - t0);
   }
+  // Layer by layer: the same steps with a LayerClock set (the model's layer list: model_info).
+  json spec_again = spec;
+  ObjectReader r2(spec_again, origin);
+  const std::vector<LayerCost> layers = model_info(r2, input, classes).layers;
+  LayerClock clock(layers.size(), thread_cpu);
+  std::vector<std::vector<double>> lf(layers.size()), lb(layers.size());
+  model->set_layer_timer(&clock);
+  for (int i = 0; i < steps; ++i) {
+    clock.clear();
+    model->forward_backward(w.view(), st.view(), b, g.view());
+    for (size_t l = 0; l < layers.size(); ++l) {
+      lf[l].push_back(clock.forward()[l]);
+      lb[l].push_back(clock.backward()[l]);
+    }
+    opt.step(w.view(), g.view());
+  }
+  model->set_layer_timer(nullptr);
   ComputeProfile p;
   p.model_kind = model->kind();
   p.model = resolved;
@@ -188,6 +282,20 @@ ComputeProfile measure_compute_profile(const json& spec, const JsonOrigin& origi
   p.steps = steps;
   p.warmup = warmup;
   p.clock = thread_cpu ? "thread-cpu" : "wall";
+  // Per-layer medians, each pass's scaled to add up to its hook-free median above.
+  double sf = 0, sb = 0;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    p.layers.push_back({layers[l].name, layers[l].type, median(lf[l]), median(lb[l])});
+    sf += p.layers.back().forward_s;
+    sb += p.layers.back().backward_s;
+  }
+  if (!(sf > 0) || !(sb > 0)) throw RuntimeError("profile: the per-layer times of '" + p.model_kind + "' add up to 0");
+  p.layer_scale_forward = p.forward_s / sf;
+  p.layer_scale_backward = p.backward_s / sb;
+  for (LayerTime& l : p.layers) {
+    l.forward_s *= p.layer_scale_forward;
+    l.backward_s *= p.layer_scale_backward;
+  }
   return p;
 }
 

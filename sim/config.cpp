@@ -372,6 +372,7 @@ ComputeSpec read_compute(ObjectReader r, const std::string& base_dir) {
         c.profile_compute_s = prof.forward_s + prof.backward_s;
         c.profile_batch = prof.batch;
         c.profile_model_kind = prof.model_kind;
+        c.profile_layers = prof.layers;
       } catch (const InputError& e) {
         t.fail("file", e.what());
       }
@@ -614,6 +615,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   }
   const auto [shape, classes] = dataset_shape(x.dataset);
   bool model_timing_only = false;
+  std::vector<engine::LayerCost> model_layers;  // the layers layer-wise timing uses (ModelInfo::layers)
   // A profiled model's file (engine/profile_model.hpp) resolves against the config's directory.
   if (doc.contains("model") && engine::is_profile_spec(doc["model"]) && doc["model"].contains("path") &&
       doc["model"]["path"].is_string())
@@ -628,6 +630,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
                        x.dataset.kind == "text" ? "a text dataset needs a sequence model: \"gpt\""
                                                 : "model 'gpt' reads token sequences: dataset.kind \"text\"");
     model_timing_only = model.timing_only;
+    model_layers = model.layers;
     if (x.platform.servers.count > 0 && static_cast<size_t>(x.platform.servers.count) > model.num_params)
       throw InputError(platform_file, platform_path.empty() ? "servers.count" : "platform.servers.count",
                        "more server shards than model parameters (" + std::to_string(model.num_params) + ")");
@@ -708,6 +711,14 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     throw InputError(file, "compute.time.file", "the profile '" + x.compute.profile_file + "' was measured for model '" +
                                                     x.compute.profile_model_kind + "', the config's model is '" +
                                                     x.model.value("kind", std::string()) + "'");
+  if (x.compute.time == ComputeSpec::Time::Profile && !x.compute.profile_layers.empty()) {
+    try {  // per-layer times must be the model's layers (the profile may be of other options)
+      engine::check_profile_layers(x.compute.profile_layers, model_layers, x.compute.profile_model_kind,
+                                   x.compute.profile_file);
+    } catch (const InputError& e) {
+      throw InputError(file, "compute.time.file", e.what());
+    }
+  }
   if (model_timing_only && x.compute.real)  // resnet50, vgg16-imagenet, ...: no compute path
     throw InputError(file, "model.kind", "'" + x.model.value("kind", std::string()) +
                                              "' is a timing-only descriptor: set compute.mode to \"timing-only\"");

@@ -10,6 +10,7 @@
 
 #include "common/json_reader.hpp"
 #include "engine/dataset.hpp"
+#include "engine/profile.hpp"
 #include "engine/vec.hpp"
 #include "sim/overlap_plan.hpp"
 #include "sim/platform_spec.hpp"
@@ -62,6 +63,9 @@ struct ComputeSpec {
   double profile_compute_s = 0;
   int profile_batch = 0;
   std::string profile_model_kind;
+  // Its per-layer times, when it has them (the model's layers, checked at load): layer-wise timing
+  // splits the step by them (docs/timing.md, "Per-layer costs"); empty: by FLOPs, as before.
+  std::vector<engine::LayerTime> profile_layers;
   engine::Device device = engine::Device::Cpu;
   int threads = 1;
 };

@@ -65,9 +65,20 @@ void plan_layers(Run& run, const engine::SampleShape& shape, int classes) {
   if (!x.overlap.layerwise() || run.algorithm->layer_comm() == algo::Algorithm::LayerComm::None) return;
   json spec = x.model;
   ObjectReader mr(spec, {x.file, "model"});
-  const engine::ModelInfo mi = engine::model_info(mr, shape, classes);
-  s.plan = make_layer_plan(mi, x.overlap, run.algorithm->layer_comm(), s.K, s.shard_off, s.shard_len,
-                           x.compute.time == ComputeSpec::Time::Fixed ? ShareBasis::Fixed : ShareBasis::Flops);
+  engine::ModelInfo mi = engine::model_info(mr, shape, classes);
+  ShareBasis basis = x.compute.time == ComputeSpec::Time::Fixed ? ShareBasis::Fixed : ShareBasis::Flops;
+  const auto& measured = x.compute.profile_layers;  // a `dtsim profile` file's per-layer times (checked at load)
+  if (x.compute.time == ComputeSpec::Time::Profile && !measured.empty()) {
+    if (measured.size() != mi.layers.size())  // load_experiment_json refuses these; an Experiment built otherwise
+      throw InputError(x.file, "compute.time.file", "the profile's " + std::to_string(measured.size()) +
+                                                        " layers are not the model's " + std::to_string(mi.layers.size()));
+    for (size_t l = 0; l < mi.layers.size(); ++l) {
+      mi.layers[l].forward_s = measured[l].forward_s;
+      mi.layers[l].backward_s = measured[l].backward_s;
+    }
+    basis = ShareBasis::Measured;
+  }
+  s.plan = make_layer_plan(mi, x.overlap, run.algorithm->layer_comm(), s.K, s.shard_off, s.shard_len, basis);
   for (const auto& g : x.platform.worker_groups)
     for (int i = 0; i < g.count; ++i) {
       s.plan.cpu.push_back(g.device.empty());

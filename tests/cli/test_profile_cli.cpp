@@ -1,4 +1,5 @@
-// `dtsim profile`: writes a compute profile, refuses bad usage with exit 2.
+// `dtsim profile`: writes a compute profile with per-layer times, refuses bad usage with exit 2; a
+// run refuses a profile whose per-layer list is not its model's.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -14,7 +16,7 @@ namespace test_profile_cli_cpp {  // one namespace per test file: the test targe
 
 namespace fs = std::filesystem;
 
-namespace {
+namespace profile_cli_test {
 
 struct Out {
   int code = -1;
@@ -39,7 +41,26 @@ Out profile(const std::string& args) {
   return r;
 }
 
-}  // namespace
+// A timing-only SSGD config of `model` on 64 synthetic features, compute from `profile_file`.
+std::string config(const fs::path& dir, const nlohmann::json& model, const std::string& profile_file) {
+  const nlohmann::json cfg = {
+      {"name", "p"},
+      {"platform",
+       {{"workers", {{"count", 2}, {"speed", "v100"}, {"link", {{"bandwidth", "1Gbps"}, {"latency", "50us"}}}}},
+        {"servers", {{"count", 0}}}}},
+      {"model", model},
+      {"dataset", {{"kind", "synthetic"}, {"train", 256}, {"test", 32}, {"features", 64}, {"classes", 3}}},
+      {"algorithm", {{"name", "ssgd"}, {"comm", "allreduce"}, {"overlap", {{"kind", "ddp"}}}}},
+      {"training", {{"batch_size", 8}, {"samples", 64}}},
+      {"compute", {{"mode", "timing-only"}, {"time", {{"kind", "profile"}, {"file", profile_file}}}}}};
+  const std::string file = (dir / "c.json").string();
+  std::ofstream(file) << cfg.dump(2);
+  return file;
+}
+
+}  // namespace profile_cli_test
+
+using namespace profile_cli_test;
 
 TEST_CASE("dtsim profile writes a compute profile with the four times, the device and the thread count") {
   char t[] = "/tmp/dtsim-profile-XXXXXX";
@@ -92,6 +113,65 @@ TEST_CASE("dtsim profile: bad usage and bad models exit with code 2 and say why"
   err("resnet21 --input 3,32,32 --batch 4", "did you mean 'resnet20'");
   err("resnet50 --input 3,224,224 --batch 4", "timing-only");
   err("'{\"kind\":\"mlp\",\"hiden\":[4]}' --input 1,4,4 --batch 4", "unknown key 'hiden'");
+}
+
+TEST_CASE("dtsim profile writes per-layer times: the model's layers in order, adding up to the pass medians") {
+  char t[] = "/tmp/dtsim-profile-XXXXXX";
+  const fs::path dir = ::mkdtemp(t);
+  const std::string file = (dir / "lenet5.json").string();
+  const Out r = profile("lenet5 --input 1,28,28 --batch 2 --warmup 1 --out " + file);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("layers") != std::string::npos);
+  const auto j = nlohmann::json::parse(read_all(file));
+  for (const char* k : {"format", "model_kind", "batch", "forward_s", "backward_s", "update_s", "step_s", "steps", "clock"}) {
+    CAPTURE(k);
+    CHECK(j.contains(k));  // every key of before
+  }
+  // engine/models.cpp's LeNet-5, in execution order: the layers layer-wise timing splits a step into.
+  const std::vector<std::string> names = {"conv1", "relu1", "pool1", "conv2", "relu2", "pool2",
+                                          "flatten", "fc1", "relu3", "fc2", "relu4", "fc3"};
+  REQUIRE(j["layers"].size() == names.size());
+  double f = 0, b = 0;
+  for (size_t l = 0; l < names.size(); ++l) {
+    const auto& e = j["layers"][l];
+    CAPTURE(l);
+    CHECK(e["name"] == names[l]);
+    CHECK(e["forward_s"].get<double>() >= 0);
+    CHECK(e["backward_s"].get<double>() >= 0);
+    f += e["forward_s"].get<double>();
+    b += e["backward_s"].get<double>();
+  }
+  CHECK(j["layers"][3]["type"] == "conv2d");
+  CHECK(j["layers"][3]["backward_s"].get<double>() > 0);
+  // Scaled to add up to the hook-free medians (docs/profiles.md: to rounding).
+  CHECK(f == doctest::Approx(j["forward_s"].get<double>()).epsilon(1e-9));
+  CHECK(b == doctest::Approx(j["backward_s"].get<double>()).epsilon(1e-9));
+  CHECK(j["layer_scale"]["forward"].get<double>() > 0);
+  CHECK(j["layer_scale"]["backward"].get<double>() > 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("dtsim profile: a run whose model's layers are not the profile's exits 2 naming the profile's key") {
+  char t[] = "/tmp/dtsim-profile-XXXXXX";
+  const fs::path dir = ::mkdtemp(t);
+  const std::string prof = (dir / "mlp.json").string();
+  REQUIRE(profile("'{\"kind\":\"mlp\",\"hidden\":[16]}' --input 1,1,64 --batch 8 --classes 3 --warmup 1 --out " + prof).code == 0);
+  auto validate = [&](const nlohmann::json& model) {
+    const Out r = [&] {
+      const std::string cfg = config(dir, model, prof);
+      const std::string o = (dir / "v.out").string();
+      const int st = std::system((std::string(DTSIM_BINARY) + " validate " + cfg + " >" + o + " 2>" + o + ".err").c_str());
+      return Out{WIFEXITED(st) ? WEXITSTATUS(st) : -1, read_all(o), read_all(o + ".err")};
+    }();
+    return r;
+  };
+  CHECK(validate({{"kind", "mlp"}, {"hidden", {16}}}).code == 0);
+  const Out r = validate({{"kind", "mlp"}, {"hidden", {16, 16}}});
+  CAPTURE(r.err);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("error: " + (dir / "c.json").string() + ": compute.time.file: " + prof +
+                   ": layers: lists 4 layers, the model 'mlp' has 6 (flatten, fc1, relu1, fc2, relu2, fc3)") == 0);
+  fs::remove_all(dir);
 }
 
 }  // namespace test_profile_cli_cpp

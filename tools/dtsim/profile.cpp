@@ -1,15 +1,17 @@
-// dtsim profile — measures one model's forward, backward and update times on this machine and
-// writes a compute profile (engine/profile.hpp) that `compute.time.kind: "profile"` uses.
+// dtsim profile — measures one model's forward, backward and update times, and each layer's
+// forward and backward, on this machine and writes a compute profile (engine/profile.hpp) that
+// `compute.time.kind: "profile"` uses (docs/profiles.md, "Compute profiles").
 //
 //   dtsim profile MODEL --input C,H,W --batch B [--classes N] [--device cpu|reference|cuda]
 //                 [--threads T] [--steps S] [--warmup W] [--clock wall|thread-cpu] [--out FILE]
 //
 // MODEL is a model kind ("resnet20") or a model JSON object ('{"kind":"mlp","hidden":[256,256]}').
 // Times are medians over S (default 20, at least 20) measured steps after W (default 5) warm-up
-// steps, on random data. The profile goes to FILE, default traces/profiles/<kind>-<device>-b<B>.json
-// (relative to the current directory). --clock thread-cpu times the thread's CPU time instead of
-// the wall clock (1 thread, host devices): the figure an idle machine would give, measured on a
-// busy shared one. Exit codes: 0, 1 runtime failure, 2 bad usage or input.
+// steps, on random data; then S more steps timed layer by layer, whose per-layer medians are scaled
+// to add up to the forward and backward medians (the factors: layer_scale). The profile goes to
+// FILE, default traces/profiles/<kind>-<device>-b<B>.json (relative to the current directory).
+// --clock thread-cpu times the thread's CPU time instead of the wall clock (1 thread, host
+// devices): the figure an idle machine would give, measured on a busy shared one. Exit codes: 0, 1 runtime failure, 2 bad usage or input.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -34,8 +36,12 @@ using cli::UsageError;
 
 constexpr const char* kProfileDescription =
     "Measures forward, backward and optimizer-update times of MODEL on this machine (medians over\n"
-    "S >= 20 steps after W warm-up steps, random data) and writes a compute profile for\n"
-    "compute.time.kind \"profile\" (default: traces/profiles/<model>-<device>-b<B>.json).\n";
+    "S >= 20 steps after W warm-up steps, random data), then each layer's forward and backward\n"
+    "(medians over S more steps timed layer by layer, scaled so that the layers add up exactly to\n"
+    "the forward and backward medians; the factors are recorded as layer_scale), and writes a\n"
+    "compute profile for compute.time.kind \"profile\" (default:\n"
+    "traces/profiles/<model>-<device>-b<B>.json). Layer-wise timing (algorithm.overlap) then gives\n"
+    "each layer its measured times. See docs/profiles.md.\n";
 
 struct Options {
   std::string model_arg, input_arg, out, device = "cpu", clock = "wall";
@@ -114,6 +120,8 @@ int run_profile(const Options& o) {
   std::printf("forward  %10.3f ms\nbackward %10.3f ms\nupdate   %10.3f ms\nstep     %10.3f ms  (%.1f samples/s)\n",
               p.forward_s * 1e3, p.backward_s * 1e3, p.update_s * 1e3, p.step_s * 1e3,
               p.step_s > 0 ? batch / p.step_s : 0.0);
+  std::printf("layers   %10zu     (per-layer medians x %.3f forward, x %.3f backward add up to the above)\n",
+              p.layers.size(), p.layer_scale_forward, p.layer_scale_backward);
   std::printf("profile written to %s\n", out.c_str());
   return 0;
 }
@@ -126,7 +134,7 @@ cli::Command dtsim::cli::add_profile_command(CLI::App& top) {
   set_usage(*c,
             "dtsim profile MODEL --input C,H,W --batch B [--classes N] [--device cpu|reference|cuda]\n"
             "              [--threads T] [--steps S] [--warmup W] [--clock wall|thread-cpu] [--out FILE]",
-            "measure a model's step times into a compute profile");
+            "measure a model's step and per-layer times into a compute profile");
   c->add_option("MODEL", o->model_arg, "a kind (e.g. resnet20, lenet5, mlp) or a model JSON object,\n"
                                        "e.g. '{\"kind\":\"mlp\",\"hidden\":[256]}'")
       ->type_name("");
@@ -135,7 +143,9 @@ cli::Command dtsim::cli::add_profile_command(CLI::App& top) {
   c->add_option("--classes", o->classes, "output classes (default 10)")->type_name("N");
   c->add_option("--device", o->device, "cpu (oneDNN, default), reference or cuda")->type_name("D");
   c->add_option("--threads", o->threads, "compute threads (default 1)")->type_name("T");
-  c->add_option("--steps", o->steps, "measured steps, at least 20 (default 20)")->type_name("S");
+  c->add_option("--steps", o->steps, "measured steps, at least 20 (default 20), run 3 times: pass by pass,\n"
+                                     "whole steps, layer by layer")
+      ->type_name("S");
   c->add_option("--warmup", o->warmup, "warm-up steps, not measured (default 5)")->type_name("W");
   c->add_option("--clock", o->clock,
                 "wall (default), or thread-cpu: the thread's CPU time instead of wall\n"
