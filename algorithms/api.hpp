@@ -257,7 +257,10 @@ class Worker : public Node {
   // push(g): the gradient g (still being computed) to the shards: under "per-tensor" each parameter
   // tensor leaves as soon as its layer's backward ends (split over the shards as MXNet's KVStore
   // does, input-side tensors first when "priority" is set); under "none" the whole gradient after
-  // the whole backward, exactly as push(g.wait().payload(...)).
+  // the whole backward, exactly as push(g.wait().payload(...)). Under "per-tensor" to synchronous
+  // shards, wait() returns once the backward is over, the sends going on (as MXNet's asynchronous
+  // push: the pull that follows cannot overtake them, and the next forward of a layer waits only
+  // for that layer's tensors); otherwise once everything is sent.
   virtual Pending push(Future<Gradient>& g, int tag, int64_t step) = 0;
   // pull_async(tag): the reply to this worker's push, tensor by tensor as the shards answer them;
   // wait() is pull(tag).

@@ -36,20 +36,26 @@ std::shared_ptr<StepChain> chain_of(Future<Gradient>& f) {
 }
 
 // A per-tensor push: the tensors wait in a queue and one sender actor sends them one at a time.
+// To a synchronous server it is done when the backward is over, its sends going on: the server
+// answers a piece only once all N pushes of it are in, so the pull that follows cannot overtake
+// them, and the next forward of layer i must wait only for layer i's pull (MXNet's push is
+// asynchronous), not for the other tensors' sends. To an asynchronous server: once all are sent.
 struct TensorPush : Pending::Impl {
   std::shared_ptr<StepChain> chain;
   std::function<void(const std::string&, std::function<void()>)> block;
   std::deque<size_t> queue;
   bool sending = false;
+  bool sync_server = false;
   size_t sent = 0, total = 0;
   int tag = 0;
   int64_t step = 0;
   Notifier note;
   void wait() override {
     chain->wait_finished();
-    if (sent < total) block("its per-tensor push (tag " + std::to_string(tag) + ")", [this] { note.wait_until([this] { return sent == total; }); });
+    if (!sync_server && sent < total)
+      block("its per-tensor push (tag " + std::to_string(tag) + ")", [this] { note.wait_until([this] { return sent == total; }); });
   }
-  bool test() override { return sent == total; }
+  bool test() override { return sync_server ? chain->finished : sent == total; }
 };
 
 }  // namespace
@@ -94,13 +100,20 @@ void WorkerCtx::run_chain(StepChain& c) {
     sg4::this_actor::execute(c.amount * share);
     if (p.trace_layers) trace.add({trace_host_, SpanKind::Compute, t, now(), 0, static_cast<int>(l), c.minibatch, 0, Transfer::None, dir});
   };
+  double waited = 0;  // for parameters still arriving: not compute (exposed_comm_s)
   for (size_t l = 0; l < L; ++l) {
-    if (!c.layer_in.empty() && !c.layer_in[l]) c.note.wait_until([&] { return c.layer_in[l] != 0; });
+    if (!c.layer_in.empty() && !c.layer_in[l]) {
+      const double w0 = now();
+      c.note.wait_until([&] { return c.layer_in[l] != 0; });
+      waited += now() - w0;
+    }
     phase(p.shares.forward[l], l, 1);
   }
   const double forward_end = now();
   if (c.needs_math) {  // parameters that arrived during the forward: the gradient now (real mode)
+    const double w0 = now();
     c.note.wait_until([&] { return static_cast<bool>(c.math); });
+    waited += now() - w0;
     c.math();
     c.math = nullptr;
   }
@@ -115,7 +128,7 @@ void WorkerCtx::run_chain(StepChain& c) {
     trace.add({trace_host_, SpanKind::Compute, forward_end, c.t1, 0, -1, c.minibatch, 0, Transfer::None, 4});
   }
   c.finished = true;
-  finish_compute(c.g, c.t0, c.t1, false);
+  finish_compute(c.g, c.t0 + waited, c.t1, false);  // busy: the phases only
   c.note.notify();
 }
 
@@ -275,6 +288,7 @@ Pending WorkerCtx::push(Future<Gradient>& gf, int tag, int64_t step) {
   auto r = std::make_shared<TensorPush>();
   r->chain = c;
   r->block = [this](const std::string& what, std::function<void()> f) { block_on(what, f); };
+  r->sync_server = s_.plan.comm == algo::Algorithm::LayerComm::SyncServer;
   r->total = s_.plan.shape.tensors.size();
   r->tag = tag;
   r->step = step;
