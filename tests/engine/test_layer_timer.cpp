@@ -19,6 +19,8 @@
 #include "engine/profile.hpp"
 #include "helpers.hpp"
 
+namespace test_layer_timer_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::engine;
 
@@ -280,3 +282,5 @@ TEST_CASE("profile: per-layer lists that do not fit the model or the totals are 
     CHECK(e.reason().find("'relu', but the model's layer 2 is 'relu1'") == 0);
   }
 }
+
+}  // namespace test_layer_timer_cpp

@@ -12,6 +12,8 @@
 
 #include "tests/sim/test_alg_helpers.hpp"
 
+namespace test_layerwise_closed_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -179,3 +181,5 @@ TEST_CASE("layer-wise: exact network, Horovod across one cycle boundary = tick(S
   // 2 x (64 + 64) for cycle 1 and 2 x (64 + 128) for cycle 2.
   CHECK(bytes(r) == doctest::Approx(kSteps * (kN * 4 * P + 256 + 384)).epsilon(1e-12));
 }
+
+}  // namespace test_layerwise_closed_cpp

@@ -12,6 +12,8 @@
 #include "helpers.hpp"
 #include "sim/overlap_plan.hpp"
 
+namespace test_profile_layers_cpp {  // one namespace per test file: the test targets are unity builds
+
 using namespace dtsim;
 using namespace dtsim::test;
 
@@ -180,3 +182,5 @@ TEST_CASE("profile per-layer times: a list that is not the model's layers is an 
   err = error_of(config(dir.file("r.json")));
   CHECK(err.find("test.json: compute.time.file: " + dir.file("r.json") + ": layers: the layers' forward_s add up to") == 0);
 }
+
+}  // namespace test_profile_layers_cpp
