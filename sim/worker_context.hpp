@@ -191,6 +191,7 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   int comm_active_ = 0;                 // collectives in progress (overlap_slowdown)
   sg4::ActorPtr interference_;          // the slowdown's load while they run
   double hvd_last_cycle_ = 0;           // Horovod: when this rank's last cycle started
+  double hvd_loop_free_ = 0;            // Horovod: when its last cycle's all-reduces ended
   std::vector<std::weak_ptr<IncomingFuture>> pulls_;  // pull_async futures not yet received
   double returned_at_ = -1;             // when worker() returned (-1: not yet)
   // on_failure "elastic": collectives this worker has waited for, and how many at its last

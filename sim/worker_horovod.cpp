@@ -4,8 +4,11 @@
 //   rank 0 (the coordinator) the tensors it has ready, and waits for the response; rank 0 answers
 //   with the tensors every rank had ready in its request, in gradient-ready order, fused into
 //   buffers of at most fusion_mb; then every rank all-reduces those buffers one after another.
-// Cycles in which no tensor is ready on every rank change nothing and are not simulated; the next
-// simulated cycle starts on the rank's cycle grid (last start + k * cycle_ms).
+// RunLoopOnce sleeps only what is left of cycle_ms since the last cycle started: a cycle whose
+// negotiation and all-reduces took longer than cycle_ms is followed at once by the next. Cycles in
+// which no tensor is ready on every rank change nothing and are not simulated: the idle loop ticks
+// every cycle_ms from the first cycle it could start, max(last start + cycle_ms, last cycle's end).
+#include <algorithm>
 #include <cmath>
 
 #include "sim/worker_context.hpp"
@@ -68,8 +71,9 @@ void WorkerCtx::horovod_cycles(LayerAllreduce& r) {
     s_.waiting[me] = "the next Horovod cycle of allreduce #" + std::to_string(r.seq);
     hv.note.wait_until([&] { return hc.any_ready_everywhere(N); });
     const double t = sg4::Engine::get_clock();  // this rank's next tick on its cycle grid
-    double tick = hvd_last_cycle_ + cycle;
-    if (tick < t) tick = hvd_last_cycle_ + cycle * std::ceil((t - hvd_last_cycle_) / cycle);
+    const double first = std::max(hvd_last_cycle_ + cycle, hvd_loop_free_);
+    double tick = first;
+    if (tick < t) tick = first + cycle * std::ceil((t - first) / cycle);
     if (tick > t) sg4::this_actor::sleep_until(tick);
     hvd_last_cycle_ = tick;
     s_.check_stop();
@@ -127,6 +131,7 @@ void WorkerCtx::horovod_cycles(LayerAllreduce& r) {
       layer_collective(count, 4.0, r.seq, static_cast<int>(1000 * cycles_seen + gi + 1));
       done += groups[gi].size();
     }
+    hvd_loop_free_ = sg4::Engine::get_clock();
   }
   if (++hc.ranks_done == N) hv.collectives.erase(r.seq);
 }

@@ -182,4 +182,37 @@ TEST_CASE("layer-wise: exact network, Horovod across one cycle boundary = tick(S
   CHECK(bytes(r) == doctest::Approx(kSteps * (kN * 4 * P + 256 + 384)).epsilon(1e-12));
 }
 
+TEST_CASE("layer-wise: exact network, Horovod: a cycle that overruns cycle_ms is followed at once by the next") {
+  // Horovod's RunLoopOnce sleeps only what is left of cycle_ms: with a 0.25 ms cycle the all-reduce
+  // of w3 (cycle A) outlasts the cycle, and w2 and w1 are ready by its end, so cycle B starts the
+  // moment cycle A's all-reduce ends, not at the next multiple of cycle_ms.
+  const Model M = {{{1.0e-3, 0.6e-3, 10000}, {0.8e-3, 1.4e-3, 14000}, {0.6e-3, 1.4e-3, 16000}}};
+  const double cycle = 0.25e-3, F = M[0].f + M[1].f + M[2].f, tc = Tc(M);
+  const double P = M[0].c + M[1].c + M[2].c;
+  const double U = P * 4 / (15.7e12 * 0.57);
+  double S = 0, last = 0, free = 0;  // step start, last cycle's start, last cycle's end
+  const auto next_tick = [&](double first, double ready) {
+    return ready <= first ? first : first + cycle * std::ceil((ready - first) / cycle);
+  };
+  for (int s = 0; s < kSteps; ++s) {
+    CAPTURE(s);
+    const double r3 = S + F + M[2].b, r2 = r3 + M[1].b, r1 = S + tc;
+    const double tick_a = next_tick(std::max(last + cycle, free), r3);
+    const double end_a = tick_a + nego(1) + ring(kN, M[2].c);
+    REQUIRE(tick_a < r2);              // cycle A answers w3 alone
+    REQUIRE(end_a > tick_a + cycle);   // and overruns the cycle
+    REQUIRE(r1 <= end_a);              // w2 and w1 are ready when it ends: cycle B starts then
+    const double tick_b = std::max(tick_a + cycle, end_a);
+    REQUIRE(tick_b == end_a);
+    const double end_b = tick_b + nego(2) + ring(kN, M[1].c + M[0].c);
+    last = tick_b, free = end_b, S = end_b + U;
+  }
+  const Profile p(M);
+  json cfg = config(p, kSteps, 0, {{"name", "ssgd"}, {"comm", "allreduce"}, {"lr", 0.05}});
+  cfg["platform"]["workers"]["speed"] = "v100";
+  cfg["algorithm"]["overlap"] = {{"kind", "horovod"}, {"cycle_ms", 0.25}, {"fusion_mb", 1}};
+  const ChildRun r = run_ok(cfg);
+  CHECK(sim_time(r) == doctest::Approx(S).epsilon(1e-9));
+}
+
 }  // namespace test_layerwise_closed_cpp
