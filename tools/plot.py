@@ -3,6 +3,7 @@
 
   tools/plot.py all        RESULTS.csv [--out DIR] [options]   every plot the data supports + the table
   tools/plot.py speedup    RESULTS.csv ...   speedup vs workers per algorithm, against ideal linear
+  tools/plot.py efficiency RESULTS.csv ...   scaling efficiency vs workers (needs a 1-worker run), against 1
   tools/plot.py accuracy   RESULTS.csv ...   test accuracy vs simulated time (each run's metrics.csv)
   tools/plot.py tta        RESULTS.csv ...   time-to-accuracy bars
   tools/plot.py loss       RESULTS.csv ...   validation loss vs simulated time (language models)
@@ -35,13 +36,23 @@ def speedup(res, out, args):
     if "workers" not in res.columns:
         out.note("speedup: no 'workers' column; skipped")
         return
-    xkeys = res.derived("workers")
+    xkeys = worker_keys(res)
     fkeys = [k for k in res.varied if k not in xkeys and k not in res.series_keys and k not in res.repeat_keys]
     worker_counts = ordered_unique(int(float(r["workers"])) for r in res.ok if to_float(r.get("workers")) is not None)
     if len(worker_counts) < 2:
         out.note("speedup: fewer than two worker counts; skipped")
         return
-    metrics = [("time", "simulated_time_s", "completed", "simulated time for the sample budget")]
+    metrics = []
+    # the time of a sample budget compares worker counts only when the budget is the same for all
+    # of them (strong scaling); a budget that grows with the workers (weak scaling) is efficiency's
+    budgets = {}
+    for r in res.ok:
+        budgets.setdefault(facet_of(r, fkeys), set()).add(r.get("sample_budget", ""))
+    if any(len(b) > 1 for b in budgets.values()):
+        out.note("speedup (time): the sample budget changes with the worker count (weak scaling: see "
+                 "efficiency); skipped")
+    else:
+        metrics.append(("time", "simulated_time_s", "completed", "simulated time for the sample budget"))
     tgt = pick_target(res, args)
     if tgt:
         metrics.append(("tta", tgt[1], None, f"simulated time to {tgt[0]:g} test accuracy"))
@@ -106,6 +117,96 @@ def speedup(res, out, args):
         out.figure(fig, stem)
         out.table(stem, ["facet", "series", "workers", "metric_mean_s", "metric_std_s", "runs", "reference",
                          "reference_s", "speedup", "ideal"], table)
+
+
+def worker_keys(res):
+    """Varied keys that are a function of the worker count: the count itself (platform.workers.count,
+    a platform file per count) and keys zipped with it, e.g. a training.samples that grows with the
+    workers (weak scaling). They go with the workers axis, not into panels."""
+    out = []
+    for k in res.varied:
+        if k in res.series_keys or k in res.repeat_keys:
+            continue
+        seen = {}
+        if all(seen.setdefault(r.get("workers", ""), r.get(k, "")) == r.get(k, "") for r in res.ok) and \
+                len({r.get(k, "") for r in res.ok}) > 1:
+            out.append(k)
+    return out
+
+
+def efficiency(res, out, args):
+    """Scaling efficiency vs workers per algorithm, against the ideal 1: each worker count's
+    simulated throughput over N times one worker's, eff(s, N) = thr(s, N) / (N * thr(ref, 1)).
+    With the same steps per worker (weak scaling) that is T(ref, 1) / T(s, N); with a fixed budget
+    (strong scaling), speedup / N. The reference is the baseline's single-worker run in the same
+    panel, else each series' own."""
+    if "workers" not in res.columns:
+        out.note("efficiency: no 'workers' column; skipped")
+        return
+    xkeys = worker_keys(res)
+    fkeys = [k for k in res.varied if k not in xkeys and k not in res.series_keys and k not in res.repeat_keys]
+    groups = {}
+    for r in res.ok:
+        n, v = to_float(r.get("workers")), to_float(r.get("samples_per_s_simulated"))
+        if r["status"] != "completed" or n is None or v is None:
+            continue
+        groups.setdefault((facet_of(r, fkeys), series_of(res, r), int(n)), []).append(
+            (v, to_float(r.get("simulated_time_s"))))
+    counts = {k[2] for k in groups}
+    if len(counts) < 2:
+        out.note("efficiency: fewer than two worker counts; skipped")
+        return
+    if 1 not in counts:
+        out.note("efficiency: no single-worker run (workers=1) to compare with; skipped")
+        return
+    facets = ordered_unique(k[0] for k in groups)
+    series = ordered_unique(k[1] for k in groups)
+    color = colors_for(series)
+    fig, axes = panels(len(facets))
+    table = []
+    top = 1.0
+    for ax, fc in zip(axes, facets):
+        pts = {}
+        for (f, s, n), vs in groups.items():
+            if f == fc:
+                thr = [v for v, _ in vs]
+                tm = [t for _, t in vs if t is not None]
+                pts[(s, n)] = mean_std(thr) + (mean_std(tm)[0] if len(tm) == len(vs) else float("nan"), len(vs))
+        base = resolve_baseline(args.baseline or "ssgd", [s for s in series if (s, 1) in pts])
+        base = base if (base, 1) in pts else None
+        for s in series:
+            ref_s = base or s
+            if (ref_s, 1) not in pts:
+                continue  # no single-worker run of its own in this panel
+            ref = pts[(ref_s, 1)][0]
+            xs = sorted(n for (ss, n) in pts if ss == s)
+            ys = []
+            for n in xs:
+                m, sd, t, cnt = pts[(s, n)]
+                e = m / (n * ref) if ref > 0 else float("nan")
+                ys.append(e)
+                table.append([fc, s, n, m, sd, t, cnt, f"{ref_s}@1", ref, e])
+            top = max([top] + [y for y in ys if math.isfinite(y)])
+            ax.plot(xs, ys, "o-", color=color[s], label=s)
+        xs_all = sorted({n for (_, n) in pts})
+        ax.axhline(1.0, ls="--", color="0.4", label="ideal")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs_all)
+        ax.set_xticklabels([str(n) for n in xs_all])
+        ax.xaxis.set_minor_locator(plt().NullLocator())
+        ax.set_xlabel("workers")
+        ax.set_ylabel("scaling efficiency")
+        ax.set_title(fc)
+        ax.legend(fontsize=8, loc="lower left")
+    for ax in axes:
+        ax.set_ylim(0, top * 1.05)
+    fig.tight_layout()
+    ref_text = f"vs {base} on 1 worker" if base else "each series vs its own single-worker run"
+    fig.suptitle(f"Scaling efficiency: throughput / (N × one worker's) ({ref_text})", y=1.02)
+    out.figure(fig, "efficiency")
+    out.table("efficiency", ["facet", "series", "workers", "samples_per_s_mean", "samples_per_s_std",
+                             "simulated_time_s_mean", "runs", "reference", "reference_samples_per_s", "efficiency"],
+              table)
 
 
 def pick_target(res, args):
@@ -529,7 +630,7 @@ def num(v, d):
 
 
 # --------------------------------------------------------------------------- timeline (trace.json)
-PLOTS = {"speedup": speedup, "accuracy": accuracy, "tta": tta, "loss": loss, "ttl": ttl, "throughput": throughput, "regime": regime,
+PLOTS = {"speedup": speedup, "efficiency": efficiency, "accuracy": accuracy, "tta": tta, "loss": loss, "ttl": ttl, "throughput": throughput, "regime": regime,
          "timelines": timelines, "table": table}
 
 

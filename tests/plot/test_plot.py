@@ -101,6 +101,7 @@ class PlotTest(unittest.TestCase):
     def test_every_plot_is_written_as_png_and_svg_with_labelled_axes(self):
         self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
         labels = {"speedup_time": ["workers", "speedup (×)"], "speedup_tta": ["workers", "speedup (×)"],
+                  "efficiency": ["workers", "scaling efficiency"],
                   "accuracy_vs_time": ["simulated time (s)", "test accuracy"],
                   "tta_bars": ["simulated time to 0.8 accuracy (s)"],
                   "throughput_vs_bandwidth": ["worker link bandwidth (Gb/s)", "throughput (samples/s, simulated)"],
@@ -137,6 +138,81 @@ class PlotTest(unittest.TestCase):
                     self.approx(row["speedup"], mean(ref_vals) / mean(vals))
             if stem == "speedup_tta":
                 self.assertTrue(any(r["speedup"] == "" for r in t), "the unreached point must be missing")
+
+    def test_efficiency_table_is_throughput_over_n_single_workers(self):
+        """A fixed budget (strong scaling): eff = thr(s, N) / (N thr(ssgd, 1)) = speedup / N."""
+        t = self.table("efficiency")
+        self.assertEqual(len(t), len(ALGS) * len(WORKERS) * len(BWS))
+        for row in t:
+            bw = row["facet"].split("=", 1)[1]
+
+            def thr(a, n):
+                return [fnum(r["samples_per_s_simulated"]) for r in self.ok if r["algorithm"] == a and
+                        r["workers"] == str(n) and r["platform.workers.link.bandwidth"] == bw]
+            vals, ref = thr(row["series"], row["workers"]), thr("ssgd", 1)
+            self.assertEqual(len(vals), len(SEEDS))
+            self.assertEqual(row["reference"], "ssgd@1")
+            self.approx(row["reference_samples_per_s"], mean(ref))
+            self.approx(row["samples_per_s_mean"], mean(vals))
+            self.approx(row["efficiency"], mean(vals) / (int(row["workers"]) * mean(ref)))
+
+    def test_weak_scaling_efficiency_and_no_speedup_by_time(self):
+        """Weak scaling (training.samples zipped with the worker count, the same steps per worker):
+        the budget key goes with the workers axis (one panel per bandwidth, not per budget), the
+        efficiency is T(baseline, 1) / T(s, N) with the baseline's single-worker run as reference,
+        speedup by time is skipped (the budgets differ), and without a 1-worker run so is efficiency."""
+        root = os.path.join(self.root, "weak")
+        os.makedirs(root)
+        kinds, counts, per_worker = ["none", "ddp", "horovod"], [1, 8, 64], 640
+        cols = ["platform.workers.link.bandwidth", "algorithm.overlap.kind", "platform.workers.count",
+                "training.samples", "status", "run_dir", "error", "algorithm", "workers", "sample_budget", "samples",
+                "simulated_time_s", "samples_per_s_simulated"]
+        rng = random.Random(11)
+        rows = []
+        for bw in ("10Gbps", "25Gbps"):
+            for k in kinds:
+                for n in counts:
+                    t = 1.75 * (1 + rng.uniform(0, 1) * (n > 1)) + rng.uniform(0, 0.05) * (k == "horovod")
+                    rows.append({"platform.workers.link.bandwidth": bw, "algorithm.overlap.kind": k,
+                                 "platform.workers.count": str(n), "training.samples": str(n * per_worker),
+                                 "status": "completed", "run_dir": "r", "algorithm": "ssgd", "workers": str(n),
+                                 "sample_budget": str(n * per_worker), "samples": str(n * per_worker),
+                                 "simulated_time_s": repr(t), "samples_per_s_simulated": repr(n * per_worker / t)})
+
+        def write(name, rs):
+            path = os.path.join(root, name)
+            with open(path, "w", newline="") as f:
+                w = csv.DictWriter(f, cols, lineterminator="\n")
+                w.writeheader()
+                w.writerows(rs)
+            return path
+        path = write("results.csv", rows)
+        out = os.path.join(root, "plots")
+        p = subprocess.run([PYTHON, PLOT, "all", path, "--out", out, "--baseline", "ssgd (overlap.kind=none)"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("weak scaling", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "speedup_time.csv")))
+        t = read_table(os.path.join(out, "efficiency.csv"))
+        self.assertEqual(len(t), 2 * len(kinds) * len(counts))
+        self.assertEqual({r["facet"] for r in t}, {"link.bandwidth=10Gbps", "link.bandwidth=25Gbps"})
+        self.assertEqual({r["reference"] for r in t}, {"ssgd (overlap.kind=none)@1"})
+        for r in t:
+            bw = r["facet"].split("=", 1)[1]
+            k = r["series"].split("=", 1)[1].rstrip(")")
+
+            def time(kind, n):
+                (x,) = [x for x in rows if x["platform.workers.link.bandwidth"] == bw and
+                        x["algorithm.overlap.kind"] == kind and x["workers"] == str(n)]
+                return float(x["simulated_time_s"])
+            self.assertTrue(math.isclose(float(r["efficiency"]), time("none", 1) / time(k, r["workers"]), rel_tol=1e-12))
+            self.approx(r["simulated_time_s_mean"], time(k, r["workers"]))
+        path = write("no-single.csv", [x for x in rows if x["workers"] != "1"])
+        p = subprocess.run([PYTHON, PLOT, "efficiency", path, "--out", os.path.join(root, "plots2")],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("no single-worker run", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(root, "plots2", "efficiency.csv")))
 
     def test_accuracy_table_is_every_metrics_row_of_every_run(self):
         t = self.table("accuracy_vs_time")
