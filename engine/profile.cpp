@@ -52,7 +52,8 @@ std::string profile_num(double v) {
 void read_layers(ObjectReader& r, ComputeProfile& p) {
   auto c = r.child("layers");
   if (!c) return;
-  const auto& [arr, origin] = *c;
+  const auto& arr = c->first;  // not a structured binding: clang 14 (make fuzz) cannot capture one
+  const auto& origin = c->second;
   if (!arr->is_array()) origin.fail("expected a list, got " + json_type_name(*arr));
   if (arr->empty()) origin.fail("needs at least one layer (or leave the key out)");
   double fwd = 0, bwd = 0;
