@@ -186,7 +186,7 @@ TEST_CASE("layer-wise: exact network, Horovod: a cycle that overruns cycle_ms is
   // Horovod's RunLoopOnce sleeps only what is left of cycle_ms: with a 0.25 ms cycle the all-reduce
   // of w3 (cycle A) outlasts the cycle, and w2 and w1 are ready by its end, so cycle B starts the
   // moment cycle A's all-reduce ends, not at the next multiple of cycle_ms.
-  const Model M = {{{1.0e-3, 0.6e-3, 10000}, {0.8e-3, 1.4e-3, 14000}, {0.6e-3, 1.4e-3, 16000}}};
+  const Model M = {{{1.0e-3, 0.6e-3, 10000}, {0.8e-3, 1.4e-3, 14000}, {0.6e-3, 1.4e-3, 48000}}};  // w3 large: its ring outlasts the cycle and the backward
   const double cycle = 0.25e-3, F = M[0].f + M[1].f + M[2].f, tc = Tc(M);
   const double P = M[0].c + M[1].c + M[2].c;
   const double U = P * 4 / (15.7e12 * 0.57);
