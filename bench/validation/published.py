@@ -49,7 +49,7 @@ STUDIES = [
     dict(id="pytorch-ddp-readme-resnet50",
          setup="PyTorch 1.4 DDP, ResNet-50, batch 32, DGX-1 V100, 4x100 Gb/s IB per machine",
          source=f"[PyTorch DDP benchmark README]({DDP_README}), resnet50 tables",
-         metric="s/iter", batch=32, network="spec (400 Gb/s per machine)",
+         metric="s/iter", batch=32, network="spec", spec="400Gbps",
          compute="README 1 GPU without DDP: 0.097 s/iter",
          points=[("1 GPU, no DDP, p50", 1, 0.097, "compute", 0),
                  ("1 GPU, DDP 25 MB, p50", 1, 0.100, "predict", 0),
@@ -64,7 +64,7 @@ STUDIES = [
     dict(id="pytorch-ddp-readme-resnet101",
          setup="PyTorch 1.4 DDP, ResNet-101, batch 32, DGX-1 V100, 4x100 Gb/s IB per machine",
          source=f"[PyTorch DDP benchmark README]({DDP_README}), resnet101 tables",
-         metric="s/iter", batch=32, network="spec (400 Gb/s per machine)",
+         metric="s/iter", batch=32, network="spec", spec="400Gbps",
          compute="README 1 GPU without DDP: 0.162 s/iter",
          points=[("1 GPU, no DDP, p50", 1, 0.162, "compute", 0),
                  ("1 GPU, DDP 25 MB, p50", 1, 0.171, "predict", 0),
@@ -79,25 +79,25 @@ STUDIES = [
     dict(id="dlperf-pytorch-ddp-resnet50",
          setup="PyTorch 1.6 DDP (pytorch/examples), ResNet-50 v1.5, batch 128, 8 V100/node, 100 Gb/s IB",
          source=f"[DLPerf report v1.0]({DLPERF}), ResNet50 V1.5 FP32 bs128, column PyTorch",
-         metric="img/s", batch=128, network="fit", compute="report 1 GPU: 348.62 img/s",
+         metric="img/s", batch=128, network="fit", spec="100Gbps", compute="report 1 GPU: 348.62 img/s",
          points=[("1 GPU", 1, 348.62, "compute", 0), ("1 node x 8", 8, 2632.93, "predict", 0),
                  ("2 nodes x 8", 16, 5115.40, "network", 0), ("4 nodes x 8", 32, 10021.29, "predict", 0)]),
     dict(id="dlperf-ngc-pytorch-apex-resnet50",
          setup="NGC PyTorch 20.03 + apex DDP, ResNet-50 v1.5, batch 128, 8 V100/node, 100 Gb/s IB",
          source=f"[DLPerf report v1.0]({DLPERF}), ResNet50 V1.5 FP32 bs128, column NGC PyTorch",
-         metric="img/s", batch=128, network="fit", compute="report 1 GPU: 367.29 img/s",
+         metric="img/s", batch=128, network="fit", spec="100Gbps", compute="report 1 GPU: 367.29 img/s",
          points=[("1 GPU", 1, 367.29, "compute", 0), ("1 node x 8", 8, 2887.65, "predict", 0),
                  ("2 nodes x 8", 16, 5716.79, "network", 0), ("4 nodes x 8", 32, 10917.09, "predict", 0)]),
     dict(id="dlperf-ngc-tf1-horovod-resnet50",
          setup="NGC TensorFlow 1.15 + Horovod 0.19, ResNet-50 v1.5, batch 128, 8 V100/node, 100 Gb/s IB",
          source=f"[DLPerf report v1.0]({DLPERF}), ResNet50 V1.5 FP32 bs128, column NGC TensorFlow 1.x",
-         metric="img/s", batch=128, network="fit", compute="report 1 GPU: 362.44 img/s",
+         metric="img/s", batch=128, network="fit", spec="100Gbps", compute="report 1 GPU: 362.44 img/s",
          points=[("1 GPU", 1, 362.44, "compute", 0), ("1 node x 8", 8, 2721.98, "predict", 0),
                  ("2 nodes x 8", 16, 5099.42, "network", 0), ("4 nodes x 8", 32, 9514.64, "predict", 0)]),
     dict(id="dlperf-ngc-mxnet-horovod-resnet50",
          setup="NGC MXNet 1.6 + Horovod 0.19, ResNet-50 v1.5, batch 128, 8 V100/node, 100 Gb/s IB",
          source=f"[DLPerf report v1.0]({DLPERF}), ResNet50 V1.5 FP32 bs128, column NGC MXNet",
-         metric="img/s", batch=128, network="fit", compute="report 1 GPU: 392.24 img/s",
+         metric="img/s", batch=128, network="fit", spec="100Gbps", compute="report 1 GPU: 392.24 img/s",
          points=[("1 GPU", 1, 392.24, "compute", 0), ("1 node x 8", 8, 3006.98, "predict", 0),
                  ("2 nodes x 8", 16, 5758.49, "network", 0), ("4 nodes x 8", 32, 11331.93, "predict", 0)]),
 ]
@@ -110,39 +110,39 @@ STUDIES += [
     dict(id="dlperf-ngc-tf1-horovod-bert-base",
          setup="NGC TensorFlow 1.15 + Horovod 0.19, BERT-base, seq 128, batch 32, 8 V100/node, 100 Gb/s IB",
          source=f"[DLPerf report v1.0]({DLPERF}), BERT Base FP32 bs32, column NGC TensorFlow 1.x",
-         metric="seq/s", batch=32, network="fit", compute="report 1 GPU: 107.33 seq/s",
+         metric="seq/s", batch=32, network="fit", spec="100Gbps", compute="report 1 GPU: 107.33 seq/s",
          points=[("1 GPU", 1, 107.33, "compute", 0), ("1 node x 8", 8, 790.03, "predict", 0),
                  ("2 nodes x 8", 16, 1404.04, "network", 0), ("4 nodes x 8", 32, 2727.90, "predict", 0)]),
     dict(id="dlperf-ngc-pytorch-apex-bert-base",
          setup="NGC PyTorch 20.03 + apex DDP (one bucket), BERT-base, seq 128, batch 32, 8 V100/node, 100 Gb/s IB",
          source=f"[DLPerf report v1.0]({DLPERF}), BERT Base FP32 bs32, column NGC PyTorch",
-         metric="seq/s", batch=32, network="fit", compute="report 1 GPU: 119.60 seq/s",
+         metric="seq/s", batch=32, network="fit", spec="100Gbps", compute="report 1 GPU: 119.60 seq/s",
          points=[("1 GPU", 1, 119.60, "compute", 0), ("1 node x 8", 8, 921.32, "predict", 0),
                  ("2 nodes x 8", 16, 1499.40, "network", 0), ("4 nodes x 8", 32, 2885.81, "predict", 0)]),
     dict(id="dlperf-mxnet-horovod-bert-base",
          setup="MXNet 1.6 + gluon-nlp + Horovod 0.19.5, BERT-base, seq 128, batch 32, 8 V100/node, 100 Gb/s IB",
          source=f"[DLPerf report v1.0]({DLPERF}), BERT Base FP32 bs32, column MXNet W/O clip",
-         metric="seq/s", batch=32, network="fit", compute="report 1 GPU: 150.11 seq/s",
+         metric="seq/s", batch=32, network="fit", spec="100Gbps", compute="report 1 GPU: 150.11 seq/s",
          points=[("1 GPU", 1, 150.11, "compute", 0), ("1 node x 8", 8, 1058.60, "predict", 0),
                  ("2 nodes x 8", 16, 1845.65, "network", 0), ("4 nodes x 8", 32, 3671.45, "predict", 0)]),
     dict(id="tf-benchmarks-k80-ps-resnet50",
          setup="TensorFlow (tf_cnn_benchmarks, distributed_replicated, parameter servers), ResNet-50, batch 64, "
                "EC2 p2.8xlarge (8 K80), 10 Gb/s",
          source=f"[TensorFlow performance benchmarks]({TF_BENCH}), Amazon EC2 Distributed (K80), ResNet-50",
-         metric="img/s", batch=64, network="fit", gpus_per_worker=8, compute="page 1 GPU: 55.0 img/s",
+         metric="img/s", batch=64, network="fit", spec="10Gbps", gpus_per_worker=8, compute="page 1 GPU: 55.0 img/s",
          points=[("1 GPU", 1, 55.0, "compute", 0), ("1 instance x 8", 8, 410, "predict", 0),
                  ("2 instances x 8", 16, 825, "network", 0), ("4 instances x 8", 32, 1468, "predict", 0),
                  ("8 instances x 8", 64, 3051, "predict", 0)]),
     dict(id="horovod-readme-resnet101",
          setup="TensorFlow + Horovod (2017), ResNet-101, batch 64, 128 servers x 4 Pascal GPUs, 25 Gb/s RoCE",
          source=f"[Horovod benchmarks]({HVD_BENCH}) (also the README): 90 % scaling efficiency",
-         metric="efficiency", batch=64, network="spec (25 Gb/s per server)",
+         metric="efficiency", batch=64, network="spec", spec="25Gbps",
          compute="P100 speed from the TF benchmarks' ResNet-50 (238 img/s) x ResNet-101 FLOPs",
          points=[("512 GPUs", 512, 0.90, "predict", 0)]),
     dict(id="horovod-readme-vgg16",
          setup="TensorFlow + Horovod (2017), VGG-16, batch 64, 128 servers x 4 Pascal GPUs, 25 Gb/s RoCE",
          source=f"[Horovod benchmarks]({HVD_BENCH}) (also the README): 68 % scaling efficiency",
-         metric="efficiency", batch=64, network="spec (25 Gb/s per server)",
+         metric="efficiency", batch=64, network="spec", spec="25Gbps",
          compute="TF benchmarks' P100 VGG16: 132 img/s",
          points=[("512 GPUs", 512, 0.68, "predict", 0)]),
 ]
@@ -255,9 +255,7 @@ def fit(dtsim, spec, study_path, study):
         return {}
     label, gpus, value, _, mi = pts[0]
     pi = platform_index(spec, study, gpus)
-    key = net_key(study)
-    spec_bw = parse_bw(study["base"]["platform"]["topology"]["uplink"]["bandwidth"]) if key.startswith(
-        "platform.topology") else parse_bw(study["base"]["platform"]["workers"]["link"]["bandwidth"])
+    spec_bw = parse_bw(spec["spec"])
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
         for oi in sorted({mi, none_index(study)}):
@@ -325,6 +323,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--only", default="")
     ap.add_argument("--fit", action="store_true", help="re-derive the network constants and print them")
+    ap.add_argument("--spec-network", action="store_true",
+                    help="run the fitted studies with the spec network instead (no fit; a diagnostic)")
     a = ap.parse_args()
     dtsim = os.path.abspath(a.dtsim)
     specs = [s for s in STUDIES if not a.only or s["id"] in a.only.split(",")]
@@ -334,7 +334,7 @@ def main():
             path, study = load_study(spec["id"])
             res = fit(dtsim, spec, path, study)
             if not res:
-                print(f"{spec['id']}: no network point (network: {spec['network']})")
+                print(f"{spec['id']}: no network point (the spec network: {spec['spec']})")
                 continue
             cur = study["vary"][net_key(study)]
             for oi, (bw, vlo, vhi) in sorted(res.items()):
@@ -347,19 +347,25 @@ def main():
                           f"(study file: {cur[oi]})")
         return 0
 
-    import platform as _pl
-    print(f"<!-- bench/validation/published.py, dtsim {dtsim}; load: {os.getloadavg()} on {_pl.node()} -->")
-    print("| setup | source | point | role | published | dtsim, matching overlap | error | dtsim, none | error |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    if a.spec_network:
+        print("<!-- the fitted studies with their network at the spec (--spec-network): no network fit -->")
+    print(f"<!-- bench/validation/published.py {dtsim}; 1-minute load average at the start: "
+          f"{os.getloadavg()[0]:.1f} (simulated times do not depend on it) -->")
+    print("| study | point | role | published | dtsim, the framework's overlap | error | dtsim, `none` | error |")
+    print("|---|---|---|---|---|---|---|---|")
     summary = {"matching": {"extrapolated": [], "predicted": []}, "none": {"extrapolated": [], "predicted": []}}
     calib = []
     for spec in specs:
         path, study = load_study(spec["id"])
-        rows = sweep(dtsim, path, os.path.join(a.out, spec["id"]), a.jobs)
+        out = os.path.join(a.out, spec["id"])
+        if a.spec_network:
+            path, study, out = spec_network_study(spec, path, study, out + "-spec-network")
+        rows = sweep(dtsim, path, out, a.jobs)
         cells = results_by_cell(study, rows)
         ni = none_index(study)
         net_pts = [p for p in spec["points"] if p[3] == "network"]
         net_nodes = nodes_of(spec, study, net_pts[0][1]) if net_pts else 1
+        first = True
         for label, gpus, value, role, mi in spec["points"]:
             pi = platform_index(spec, study, gpus)
             one = platform_index(spec, study, 1) if spec["metric"] == "efficiency" else None
@@ -372,17 +378,24 @@ def main():
             err = {c: (got[c] - value) / value for c in got}
             kind = overlap_label(overlaps(study)[mi])
             nodes = nodes_of(spec, study, gpus)
-            print(f"| {spec['setup']} | {spec['source']} | {label} | {role} | {fmt(value, spec['metric'])} | "
+            if a.spec_network and role == "network":
+                role = "predict"
+            study_cell = f"[{spec['id']}](../examples/validation/{spec['id']}.json)" if first else ""
+            first = False
+            print(f"| {study_cell} | {label} | {role} | {fmt(value, spec['metric'])} | "
                   f"{fmt(got['matching'], spec['metric'])} ({kind}) | {pct(err['matching'])} | "
                   f"{fmt(got['none'], spec['metric'])} | {pct(err['none'])} |")
             if role == "predict":
                 for c in err:
                     summary[c]["predicted"].append(abs(err[c]))
-                    if nodes > max(net_nodes, 1):
+                    if nodes > (1 if a.spec_network else net_nodes):
                         summary[c]["extrapolated"].append(abs(err[c]))
         key = net_key(study)
-        if key and spec["network"] == "fit":
-            calib.append((spec["id"], [(overlap_label(o), b) for o, b in zip(overlaps(study), study["vary"][key])]))
+        nets = {"matching": "", "none": ""}
+        if key:
+            vals = study["vary"][key]
+            nets = {"matching": vals[spec["points"][-1][4]], "none": vals[ni]}
+        calib.append((spec, nets))
     print()
     for c, label in (("matching", "the framework's overlap kind"), ("none", "`none`")):
         for which, what in (("extrapolated", "extrapolated points (more nodes than any calibration point)"),
@@ -391,12 +404,40 @@ def main():
             if e:
                 print(f"- dtsim with {label}, {what}: median |error| {statistics.median(e) * 100:.1f} %, "
                       f"max {max(e) * 100:.1f} % over {len(e)} points")
-    if calib:
-        print()
-        print("Fitted network constants (inter-node link bandwidth, from the 2-node point):")
-        for sid, vals in calib:
-            print(f"- {sid}: " + ", ".join(f"{k} {b}" for k, b in vals))
+    print()
+    print("| study | setup | source | compute (per GPU) | network: spec | fitted, the framework's overlap | "
+          "fitted, `none` |")
+    print("|---|---|---|---|---|---|---|")
+    for spec, nets in calib:
+        fitted = spec["network"] == "fit" and not a.spec_network
+        print(f"| {spec['id']} | {spec['setup']} | {spec['source']} | {spec['compute']} | {spec_label(spec)} | "
+              f"{nets['matching'] if fitted else '(spec)'} | {nets['none'] if fitted else '(spec)'} |")
     return 0
+
+
+def spec_label(spec):
+    return spec["spec"]
+
+
+def spec_network_study(spec, path, study, out):
+    """A copy of a fitted study with its network constant at the spec for every overlap (written into out)."""
+    key = net_key(study)
+    if spec["network"] != "fit" or not key:
+        return path, study, out
+    bw = spec["spec"]
+    st = json.loads(open(path).read())
+    # distinct spellings of the same bandwidth: a sweep's list may not repeat a value
+    n = parse_bw(bw)
+    st["vary"][key] = [f"{n * 8 / 1e9:g}Gbps", f"{n / 1e9:g}GBps", f"{n * 8 / 1e6:g}Mbps"][:len(st["vary"][key])]
+    if isinstance(st["base"], str):
+        st["base"] = os.path.normpath(os.path.join(os.path.dirname(path), st["base"]))
+    os.makedirs(out, exist_ok=True)
+    npath = os.path.join(out, "study.json")
+    with open(npath, "w") as f:
+        json.dump(st, f)
+    study = copy.deepcopy(study)
+    study["vary"][key] = st["vary"][key]
+    return npath, study, out
 
 
 def nodes_of(spec, study, gpus):
