@@ -102,8 +102,8 @@ STUDIES = [
                  ("2 nodes x 8", 16, 5758.49, "network", 0), ("4 nodes x 8", 32, 11331.93, "predict", 0)]),
 ]
 
-TF_BENCH = ("https://github.com/tensorflow/tensorflow/blob/6535ed7c270f9fb96798eec626e1883e15905226/"
-            "tensorflow/docs_src/performance/benchmarks.md")
+TF_BENCH = ("https://github.com/tensorflow/docs/blob/62da04c02d67fdcabb7bc64633f217f073fa5f63/"
+            "site/en/r1/guide/performance/benchmarks.md")
 HVD_BENCH = "https://github.com/horovod/horovod/blob/27743d08ca7a59290b52154c8cddc807006436d3/docs/benchmarks.rst"
 
 STUDIES += [
@@ -129,21 +129,21 @@ STUDIES += [
          setup="TensorFlow (tf_cnn_benchmarks, distributed_replicated, parameter servers), ResNet-50, batch 64, "
                "EC2 p2.8xlarge (8 K80), 10 Gb/s",
          source=f"[TensorFlow performance benchmarks]({TF_BENCH}), Amazon EC2 Distributed (K80), ResNet-50",
-         metric="img/s", batch=64, network="fit", spec="10Gbps", gpus_per_worker=8, compute="page 1 GPU: 55.0 img/s",
-         points=[("1 GPU", 1, 55.0, "compute", 0), ("1 instance x 8", 8, 410, "predict", 0),
-                 ("2 instances x 8", 16, 825, "network", 0), ("4 instances x 8", 32, 1468, "predict", 0),
-                 ("8 instances x 8", 64, 3051, "predict", 0)]),
+         metric="img/s", batch=64, network="fit", spec="10Gbps", gpus_per_worker=8, compute="page 1 GPU: 52.4 img/s",
+         points=[("1 GPU", 1, 52.4, "compute", 0), ("1 instance x 8", 8, 378, "predict", 0),
+                 ("2 instances x 8", 16, 751, "network", 0), ("4 instances x 8", 32, 1388, "predict", 0),
+                 ("8 instances x 8", 64, 2744, "predict", 0)]),
     dict(id="horovod-readme-resnet101",
          setup="TensorFlow + Horovod (2017), ResNet-101, batch 64, 128 servers x 4 Pascal GPUs, 25 Gb/s RoCE",
          source=f"[Horovod benchmarks]({HVD_BENCH}) (also the README): 90 % scaling efficiency",
          metric="efficiency", batch=64, network="spec", spec="25Gbps",
-         compute="P100 speed from the TF benchmarks' ResNet-50 (238 img/s) x ResNet-101 FLOPs",
+         compute="P100 speed from the TF benchmarks' ResNet-50 (219 img/s) x ResNet-101 FLOPs",
          points=[("512 GPUs", 512, 0.90, "predict", 0)]),
     dict(id="horovod-readme-vgg16",
          setup="TensorFlow + Horovod (2017), VGG-16, batch 64, 128 servers x 4 Pascal GPUs, 25 Gb/s RoCE",
          source=f"[Horovod benchmarks]({HVD_BENCH}) (also the README): 68 % scaling efficiency",
          metric="efficiency", batch=64, network="spec", spec="25Gbps",
-         compute="TF benchmarks' P100 VGG16: 132 img/s",
+         compute="TF benchmarks' P100 VGG16: 154 img/s",
          points=[("512 GPUs", 512, 0.68, "predict", 0)]),
 ]
 
