@@ -3,6 +3,7 @@
 
   python3 bench/validation/published.py [DTSIM] [--out DIR] [--jobs N] [--only ID[,ID...]]
   python3 bench/validation/published.py [DTSIM] --fit [--only ID[,ID...]]
+  python3 bench/validation/published.py [DTSIM] --spec-network [--only ID[,ID...]]
 
 DTSIM is the dtsim binary (default build/dtsim). Every study is a `dtsim sweep` study in
 examples/validation/ (one command each: `dtsim sweep examples/validation/<id>.json`); this script runs
@@ -20,6 +21,7 @@ Calibration, per study (the roles in STUDIES below):
            re-derives these constants by bisection and prints them;
   predict  everything else, without refitting.
 Studies without a point beyond their smallest multi-node one use the spec network (no fit).
+`--spec-network` runs the fitted studies with the spec network instead (a diagnostic: no fit).
 
 Python 3 standard library only; dtsim runs as a subprocess under `nice -n 10`.
 """
