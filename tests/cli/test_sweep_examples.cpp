@@ -1,4 +1,4 @@
-// The shipped studies (examples/quickstart-study.json, examples/studies/, examples/papers/) stay
+// The shipped studies (examples/quickstart-study.json, examples/studies/, examples/papers/, examples/validation/) stay
 // valid: every run of each passes the loader (`dtsim sweep --dry-run`). And the synthetic dataset's
 // "shape" option that the timing-only CIFAR studies rely on.
 #include <sys/wait.h>
@@ -28,7 +28,7 @@ inline Result run(const std::string& args) { return dtsim(args); }
 
 TEST_CASE("shipped studies: every run of every example study is valid (sweep --dry-run)") {
   std::vector<fs::path> studies = {fs::path(DTSIM_SOURCE_DIR) / "examples" / "quickstart-study.json"};
-  for (const char* dir : {"examples/studies", "examples/papers"}) {
+  for (const char* dir : {"examples/studies", "examples/papers", "examples/validation"}) {
     std::error_code ec;
     for (const auto& e : fs::recursive_directory_iterator(fs::path(DTSIM_SOURCE_DIR) / dir, ec))
       if (e.path().extension() == ".json" && nlohmann::json::parse(slurp(e.path()), nullptr, false).contains("vary"))
