@@ -104,15 +104,24 @@ algo::Future<std::shared_ptr<const Vec>> WorkerCtx::allreduce_async(const Payloa
 
 sg4::ActorPtr WorkerCtx::after(sg4::ActorPtr& last, const std::string& name, std::function<void()> body,
                                std::function<void()> then) {
-  last = sg4::Actor::create(name, host_, [this, prev = last, body = std::move(body), then = std::move(then)]() mutable {
+  // SimGrid (ActorImpl::code_, kept for auto-restart) holds its own copy of an actor's code until
+  // the actor is freed, and the code that runs is another copy: clearing the running copy's
+  // captures would leave the kept copy holding `prev` (so every actor before it: the whole chain)
+  // and `body`'s state (a minibatch's StepChain and gradient). Both copies share this one state.
+  struct State {
+    sg4::ActorPtr prev;
+    std::function<void()> body, then;
+  };
+  auto st = std::make_shared<State>(State{last, std::move(body), std::move(then)});
+  last = sg4::Actor::create(name, host_, [this, st] {
     guarded(s_, [&] {
-      if (prev) prev->join();
-      prev = nullptr;
-      body();
+      if (st->prev) st->prev->join();
+      st->prev = nullptr;
+      st->body();
     });
-    body = nullptr;
-    if (then) then();
-    then = nullptr;
+    st->body = nullptr;
+    if (st->then) st->then();
+    st->then = nullptr;
   });
   return last;
 }

@@ -128,7 +128,8 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   // Runs `body` (then `then`, also after an error) on a new actor of this host once the actor in
   // `last` has ended — one stream: this worker's collectives, or its minibatches on the device —
   // and makes it the new `last`. The code drops what it captured when it is done: SimGrid keeps a
-  // finished actor's code until the actor is freed, and each actor is held by the next one's code.
+  // copy of a finished actor's code until the actor is freed, and each actor is held by the next
+  // one's code (so the captures live in one state both copies share).
   sg4::ActorPtr after(sg4::ActorPtr& last, const std::string& name, std::function<void()> body,
                       std::function<void()> then = {});
   void run_chain(StepChain& c);
