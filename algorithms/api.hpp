@@ -4,9 +4,11 @@
 // every worker host, `server(Server&)` on every parameter-server shard (PS algorithms only).
 // Everything that takes simulated time goes through these contexts:
 //
-//   compute        — a real minibatch gradient at the given parameters (the math happens at once,
-//                    at the parameters' current value); its simulated duration comes from the
-//                    timing model and runs on the worker's host (stragglers slow it down).
+//   compute        — a real minibatch gradient at the given parameters (at their value when the
+//                    call is made, whatever the caller does with its buffer afterwards: the runtime
+//                    computes from a copy when it defers the math to a thread, compute.pool); its
+//                    simulated duration comes from the timing model and runs on the worker's host
+//                    (stragglers slow it down).
 //   push / pull    — PS traffic, one message per shard, all shards concurrently.
 //   send / recv    — point-to-point messages between workers and shards.
 //   *_async        — start now, wait() later: this is how an algorithm says what overlaps.
@@ -238,8 +240,9 @@ class Worker : public Node {
   // first one not applied by every shard, where a worker with its own step loop (SSP) restarts.
   virtual int64_t next_minibatch() const { return 0; }
   // Gradient of the loss on this worker's next minibatch at `params` (its sample order is fixed by
-  // the seed, see engine::SampleOrder). The real math runs now; the call returns when the simulated
-  // compute time has passed on this host.
+  // the seed, see engine::SampleOrder), as they are at the call; the call returns when the
+  // simulated compute time has passed on this host. The math may run on another thread meanwhile
+  // (compute.pool): results never depend on it.
   virtual Gradient compute(ConstVecView params) = 0;
   virtual Future<Gradient> compute_async(ConstVecView params) = 0;
   // The same at parameters still arriving from the servers (a pull_async): the math runs once all

@@ -393,6 +393,15 @@ ComputeSpec read_compute(ObjectReader r, const std::string& base_dir) {
   const int64_t th = r.integer("threads", 1);
   if (th < 1 || th > 1024) r.fail("threads", "must be in [1, 1024]");
   c.threads = static_cast<int>(th);
+  // Simulated workers' gradients computed at once (engine/compute_pool.hpp): "auto" (0) or >= 1.
+  if (auto p = r.child("pool")) {
+    const json& v = *p->first;
+    if (v.is_string() && v.get<std::string>() == "auto") c.pool = 0;
+    else if (v.is_number_integer() && v.get<int64_t>() >= 1 && v.get<int64_t>() <= 1024) c.pool = static_cast<int>(v.get<int64_t>());
+    else p->second.fail("expected \"auto\" or an integer in [1, 1024], got " + v.dump());
+  } else {
+    r.set_resolved("pool", "auto");
+  }
   r.finish();
   return c;
 }

@@ -68,6 +68,9 @@ struct ComputeSpec {
   std::vector<engine::LayerTime> profile_layers;
   engine::Device device = engine::Device::Cpu;
   int threads = 1;
+  // compute.pool: how many simulated workers' gradients are computed at once, on that many threads
+  // (engine/compute_pool.hpp); 0 = "auto" (sim/runtime.cpp: resolve_pool). Outputs never depend on it.
+  int pool = 0;
 };
 
 struct OutputSpec {

@@ -85,8 +85,10 @@ constexpr int kNegotiationTag = -2;
 
 struct StepChain {
   const LayerPlan* plan = nullptr;
-  // compute_async(Incoming&): the gradient is computed once the parameters are all in, by the
-  // compute actor between the forward and the backward.
+  // The gradient's math is issued to the compute pool when the parameters are complete (at once,
+  // or for compute_async(Incoming&) once the pull is all in: `needs_math`, and `math` is set then);
+  // `math` awaits it, in the compute actor between the forward and the backward, so no tensor of
+  // the gradient leaves before it is computed.
   bool needs_math = false;
   std::function<void()> math;
   double amount = 0;  // flops of the whole minibatch on the worker's host

@@ -1,7 +1,10 @@
 #include "sim/preflight.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -73,8 +76,36 @@ bool trace_enabled(const Experiment& x, int shards) {
          (x.output.trace == OutputSpec::Trace::Auto && events <= static_cast<double>(x.output.trace_max_events));
 }
 
+namespace {
+bool pool_unsupported(const Experiment& x, std::string* why) {
+  const auto d = x.model.find("dropout");
+  if (x.compute.device == engine::Device::Cuda) return why && (*why = "the cuda device computes one gradient at a time", true);
+  if (d != x.model.end() && d->is_number() && d->get<double>() > 0)
+    return why && (*why = "models with dropout compute one gradient at a time (their masks depend on the order of all "
+                          "workers' forwards)", true);
+  return false;
+}
+}  // namespace
+
+int resolve_pool(const Experiment& x) {
+  if (!x.compute.real || pool_unsupported(x, nullptr)) return 1;
+  int p = x.compute.pool;
+  if (p == 0) {
+    long cores = 0;
+    if (const char* e = std::getenv("DTSIM_CORES")) cores = std::strtol(e, nullptr, 10);
+    if (cores <= 0) {
+      cpu_set_t set;
+      cores = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+    }
+    p = static_cast<int>(std::max(1L, cores / std::max(1, x.compute.threads)));
+  }
+  return std::clamp(p, 1, std::max(1, x.platform.workers.count));
+}
+
 std::vector<std::string> config_warnings(const Experiment& x) {
   std::vector<std::string> w = x.platform.warnings;  // plain numbers, straggler indices
+  if (std::string why; x.compute.real && x.compute.pool > 1 && pool_unsupported(x, &why))
+    w.push_back(at(x.file, "compute.pool", std::to_string(x.compute.pool) + " has no effect: " + why));
   const TrainingSpec& t = x.training;
   const int64_t T = sync_steps(x);
   const uint64_t per_step = static_cast<uint64_t>(x.platform.workers.count) * static_cast<uint64_t>(t.batch_size);

@@ -36,6 +36,12 @@ std::string warnings_text(const Experiment& x);
 // " (2 warnings)" for validate's "<file>: valid" line; "" without warnings.
 std::string warnings_count(const Experiment& x);
 
+// compute.pool resolved (engine/compute_pool.hpp): "auto" is the cores this process may use
+// (sched_getaffinity; DTSIM_CORES when set, which `dtsim sweep` sets to each run's share) divided by
+// compute.threads; at most one thread per worker; 1 in timing-only mode, on the cuda device (one GPU
+// stream) and for models with dropout (their masks come from a per-model call counter).
+int resolve_pool(const Experiment& x);
+
 struct PreflightOptions {
   // Also read the whole dataset (real compute only), as `run` does before simulating: a truncated
   // or corrupt file is refused here rather than by `run`. `dtsim validate` sets it.

@@ -108,6 +108,7 @@ std::shared_ptr<Vec> RunState::gradient_buffer() {
 void RunState::evaluate(double now) {
   if (result.updates == last_eval_version) return;
   last_eval_version = result.updates;
+  settle();  // worker 0's BatchNorm state as of every minibatch started so far
   MetricRow row;
   row.sim_time_s = now;
   row.wall_time_s = wall();

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "algorithms/api.hpp"
+#include "engine/compute_pool.hpp"
 #include "engine/model.hpp"
 #include "engine/ops.hpp"
 #include "sim/checkpoint.hpp"
@@ -103,6 +104,14 @@ struct RunState {
   std::vector<Vec> model_state;
   engine::ConstVecView eval_state() const { return model_state.empty() ? engine::ConstVecView{} : model_state[0].view(); }
   std::vector<std::shared_ptr<Vec>> grad_pool;  // recycled gradient buffers
+  // Real mode: where the workers' minibatch gradients are computed (compute.pool threads,
+  // engine/compute_pool.hpp): issued when a compute starts in simulated time, awaited when its span
+  // ends. Whoever reads a worker's BatchNorm state first awaits its gradients (settle()). Shut down
+  // by the run before anything its tasks read is freed.
+  std::unique_ptr<engine::ComputePool> pool;
+  void settle() {
+    if (pool) pool->drain();
+  }
 
   // All-reduce number `seq`: contributions gathered as workers call it; reduced once when complete.
   struct Collective {

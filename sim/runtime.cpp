@@ -18,6 +18,7 @@
 #include "sim/checkpoint.hpp"
 #include "sim/failures.hpp"
 #include "sim/platform.hpp"
+#include "sim/preflight.hpp"
 #include "sim/run_state.hpp"
 #include "sim/server_context.hpp"
 #include "sim/worker_context.hpp"
@@ -42,6 +43,7 @@ namespace {
 struct Run {
   // SimGrid's synchronisation objects go before the Engine does.
   ~Run() {
+    if (s.pool) s.pool->shutdown();  // its threads read the data, the model and the run state
     s.hvd.reset();
     s.sync.reset();
   }
@@ -112,6 +114,13 @@ void set_up(Run& run) {
     s.model = run.model.get();
     s.P = run.model->num_params();
     s.flops_per_sample = run.model->flops_per_sample();
+    const engine::SampleShape in = shape;  // (clang 14 cannot capture structured bindings)
+    const int out = classes;
+    s.pool = std::make_unique<engine::ComputePool>(resolve_pool(x), *run.model, [&x, in, out] {
+      json spec = x.model;
+      ObjectReader r(spec, {x.file, "model"});
+      return engine::make_model(r, in, out, engine::ComputeOptions{x.compute.device, x.compute.threads});
+    });
   } else {
     const engine::ModelInfo mi = engine::model_info(mr, shape, classes);
     s.P = mi.num_params;
@@ -451,6 +460,7 @@ RunResult finish(Run& run, bool stopped_by_time) {
   RunState& s = run.s;
   const Experiment& x = s.x;
   RunResult& r = s.result;
+  s.settle();  // minibatches started before the end whose span did not end (a stop, a time limit)
   r.samples = s.samples_done;
   if (s.stop) {  // interrupted | wall_limit | diverged: the metrics so far stay as they are
     r.status = s.stop->reason;

@@ -11,6 +11,7 @@
 namespace dtsim::sim::detail {
 
 void WorkerCtx::restart(sg4::Mailbox* inbox) {
+  s_.settle();  // the math of the minibatch its failure interrupted (its BatchNorm state)
   ++incarnation_;
   inbox_ = inbox;
   stash_.clear();
@@ -137,6 +138,7 @@ void WorkerCtx::save_counters(NodeCheckpoint& n) const {
   n.compute_s = compute_s_;
   n.work_s = work_s_;
   if (!s_.model_state.empty()) {  // its BatchNorm running statistics, exactly as of its cut
+    s_.settle();
     const Vec& st = s_.model_state[static_cast<size_t>(rank_)];
     auto& blob = n.blobs[kModelStateKey];
     blob.resize(st.size());
@@ -173,10 +175,10 @@ double WorkerCtx::amount() const {
   return nominal_s * relative * slowdown_ * transient * host_->get_speed();
 }
 
-Gradient WorkerCtx::start_compute(engine::ConstVecView params) {
+Gradient WorkerCtx::start_compute(engine::ConstVecView params, const std::shared_ptr<const Vec>& owner, MathPtr& math) {
   Gradient g;
   const Minibatch mb = begin_minibatch(g);
-  gradient_math(mb, params, g);
+  math = issue_math(mb, params, owner, g);
   return g;
 }
 
@@ -191,8 +193,10 @@ WorkerCtx::Minibatch WorkerCtx::begin_minibatch(Gradient& g) {
   return mb;
 }
 
-void WorkerCtx::gradient_math(const Minibatch& mb, engine::ConstVecView params, Gradient& g) {
-  if (!s_.real) return;
+WorkerCtx::MathPtr WorkerCtx::issue_math(const Minibatch& mb, engine::ConstVecView params, std::shared_ptr<const Vec> owner,
+                                         Gradient& g) {
+  if (!s_.real) return nullptr;
+  if (math_) s_.pool->await(math_->ticket);  // its samples, batch and BatchNorm state are reused
   if (mb.b == s_.b && mb.pos == static_cast<uint64_t>(mb.k) * static_cast<uint64_t>(s_.b)) {
     s_.order->worker_batch(rank_, s_.N, static_cast<uint64_t>(mb.k), s_.b, idx_);
   } else {  // a per-worker batch size (set_batch_size): this worker's stream positions pos, pos+1, ...
@@ -200,18 +204,36 @@ void WorkerCtx::gradient_math(const Minibatch& mb, engine::ConstVecView params, 
     for (size_t j = 0; j < idx_.size(); ++j)
       idx_[j] = s_.order->at((mb.pos + j) * static_cast<uint64_t>(s_.N) + static_cast<uint64_t>(rank_));
   }
-  engine::gather(s_.data->train, s_.data->shape, idx_, batch_);
-  if (s_.x.dataset.augment)  // random crop + flip keyed by (seed, worker, step): event order never matters
-    engine::augment_crop_flip(batch_, s_.data->black, s_.x.seed, static_cast<uint64_t>(rank_), static_cast<uint64_t>(mb.k));
+  if (!owner && s_.pool->threads() > 1) {  // the math runs later: from the parameters as they are now
+    if (params_copy_.size() != params.size) params_copy_ = Vec(params.size, s_.model->device());
+    engine::ops::copy(params_copy_.view(), params);
+    params = params_copy_.view();
+  }
   g.buf = s_.gradient_buffer();
-  g.loss = s_.model_state.empty()
-               ? s_.model->forward_backward(params, batch_, g.buf->view())
-               : s_.model->forward_backward(params, s_.model_state[static_cast<size_t>(rank_)].view(), batch_, g.buf->view());
-  if (s_.x.clip_grad_norm > 0) algo::clip_grad_norm(g.buf->view(), s_.x.clip_grad_norm);
+  auto m = std::make_shared<GradientMath>();
+  m->k = mb.k;
+  const engine::VecView state = s_.model_state.empty() ? engine::VecView{} : s_.model_state[static_cast<size_t>(rank_)].view();
+  m->ticket = s_.pool->submit([this, m, params, owner = std::move(owner), state, grad = g.buf, k = mb.k](engine::Model& model) {
+    engine::gather(s_.data->train, s_.data->shape, idx_, batch_);
+    if (s_.x.dataset.augment)  // random crop + flip keyed by (seed, worker, step): event order never matters
+      engine::augment_crop_flip(batch_, s_.data->black, s_.x.seed, static_cast<uint64_t>(rank_), static_cast<uint64_t>(k));
+    m->loss = state.size == 0 ? model.forward_backward(params, batch_, grad->view())
+                              : model.forward_backward(params, state, batch_, grad->view());
+    if (s_.x.clip_grad_norm > 0) algo::clip_grad_norm(grad->view(), s_.x.clip_grad_norm);
+  });
+  math_ = m;
+  return m;
+}
+
+void WorkerCtx::await_math(GradientMath& m, Gradient& g) {
+  s_.pool->await(m.ticket);
+  if (m.checked) return;
+  m.checked = true;
+  g.loss = m.loss;
   if (!std::isfinite(g.loss))  // checked every step: one float
-    s_.diverge("loss of worker " + std::to_string(rank_) + " at its step " + std::to_string(mb.k) + " is " +
+    s_.diverge("loss of worker " + std::to_string(rank_) + " at its step " + std::to_string(m.k) + " is " +
                    (std::isnan(g.loss) ? "nan" : "inf"),
-               rank_, mb.k);
+               rank_, m.k);
 }
 
 void WorkerCtx::finish_compute(const Gradient& g, double t0, double t1, bool span) {

@@ -111,16 +111,34 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   // Simulated compute of one minibatch, in flops on this host (so speed profiles apply).
   double amount() const;
 
-  Gradient start_compute(engine::ConstVecView params);
-  // start_compute in two halves: the minibatch's bookkeeping (its number, its samples), then the
-  // real gradient at `params` (real mode; params must be complete).
+  // A minibatch's real gradient in the compute pool (RunState::pool, engine/compute_pool.hpp):
+  // issued when its compute starts in simulated time, awaited when its span ends, before anything
+  // reads the gradient. The math is that of the parameters as they were at the start.
+  struct GradientMath {
+    engine::ComputePool::Handle ticket;
+    float loss = 0;  // written by the task
+    int64_t k = 0;   // the minibatch
+    bool checked = false;
+  };
+  using MathPtr = std::shared_ptr<GradientMath>;
   struct Minibatch {
     int64_t k = 0;
     uint64_t pos = 0;
     int b = 0;
   };
+  // The minibatch's bookkeeping (its number, its samples) and its gradient's math issued; `owner`
+  // as for issue_math.
+  Gradient start_compute(engine::ConstVecView params, const std::shared_ptr<const Vec>& owner, MathPtr& math);
   Minibatch begin_minibatch(Gradient& g);
-  void gradient_math(const Minibatch& mb, engine::ConstVecView params, Gradient& g);
+  // The real gradient at `params` (complete) into a fresh g.buf; null in timing-only mode. `owner`:
+  // an immutable buffer holding `params` (a pull, an all-reduce result), kept alive until the math
+  // has run; without one, a pool with more than one thread computes from a copy taken now, since
+  // the caller may change its buffer before the compute's span ends (enforced here, not left to
+  // the algorithms). One at a time per worker: the previous one is awaited first.
+  MathPtr issue_math(const Minibatch& mb, engine::ConstVecView params, std::shared_ptr<const Vec> owner, Gradient& g);
+  // Waits for it; sets g.loss; a loss that is not finite stops the run (diverged) here.
+  void await_math(GradientMath& m, Gradient& g);
+  Future<Gradient> compute_async_at(engine::ConstVecView params, const std::shared_ptr<const Vec>& owner);
 
   // ---- layer-wise timing (sim/worker_layerwise.cpp, sim/worker_horovod.cpp)
   std::shared_ptr<StepChain> new_chain();
@@ -185,8 +203,10 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   int64_t k_ = 0;  // minibatches started
   uint64_t gradients_ = 0, samples_ = 0;
   double compute_s_ = 0;
-  std::vector<size_t> idx_;
-  engine::Batch batch_;
+  std::vector<size_t> idx_;   // the minibatch's samples, read by its math (one at a time)
+  engine::Batch batch_;       // written by its math
+  Vec params_copy_;           // issue_math's copy of parameters it does not own
+  MathPtr math_;              // the last gradient issued
   sg4::ActorPtr last_chain_;            // the previous minibatch's compute actor (one at a time)
   std::vector<std::weak_ptr<StepChain>> chains_;  // those not yet released (see ~WorkerCtx)
   int comm_active_ = 0;                 // collectives in progress (overlap_slowdown)

@@ -110,10 +110,12 @@ void WorkerCtx::run_chain(StepChain& c) {
     phase(p.shares.forward[l], l, 1);
   }
   const double forward_end = now();
-  if (c.needs_math) {  // parameters that arrived during the forward: the gradient now (real mode)
+  if (c.needs_math) {  // parameters that arrived during the forward: their gradient is issued
     const double w0 = now();
     c.note.wait_until([&] { return static_cast<bool>(c.math); });
     waited += now() - w0;
+  }
+  if (c.math) {  // the gradient, before the backward hands out its tensors
     c.math();
     c.math = nullptr;
   }
@@ -137,32 +139,39 @@ Gradient WorkerCtx::compute(engine::ConstVecView params) {
     Future<Gradient> f = compute_async(params);
     return f.wait();
   }
-  Gradient g = start_compute(params);
+  MathPtr math;
+  Gradient g = start_compute(params, nullptr, math);
   const double t0 = sg4::Engine::get_clock();
   sg4::this_actor::execute(amount());
+  if (math) await_math(*math, g);
   finish_compute(g, t0);
   return g;
 }
 
-Future<Gradient> WorkerCtx::compute_async(engine::ConstVecView params) {
+Future<Gradient> WorkerCtx::compute_async(engine::ConstVecView params) { return compute_async_at(params, nullptr); }
+
+Future<Gradient> WorkerCtx::compute_async_at(engine::ConstVecView params, const std::shared_ptr<const Vec>& owner) {
   if (s_.plan.active()) {
     auto c = new_chain();
     const Minibatch mb = begin_minibatch(c->g);
     c->minibatch = mb.k;
     c->amount = amount();
-    gradient_math(mb, params, c->g);  // now: the caller may change `params` afterwards
+    if (MathPtr m = issue_math(mb, params, owner, c->g))  // from the parameters as they are now
+      c->math = [this, m, c] { await_math(*m, c->g); };
     start_chain(c);
     return chain_future(c);
   }
   struct Impl : Future<Gradient>::Impl {
     WorkerCtx* self;
     Gradient g;
+    MathPtr math;
     sg4::ExecPtr exec;
     double t0 = 0;
     bool done = false;
     void wait() override {
       if (done) return;
       exec->wait();
+      if (math) self->await_math(*math, g);
       self->finish_compute(g, t0, exec->get_finish_time());  // not the later wait()
       done = true;
     }
@@ -171,7 +180,7 @@ Future<Gradient> WorkerCtx::compute_async(engine::ConstVecView params) {
   };
   auto p = std::make_shared<Impl>();
   p->self = this;
-  p->g = start_compute(params);
+  p->g = start_compute(params, owner, p->math);
   p->t0 = sg4::Engine::get_clock();
   p->exec = sg4::this_actor::exec_init(amount());
   p->exec->start();
@@ -248,7 +257,7 @@ Future<Gradient> WorkerCtx::compute_async(algo::Incoming& params) {
   auto* inc = dynamic_cast<IncomingFuture*>(params.impl().get());
   if (!inc || !inc->layerwise || inc->done) {  // the whole pull first
     const std::shared_ptr<const Vec> W = params.wait();
-    return compute_async(W ? W->view() : engine::ConstVecView{});
+    return compute_async_at(W ? W->view() : engine::ConstVecView{}, W);
   }
   const LayerPlan& p = s_.plan;
   auto c = new_chain();
@@ -269,7 +278,10 @@ Future<Gradient> WorkerCtx::compute_async(algo::Incoming& params) {
     if (inc->st.complete()) {
       assemble(*inc);
       c->params = inc->st.full;
-      c->math = [this, mb, c] { gradient_math(mb, c->params ? c->params->view() : engine::ConstVecView{}, c->g); };
+      const MathPtr m = issue_math(mb, c->params ? c->params->view() : engine::ConstVecView{}, c->params, c->g);
+      c->math = [this, m, c] {
+        if (m) await_math(*m, c->g);
+      };
     }
     for (size_t t : done)
       if (--missing[p.tensor_layer[t]] == 0) c->layer_in[p.tensor_layer[t]] = 1;

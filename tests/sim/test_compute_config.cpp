@@ -18,17 +18,6 @@ using namespace dtsim::test;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/dtsim-compute-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string str() const { return path; }
-  std::string file(const std::string& n) const { return path + "/" + n; }
-};
-
 std::string error_of(const json& doc) {
   try {
     load(doc);
@@ -36,22 +25,6 @@ std::string error_of(const json& doc) {
     return e.path() + ": " + e.reason();
   }
   return "";
-}
-
-// A tiny CIFAR-10 binary set: `records` per training file, labels r % 10.
-void write_cifar(const std::string& dir, int records) {
-  std::filesystem::create_directories(dir);
-  auto one = [&](const std::string& name, int seed) {
-    FILE* f = std::fopen((dir + "/" + name).c_str(), "wb");
-    REQUIRE(f);
-    for (int r = 0; r < records; ++r) {
-      std::fputc(r % 10, f);
-      for (int p = 0; p < 3072; ++p) std::fputc((p * 7 + r * 13 + seed) % 256, f);
-    }
-    std::fclose(f);
-  };
-  for (int i = 1; i <= 5; ++i) one("data_batch_" + std::to_string(i) + ".bin", i);
-  one("test_batch.bin", 0);
 }
 
 }  // namespace
