@@ -48,6 +48,16 @@ void ComputePool::await(const Handle& h) {
     lock.lock();
     h->state = Ticket::State::Done;
   }
+  // A background thread runs it: meanwhile this thread runs the oldest queued tasks (whoever runs
+  // a task, its results are the same), then waits.
+  while (h->state != Ticket::State::Done && !queue_.empty()) {
+    Handle other = queue_.front();
+    take(other);
+    lock.unlock();
+    run(*other, caller_);
+    lock.lock();
+    other->state = Ticket::State::Done;
+  }
   done_.wait(lock, [&] { return h->state == Ticket::State::Done; });
   if (h->error) std::rethrow_exception(std::exchange(h->error, nullptr));
 }

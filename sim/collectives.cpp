@@ -45,7 +45,7 @@ class Rank {
     if (sends.empty() && recvs.empty()) return;
     std::vector<sg4::CommPtr> out, in;
     for (const auto& s : sends) {
-      if (hooks_.sent) hooks_.sent(real(s.peer), s.bytes);
+      if (hooks_.sent) hooks_.sent(real(s.peer), s.bytes, 1);
       out.push_back(box(s.peer, me)->put_async(&token, s.bytes));
     }
     std::vector<int*> got(recvs.size(), nullptr);
@@ -56,7 +56,8 @@ class Rank {
       for (size_t i = 0; i < in.size(); ++i) {
         in[i]->wait();
         const double end = in[i]->get_finish_time();
-        const double delay = hooks_.received ? hooks_.received(real(recvs[i].peer), recvs[i].bytes, in[i]->get_start_time(), end) : 0;
+        const double delay =
+            hooks_.received ? hooks_.received(real(recvs[i].peer), recvs[i].bytes, in[i]->get_start_time(), end, 1) : 0;
         deliver = std::max(deliver, end + delay);
       }
       for (auto& c : out) c->wait();
@@ -235,6 +236,34 @@ void allreduce_transfers(CollectiveSpec::Algorithm algorithm, const std::vector<
     for (int r : members) sub_groups.push_back(groups.at(static_cast<size_t>(r)));
   Rank r(index, count, element_bytes, hooks, &members);
   run_pattern(algorithm, r, m, sub_groups);
+}
+
+void aggregated_ring(AggregatedRing& st, const std::vector<sg4::Host*>& hosts, int rank, size_t count, double element_bytes,
+                     const CollectiveHooks& hooks) {
+  const int N = static_cast<int>(hosts.size());
+  if (N <= 1 || count == 0) return;
+  auto chunk = [&](int c) { return element_bytes * chunk_elems(count, N, mod(c, N)); };
+  if (hooks.waiting) hooks.waiting("the aggregated ring (every rank's arrival)");
+  if (++st.arrived == N) {  // the last to arrive: the first step, all N transfers at once
+    st.start = sg4::Engine::get_clock();
+    std::vector<sg4::CommPtr> step;
+    step.reserve(static_cast<size_t>(N));
+    for (int j = 0; j < N; ++j)  // uint64_t bytes, as a mailbox put converts them
+      step.push_back(sg4::Comm::sendto_async(hosts[static_cast<size_t>(j)], hosts[static_cast<size_t>((j + 1) % N)],
+                                             static_cast<uint64_t>(chunk(j))));
+    for (auto& c : step) c->wait();
+    st.end = st.start + 2.0 * (N - 1) * (sg4::Engine::get_clock() - st.start);
+  }
+  st.measured->wait();
+  if (st.end > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(st.end);
+  // Rank j sends every chunk but j+1 (reduce-scatter) and every chunk but j+2 (all-gather), and
+  // receives every chunk but j, then every chunk but j+1.
+  double total = 0;
+  for (int c = 0; c < N; ++c) total += chunk(c);
+  const int messages = 2 * (N - 1);
+  if (hooks.sent) hooks.sent((rank + 1) % N, 2 * total - chunk(rank + 1) - chunk(rank + 2), messages);
+  if (hooks.received) hooks.received((rank + N - 1) % N, 2 * total - chunk(rank) - chunk(rank + 1), st.start, st.end, messages);
+  if (hooks.waiting) hooks.waiting("");
 }
 
 }  // namespace dtsim::sim

@@ -63,12 +63,12 @@ double LinkModel::jitter(const sg4::Host* src, const sg4::Host* dst, double t) {
   return d;
 }
 
-void LinkModel::record(const sg4::Host* src, const sg4::Host* dst, double bytes, double start, double end) {
+void LinkModel::record(const sg4::Host* src, const sg4::Host* dst, double bytes, double start, double end, int transfers) {
   if (!(bytes > 0)) return;
   for (size_t i : route(src, dst).links) {
     Acc& a = acc_[i];
     a.row.bytes += bytes;
-    ++a.row.transfers;
+    a.row.transfers += static_cast<uint64_t>(transfers);
     if (!(end > start)) continue;
     // Merge [start, end) into the disjoint intervals.
     double s = start, e = end;

@@ -37,8 +37,11 @@ class LinkModel {
   LinkModel(const PlatformSpec& p, uint64_t seed);
   // Extra delivery delay of a message from src to dst sent at time t (0 without latency jitter).
   double jitter(const simgrid::s4u::Host* src, const simgrid::s4u::Host* dst, double t);
-  // One transfer of `bytes` from src to dst over [start, end].
-  void record(const simgrid::s4u::Host* src, const simgrid::s4u::Host* dst, double bytes, double start, double end);
+  bool any_jitter() const { return any_jitter_; }
+  // `transfers` transfers (one, or an aggregated ring's part) of `bytes` in all from src to dst
+  // over [start, end].
+  void record(const simgrid::s4u::Host* src, const simgrid::s4u::Host* dst, double bytes, double start, double end,
+              int transfers = 1);
   // Every link of the platform, sorted by name (the runtime's control host has none).
   std::vector<LinkRow> rows(double simulated_time) const;
 

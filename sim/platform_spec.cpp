@@ -416,6 +416,9 @@ void read_collective(ObjectReader& parent, PlatformSpec& p) {
       c.group_size = static_cast<int>(g);
     }
   }
+  c.aggregated = r.choice("transfers", {"step-by-step", "aggregated"}, "step-by-step") == "aggregated";
+  if (c.aggregated && c.algorithm != CollectiveSpec::Algorithm::Ring)
+    r.fail("transfers", std::string("\"aggregated\" applies to the ring; ") + c.name() + " runs step by step");
   r.finish();
 }
 

@@ -80,6 +80,9 @@ struct CollectiveSpec {
   enum class Algorithm { Ring, Hierarchical, Tree, RecursiveDoubling };
   Algorithm algorithm = Algorithm::Ring;
   int group_size = 0;  // hierarchical: ranks per group (0 = the topology's racks / leaf switches)
+  // "transfers": "aggregated" — a ring all-reduce as one batched event (sim/collectives.hpp,
+  // aggregated_ring) instead of its 2N(N-1) transfers step by step (the default).
+  bool aggregated = false;
   const char* name() const;
 };
 

@@ -104,6 +104,20 @@ int resolve_pool(const Experiment& x) {
 
 std::vector<std::string> config_warnings(const Experiment& x) {
   std::vector<std::string> w = x.platform.warnings;  // plain numbers, straggler indices
+  if (x.platform.collective.aggregated) {  // what keeps a ring step by step (sim/collectives.hpp, aggregated_ring)
+    std::string why;
+    for (const auto& s : x.platform.stragglers)
+      if (s.kind == StragglerSpec::Kind::LatencyJitter) why = "latency jitter delays each message on its own";
+    if (!x.platform.failures.empty()) why = "a failure may cut any transfer";
+    bool cpu = false;
+    for (const auto& g : x.platform.worker_groups) cpu |= g.device.empty();
+    if (why.empty() && cpu && (x.overlap.kind == OverlapSpec::Kind::Ddp || x.overlap.kind == OverlapSpec::Kind::Horovod))
+      why = "the layer-wise all-reduces of CPU workers load their CPU between steps";
+    if (why.empty() && x.overlap.kind == OverlapSpec::Kind::Horovod)
+      why = "Horovod's negotiation starts the ranks' fused all-reduces at different times";
+    if (!why.empty())
+      w.push_back(at(x.file, "platform.collective.transfers", "\"aggregated\" is not used: " + why + "; those rings run step by step"));
+  }
   if (std::string why; x.compute.real && x.compute.pool > 1 && pool_unsupported(x, &why))
     w.push_back(at(x.file, "compute.pool", std::to_string(x.compute.pool) + " has no effect: " + why));
   const TrainingSpec& t = x.training;
@@ -196,8 +210,22 @@ RunCost estimate_cost(const Experiment& x) {
                                                     (x.overlap.bucket_cap_mb * 1048576.0)));
     else if (x.overlap.kind == OverlapSpec::Kind::Horovod)
       collectives = std::min(tensors, 1 + std::ceil(bytes / (x.overlap.fusion_mb * 1048576.0)));
-    c.transfers = rounds * collectives * per_collective;
-    per_transfer_us = 3.5 + 0.047 * N;
+    const bool ring = x.platform.collective.algorithm == CollectiveSpec::Algorithm::Ring;
+    bool cpu_layerwise = false;  // those rings stay step by step (sim/collectives.hpp, aggregated_ring)
+    for (const auto& g : x.platform.worker_groups)
+      cpu_layerwise |= g.device.empty() && x.overlap.layerwise();
+    cpu_layerwise |= x.overlap.kind == OverlapSpec::Kind::Horovod;  // (also step by step)
+    if (ring && x.platform.collective.aggregated && !cpu_layerwise && x.platform.failures.empty()) {
+      c.transfers = rounds * collectives * N;  // the first step's, once per all-reduce
+      per_transfer_us = 100 + 0.02 * N;        // with its rank's actor and barrier (bench/README.md)
+    } else {
+      c.transfers = rounds * collectives * per_collective;
+      per_transfer_us = 3.5 + 0.047 * N;
+      if (ring && !cpu_layerwise && N >= 64)
+        c.hint = "platform.collective {\"transfers\": \"aggregated\"} simulates " + std::to_string(static_cast<long>(N)) +
+                 " of them per all-reduce instead of " + std::to_string(static_cast<long>(per_collective)) +
+                 " (docs/platforms.md, Collectives)";
+    }
   }
   // Layer-wise timing adds an actor per step's chain and per-tensor pushes (sim/worker_layerwise.cpp):
   // 2.3x the cost per transfer, measured at 500 workers on the PS study.
@@ -228,7 +256,7 @@ std::string cost_text(const RunCost& c) {
   if (c.memory_bytes >= 1073741824.0) std::snprintf(mem, sizeof mem, "%.1f GiB", c.memory_bytes / 1073741824.0);
   else std::snprintf(mem, sizeof mem, "%.0f MiB", c.memory_bytes / 1048576.0);
   return "~" + count(c.transfers) + " transfers, " + (c.wall_s < 1 ? "" : "~") + duration(c.wall_s) + " of simulation" +
-         (c.real ? " plus the real compute" : "") + ", ~" + mem;
+         (c.real ? " plus the real compute" : "") + ", ~" + mem + (c.hint.empty() || c.wall_s < 10 ? "" : "; " + c.hint);
 }
 
 void preflight(const Experiment& x, const PreflightOptions& options) {

@@ -62,6 +62,7 @@ struct RunCost {
   double wall_s = 0;     // simulation alone (timing-only wall time)
   double memory_bytes = 0;
   bool real = false;     // real compute comes on top of wall_s
+  std::string hint;      // how to make it cheaper, if there is a way (cost_text shows it for long runs)
 };
 RunCost estimate_cost(const Experiment& x);
 // "~1.28 M transfers, ~30 s of simulation, ~330 MiB"

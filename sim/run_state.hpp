@@ -23,6 +23,7 @@
 #include "engine/model.hpp"
 #include "engine/ops.hpp"
 #include "sim/checkpoint.hpp"
+#include "sim/collectives.hpp"
 #include "sim/elastic.hpp"
 #include "sim/layerwise.hpp"
 #include "sim/links.hpp"
@@ -133,6 +134,13 @@ struct RunState {
     bool complete = false;
   };
   std::map<uint64_t, Collective> collectives;
+  // platform.collective.transfers "aggregated": the state the ranks of one ring share, by
+  // (collective, label), and how many ranks have left it (freed when all have).
+  struct SharedRing {
+    AggregatedRing ring;
+    int left = 0;
+  };
+  std::map<std::pair<uint64_t, int>, SharedRing> rings;
   // A member fetched collective `it`'s result; the last one frees it.
   void fetched(std::map<uint64_t, Collective>::iterator it, int rank) {
     if (!it->second.got.empty()) it->second.got[static_cast<size_t>(rank)] = 1;

@@ -246,22 +246,29 @@ void WorkerCtx::finish_compute(const Gradient& g, double t0, double t1, bool spa
   if (span) s_.result.trace.add({trace_host_, SpanKind::Compute, t0, t1, 0, -1, g.step});
 }
 
+bool WorkerCtx::aggregated_ring_applies(bool cpu, const std::vector<int>* members) const {
+  const auto& c = s_.x.platform.collective;
+  const bool horovod = s_.plan.active() && s_.plan.overlap.kind == OverlapSpec::Kind::Horovod;
+  return c.aggregated && c.algorithm == CollectiveSpec::Algorithm::Ring && !cpu && !members && !s_.elastic && !horovod &&
+         s_.x.platform.failures.empty() && !s_.links->any_jitter();
+}
+
 void WorkerCtx::ring(size_t count, double element_bytes, uint64_t seq, int label, bool cpu, const std::vector<int>* members,
                      int index) {
   const std::string me = sg4::this_actor::get_name();
   CollectiveHooks hooks;
-  hooks.sent = [this](int, double bytes) {
+  hooks.sent = [this](int, double bytes, int messages) {
     s_.result.bytes_on_wire += bytes;
-    ++s_.result.messages;
+    s_.result.messages += static_cast<uint64_t>(messages);
     sent_bytes_ += bytes;
-    ++sent_messages_;
+    sent_messages_ += static_cast<uint64_t>(messages);
   };
-  hooks.received = [this, seq, label](int from, double bytes, double start, double end) {
+  hooks.received = [this, seq, label](int from, double bytes, double start, double end, int messages) {
     const int src = s_.worker_host_index[static_cast<size_t>(from)];
     if (s_.result.trace.enabled)
       s_.result.trace.add_transfer(src, trace_host_, start, end, bytes, static_cast<int64_t>(seq), Transfer::Collective, label);
     const sg4::Host* from_host = s_.hosts.workers[static_cast<size_t>(from)];
-    s_.links->record(from_host, host_, bytes, start, end);  // sim/links.cpp
+    s_.links->record(from_host, host_, bytes, start, end, messages);  // sim/links.cpp
     return s_.links->jitter(from_host, host_, start);
   };
   hooks.waiting = [this, &me, seq](const std::string& what) {
@@ -274,6 +281,16 @@ void WorkerCtx::ring(size_t count, double element_bytes, uint64_t seq, int label
   };
   if (cpu)  // the received chunk added into this rank's own: 3 floats of memory traffic per element
     hooks.reduced = [this](double elements) { memory_work(12.0 * elements); };
+  if (aggregated_ring_applies(cpu, members)) {  // platform.collective.transfers "aggregated"
+    auto it = s_.rings.find({seq, label});
+    if (it == s_.rings.end()) {
+      it = s_.rings.emplace(std::make_pair(seq, label), RunState::SharedRing{}).first;
+      it->second.ring.measured = sg4::Barrier::create(static_cast<unsigned>(s_.N));
+    }
+    aggregated_ring(it->second.ring, s_.hosts.workers, rank_, count, element_bytes, hooks);
+    if (++it->second.left == s_.N) s_.rings.erase(it);
+    return;
+  }
   if (members) {  // on_failure "elastic": among the collective's members (sim/elastic.hpp)
     hooks.survive_failures = true;
     allreduce_transfers(s_.x.platform.collective.algorithm, *members, index, s_.hosts.worker_group, count, element_bytes, hooks);

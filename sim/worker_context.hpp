@@ -191,6 +191,9 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   // `members` (elastic): the collective's ranks, this one being members[index].
   void ring(size_t count, double element_bytes, uint64_t seq, int label = 0, bool cpu = false,
             const std::vector<int>* members = nullptr, int index = 0);
+  // Whether ring() runs as one batched event (platform.collective.transfers "aggregated"; its
+  // conditions: sim/collectives.hpp, aggregated_ring).
+  bool aggregated_ring_applies(bool cpu, const std::vector<int>* members) const;
 
   int rank_;
   int incarnation_ = 0;
