@@ -4,9 +4,11 @@
 # 50 ms compute, lv08, 10 Gb/s workers, 100 Gb/s servers), next to dtsim validate's estimate
 # (sim/preflight.hpp: estimate_cost). Figures and profiles: bench/README.md, "Speed at scale".
 #   bench/scale.sh [BUILD_DIR] [FORM:WORKERS:STEPS:OVERLAP ...] > scale.csv
-# FORM is ps or ring (the same run with algorithm.comm allreduce); the default list is the small
-# end of the study (minutes on the 2-core VM); the issue's targets are e.g. ps:10000:100:none and
-# ring:1000:100:none.
+# FORM is ps, ring (the same run with algorithm.comm allreduce), ring-agg (the ring with
+# platform.collective.transfers "aggregated", its workers V100s so that DDP's reductions do not
+# load a CPU and the aggregated form applies) or hier (hierarchical all-reduce in groups of 32); the
+# default list is the small end of the study (minutes on the 2-core VM); the issue's targets are
+# e.g. ps:10000:100:none, ring-agg:1000:100:none and ring-agg:10000:10:none.
 set -euo pipefail
 B=${1:-build}/dtsim
 shift || true
@@ -20,7 +22,12 @@ echo "form,workers,steps,overlap,wall_s,cpu_s,max_rss_mb,estimated_s,simulated_s
 for r in "${runs[@]}"; do
   IFS=: read -r form n steps overlap <<<"$r"
   sets=(--set platform.workers.count="$n" --set training.samples=$((n * 32 * steps)) --set algorithm.overlap.kind="$overlap")
-  [ "$form" = ring ] && sets+=(--set algorithm.comm=allreduce)
+  case "$form" in
+    ring) sets+=(--set algorithm.comm=allreduce) ;;
+    ring-agg) sets+=(--set algorithm.comm=allreduce --set platform.workers.speed=v100
+                     --set 'platform.collective={"algorithm": "ring", "transfers": "aggregated"}') ;;
+    hier) sets+=(--set algorithm.comm=allreduce --set 'platform.collective={"algorithm": "hierarchical", "group_size": 32}') ;;
+  esac
   est=$("$B" validate "$cfg" "${sets[@]}" | sed -n 's/.*transfers, [~]*\([0-9.]*\) \(s\|min\|h\) of.*/\1 \2/p')
   est=$(python3 -c "import sys;v,u=sys.argv[1],sys.argv[2];print(float(v)*{'s':1,'min':60,'h':3600}[u])" $est 2>/dev/null || echo "<1")
   /usr/bin/time -f "%e %U %S %M" -o "$out/time" "$B" run "$cfg" --out "$out/run" --quiet "${sets[@]}" >/dev/null
