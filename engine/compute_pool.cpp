@@ -62,6 +62,12 @@ void ComputePool::await(const Handle& h) {
   if (h->error) std::rethrow_exception(std::exchange(h->error, nullptr));
 }
 
+bool ComputePool::done(const Handle& h) {
+  if (!h) return true;
+  std::lock_guard lock(mu_);
+  return h->state == Ticket::State::Done;
+}
+
 void ComputePool::drain() {
   std::vector<Handle> all;
   {

@@ -47,6 +47,8 @@ class ComputePool {
   // Returns once `h` has run: runs it here if no thread has started it. Rethrows its exception
   // (once; later awaits of the same ticket return normally).
   void await(const Handle& h);
+  // Whether `h` has run (true for a null handle); never blocks.
+  bool done(const Handle& h);
   // Awaits every task submitted so far (exceptions are kept for their own await).
   void drain();
   // Stops the background threads: running tasks finish, queued ones are dropped. Idempotent.

@@ -52,6 +52,7 @@ void RunState::finish_cut(Checkpoint& c) {
   c.next_eval = next_eval;
   c.next_checkpoint = next_ckpt;
   c.last_eval_version = last_eval_version;
+  finish_evaluations();
   c.metrics.clear();
   for (const auto& r : result.metrics)
     c.metrics.push_back({r.sim_time_s, r.wall_time_s, r.samples, r.epoch, r.train_loss, r.test_loss, r.test_accuracy,
@@ -108,7 +109,6 @@ std::shared_ptr<Vec> RunState::gradient_buffer() {
 void RunState::evaluate(double now) {
   if (result.updates == last_eval_version) return;
   last_eval_version = result.updates;
-  settle();  // worker 0's BatchNorm state as of every minibatch started so far
   MetricRow row;
   row.sim_time_s = now;
   row.wall_time_s = wall();
@@ -116,19 +116,46 @@ void RunState::evaluate(double now) {
   row.epoch = static_cast<double>(samples_done) / static_cast<double>(x.training.train_size);
   row.exposed_comm_s_per_step = exposed_per_step ? exposed_per_step() : 0.0;
   if (real) {
-    const auto test = model->evaluate(global.view(), eval_state(), data->test, 0, data->test.size());
-    const size_t sub = std::min(x.training.eval_train_subset, data->train.size());
-    row.test_loss = test.loss();
-    row.test_accuracy = test.accuracy();
-    row.train_loss = sub ? model->evaluate(global.view(), eval_state(), data->train, 0, sub).loss() : std::nan("");
-    for (size_t i = 0; i < x.training.target_accuracy.size(); ++i)
-      if (!result.time_to_accuracy[i] && row.test_accuracy >= x.training.target_accuracy[i])
-        result.time_to_accuracy[i] = now;
-    if (!std::isfinite(row.test_loss)) row.test_loss = std::nan("");
+    // The model as it is now: worker 0's BatchNorm state as of every minibatch it started (its
+    // last gradient awaited), copied with the global model, so the evaluation can run later.
+    if (!last_math.empty()) pool->await(last_math[0]);
+    auto params = std::make_shared<const Vec>(global.clone());
+    auto state = model_state.empty() ? nullptr : std::make_shared<const Vec>(model_state[0].clone());
+    auto e = std::make_shared<PendingEval>();
+    e->row = result.metrics.size();
+    e->train_subset = std::min(x.training.eval_train_subset, data->train.size());
+    auto task = [this, params, state, e](const engine::Split& split, size_t n, engine::EvalResult* out) {
+      return [this, params, state, &split, n, out, e](engine::Model& m) {
+        *out = m.evaluate(params->view(), state ? state->view() : engine::ConstVecView{}, split, 0, n);
+      };
+    };
+    e->test_ticket = pool->submit(task(data->test, data->test.size(), &e->test));
+    if (e->train_subset) e->train_ticket = pool->submit(task(data->train, e->train_subset, &e->train));
+    pending_evals.push_back(e);
   } else {
     row.train_loss = row.test_loss = row.test_accuracy = std::nan("");
   }
   result.metrics.push_back(row);
+  finish_evaluations(false);
+}
+
+void RunState::finish_evaluations(bool wait) {
+  size_t done = 0;
+  for (const auto& e : pending_evals) {  // in order: time_to_accuracy is the first row that reaches it
+    if (!wait && !(pool->done(e->test_ticket) && pool->done(e->train_ticket))) break;
+    pool->await(e->test_ticket);
+    pool->await(e->train_ticket);
+    MetricRow& row = result.metrics[e->row];
+    row.test_loss = e->test.loss();
+    row.test_accuracy = e->test.accuracy();
+    row.train_loss = e->train_subset ? e->train.loss() : std::nan("");
+    for (size_t i = 0; i < x.training.target_accuracy.size(); ++i)
+      if (!result.time_to_accuracy[i] && row.test_accuracy >= x.training.target_accuracy[i])
+        result.time_to_accuracy[i] = row.sim_time_s;
+    if (!std::isfinite(row.test_loss)) row.test_loss = std::nan("");
+    ++done;
+  }
+  pending_evals.erase(pending_evals.begin(), pending_evals.begin() + static_cast<std::ptrdiff_t>(done));
 }
 
 // One shard committed. A global update is complete once all K shards have committed (shards of
@@ -149,7 +176,8 @@ void RunState::committed(double now) {
   }
   if (hooks.progress) {
     Progress p{samples_done, budget, now, -1};
-    if (!result.metrics.empty() && real) p.accuracy = result.metrics.back().test_accuracy;
+    const size_t measured = pending_evals.empty() ? result.metrics.size() : pending_evals.front()->row;
+    if (measured > 0 && real) p.accuracy = result.metrics[measured - 1].test_accuracy;  // the last one done
     hooks.progress(p);
   }
 }

@@ -113,6 +113,18 @@ struct RunState {
   void settle() {
     if (pool) pool->drain();
   }
+  std::vector<engine::ComputePool::Handle> last_math;  // per worker: its last gradient issued
+  // Evaluations run on the pool too, from copies of the global model and worker 0's state taken at
+  // the evaluation point; a row's losses are filled in by finish_evaluations (before a checkpoint
+  // is written, and at the end), the done ones also as the run goes (collect_evaluations).
+  struct PendingEval {
+    size_t row = 0;
+    size_t train_subset = 0;
+    engine::ComputePool::Handle test_ticket, train_ticket;
+    engine::EvalResult test, train;
+  };
+  std::vector<std::shared_ptr<PendingEval>> pending_evals;
+  void finish_evaluations(bool wait = true);
 
   // All-reduce number `seq`: contributions gathered as workers call it; reduced once when complete.
   struct Collective {

@@ -116,6 +116,7 @@ void set_up(Run& run) {
     s.flops_per_sample = run.model->flops_per_sample();
     const engine::SampleShape in = shape;  // (clang 14 cannot capture structured bindings)
     const int out = classes;
+    s.last_math.resize(static_cast<size_t>(s.N));
     s.pool = std::make_unique<engine::ComputePool>(resolve_pool(x), *run.model, [&x, in, out] {
       json spec = x.model;
       ObjectReader r(spec, {x.file, "model"});
@@ -481,6 +482,7 @@ RunResult finish(Run& run, bool stopped_by_time) {
                                                  : sg4::Engine::get_clock();
     s.evaluate(r.simulated_time_s);  // the final model (no-op if it has not changed since the last row)
   }
+  s.finish_evaluations();
   for (auto& w : run.workers) r.per_worker.push_back(w->summary());
   if (s.real) {
     r.final_params.resize(s.P);

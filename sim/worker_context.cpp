@@ -222,6 +222,7 @@ WorkerCtx::MathPtr WorkerCtx::issue_math(const Minibatch& mb, engine::ConstVecVi
     if (s_.x.clip_grad_norm > 0) algo::clip_grad_norm(grad->view(), s_.x.clip_grad_norm);
   });
   math_ = m;
+  s_.last_math[static_cast<size_t>(rank_)] = m->ticket;
   return m;
 }
 
