@@ -6,11 +6,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <optional>
 
 #include "algorithms/api.hpp"
 #include "engine/model.hpp"
+#include "sim/platform.hpp"
 #include "sim/runtime.hpp"
 
 namespace dtsim::sim {
@@ -199,6 +201,14 @@ RunCost estimate_cost(const Experiment& x) {
     double per_collective = N * 2 * (N - 1);  // ring; hierarchical about the same
     switch (x.platform.collective.algorithm) {
       case CollectiveSpec::Algorithm::Tree: per_collective = 2 * (N - 1); break;  // binomial reduce + broadcast
+      case CollectiveSpec::Algorithm::Hierarchical: {  // per group of m: 2 rings and a gather + scatter; the leaders' ring
+        std::map<int, double> size;
+        for (int g : locality_groups(x.platform)) size[g] += 1;
+        const double R = static_cast<double>(size.size());
+        per_collective = 2 * R * (R - 1);
+        for (const auto& [g, m] : size) per_collective += 2 * m * (m - 1) + 2 * (m - 1);
+        break;
+      }
       case CollectiveSpec::Algorithm::RecursiveDoubling:  // the extra ranks fold in first and out last
         per_collective = p2 * std::log2(p2) + 2 * (N - p2);
         break;
@@ -220,7 +230,7 @@ RunCost estimate_cost(const Experiment& x) {
       per_transfer_us = 100 + 0.02 * N;        // with its rank's actor and barrier (bench/README.md)
     } else {
       c.transfers = rounds * collectives * per_collective;
-      per_transfer_us = 3.5 + 0.047 * N;
+      per_transfer_us = 4.8 + 0.0138 * N;  // step-by-step rings of 100 and 1,000 workers (bench/README.md, "Large rings")
       if (ring && !cpu_layerwise && N >= 64)
         c.hint = "platform.collective {\"transfers\": \"aggregated\"} simulates " + std::to_string(static_cast<long>(N)) +
                  " of them per all-reduce instead of " + std::to_string(static_cast<long>(per_collective)) +
