@@ -258,8 +258,7 @@ void aggregated_ring(AggregatedRing& st, const std::vector<sg4::Host*>& hosts, i
   if (st.end > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(st.end);
   // Rank j sends every chunk but j+1 (reduce-scatter) and every chunk but j+2 (all-gather), and
   // receives every chunk but j, then every chunk but j+1.
-  double total = 0;
-  for (int c = 0; c < N; ++c) total += chunk(c);
+  const double total = element_bytes * static_cast<double>(count);  // the chunks add up to the vector
   const int messages = 2 * (N - 1);
   if (hooks.sent) hooks.sent((rank + 1) % N, 2 * total - chunk(rank + 1) - chunk(rank + 2), messages);
   if (hooks.received) hooks.received((rank + N - 1) % N, 2 * total - chunk(rank) - chunk(rank + 1), st.start, st.end, messages);
