@@ -367,6 +367,7 @@ void start_failures(Run& run) {
       elastic_crashed(s, j);
       return;
     }
+    if (s.worker_down[static_cast<size_t>(j)]) return;  // already dead (drop), or not restarted yet: nothing more to lose
     s.samples_lost += static_cast<uint64_t>(run.workers[static_cast<size_t>(j)]->unsent_samples());
     s.worker_down[static_cast<size_t>(j)] = 1;
     s.any_down = true;

@@ -62,6 +62,22 @@ TEST_CASE("SSGD drop: worker 2 crashes mid-compute, after detect_s the PS averag
   CHECK(base.summary["samples_lost"] == 0);
 }
 
+TEST_CASE("SSGD drop: a dead worker's host that recovers and fails again loses nothing more") {
+  // Under drop the worker never runs again; its host coming back and failing a second time must
+  // not count its lost minibatch twice, nor the worker as finished twice.
+  const json once = json::parse(R"([{"host": "worker-2", "at_s": 0.035, "detect_s": 0.02, "recover_s": 0.045}])");
+  const json twice = json::parse(R"([{"host": "worker-2", "at_s": 0.035, "detect_s": 0.02, "recover_s": 0.045},
+                                     {"host": "worker-2", "at_s": 0.050, "detect_s": 0.02}])");
+  const auto a = run_ok(failure_config(once));
+  const auto b = run_ok(failure_config(twice));
+  CHECK(a.summary["samples_lost"] == kB);
+  CHECK(b.summary["samples_lost"] == kB);
+  CHECK(b.summary["status"] == "completed");
+  CHECK(b.summary["updates"] == kSteps);
+  CHECK(T(b) == doctest::Approx(T(a)));
+  for (int i : {0, 1, 3}) CHECK(b.summary["per_worker"][i]["gradients"] == kSteps);
+}
+
 TEST_CASE("SSGD drop in real mode: the model keeps training on the survivors' gradients") {
   const json crash = json::parse(R"([{"host": "worker-1", "at_s": 0.02, "detect_s": 0.005}])");
   json cfg = failure_config(crash, true);
