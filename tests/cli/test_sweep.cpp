@@ -249,6 +249,30 @@ TEST_CASE("sweep: malformed studies give exit 2 with the study's path and a hint
   CHECK(help.out.find("--jobs N") != std::string::npos);
 }
 
+TEST_CASE("sweep: --set reaches inside a varied object, and a --set of a varied key is refused") {
+  Scratch s;
+  s.write("exp.json", kExperiment);
+  const std::string study = s.write(
+      "study.json", R"({"base": "exp.json", "vary": {"algorithm": [{"name": "ssgd", "lr": 0.1}, {"name": "asgd", "lr": 0.05}]}})");
+  // Inside the varied object: applied after it, so every run gets it (a bad value is caught).
+  const Result bad = dtsim("sweep " + study + " --dry-run --set algorithm.overlap.kind=bogus");
+  CAPTURE(bad.err);
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("algorithm.overlap.kind") != std::string::npos);
+  const Result ok = dtsim("sweep " + study + " --quiet --set algorithm.overlap.kind=none --out " + (s.dir / "out").string());
+  CAPTURE(ok.err);
+  REQUIRE(ok.code == 0);
+  const Csv c = read_csv(s.dir / "out" / "results.csv");
+  REQUIRE(c.rows.size() == 2);
+  for (const auto& row : c.rows)  // both algorithms' defaults (per-tensor) replaced
+    CHECK(json::parse(slurp(s.dir / "out" / row.at("run_dir") / "config.resolved.json"))["algorithm"]["overlap"]["kind"] == "none");
+  // The varied key itself: a contradiction.
+  const Result same = dtsim("sweep " + study + " --dry-run --set algorithm={\"name\":\"ssgd\"}");
+  CHECK(same.code == 2);
+  CHECK(same.err.find("vary.algorithm: --set algorithm=") != std::string::npos);
+  CHECK(std::count(same.err.begin(), same.err.end(), '\n') == 1);
+}
+
 TEST_CASE("sweep: an inline base, --dry-run, and distinct values that would share a directory name") {
   Scratch s;
   // The inline base names its platform relative to the study file.

@@ -320,6 +320,20 @@ Study read_study(const std::string& file, const std::string& out_override, const
     for (const auto& v : (*vv)[k]) count[name_text(v)]++;
     for (const auto& v : (*vv)[k]) value_names[k][v.dump()] = name_text(v, count[name_text(v)] > 1);
   }
+  // --set KEY=VALUE applies to every run: before the varied keys, except a key inside a varied
+  // object (--set algorithm.overlap.kind=none with "algorithm" varied), which goes after it (else
+  // the cell's whole object would drop it). A key the study varies itself is a contradiction.
+  std::vector<std::string> sets_before, sets_after;
+  for (const auto& set : base_sets) {
+    const std::string key = set.substr(0, set.find('='));
+    bool inside = false;
+    for (const auto& k : st.keys) {
+      if (key == k)
+        throw InputError(file, "vary." + k, "--set " + set + " sets a key this study varies: every run would get the same value (drop the --set, or change the study)");
+      inside = inside || key.rfind(k + ".", 0) == 0;
+    }
+    (inside ? sets_after : sets_before).push_back(set);
+  }
   std::vector<size_t> idx(st.axes.size(), 0);
   std::map<std::string, size_t> names;
   for (size_t cell = 0; cell < total / static_cast<size_t>(st.repeat); ++cell) {
@@ -333,8 +347,9 @@ Study read_study(const std::string& file, const std::string& out_override, const
     for (int64_t rep = 0; rep < st.repeat; ++rep) {
       Run run;
       run.assign = assign;
-      run.sets = base_sets;
+      run.sets = sets_before;
       for (const auto& [k, v] : assign) run.sets.push_back(k + "=" + v.dump());
+      run.sets.insert(run.sets.end(), sets_after.begin(), sets_after.end());
       auto load = [&](const std::vector<std::string>& sets) {
         try {
           return st.base_doc.is_null() ? sim::load_experiment(st.base_file, sets)
