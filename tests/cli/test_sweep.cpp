@@ -273,6 +273,26 @@ TEST_CASE("sweep: --set reaches inside a varied object, and a --set of a varied 
   CHECK(std::count(same.err.begin(), same.err.end(), '\n') == 1);
 }
 
+TEST_CASE("sweep: an inline base's file keys (compute profile, platform) resolve against the study file") {
+  Scratch s;
+  fs::copy_file(DTSIM_SOURCE_DIR "/traces/profiles/resnet8-cpu-b32.json", s.dir / "prof.json");
+  json exp = json::parse(kExperiment);
+  std::ofstream(s.dir / "platform.json") << exp["platform"].dump();
+  exp["platform"] = "platform.json";
+  exp["model"] = {{"kind", "resnet8"}};
+  exp["dataset"] = {{"kind", "synthetic"}, {"train", 256}, {"test", 64}, {"shape", {3, 32, 32}}};
+  exp["compute"] = {{"mode", "timing-only"}, {"time", {{"kind", "profile"}, {"file", "prof.json"}}}};
+  exp.erase("name");
+  exp["training"].erase("target_accuracy");
+  const std::string study = s.write("study.json", json{{"base", exp}, {"vary", {{"seed", {1, 2}}}}}.dump());
+  const Result dry = dtsim("sweep " + study + " --dry-run --out " + (s.dir / "elsewhere" / "out").string());
+  CAPTURE(dry.err);
+  CHECK(dry.code == 0);
+  const Result r = dtsim("sweep " + study + " --quiet --out " + (s.dir / "elsewhere" / "out").string());
+  CAPTURE(r.err);
+  CHECK(r.code == 0);
+}
+
 TEST_CASE("sweep: an inline base, --dry-run, and distinct values that would share a directory name") {
   Scratch s;
   // The inline base names its platform relative to the study file.

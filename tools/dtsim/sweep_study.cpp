@@ -197,9 +197,23 @@ Study read_study(const std::string& file, const std::string& out_override, const
     auto absolutize = [&](json& v) {
       if (v.is_string()) v = fs::absolute(io::resolve_relative(st.dir, v.get<std::string>())).lexically_normal().string();
     };
-    if (st.base_doc.contains("platform")) absolutize(st.base_doc["platform"]);
-    if (st.base_doc.contains("dataset") && st.base_doc["dataset"].is_object() && st.base_doc["dataset"].contains("path"))
-      absolutize(st.base_doc["dataset"]["path"]);
+    // Every key that names a file (sim/config.cpp): the platform, an inline platform's straggler
+    // traces, the dataset, an ONNX model, an algorithm plugin, a compute profile.
+    auto at = [&](std::initializer_list<const char*> path) -> json* {
+      json* v = &st.base_doc;
+      for (const char* k : path) {
+        if (!v->is_object() || !v->contains(k)) return nullptr;
+        v = &(*v)[k];
+      }
+      return v;
+    };
+    if (json* v = at({"platform"})) absolutize(*v);
+    if (json* v = at({"platform", "stragglers"}); v && v->is_array())
+      for (auto& e : *v)
+        if (e.is_object() && e.contains("trace")) absolutize(e["trace"]);
+    for (auto path : {std::initializer_list<const char*>{"dataset", "path"}, {"model", "path"}, {"algorithm", "plugin"},
+                      {"compute", "time", "file"}})
+      if (json* v = at(path)) absolutize(*v);
     if (!st.base_doc.contains("name")) st.base_doc["name"] = st.name;
   } else {
     borigin.fail("expected an experiment file name or an inline experiment object, got " + json_type_name(*bv));
