@@ -45,6 +45,7 @@ json summary_json(const Experiment& x, const RunResult& r) {
   s["compute_mode"] = x.compute.real ? "real" : "timing-only";
   s["compute_device"] = r.device;
   s["compute_threads"] = x.compute.threads;
+  s["compute_pool"] = r.compute_pool;  // like the wall time, the only field that depends on it
   const engine::RuntimeInfo ri = engine::runtime_info(x.compute.device, x.compute.threads);  // engine/runtime_info.hpp
   s["compute_backend"] = ri.backend, s["compute_isa"] = ri.isa;
   s["batch_size"] = x.training.batch_size;

@@ -2,7 +2,10 @@
 // contexts (sim/node_context.hpp, sim/worker_context.hpp, sim/server_context.hpp) read and update,
 // plus the run-wide bookkeeping they share: checkpoint cuts, evaluation, the all-reduce
 // contributions, failure state and the early-stop flag. Actors run one at a time on one OS thread,
-// so no locking anywhere. Internal to sim/.
+// so no locking anywhere; the only other threads are the compute pool's (engine/compute_pool.hpp),
+// whose tasks write only what they captured (a worker's batch, BatchNorm state and gradient
+// buffer, an evaluation's result) and read only that and what never changes during a run (the
+// config, the dataset). Internal to sim/.
 #pragma once
 #include <simgrid/s4u.hpp>
 
@@ -78,7 +81,7 @@ class NodeState final : public algo::State {
 };
 
 
-// The state of one run, shared by all its actors. Actors run one at a time on one OS thread.
+// The state of one run, shared by all its actors. Actors run one at a time on one OS thread (above).
 struct RunState {
   const Experiment& x;
   const RunHooks& hooks;

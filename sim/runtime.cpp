@@ -496,6 +496,7 @@ RunResult finish(Run& run, bool stopped_by_time) {
   r.samples_lost = s.samples_lost;
   if (s.elastic) r.elastic = s.elastic->records;
   r.wall_time_s = s.wall();
+  r.compute_pool = s.pool ? s.pool->threads() : 1;
   return std::move(r);
 }
 

@@ -87,6 +87,7 @@ struct RunResult {
   std::optional<StopInfo> stop;      // set for interrupted | wall_limit | diverged
   double simulated_time_s = 0;
   double wall_time_s = 0;
+  int compute_pool = 1;  // gradients computed at once (compute.pool resolved; 1 in timing-only mode)
   uint64_t samples = 0;    // samples whose gradients were computed
   uint64_t gradients = 0;  // minibatch gradients computed
   uint64_t updates = 0;    // global model updates

@@ -81,11 +81,12 @@ inline Table read_table(const fs::path& p) {
   return c;
 }
 
-// results.csv without the columns that measure wall-clock time (they differ between any two runs).
+// results.csv without the columns that measure wall-clock time (they differ between any two runs)
+// and compute_pool (the threads a run got depend on how the sweep shares the cores).
 inline Table without_wall_times(Table t) {
   std::vector<size_t> keep;
   for (size_t i = 0; i < t.header.size(); ++i)
-    if (t.header[i].find("wall") == std::string::npos) keep.push_back(i);
+    if (t.header[i].find("wall") == std::string::npos && t.header[i] != "compute_pool") keep.push_back(i);
   Table out;
   for (size_t i : keep) out.header.push_back(t.header[i]);
   for (const auto& r : t.rows) {

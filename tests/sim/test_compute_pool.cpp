@@ -25,7 +25,8 @@ struct Outputs {
 
 Outputs outputs_of(const ChildRun& r) {
   json s = r.summary;
-  for (const char* k : {"wall_time_s", "wall_time_per_step_s"}) s.erase(k);
+  CHECK(s["compute_pool"].is_number_integer());
+  for (const char* k : {"wall_time_s", "wall_time_per_step_s", "compute_pool"}) s.erase(k);
   return {s, metrics_without_wall(r.metrics), r.params_npy, r.trace, r.links};
 }
 
@@ -36,6 +37,7 @@ Outputs run_with_pool(json doc, int pool, const std::vector<std::string>& sets =
   const ChildRun r = run_forked(x);
   REQUIRE(r.exit_code == 0);
   REQUIRE(!r.params_npy.empty());
+  CHECK(r.summary["compute_pool"] == std::min(pool, x.platform.workers.count));
   return outputs_of(r);
 }
 
