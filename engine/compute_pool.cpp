@@ -38,26 +38,21 @@ ComputePool::Handle ComputePool::submit(Task task) {
   return h;
 }
 
+void ComputePool::run_here(std::unique_lock<std::mutex>& lock, const Handle& h) {
+  take(h);
+  lock.unlock();
+  run(*h, caller_);
+  lock.lock();
+  h->state = Ticket::State::Done;
+}
+
 void ComputePool::await(const Handle& h) {
   if (!h) return;
   std::unique_lock lock(mu_);
-  if (h->state == Ticket::State::Queued) {  // nobody started it: run it here
-    take(h);
-    lock.unlock();
-    run(*h, caller_);
-    lock.lock();
-    h->state = Ticket::State::Done;
-  }
+  if (h->state == Ticket::State::Queued) run_here(lock, h);  // nobody started it: run it here
   // A background thread runs it: meanwhile this thread runs the oldest queued tasks (whoever runs
   // a task, its results are the same), then waits.
-  while (h->state != Ticket::State::Done && !queue_.empty()) {
-    Handle other = queue_.front();
-    take(other);
-    lock.unlock();
-    run(*other, caller_);
-    lock.lock();
-    other->state = Ticket::State::Done;
-  }
+  while (h->state != Ticket::State::Done && !queue_.empty()) run_here(lock, Handle(queue_.front()));
   done_.wait(lock, [&] { return h->state == Ticket::State::Done; });
   if (h->error) std::rethrow_exception(std::exchange(h->error, nullptr));
 }
@@ -77,13 +72,7 @@ void ComputePool::drain() {
   }
   for (const Handle& h : all) {
     std::unique_lock lock(mu_);
-    if (h->state == Ticket::State::Queued) {
-      take(h);
-      lock.unlock();
-      run(*h, caller_);
-      lock.lock();
-      h->state = Ticket::State::Done;
-    }
+    if (h->state == Ticket::State::Queued) run_here(lock, h);
     done_.wait(lock, [&] { return h->state == Ticket::State::Done; });
   }
 }

@@ -58,6 +58,8 @@ class ComputePool {
   void run(Ticket& t, Model& m);
   void loop(size_t replica);
   void take(const Handle& h);  // a queued ticket out of the queue, to run here (mu_ held)
+  // Runs queued ticket `h` on this thread with the caller's model (`lock` holds mu_ before and after).
+  void run_here(std::unique_lock<std::mutex>& lock, const Handle& h);
 
   Model& caller_;
   std::vector<std::unique_ptr<Model>> replicas_;

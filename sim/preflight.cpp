@@ -79,26 +79,43 @@ bool trace_enabled(const Experiment& x, int shards) {
 }
 
 namespace {
-bool pool_unsupported(const Experiment& x, std::string* why) {
+// Why this run computes one gradient at a time whatever compute.pool says (nullptr: it need not).
+const char* pool_unsupported(const Experiment& x) {
   const auto d = x.model.find("dropout");
-  if (x.compute.device == engine::Device::Cuda) return why && (*why = "the cuda device computes one gradient at a time", true);
+  if (x.compute.device == engine::Device::Cuda) return "the cuda device computes one gradient at a time";
   if (d != x.model.end() && d->is_number() && d->get<double>() > 0)
-    return why && (*why = "models with dropout compute one gradient at a time (their masks depend on the order of all "
-                          "workers' forwards)", true);
-  return false;
+    return "models with dropout compute one gradient at a time (their masks depend on the order of all workers' forwards)";
+  return nullptr;
+}
+
+// Why this run's rings stay step by step even with platform.collective.transfers "aggregated"
+// (sim/collectives.hpp, aggregated_ring; the runtime's own check: WorkerCtx::aggregated_ring_applies).
+std::string aggregated_ring_unused(const Experiment& x) {
+  if (!x.platform.failures.empty()) return "a failure may cut any transfer";
+  for (const auto& s : x.platform.stragglers)
+    if (s.kind == StragglerSpec::Kind::LatencyJitter) return "latency jitter delays each message on its own";
+  bool cpu = false;
+  for (const auto& g : x.platform.worker_groups) cpu |= g.device.empty();
+  if (cpu && (x.overlap.kind == OverlapSpec::Kind::Ddp || x.overlap.kind == OverlapSpec::Kind::Horovod))
+    return "the layer-wise all-reduces of CPU workers load their CPU between steps";
+  if (x.overlap.kind == OverlapSpec::Kind::Horovod)
+    return "Horovod's negotiation starts the ranks' fused all-reduces at different times";
+  return "";
 }
 }  // namespace
 
+int usable_cores() {
+  cpu_set_t set;
+  return ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
 int resolve_pool(const Experiment& x) {
-  if (!x.compute.real || pool_unsupported(x, nullptr)) return 1;
+  if (!x.compute.real || pool_unsupported(x)) return 1;
   int p = x.compute.pool;
   if (p == 0) {
     long cores = 0;
     if (const char* e = std::getenv("DTSIM_CORES")) cores = std::strtol(e, nullptr, 10);
-    if (cores <= 0) {
-      cpu_set_t set;
-      cores = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-    }
+    if (cores <= 0) cores = usable_cores();
     p = static_cast<int>(std::max(1L, cores / std::max(1, x.compute.threads)));
   }
   return std::clamp(p, 1, std::max(1, x.platform.workers.count));
@@ -106,21 +123,9 @@ int resolve_pool(const Experiment& x) {
 
 std::vector<std::string> config_warnings(const Experiment& x) {
   std::vector<std::string> w = x.platform.warnings;  // plain numbers, straggler indices
-  if (x.platform.collective.aggregated) {  // what keeps a ring step by step (sim/collectives.hpp, aggregated_ring)
-    std::string why;
-    for (const auto& s : x.platform.stragglers)
-      if (s.kind == StragglerSpec::Kind::LatencyJitter) why = "latency jitter delays each message on its own";
-    if (!x.platform.failures.empty()) why = "a failure may cut any transfer";
-    bool cpu = false;
-    for (const auto& g : x.platform.worker_groups) cpu |= g.device.empty();
-    if (why.empty() && cpu && (x.overlap.kind == OverlapSpec::Kind::Ddp || x.overlap.kind == OverlapSpec::Kind::Horovod))
-      why = "the layer-wise all-reduces of CPU workers load their CPU between steps";
-    if (why.empty() && x.overlap.kind == OverlapSpec::Kind::Horovod)
-      why = "Horovod's negotiation starts the ranks' fused all-reduces at different times";
-    if (!why.empty())
-      w.push_back(at(x.file, "platform.collective.transfers", "\"aggregated\" is not used: " + why + "; those rings run step by step"));
-  }
-  if (std::string why; x.compute.real && x.compute.pool > 1 && pool_unsupported(x, &why))
+  if (const std::string why = aggregated_ring_unused(x); x.platform.collective.aggregated && !why.empty())
+    w.push_back(at(x.file, "platform.collective.transfers", "\"aggregated\" is not used: " + why + "; those rings run step by step"));
+  if (const char* why = pool_unsupported(x); x.compute.real && x.compute.pool > 1 && why)
     w.push_back(at(x.file, "compute.pool", std::to_string(x.compute.pool) + " has no effect: " + why));
   const TrainingSpec& t = x.training;
   const int64_t T = sync_steps(x);
@@ -221,17 +226,14 @@ RunCost estimate_cost(const Experiment& x) {
     else if (x.overlap.kind == OverlapSpec::Kind::Horovod)
       collectives = std::min(tensors, 1 + std::ceil(bytes / (x.overlap.fusion_mb * 1048576.0)));
     const bool ring = x.platform.collective.algorithm == CollectiveSpec::Algorithm::Ring;
-    bool cpu_layerwise = false;  // those rings stay step by step (sim/collectives.hpp, aggregated_ring)
-    for (const auto& g : x.platform.worker_groups)
-      cpu_layerwise |= g.device.empty() && x.overlap.layerwise();
-    cpu_layerwise |= x.overlap.kind == OverlapSpec::Kind::Horovod;  // (also step by step)
-    if (ring && x.platform.collective.aggregated && !cpu_layerwise && x.platform.failures.empty()) {
+    const bool can_aggregate = ring && aggregated_ring_unused(x).empty();
+    if (can_aggregate && x.platform.collective.aggregated) {
       c.transfers = rounds * collectives * N;  // the first step's, once per all-reduce
       per_transfer_us = 100 + 0.02 * N;        // with its rank's actor and barrier (bench/README.md)
     } else {
       c.transfers = rounds * collectives * per_collective;
       per_transfer_us = 4.8 + 0.0138 * N;  // step-by-step rings of 100 and 1,000 workers (bench/README.md, "Large rings")
-      if (ring && !cpu_layerwise && N >= 64)
+      if (can_aggregate && N >= 64)
         c.hint = "platform.collective {\"transfers\": \"aggregated\"} simulates " + std::to_string(static_cast<long>(N)) +
                  " of them per all-reduce instead of " + std::to_string(static_cast<long>(per_collective)) +
                  " (docs/platforms.md, Collectives)";

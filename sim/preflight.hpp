@@ -41,6 +41,8 @@ std::string warnings_count(const Experiment& x);
 // compute.threads; at most one thread per worker; 1 in timing-only mode, on the cuda device (one GPU
 // stream) and for models with dropout (their masks come from a per-model call counter).
 int resolve_pool(const Experiment& x);
+// The cores this process may run on (its affinity mask).
+int usable_cores();
 
 struct PreflightOptions {
   // Also read the whole dataset (real compute only), as `run` does before simulating: a truncated

@@ -196,7 +196,7 @@ WorkerCtx::Minibatch WorkerCtx::begin_minibatch(Gradient& g) {
 WorkerCtx::MathPtr WorkerCtx::issue_math(const Minibatch& mb, engine::ConstVecView params, std::shared_ptr<const Vec> owner,
                                          Gradient& g) {
   if (!s_.real) return nullptr;
-  if (math_) s_.pool->await(math_->ticket);  // its samples, batch and BatchNorm state are reused
+  s_.pool->await(s_.last_math[static_cast<size_t>(rank_)]);  // its samples, batch and BatchNorm state are reused
   if (mb.b == s_.b && mb.pos == static_cast<uint64_t>(mb.k) * static_cast<uint64_t>(s_.b)) {
     s_.order->worker_batch(rank_, s_.N, static_cast<uint64_t>(mb.k), s_.b, idx_);
   } else {  // a per-worker batch size (set_batch_size): this worker's stream positions pos, pos+1, ...
@@ -221,7 +221,6 @@ WorkerCtx::MathPtr WorkerCtx::issue_math(const Minibatch& mb, engine::ConstVecVi
                               : model.forward_backward(params, state, batch_, grad->view());
     if (s_.x.clip_grad_norm > 0) algo::clip_grad_norm(grad->view(), s_.x.clip_grad_norm);
   });
-  math_ = m;
   s_.last_math[static_cast<size_t>(rank_)] = m->ticket;
   return m;
 }

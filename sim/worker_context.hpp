@@ -209,7 +209,6 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   std::vector<size_t> idx_;   // the minibatch's samples, read by its math (one at a time)
   engine::Batch batch_;       // written by its math
   Vec params_copy_;           // issue_math's copy of parameters it does not own
-  MathPtr math_;              // the last gradient issued
   sg4::ActorPtr last_chain_;            // the previous minibatch's compute actor (one at a time)
   std::vector<std::weak_ptr<StepChain>> chains_;  // those not yet released (see ~WorkerCtx)
   int comm_active_ = 0;                 // collectives in progress (overlap_slowdown)

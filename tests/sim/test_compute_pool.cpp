@@ -157,6 +157,11 @@ TEST_CASE("compute pool: auto, the cores a run may use (DTSIM_CORES), at most on
   ::unsetenv("DTSIM_CORES");
   CHECK(sim::resolve_pool(load(doc, {"compute.pool=2"})) == 2);
   CHECK(sim::resolve_pool(load(doc, {"compute.pool=2", "compute.mode=timing-only"})) == 1);
+  Experiment dropout = load(doc, {"compute.pool=2"}), cuda = dropout;
+  dropout.model["dropout"] = 0.1;  // masks from a per-model counter: one gradient at a time
+  cuda.compute.device = engine::Device::Cuda;
+  CHECK(sim::resolve_pool(dropout) == 1);
+  CHECK(sim::resolve_pool(cuda) == 1);
   CHECK_THROWS_WITH_AS(load(doc, {"compute.pool=0"}), doctest::Contains("compute.pool"), InputError);
   CHECK_THROWS_WITH_AS(load(doc, {"compute.pool=\"many\""}), doctest::Contains("\"auto\" or an integer"), InputError);
 }

@@ -19,16 +19,6 @@ using namespace dtsim::test;
 
 namespace profile_layers_test {
 
-struct Dir {
-  std::string path;
-  Dir() {
-    char tmpl[] = "/tmp/dtsim-profile-layers-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~Dir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& n) const { return path + "/" + n; }
-};
-
 // The small experiment's model (MLP 64-30-10): flatten, fc1, relu1, fc2.
 const std::vector<std::string> kLayers = {"flatten", "fc1", "relu1", "fc2"};
 // Chosen per-layer times at batch 16 (flatten's backward: none, so no phase).
@@ -90,7 +80,7 @@ std::string error_of(const json& doc) {
 using namespace profile_layers_test;
 
 TEST_CASE("profile per-layer times: each layer-wise phase lasts the profile's time for it, scaled by batch size") {
-  Dir dir;
+  TempDir dir;
   io::atomic_write(dir.file("p.json"), engine::to_json(profile(true)).dump());
   for (int batch : {16, 32}) {
     CAPTURE(batch);
@@ -119,7 +109,7 @@ TEST_CASE("profile per-layer times: each layer-wise phase lasts the profile's ti
 }
 
 TEST_CASE("profile per-layer times: a profile without them splits by FLOPs as before, whole-vector runs do not change") {
-  Dir dir;
+  TempDir dir;
   io::atomic_write(dir.file("old.json"), engine::to_json(profile(false)).dump());
   io::atomic_write(dir.file("new.json"), engine::to_json(profile(true)).dump());
   // Old file, layer-wise: each phase is its FLOPs' share of the 10 ms step (phase_shares, Flops).
@@ -160,7 +150,7 @@ TEST_CASE("profile per-layer times: a profile without them splits by FLOPs as be
 }
 
 TEST_CASE("profile per-layer times: a list that is not the model's layers is an input error naming the profile's key") {
-  Dir dir;
+  TempDir dir;
   engine::ComputeProfile p = profile(true);
   // Another count: the config's model has two hidden layers (6 layers).
   io::atomic_write(dir.file("p.json"), engine::to_json(p).dump());

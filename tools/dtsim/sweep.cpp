@@ -9,7 +9,6 @@
 // A run whose summary.json exists and whose config.resolved.json equals this study's config for
 // it is skipped (a sweep is resumable). results.csv (one row per run) is written atomically at the
 // end, also after SIGINT/SIGTERM (running children are killed; exit 128 + signal).
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "sim/preflight.hpp"
 #include "tools/dtsim/cli.hpp"
 #include "tools/dtsim/commands.hpp"
 #include "tools/dtsim/signals.hpp"
@@ -123,11 +123,8 @@ int run_sweep(Options o, const Text& t) {
   if (o.collect) return slurm_collect(o);
   // Each run's share of the cores this sweep may use (compute.pool "auto", sim/preflight.hpp): the
   // runs it starts inherit it; a DTSIM_CORES of the user's own is kept.
-  if (!std::getenv("DTSIM_CORES")) {
-    cpu_set_t set;
-    const long cores = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-    ::setenv("DTSIM_CORES", std::to_string(std::max(1L, cores / std::max(1L, o.jobs))).c_str(), 1);
-  }
+  if (!std::getenv("DTSIM_CORES"))
+    ::setenv("DTSIM_CORES", std::to_string(std::max(1L, sim::usable_cores() / std::max(1L, o.jobs))).c_str(), 1);
   if (auto rc = mpi_sweep(o)) return *rc;  // under mpirun with several ranks
   Study st = read_study(o.study, o.out, o.sets);
   return local_sweep(o, st);
