@@ -22,6 +22,13 @@ using NetPoint = simgrid::kernel::routing::NetPoint;
 using Dir = sg4::LinkInRoute::Direction;
 
 void configure_network(const PlatformSpec& p) {
+  // Every model re-solves max-min sharing in full at each event. SimGrid 3.32's default lazy update
+  // (network/optim:Lazy) lets some flows that start together exceed a link of their route: a shard's
+  // replies at once to 16 workers on 1 Gb/s NICs, two per worker, some took 157 us instead of
+  // latency + S / NIC = 172 us (exact model; lv08 too). Full is exact, and at scale no slower on
+  // the whole (bench/README.md, "Speed at scale"; tests/sim/test_foundation.cpp, "replies a fast
+  // shard sends at once").
+  sg4::Engine::set_config("network/optim:Full");
   if (p.network == PlatformSpec::Network::Exact) {
     // CM02 alone keeps the TCP-gamma window bound and crosstraffic (docs/platforms.md, "Network models").
     sg4::Engine::set_config("network/model:CM02");

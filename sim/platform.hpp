@@ -29,7 +29,8 @@ struct BuiltPlatform {
 };
 
 // Sets the network model (exact = CM02 with factors 1, weight-S 0, crosstraffic off, TCP-gamma 0;
-// lv08 = SimGrid's default). Must run before the first zone is created.
+// lv08 = SimGrid's default), both with network/optim:Full (docs/platforms.md, "Network models").
+// Must run before the first zone is created.
 void configure_network(const PlatformSpec& p);
 // `seed` keys the random latency jitter.
 BuiltPlatform build_platform(const PlatformSpec& p, uint64_t seed = 1);
