@@ -387,6 +387,12 @@ class Algorithm {
   //                does not apply (resolved to none; a warning if another kind is asked for)
   enum class LayerComm { None, AllReduce, SyncServer, AsyncServer };
   virtual LayerComm layer_comm() const { return LayerComm::None; }
+  // True when every worker runs the same program on the same schedule and the servers treat the
+  // workers alike (each step waits for all N and answers all N at once): then identical workers
+  // on a star can be simulated as one (platform.workers.grouping "identical", docs/platforms.md,
+  // "Identical workers simulated once"). An algorithm whose servers answer workers one by one (ASGD)
+  // or whose workers differ by rank must keep the default.
+  virtual bool interchangeable_workers() const { return false; }
 };
 
 // A hyper-parameter, for `dtsim algorithms` and the docs.

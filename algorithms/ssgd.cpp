@@ -35,6 +35,8 @@ class Ssgd final : public Algorithm {
   OnFailure on_failure() const override { return policy_; }
   double buffers_per_worker() const override { return ps_ ? 2.0 : 3.0 + (opt_.momentum != 0); }
   LayerComm layer_comm() const override { return ps_ ? LayerComm::SyncServer : LayerComm::AllReduce; }
+  // On a PS every step is push, the shards' one update, pull: the same for every worker.
+  bool interchangeable_workers() const override { return ps_; }
   // Checkpoint and resume (docs/robustness.md): a cut after step t is W_{t+1} (the global model)
   // plus the optimizer state (the shards' on a PS, every replica's with all-reduce).
   bool checkpointable() const override { return true; }

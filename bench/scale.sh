@@ -4,11 +4,13 @@
 # 50 ms compute, lv08, 10 Gb/s workers, 100 Gb/s servers), next to dtsim validate's estimate
 # (sim/preflight.hpp: estimate_cost). Figures and profiles: bench/README.md, "Speed at scale".
 #   bench/scale.sh [BUILD_DIR] [FORM:WORKERS:STEPS:OVERLAP ...] > scale.csv
-# FORM is ps, ring (the same run with algorithm.comm allreduce), ring-agg (the ring with
+# FORM is ps, ps-group (the PS with platform.workers.grouping "identical": one worker simulated for
+# all), ring (the same run with algorithm.comm allreduce), ring-agg (the ring with
 # platform.collective.transfers "aggregated", its workers V100s so that DDP's reductions do not
 # load a CPU and the aggregated form applies) or hier (hierarchical all-reduce in groups of 32); the
 # default list is the small end of the study (minutes on the 2-core VM); the issue's targets are
-# e.g. ps:10000:100:none, ring-agg:1000:100:none and ring-agg:10000:10:none.
+# e.g. ps-group:10000:100:none, ps-group:100000:10:per-tensor, ring-agg:1000:100:none and
+# ring-agg:10000:10:none.
 set -euo pipefail
 B=${1:-build}/dtsim
 shift || true
@@ -23,6 +25,7 @@ for r in "${runs[@]}"; do
   IFS=: read -r form n steps overlap <<<"$r"
   sets=(--set platform.workers.count="$n" --set training.samples=$((n * 32 * steps)) --set algorithm.overlap.kind="$overlap")
   case "$form" in
+    ps-group) sets+=(--set platform.workers.grouping=identical) ;;
     ring) sets+=(--set algorithm.comm=allreduce) ;;
     ring-agg) sets+=(--set algorithm.comm=allreduce --set platform.workers.speed=v100
                      --set 'platform.collective={"algorithm": "ring", "transfers": "aggregated"}') ;;

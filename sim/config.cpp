@@ -104,6 +104,7 @@ HostGroupSpec read_group(ObjectReader r, bool is_server, PlatformSpec& p) {
   // (group 0's when heterogeneous), key by key (docs/platforms.md).
   const HostGroupSpec def = is_server ? HostGroupSpec{0, p.workers.speed, p.workers.link} : HostGroupSpec{0, 1e12, LinkSpec{10e9 / 8, 10e-6}};
   HostGroupSpec g;
+  if (!is_server) p.group_identical = r.choice("grouping", {"none", "identical"}, "none") == "identical";
   if (!is_server && r.has("groups")) {
     // Heterogeneous workers: {"groups": [{"count": 4, "speed": ..., "link": ...}, ...]}, ranks in
     // group order; a top-level "link" is every group's default NIC.

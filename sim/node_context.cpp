@@ -71,8 +71,8 @@ Message* NodeBase::prepare_send(sg4::Mailbox* box, Message m) {
   if (m.bytes == 0) m.bytes = m.data.element_bytes * static_cast<double>(m.data.count);
   m.src = src_id_;
   m.sent_at = sg4::Engine::get_clock();
-  s_.result.bytes_on_wire += m.bytes;
-  ++s_.result.messages;
+  s_.result.bytes_on_wire += m.bytes * s_.group;  // grouped: the identical workers' messages too
+  s_.result.messages += static_cast<uint64_t>(s_.group);
   sent_bytes_ += m.bytes;
   ++sent_messages_;
   unsent_samples_ = 0;                    // this node's work so far has left it (failures)

@@ -46,6 +46,8 @@ json summary_json(const Experiment& x, const RunResult& r) {
   s["compute_device"] = r.device;
   s["compute_threads"] = x.compute.threads;
   s["compute_pool"] = r.compute_pool;  // like the wall time, the only field that depends on it
+  // like compute_pool, nothing else depends on it: platform.workers.grouping simulates 1 (sim/grouping.hpp)
+  s["workers_simulated"] = r.simulated_workers;
   const engine::RuntimeInfo ri = engine::runtime_info(x.compute.device, x.compute.threads);  // engine/runtime_info.hpp
   s["compute_backend"] = ri.backend, s["compute_isa"] = ri.isa;
   s["batch_size"] = x.training.batch_size;

@@ -126,6 +126,8 @@ struct PlatformSpec {
   enum class Network { Exact, Lv08 } network = Network::Lv08;
   TopologySpec topology;
   HostGroupSpec workers, servers;          // workers: count = all groups, speed/link = group 0
+  // workers.grouping "identical": identical workers simulated as one (sim/grouping.hpp).
+  bool group_identical = false;
   std::vector<HostGroupSpec> worker_groups;  // at least one
   enum class Placement { Dedicated, Colocated } placement = Placement::Dedicated;
   double loopback_bandwidth = 100e9;  // same-host transfers (co-located shards)

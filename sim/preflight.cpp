@@ -12,6 +12,7 @@
 
 #include "algorithms/api.hpp"
 #include "engine/model.hpp"
+#include "sim/grouping.hpp"
 #include "sim/platform.hpp"
 #include "sim/runtime.hpp"
 
@@ -38,6 +39,8 @@ std::optional<int64_t> algorithm_int(const Experiment& x, const char* key) {
   return it->get<int64_t>();
 }
 
+}  // namespace
+
 std::unique_ptr<algo::Algorithm> make_algorithm(const Experiment& x) {
   const auto* info = algo::find_algorithm(x.algorithm);
   if (!info) throw InputError(x.file, "algorithm.name", "unknown algorithm '" + x.algorithm + "'");
@@ -47,6 +50,8 @@ std::unique_ptr<algo::Algorithm> make_algorithm(const Experiment& x) {
   r.accept("clip_grad_norm");
   return info->make(r);
 }
+
+namespace {
 
 // The model's parameter tensors and counts, as the runtime reads them (no buffers allocated).
 engine::ModelInfo model_info_of(const Experiment& x) {
@@ -79,6 +84,16 @@ bool trace_enabled(const Experiment& x, int shards) {
 }
 
 namespace {
+// The experiment SimGrid runs under platform.workers.grouping "identical" (sim/grouping.hpp), its
+// budget cut to the one worker's share so that it runs the same steps; nullopt when not grouped.
+std::optional<Experiment> grouped_form(const Experiment& x, const algo::Algorithm& a) {
+  if (!x.platform.group_identical || !grouping_unused(x, a).empty()) return std::nullopt;
+  Experiment g = grouped_experiment(x);
+  const uint64_t N = static_cast<uint64_t>(x.platform.workers.count);
+  g.training.samples = (x.training.samples + N - 1) / N;
+  return g;
+}
+
 // Why this run computes one gradient at a time whatever compute.pool says (nullptr: it need not).
 const char* pool_unsupported(const Experiment& x) {
   const auto d = x.model.find("dropout");
@@ -125,6 +140,17 @@ std::vector<std::string> config_warnings(const Experiment& x) {
   std::vector<std::string> w = x.platform.warnings;  // plain numbers, straggler indices
   if (const std::string why = aggregated_ring_unused(x); x.platform.collective.aggregated && !why.empty())
     w.push_back(at(x.file, "platform.collective.transfers", "\"aggregated\" is not used: " + why + "; those rings run step by step"));
+  if (x.platform.group_identical) {
+    std::string why;
+    try {
+      why = grouping_unused(x, *make_algorithm(x));
+    } catch (const InputError&) {  // the algorithm's own error comes when the run makes it
+    }
+    const bool own_file = !x.platform.file.empty() && x.platform.file != x.file;
+    if (!why.empty())
+      w.push_back(at(own_file ? x.platform.file : x.file, own_file ? "workers.grouping" : "platform.workers.grouping",
+                     "\"identical\" is not used: " + why + "; every worker is simulated"));
+  }
   if (const char* why = pool_unsupported(x); x.compute.real && x.compute.pool > 1 && why)
     w.push_back(at(x.file, "compute.pool", std::to_string(x.compute.pool) + " has no effect: " + why));
   const TrainingSpec& t = x.training;
@@ -184,6 +210,7 @@ std::string warnings_count(const Experiment& x) {
 
 RunCost estimate_cost(const Experiment& x) {
   const auto algorithm = make_algorithm(x);
+  if (const auto g = grouped_form(x, *algorithm)) return estimate_cost(*g);  // one worker simulated
   const engine::ModelInfo info = model_info_of(x);
   const int K = shards_of(x, *algorithm);
   const double N = std::max(1, x.platform.workers.count);
@@ -200,6 +227,9 @@ RunCost estimate_cost(const Experiment& x) {
     const double pieces = x.overlap.kind == OverlapSpec::Kind::PerTensor ? std::max<double>(tensors, K) : K;
     c.transfers = N * rounds * 2 * pieces;
     per_transfer_us = 8 + 0.012 * (N + K);
+    if (N >= 64 && !x.platform.group_identical && grouping_unused(x, *algorithm).empty())
+      c.hint = "platform.workers.grouping \"identical\" simulates the " + std::to_string(static_cast<long>(N)) +
+               " identical workers as one, exactly (docs/platforms.md, \"Identical workers simulated once\")";
   } else {
     // Transfers of one collective, all ranks together.
     const double p2 = std::exp2(std::floor(std::log2(N)));  // the largest power of two <= N
@@ -275,7 +305,9 @@ void preflight(const Experiment& x, const PreflightOptions& options) {
   const auto algorithm = make_algorithm(x);
   if (x.training.checkpoint_every_samples > 0 && !algorithm->checkpointable())
     throw InputError(x.file, "training.checkpoint_every_samples", not_checkpointable_reason(x.algorithm, *algorithm));
-  check_memory(x, memory_of(x, *algorithm, model_info_of(x).num_params), available_memory_bytes());
+  const auto g = grouped_form(x, *algorithm);  // grouped: the memory of what SimGrid runs
+  const Experiment& y = g ? *g : x;
+  check_memory(y, memory_of(y, *algorithm, model_info_of(y).num_params), available_memory_bytes());
   if (options.load_dataset && x.compute.real) (void)load_dataset(x.dataset, x.seed);
 }
 

@@ -10,12 +10,20 @@
 //                     `dtsim validate` refuses what `run` refuses.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "sim/config.hpp"
 
+namespace dtsim::algo {
+class Algorithm;
+}
+
 namespace dtsim::sim {
+
+// The algorithm `x` names, made from its section (algorithm.plugin loaded by the loader).
+std::unique_ptr<algo::Algorithm> make_algorithm(const Experiment& x);
 
 // Steps of a synchronous run: ⌈training.samples / (workers × batch_size)⌉.
 int64_t sync_steps(const Experiment& x);

@@ -95,6 +95,9 @@ struct RunState {
   size_t P = 0;  // parameters
   double flops_per_sample = 0;
   int N = 0, K = 0, b = 0;
+  // platform.workers.grouping "identical" (sim/grouping.hpp): each simulated worker stands for
+  // `group` identical ones; the run's counters and the servers' aggregation costs count them all.
+  int group = 1;
   std::vector<size_t> shard_off, shard_len;
   int64_t sync_steps = 0;
   uint64_t budget = 0, claimed = 0, samples_done = 0;

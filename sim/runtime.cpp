@@ -17,6 +17,7 @@
 #include "engine/ops.hpp"
 #include "sim/checkpoint.hpp"
 #include "sim/failures.hpp"
+#include "sim/grouping.hpp"
 #include "sim/platform.hpp"
 #include "sim/preflight.hpp"
 #include "sim/run_state.hpp"
@@ -104,7 +105,8 @@ void set_up(Run& run) {
   s.N = x.platform.workers.count;
   s.b = x.training.batch_size;
   s.budget = x.training.samples;
-  s.sync_steps = static_cast<int64_t>((s.budget + static_cast<uint64_t>(s.N) * s.b - 1) / (static_cast<uint64_t>(s.N) * s.b));
+  const uint64_t step_samples = static_cast<uint64_t>(s.N) * static_cast<uint64_t>(s.group) * static_cast<uint64_t>(s.b);
+  s.sync_steps = static_cast<int64_t>((s.budget + step_samples - 1) / step_samples);
 
   const auto [shape, classes] = dataset_shape(x.dataset);
   json model_spec = x.model;
@@ -159,7 +161,7 @@ void set_up(Run& run) {
   r.time_to_accuracy.assign(x.training.target_accuracy.size(), std::nullopt);
   // The trace: off beyond trace_max_events (estimated); layer-wise chains add a span per layer
   // phase, or, when those would not fit, one per forward and one per backward.
-  const double per_step = s.sync_steps * static_cast<double>(s.N);
+  const double per_step = s.sync_steps * static_cast<double>(s.N) * s.group;  // as if every worker ran
   const double est_events = per_step * (3.0 + 4.0 * std::max(1, s.K));
   size_t phases = 0;
   for (size_t l = 0; l < s.plan.shares.forward.size(); ++l) phases += (s.plan.shares.forward[l] > 0) + (s.plan.shares.backward[l] > 0);
@@ -497,13 +499,13 @@ RunResult finish(Run& run, bool stopped_by_time) {
   if (s.elastic) r.elastic = s.elastic->records;
   r.wall_time_s = s.wall();
   r.compute_pool = s.pool ? s.pool->threads() : 1;
+  r.simulated_workers = s.N;
   return std::move(r);
 }
 
-}  // namespace
-
-RunResult run(const Experiment& x, const RunHooks& hooks) {
+RunResult simulate_experiment(const Experiment& x, const RunHooks& hooks, int group) {
   Run run(x, hooks);
+  run.s.group = group;
   set_up(run);
   load_data_and_parameters(run);
   if (hooks.resume) restore_run(run.s, *hooks.resume);
@@ -513,6 +515,20 @@ RunResult run(const Experiment& x, const RunHooks& hooks) {
   const bool stopped_by_time = simulate(run);
   raise_errors(run, stopped_by_time);
   return finish(run, stopped_by_time);
+}
+
+}  // namespace
+
+RunResult run(const Experiment& x, const RunHooks& hooks) {
+  if (x.platform.group_identical && !hooks.resume) {  // identical workers simulated once (sim/grouping.hpp)
+    const auto algorithm = hooks.make_algorithm ? hooks.make_algorithm() : make_algorithm(x);
+    if (grouping_unused(x, *algorithm).empty()) {
+      RunResult r = simulate_experiment(grouped_experiment(x), hooks, x.platform.workers.count);
+      expand_grouped(r, x);
+      return r;
+    }
+  }
+  return simulate_experiment(x, hooks, 1);
 }
 
 }  // namespace dtsim::sim

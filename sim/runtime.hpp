@@ -88,6 +88,7 @@ struct RunResult {
   double simulated_time_s = 0;
   double wall_time_s = 0;
   int compute_pool = 1;  // gradients computed at once (compute.pool resolved; 1 in timing-only mode)
+  int simulated_workers = 0;  // workers SimGrid ran: all, or 1 with platform.workers.grouping (sim/grouping.hpp)
   uint64_t samples = 0;    // samples whose gradients were computed
   uint64_t gradients = 0;  // minibatch gradients computed
   uint64_t updates = 0;    // global model updates

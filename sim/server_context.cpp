@@ -65,7 +65,7 @@ void ServerCtx::sync_step(int tag, int64_t reply_step, bool reply_model, engine:
     if (++pushes[pi] < N) continue;
     ++complete;
     const Piece& piece = p.pieces[pi];
-    work(static_cast<double>(piece.count) * (s_.x.platform.update_flops_per_param + static_cast<double>(N) - 1));
+    work(static_cast<double>(piece.count) * (s_.x.platform.update_flops_per_param + static_cast<double>(N) * s_.group - 1));
     ++st.pieces_done;
     if (ready_to_apply()) apply_all(st);
     if (st.pieces_done == p.pieces.size() && !st.applied)  // the last piece: its reply carries the update

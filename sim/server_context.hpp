@@ -32,6 +32,7 @@ class ServerCtx final : public NodeImpl<algo::Server> {
     return snap;
   }
   void update_cost(int gradients) override {
+    gradients *= s_.group;  // grouped: each message stands for `group` workers' (sim/grouping.hpp)
     work(static_cast<double>(size()) * (s_.x.platform.update_flops_per_param + std::max(0, gradients - 1)));
   }
   void committed() override { s_.committed(sg4::Engine::get_clock()); }

@@ -241,8 +241,8 @@ void WorkerCtx::finish_compute(const Gradient& g, double t0, double t1, bool spa
   compute_s_ += t1 - t0;
   ++gradients_;
   samples_ += static_cast<uint64_t>(g.samples);
-  ++s_.result.gradients;
-  s_.samples_done += static_cast<uint64_t>(g.samples);
+  s_.result.gradients += static_cast<uint64_t>(s_.group);  // grouped: the identical workers' too
+  s_.samples_done += static_cast<uint64_t>(g.samples) * static_cast<uint64_t>(s_.group);
   if (span) s_.result.trace.add({trace_host_, SpanKind::Compute, t0, t1, 0, -1, g.step});
 }
 
