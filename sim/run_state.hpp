@@ -274,6 +274,9 @@ struct RunState {
   // One shard committed. A global update is complete once all K shards have committed (shards of
   // synchronous algorithms commit step t before any commits t+1), and only then is it evaluated.
   void committed(double now);
+  // Hands freed heap pages back to the system when the resident size has grown (sim/run_state.cpp).
+  void release_free_memory();
+  double trimmed_rss = 0;  // resident bytes after the last release
 };
 
 
