@@ -1,7 +1,6 @@
 #include "sim/grouping.hpp"
 
 #include <algorithm>
-#include <map>
 
 #include "algorithms/api.hpp"
 

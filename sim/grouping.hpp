@@ -30,6 +30,11 @@ namespace dtsim::sim {
 // worker groups that differ, stragglers, failures, checkpoints, or a single worker.
 std::string grouping_unused(const Experiment& x, const algo::Algorithm& a);
 
+// platform.workers.grouping "identical" asked for, and it applies: what `run` and the estimates follow.
+inline bool grouping_applies(const Experiment& x, const algo::Algorithm& a) {
+  return x.platform.group_identical && grouping_unused(x, a).empty();
+}
+
 // The experiment simulated instead of `x`: one worker standing for x's N, every shard's NIC and
 // the star's backbone at 1/N of their bandwidth.
 Experiment grouped_experiment(const Experiment& x);

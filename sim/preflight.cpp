@@ -87,7 +87,7 @@ namespace {
 // The experiment SimGrid runs under platform.workers.grouping "identical" (sim/grouping.hpp), its
 // budget cut to the one worker's share so that it runs the same steps; nullopt when not grouped.
 std::optional<Experiment> grouped_form(const Experiment& x, const algo::Algorithm& a) {
-  if (!x.platform.group_identical || !grouping_unused(x, a).empty()) return std::nullopt;
+  if (!grouping_applies(x, a)) return std::nullopt;
   Experiment g = grouped_experiment(x);
   const uint64_t N = static_cast<uint64_t>(x.platform.workers.count);
   g.training.samples = (x.training.samples + N - 1) / N;

@@ -520,13 +520,11 @@ RunResult simulate_experiment(const Experiment& x, const RunHooks& hooks, int gr
 }  // namespace
 
 RunResult run(const Experiment& x, const RunHooks& hooks) {
-  if (x.platform.group_identical && !hooks.resume) {  // identical workers simulated once (sim/grouping.hpp)
-    const auto algorithm = hooks.make_algorithm ? hooks.make_algorithm() : make_algorithm(x);
-    if (grouping_unused(x, *algorithm).empty()) {
-      RunResult r = simulate_experiment(grouped_experiment(x), hooks, x.platform.workers.count);
-      expand_grouped(r, x);
-      return r;
-    }
+  if (x.platform.group_identical && !hooks.resume &&  // identical workers simulated once (sim/grouping.hpp)
+      grouping_applies(x, *(hooks.make_algorithm ? hooks.make_algorithm() : make_algorithm(x)))) {
+    RunResult r = simulate_experiment(grouped_experiment(x), hooks, x.platform.workers.count);
+    expand_grouped(r, x);
+    return r;
   }
   return simulate_experiment(x, hooks, 1);
 }

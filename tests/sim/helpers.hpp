@@ -152,6 +152,19 @@ inline ChildRun run_forked(const Experiment& x, const sim::RunHooks& hooks = {})
   return out;
 }
 
+// A CSV text's rows, split at commas (dtsim's own CSVs quote nothing in links.csv or metrics.csv).
+inline std::vector<std::vector<std::string>> csv_rows(const std::string& csv) {
+  std::vector<std::vector<std::string>> out;
+  std::istringstream in(csv);
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    std::istringstream ls(line);
+    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
+    out.push_back(f);
+  }
+  return out;
+}
+
 // metrics.csv without its wall_time_s column (the only column that differs between equal runs).
 inline std::string metrics_without_wall(const std::string& csv) {
   std::string out, line;

@@ -6,7 +6,6 @@
 // reductions, Horovod's negotiated cycles) the ring runs step by step, with a warning; other
 // collectives refuse it.
 #include <cmath>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -52,18 +51,7 @@ void check_same(const ChildRun& step, const ChildRun& agg) {
       CHECK(pa[i][k].get<double>() == doctest::Approx(pb[i][k].get<double>()).epsilon(1e-9));
   }
   // links.csv: the same bytes and transfers on every link, busy for the same time.
-  auto rows = [](const std::string& csv) {
-    std::vector<std::vector<std::string>> out;
-    std::istringstream in(csv);
-    for (std::string line; std::getline(in, line);) {
-      std::vector<std::string> f;
-      std::istringstream ls(line);
-      for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
-      out.push_back(f);
-    }
-    return out;
-  };
-  const auto ra = rows(step.links), rb = rows(agg.links);
+  const auto ra = csv_rows(step.links), rb = csv_rows(agg.links);
   REQUIRE(ra.size() == rb.size());
   REQUIRE(ra.size() > 1);
   for (size_t i = 1; i < ra.size(); ++i) {

@@ -6,7 +6,6 @@
 // differ or the algorithm does not treat them alike, every worker is simulated, with a warning.
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -62,18 +61,6 @@ void check_json(const json& a, const json& b, const std::string& path) {
   } else {
     CHECK(a == b);
   }
-}
-
-std::vector<std::vector<std::string>> csv_rows(const std::string& csv) {
-  std::vector<std::vector<std::string>> out;
-  std::istringstream in(csv);
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> f;
-    std::istringstream ls(line);
-    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
-    out.push_back(f);
-  }
-  return out;
 }
 
 // Two CSV files with the same rows, numeric cells to 1e-9 (column `skip`, e.g. the wall time, excepted).
