@@ -1,6 +1,8 @@
 // Simulator overhead: the wall time of one real-mode run against the wall time of the same number
 // of bare gradient computations (gather + forward_backward, same model, same minibatches) in a loop.
-//   bench_sim_overhead [CONFIG.json] [--set KEY=VALUE]...
+//   bench_sim_overhead [CONFIG.json] [--set KEY=VALUE]... [--fresh-actors]
+// --fresh-actors: every short-lived job of a worker gets a new SimGrid actor (RunHooks::fresh_actors,
+// the form before sim/actor_pool.hpp), to measure what the pool saves.
 // Periodic evaluation is switched off (only the final one remains) so that both sides do the same
 // compute; the ratio is then what SimGrid, messaging, server averaging and optimizer steps cost.
 #include <chrono>
@@ -17,11 +19,13 @@ using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
   std::string cfg = DTSIM_SOURCE_DIR "/examples/quickstart.json";
+  sim::RunHooks hooks;
   std::vector<std::string> sets = {"training.eval_every_samples=0", "training.eval_train_subset=0",
                                    "output.trace=false"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--set" && i + 1 < argc) sets.push_back(argv[++i]);
+    else if (a == "--fresh-actors") hooks.fresh_actors = true;
     else cfg = a;
   }
   try {
@@ -60,7 +64,7 @@ int main(int argc, char** argv) {
     const auto t1 = Clock::now();
     engine::Dataset again = sim::load_dataset(x.dataset, x.seed);
     const double load = std::chrono::duration<double>(Clock::now() - t1).count();
-    const sim::RunResult r = sim::run(x);
+    const sim::RunResult r = sim::run(x, hooks);
     const double run = r.wall_time_s - load;
 
     std::printf("config %s (%s, %d workers, %llu gradients)\n", cfg.c_str(), x.algorithm.c_str(), N,

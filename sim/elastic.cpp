@@ -71,7 +71,7 @@ void WorkerCtx::elastic_collective(size_t count, double element_bytes, uint64_t 
     const int epoch = c.epoch;
     const std::vector<int> members = c.members;
     const int index = static_cast<int>(std::lower_bound(members.begin(), members.end(), rank_) - members.begin());
-    const std::string name = sg4::this_actor::get_name() + "." + std::to_string(epoch);
+    const std::string name = s_.actor_name() + "." + std::to_string(epoch);
     auto ended = std::make_shared<bool>(false);
     // The attempt's transfers run in their own actor, so that abandoning them (killing it) leaves
     // this one, which the collective's Future joins, to run them again.

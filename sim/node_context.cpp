@@ -30,10 +30,11 @@ void CommWait::wait() {
   const double t0 = sg4::Engine::get_clock();
   if (owner) owner->flush_sends();
   const bool any = !comms.empty() || !tickets.empty();
-  if (waiting && any) (*waiting)[sg4::this_actor::get_name()] = what ? what() : "a send";
+  const std::string me = run && any ? run->actor_name() : std::string();
+  if (run && any) run->waiting[me] = what ? what() : "a send";
   for (auto& c : comms) wait_comm(c);
   for (auto& t : tickets) owner->wait_ticket(*t);
-  if (waiting && any) waiting->erase(sg4::this_actor::get_name());
+  if (run && any) run->waiting.erase(me);
   if (owner) owner->waited(live_count(comms));
   comms.clear();
   tickets.clear();
@@ -96,7 +97,7 @@ std::shared_ptr<CommWait> NodeBase::comm_wait() {
     const double now = sg4::Engine::get_clock();  // blocked on sends: a wait span on the timeline
     if (dt > 0) s_.result.trace.add({trace_host_, SpanKind::Wait, now - dt, now, 0, -1, 0});
   };
-  p->waiting = &s_.waiting;
+  p->run = &s_;
   p->owner = this;
   return p;
 }
@@ -148,7 +149,7 @@ std::unique_ptr<Message> NodeBase::get_raw(const std::string& what) {
       block_on(what + " on " + inbox_->get_name(), [&] { c->wait(); });
       break;
     } catch (const simgrid::NetworkFailureException&) {  // the sender's host failed mid-transfer
-      s_.waiting.erase(sg4::this_actor::get_name());
+      s_.waiting.erase(s_.actor_name());
     }
   }
   std::unique_ptr<Message> m(raw);

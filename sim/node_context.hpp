@@ -30,7 +30,7 @@ struct CommWait : Pending::Impl {
   std::vector<sg4::CommPtr> comms;
   std::vector<std::shared_ptr<SendTicket>> tickets;  // sends a helper makes (sim/send_pool.hpp)
   std::function<void(double)> on_wait;  // accounting of the blocked time
-  std::map<std::string, std::string>* waiting = nullptr;  // RunState::waiting (named in a deadlock report)
+  RunState* run = nullptr;            // its waiting map (named in a deadlock report)
   std::function<std::string()> what;  // built only when someone actually blocks
   NodeBase* owner = nullptr;          // receives the comms if this handle is dropped unwaited
   ~CommWait() override;
@@ -87,9 +87,10 @@ class NodeBase {
     s_.check_stop();
     flush_sends();
     const double t0 = sg4::Engine::get_clock();
-    s_.waiting[sg4::this_actor::get_name()] = what;
+    const std::string me = s_.actor_name();
+    s_.waiting[me] = what;
     f();
-    s_.waiting.erase(sg4::this_actor::get_name());
+    s_.waiting.erase(me);
     const double dt = sg4::Engine::get_clock() - t0;
     comm_wait_ += dt;
     if (dt > 0) s_.result.trace.add({trace_host_, SpanKind::Wait, t0, t0 + dt, 0, -1, 0});

@@ -102,11 +102,14 @@ void RunState::check_stop() {
   }
 }
 
-std::shared_ptr<Vec> RunState::gradient_buffer() {
-  for (auto& g : grad_pool)
+// A buffer of the pool that only the pool holds (a message, a pending math task or a pull still
+// holding it keeps it out): a new one per step would be zero-filled and, at 1 MB and more, fresh
+// pages from mmap with their faults.
+std::shared_ptr<Vec> RunState::recycled(std::vector<std::shared_ptr<Vec>>& pool) {
+  for (auto& g : pool)
     if (g.use_count() == 1) return g;
-  grad_pool.push_back(std::make_shared<Vec>(P, model->device()));
-  return grad_pool.back();
+  pool.push_back(std::make_shared<Vec>(P, model->device()));
+  return pool.back();
 }
 
 void RunState::evaluate(double now) {

@@ -110,7 +110,8 @@ struct RunState {
   // Empty for models without state.
   std::vector<Vec> model_state;
   engine::ConstVecView eval_state() const { return model_state.empty() ? engine::ConstVecView{} : model_state[0].view(); }
-  std::vector<std::shared_ptr<Vec>> grad_pool;  // recycled gradient buffers
+  std::vector<std::shared_ptr<Vec>> grad_pool;      // recycled gradient buffers
+  std::vector<std::shared_ptr<Vec>> snapshot_pool;  // recycled model snapshots (per-tensor servers' replies)
   // Real mode: where the workers' minibatch gradients are computed (compute.pool threads,
   // engine/compute_pool.hpp): issued when a compute starts in simulated time, awaited when its span
   // ends. Whoever reads a worker's BatchNorm state first awaits its gradients (settle()). Shut down
@@ -185,6 +186,12 @@ struct RunState {
   std::string error_where;  // "worker-3 at simulated time 1.25 s": where the first exception happened
   std::optional<StopInfo> stop;  // set once the run must end early (interrupt, wall limit, divergence)
   std::map<std::string, std::string> waiting;  // actor -> what it is blocked on (for deadlocks)
+  std::map<aid_t, std::string> job_names;      // a pooled helper actor -> its job's name (sim/actor_pool.hpp)
+  // The calling actor's name, or its job's when it is a pooled helper: deadlock reports and errors.
+  std::string actor_name() const {
+    const auto it = job_names.find(sg4::this_actor::get_pid());
+    return it != job_names.end() ? it->second : sg4::this_actor::get_name();
+  }
   int workers_finished = 0;
   double last_worker_return_s = 0;  // simulated time the last worker function returned
   // Failures (sim/failures.cpp): a crashed worker counts as finished until it restarts.
@@ -267,7 +274,10 @@ struct RunState {
   // or the wall-clock limit stops the run there. A few loads and one clock read: cheap.
   void check_stop();
 
-  std::shared_ptr<Vec> gradient_buffer();
+  std::shared_ptr<Vec> gradient_buffer() { return recycled(grad_pool); }
+  // A P-element buffer for a model snapshot nobody else holds any more (its contents are stale).
+  std::shared_ptr<Vec> snapshot_buffer() { return recycled(snapshot_pool); }
+  std::shared_ptr<Vec> recycled(std::vector<std::shared_ptr<Vec>>& pool);
 
   void evaluate(double now);
 
@@ -292,7 +302,7 @@ void guarded(RunState& s, F&& body) {
   } catch (...) {
     if (!s.error) {
       s.error = std::current_exception();
-      s.error_where = sg4::this_actor::get_name() + " at simulated time " + std::to_string(sg4::Engine::get_clock()) + " s";
+      s.error_where = s.actor_name() + " at simulated time " + std::to_string(sg4::Engine::get_clock()) + " s";
     }
     sg4::Actor::kill_all();
   }

@@ -70,6 +70,9 @@ struct RunHooks {
   // Tests and benchmarks only: every node posts and waits for all its sends itself, never through
   // helper actors (sim/send_pool.hpp); the outputs are the same either way.
   bool direct_sends = false;
+  // Tests only: every short-lived job of a worker host (a compute chain, a per-tensor push, a
+  // collective) runs on a new actor, as before sim/actor_pool.hpp; the outputs are the same.
+  bool fresh_actors = false;
 };
 
 // Why a run ended before its sample budget (other than training.max_time_s).

@@ -44,7 +44,7 @@ void ServerCtx::sync_step(int tag, int64_t reply_step, bool reply_model, engine:
     st.apply.resize(K);
     st.mean.resize(K);
     st.grads.resize(N);
-    if (s_.real) st.snapshot = std::make_shared<Vec>(s_.P, s_.model->device());
+    if (s_.real) st.snapshot = s_.snapshot_buffer();  // written whole by apply_all
   }
   st.apply[static_cast<size_t>(shard_)] = apply;
   st.mean[static_cast<size_t>(shard_)] = mean;

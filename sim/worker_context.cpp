@@ -16,7 +16,7 @@ void WorkerCtx::restart(sg4::Mailbox* inbox) {
   inbox_ = inbox;
   stash_.clear();
   outstanding_.clear();
-  last_ring_ = nullptr;
+  jobs_.reopen({&ring_seq_, &chain_seq_});
   unsent_samples_ = 0;
   restart_params_ = s_.real ? std::make_shared<const Vec>(s_.global.clone()) : nullptr;
 }
@@ -70,13 +70,13 @@ algo::Future<std::shared_ptr<const Vec>> WorkerCtx::allreduce_async(const Payloa
   struct Impl : algo::Future<std::shared_ptr<const Vec>>::Impl {
     WorkerCtx* self;
     uint64_t seq;
-    sg4::ActorPtr actor;
-    bool finished = false;  // set by the ring actor
+    bool finished = false;  // set by the ring's job
     bool joined = false;
+    Notifier done;
     std::shared_ptr<const Vec> result;
     void wait() override {
       if (joined) return;
-      if (!finished) self->block_on("allreduce #" + std::to_string(seq), [&] { actor->join(); });
+      if (!finished) self->block_on("allreduce #" + std::to_string(seq), [&] { done.wait_until([&] { return finished; }); });
       joined = true;
       ++self->collectives_waited_;
       auto it = self->s_.collectives.find(seq);
@@ -92,39 +92,18 @@ algo::Future<std::shared_ptr<const Vec>> WorkerCtx::allreduce_async(const Payloa
   const size_t count = mine.count;
   const double element_bytes = mine.element_bytes;
   std::weak_ptr<Impl> weak = p;
-  p->actor = after(last_ring_, "allreduce-" + std::to_string(rank_) + "-" + std::to_string(seq),
-                   [this, count, element_bytes, seq] {
-                     if (s_.elastic) elastic_collective(count, element_bytes, seq);  // sim/elastic.cpp
-                     else ring(count, element_bytes, seq);
-                   },
-                   [weak] {
-                     if (auto q = weak.lock()) q->finished = true;
-                   });
+  after(ring_seq_, "allreduce-" + std::to_string(rank_) + "-" + std::to_string(seq),
+        [this, count, element_bytes, seq] {
+          if (s_.elastic) elastic_collective(count, element_bytes, seq);  // sim/elastic.cpp
+          else ring(count, element_bytes, seq);
+        },
+        [weak] {
+          if (auto q = weak.lock()) {
+            q->finished = true;
+            q->done.notify();
+          }
+        });
   return algo::Future<std::shared_ptr<const Vec>>(p);
-}
-
-sg4::ActorPtr WorkerCtx::after(sg4::ActorPtr& last, const std::string& name, std::function<void()> body,
-                               std::function<void()> then) {
-  // SimGrid (ActorImpl::code_, kept for auto-restart) holds its own copy of an actor's code until
-  // the actor is freed, and the code that runs is another copy: clearing the running copy's
-  // captures would leave the kept copy holding `prev` (so every actor before it: the whole chain)
-  // and `body`'s state (a minibatch's StepChain and gradient). Both copies share this one state.
-  struct State {
-    sg4::ActorPtr prev;
-    std::function<void()> body, then;
-  };
-  auto st = std::make_shared<State>(State{last, std::move(body), std::move(then)});
-  last = sg4::Actor::create(name, host_, [this, st] {
-    guarded(s_, [&] {
-      if (st->prev) st->prev->join();
-      st->prev = nullptr;
-      st->body();
-    });
-    st->body = nullptr;
-    if (st->then) st->then();
-    st->then = nullptr;
-  });
-  return last;
 }
 
 void WorkerCtx::save_counters(NodeCheckpoint& n) const {
@@ -255,7 +234,7 @@ bool WorkerCtx::aggregated_ring_applies(bool cpu, const std::vector<int>* member
 
 void WorkerCtx::ring(size_t count, double element_bytes, uint64_t seq, int label, bool cpu, const std::vector<int>* members,
                      int index) {
-  const std::string me = sg4::this_actor::get_name();
+  const std::string me = s_.actor_name();
   CollectiveHooks hooks;
   hooks.sent = [this](int, double bytes, int messages) {
     s_.result.bytes_on_wire += bytes;

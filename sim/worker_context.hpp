@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/dataset.hpp"
+#include "sim/actor_pool.hpp"
 #include "sim/layerwise.hpp"
 #include "sim/node_context.hpp"
 
@@ -24,7 +25,8 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
       : NodeImpl(s, s.hosts.workers[static_cast<size_t>(rank)], s.worker_inbox[static_cast<size_t>(rank)], rank,
                  s.worker_host_index[static_cast<size_t>(rank)]),
         rank_(rank),
-        slowdown_(s.x.platform.slowdown(rank)) {}
+        slowdown_(s.x.platform.slowdown(rank)),
+        jobs_(s, host_, "worker-" + std::to_string(rank)) {}
 
   // A run stopped mid-step leaves chains whose listeners hold their exchanges, which hold them.
   ~WorkerCtx() override;
@@ -102,7 +104,11 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
     return std::max(0.0, end - busy_s());
   }
   uint64_t minibatches() const { return gradients_; }
-  void mark_returned() { returned_at_ = sg4::Engine::get_clock(); }
+  // Its function returned (called by its actor): the idle helpers of its jobs exit.
+  void mark_returned() {
+    returned_at_ = sg4::Engine::get_clock();
+    jobs_.close();
+  }
 
   void save_counters(NodeCheckpoint& n) const override;
   void restore_counters(const NodeCheckpoint& n, int64_t step) override;
@@ -143,13 +149,12 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   // ---- layer-wise timing (sim/worker_layerwise.cpp, sim/worker_horovod.cpp)
   std::shared_ptr<StepChain> new_chain();
   void start_chain(const std::shared_ptr<StepChain>& c);
-  // Runs `body` (then `then`, also after an error) on a new actor of this host once the actor in
-  // `last` has ended — one stream: this worker's collectives, or its minibatches on the device —
-  // and makes it the new `last`. The code drops what it captured when it is done: SimGrid keeps a
-  // copy of a finished actor's code until the actor is freed, and each actor is held by the next
-  // one's code (so the captures live in one state both copies share).
-  sg4::ActorPtr after(sg4::ActorPtr& last, const std::string& name, std::function<void()> body,
-                      std::function<void()> then = {});
+  // Runs `body` (then `then`, also after an error) as an actor `name` of this host once the job
+  // posted to `seq` before it has ended — one stream: this worker's collectives, or its
+  // minibatches on the device (sim/actor_pool.hpp).
+  void after(ActorPool::Sequence& seq, std::string name, std::function<void()> body, std::function<void()> then = {}) {
+    jobs_.after(seq, {std::move(name), std::move(body), std::move(then)});
+  }
   void run_chain(StepChain& c);
   Future<Gradient> chain_future(const std::shared_ptr<StepChain>& c);
   // pull_async: one more message of the pull (returns the tensors it completed), and the whole
@@ -202,14 +207,14 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   int b_ = s_.b;       // this worker's batch size (set_batch_size)
   uint64_t pos_ = 0;   // samples of this worker's stream consumed so far
   uint64_t ar_seq_ = 0;
-  sg4::ActorPtr last_ring_;
+  ActorPool::Sequence ring_seq_;  // its collectives, one after another
   int64_t k_ = 0;  // minibatches started
   uint64_t gradients_ = 0, samples_ = 0;
   double compute_s_ = 0;
   std::vector<size_t> idx_;   // the minibatch's samples, read by its math (one at a time)
   engine::Batch batch_;       // written by its math
   Vec params_copy_;           // issue_math's copy of parameters it does not own
-  sg4::ActorPtr last_chain_;            // the previous minibatch's compute actor (one at a time)
+  ActorPool::Sequence chain_seq_;       // its minibatches' compute chains, one at a time
   std::vector<std::weak_ptr<StepChain>> chains_;  // those not yet released (see ~WorkerCtx)
   int comm_active_ = 0;                 // collectives in progress (overlap_slowdown)
   sg4::ActorPtr interference_;          // the slowdown's load while they run
@@ -223,6 +228,7 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   uint64_t collectives_waited_ = 0, waited_at_checkpoint_ = 0;
   std::unique_ptr<NodeCheckpoint> rejoin_state_;
   int sync_from_ = -1;
+  ActorPool jobs_;  // declared last: destroyed first (its helpers point at the sequences above)
 };
 
 // A layer-wise all-reduce (ddp buckets or horovod cycles): done when its last transfer is.

@@ -34,7 +34,7 @@ void WorkerCtx::horovod_allreduce(const std::shared_ptr<LayerAllreduce>& r) {
     s_.hvd->collectives.at(seq).ready_at[static_cast<size_t>(rank_)][t] = sg4::Engine::get_clock();
     s_.hvd->note.notify();
   });
-  after(last_ring_, "horovod-" + std::to_string(rank_) + "-" + std::to_string(seq), [this, r] { horovod_cycles(*r); },
+  after(ring_seq_, "horovod-" + std::to_string(rank_) + "-" + std::to_string(seq), [this, r] { horovod_cycles(*r); },
         [r] {
           r->finished = true;
           r->note.notify();
@@ -65,7 +65,7 @@ void WorkerCtx::horovod_cycles(LayerAllreduce& r) {
   const std::string base = "horovod-" + std::to_string(r.seq);
   sg4::Mailbox* requests = sg4::Mailbox::by_name(base + "-requests");
   sg4::Mailbox* response = sg4::Mailbox::by_name(base + "-response-" + std::to_string(rank_));
-  const std::string me = sg4::this_actor::get_name();
+  const std::string me = s_.actor_name();
   size_t done = 0, cycles_seen = 0;
   while (done < T) {
     s_.waiting[me] = "the next Horovod cycle of allreduce #" + std::to_string(r.seq);

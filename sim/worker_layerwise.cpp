@@ -79,7 +79,7 @@ std::shared_ptr<StepChain> WorkerCtx::new_chain() {
 }
 
 void WorkerCtx::start_chain(const std::shared_ptr<StepChain>& c) {
-  after(last_chain_, "compute-" + std::to_string(rank_) + "-" + std::to_string(c->minibatch), [this, c] { run_chain(*c); });
+  after(chain_seq_, "compute-" + std::to_string(rank_) + "-" + std::to_string(c->minibatch), [this, c] { run_chain(*c); });
 }
 
 Future<Gradient> WorkerCtx::chain_future(const std::shared_ptr<StepChain>& c) {
@@ -308,33 +308,34 @@ Pending WorkerCtx::push(Future<Gradient>& gf, int tag, int64_t step) {
     r->queue.push_back(t);
     if (r->sending) return;
     r->sending = true;
-    sg4::Actor::create("push-" + std::to_string(rank_) + "-" + std::to_string(r->step), host_, [this, r] {
-      guarded(s_, [&] {
-        const LayerPlan& p = s_.plan;
-        while (!r->queue.empty()) {
-          auto pick = r->queue.begin();  // FIFO: in the order they became ready
-          if (p.overlap.priority)        // input-side first (MXNet's priority = -layer index)
-            pick = std::min_element(r->queue.begin(), r->queue.end(), [&](size_t a, size_t b) {
-              return p.tensor_layer[a] != p.tensor_layer[b] ? p.tensor_layer[a] < p.tensor_layer[b] : a < b;
-            });
-          const size_t tensor = *pick;
-          r->queue.erase(pick);
-          const Payload whole = r->chain->g.payload(s_.P);
-          std::vector<sg4::CommPtr> comms;
-          for (size_t pi : p.pieces_of_tensor[tensor]) {
-            const Piece& piece = p.pieces[pi];
-            Message m{.tag = r->tag, .step = r->step, .data = whole.slice(piece.offset, piece.count)};
-            m.offset = static_cast<int64_t>(piece.offset);
-            comms.push_back(send_comm(s_.server_inbox[static_cast<size_t>(piece.shard)], std::move(m)));
-          }
-          for (auto& cm : comms) wait_comm(cm);
-          waited(live_count(comms));
-          ++r->sent;
-        }
-      });
-      r->sending = false;
-      r->note.notify();
-    });
+    jobs_.spawn({"push-" + std::to_string(rank_) + "-" + std::to_string(r->step),
+                 [this, r] {
+                   const LayerPlan& p = s_.plan;
+                   while (!r->queue.empty()) {
+                     auto pick = r->queue.begin();  // FIFO: in the order they became ready
+                     if (p.overlap.priority)        // input-side first (MXNet's priority = -layer index)
+                       pick = std::min_element(r->queue.begin(), r->queue.end(), [&](size_t a, size_t b) {
+                         return p.tensor_layer[a] != p.tensor_layer[b] ? p.tensor_layer[a] < p.tensor_layer[b] : a < b;
+                       });
+                     const size_t tensor = *pick;
+                     r->queue.erase(pick);
+                     const Payload whole = r->chain->g.payload(s_.P);
+                     std::vector<sg4::CommPtr> comms;
+                     for (size_t pi : p.pieces_of_tensor[tensor]) {
+                       const Piece& piece = p.pieces[pi];
+                       Message m{.tag = r->tag, .step = r->step, .data = whole.slice(piece.offset, piece.count)};
+                       m.offset = static_cast<int64_t>(piece.offset);
+                       comms.push_back(send_comm(s_.server_inbox[static_cast<size_t>(piece.shard)], std::move(m)));
+                     }
+                     for (auto& cm : comms) wait_comm(cm);
+                     waited(live_count(comms));
+                     ++r->sent;
+                   }
+                 },
+                 [r] {
+                   r->sending = false;
+                   r->note.notify();
+                 }});
   });
   return Pending(r);
 }
@@ -438,7 +439,7 @@ void WorkerCtx::ddp_allreduce(const std::shared_ptr<LayerAllreduce>& r) {
     for (size_t t : p.buckets[b]) count += p.shape.tensors[t].size;
     const bool last = b + 1 == p.buckets.size();  // one all-reduce at a time (one stream)
     after(
-        last_ring_, "ddp-" + std::to_string(rank_) + "-" + std::to_string(r->seq) + "-" + std::to_string(b),
+        ring_seq_, "ddp-" + std::to_string(rank_) + "-" + std::to_string(r->seq) + "-" + std::to_string(b),
         [this, r, count, b] { layer_collective(count, 4.0, r->seq, static_cast<int>(b) + 1); },
         [r, last] {
           if (!last) return;

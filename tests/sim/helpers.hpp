@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -163,6 +165,54 @@ inline std::vector<std::vector<std::string>> csv_rows(const std::string& csv) {
     out.push_back(f);
   }
   return out;
+}
+
+// Two numbers equal to a relative `tol`.
+inline bool near(double a, double b, double tol = 1e-9) {
+  return std::fabs(a - b) <= tol * std::max(std::fabs(a), std::fabs(b)) + 1e-15;
+}
+
+// Every field of two summaries, numbers to `tol` (the wall time, the busiest link's name, which
+// can tie, and workers_simulated excepted).
+inline void check_json(const json& a, const json& b, const std::string& path, double tol = 1e-9) {
+  CAPTURE(path);
+  if (a.is_number() && b.is_number()) {
+    CHECK(near(a.get<double>(), b.get<double>(), tol));
+    return;
+  }
+  REQUIRE(a.type() == b.type());
+  if (a.is_object()) {
+    REQUIRE(a.size() == b.size());
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      if (it.key() == "wall_time_s" || it.key() == "workers_simulated" || (path == "busiest_link" && it.key() == "name")) continue;
+      REQUIRE(b.contains(it.key()));
+      check_json(it.value(), b[it.key()], path.empty() ? it.key() : path + "." + it.key(), tol);
+    }
+  } else if (a.is_array()) {
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) check_json(a[i], b[i], path + "[" + std::to_string(i) + "]", tol);
+  } else {
+    CHECK(a == b);
+  }
+}
+
+// Two CSV files with the same rows, numeric cells to `tol` (column `skip`, e.g. the wall time, excepted).
+inline void check_csv(const std::string& a, const std::string& b, int skip, double tol = 1e-9) {
+  const auto ra = csv_rows(a), rb = csv_rows(b);
+  REQUIRE(ra.size() == rb.size());
+  REQUIRE(ra.size() > 1);
+  for (size_t i = 0; i < ra.size(); ++i) {
+    REQUIRE(ra[i].size() == rb[i].size());
+    for (size_t c = 0; c < ra[i].size(); ++c) {
+      if (static_cast<int>(c) == skip || ra[i][c] == rb[i][c]) continue;
+      CAPTURE(ra[i][0]);
+      CAPTURE(c);
+      char* end = nullptr;
+      const double x = std::strtod(ra[i][c].c_str(), &end);
+      REQUIRE(*end == '\0');  // text cells (link names) must be equal
+      CHECK(near(x, std::stod(rb[i][c]), tol));
+    }
+  }
 }
 
 // metrics.csv without its wall_time_s column (the only column that differs between equal runs).

@@ -37,51 +37,6 @@ ChildRun run_grouping(json doc, bool grouped) {
   return r;
 }
 
-bool near(double a, double b) { return std::fabs(a - b) <= 1e-9 * std::max(std::fabs(a), std::fabs(b)) + 1e-15; }
-
-// Every field of two summaries, numbers to 1e-9 (the wall time, the busiest link's name, which
-// can tie, and workers_simulated excepted).
-void check_json(const json& a, const json& b, const std::string& path) {
-  CAPTURE(path);
-  if (a.is_number() && b.is_number()) {
-    CHECK(near(a.get<double>(), b.get<double>()));
-    return;
-  }
-  REQUIRE(a.type() == b.type());
-  if (a.is_object()) {
-    REQUIRE(a.size() == b.size());
-    for (auto it = a.begin(); it != a.end(); ++it) {
-      if (it.key() == "wall_time_s" || it.key() == "workers_simulated" || (path == "busiest_link" && it.key() == "name")) continue;
-      REQUIRE(b.contains(it.key()));
-      check_json(it.value(), b[it.key()], path.empty() ? it.key() : path + "." + it.key());
-    }
-  } else if (a.is_array()) {
-    REQUIRE(a.size() == b.size());
-    for (size_t i = 0; i < a.size(); ++i) check_json(a[i], b[i], path + "[" + std::to_string(i) + "]");
-  } else {
-    CHECK(a == b);
-  }
-}
-
-// Two CSV files with the same rows, numeric cells to 1e-9 (column `skip`, e.g. the wall time, excepted).
-void check_csv(const std::string& a, const std::string& b, int skip) {
-  const auto ra = csv_rows(a), rb = csv_rows(b);
-  REQUIRE(ra.size() == rb.size());
-  REQUIRE(ra.size() > 1);
-  for (size_t i = 0; i < ra.size(); ++i) {
-    REQUIRE(ra[i].size() == rb[i].size());
-    for (size_t c = 0; c < ra[i].size(); ++c) {
-      if (static_cast<int>(c) == skip || ra[i][c] == rb[i][c]) continue;
-      CAPTURE(ra[i][0]);
-      CAPTURE(c);
-      char* end = nullptr;
-      const double x = std::strtod(ra[i][c].c_str(), &end);
-      REQUIRE(*end == '\0');  // text cells (link names) must be equal
-      CHECK(near(x, std::stod(rb[i][c])));
-    }
-  }
-}
-
 // The trace's events as a multiset: (phase, host, name, start, duration), flow ids and track
 // numbers left out (the grouped trace lists a shard's overlapping spans in another order).
 std::vector<std::tuple<std::string, int, std::string, double, double>> trace_events(const std::string& text) {

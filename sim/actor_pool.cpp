@@ -1,0 +1,126 @@
+#include "sim/actor_pool.hpp"
+
+namespace dtsim::sim::detail {
+
+void ActorPool::spawn(Job job) {
+  if (s_.hooks.fresh_actors) {
+    auto st = std::make_shared<Job>(std::move(job));
+    sg4::Actor::create(st->label, host_, [this, st] {
+      guarded(s_, [&] { st->body(); });
+      st->body = nullptr;
+      if (st->then) st->then();
+      st->then = nullptr;
+    });
+    return;
+  }
+  start(std::move(job), nullptr);
+}
+
+void ActorPool::after(Sequence& seq, Job job) {
+  if (s_.hooks.fresh_actors) {  // the step-by-step form: a new actor joins the previous one
+    // SimGrid keeps its own copy of an actor's code until the actor is freed (ActorImpl::code_):
+    // the captures live in one state both copies share, cleared by the running one, or each
+    // actor's copy would hold the previous actor, hence the whole chain (tests/sim/test_memory_release.cpp).
+    struct State {
+      sg4::ActorPtr prev;
+      Job job;
+    };
+    auto st = std::make_shared<State>(State{seq.last, std::move(job)});
+    seq.last = sg4::Actor::create(st->job.label, host_, [this, st] {
+      guarded(s_, [&] {
+        if (st->prev) st->prev->join();
+        st->prev = nullptr;
+        st->job.body();
+      });
+      st->job.body = nullptr;
+      if (st->job.then) st->job.then();
+      st->job.then = nullptr;
+    });
+    return;
+  }
+  if (seq.runner) {
+    seq.pending.push_back(std::move(job));
+    return;
+  }
+  start(std::move(job), &seq);
+}
+
+void ActorPool::start(Job job, Sequence* seq) {
+  std::shared_ptr<Helper> h;
+  for (auto& c : helpers_)
+    if (c->idle && !closed_) {
+      h = c;
+      break;
+    }
+  const bool fresh = !h;
+  if (fresh) {
+    h = std::make_shared<Helper>();
+    helpers_.push_back(h);
+  }
+  h->idle = false;
+  h->job = std::move(job);
+  h->seq = seq;
+  h->has_job = true;
+  if (seq) seq->runner = h;
+  if (fresh) sg4::Actor::create(name_ + "-helper-" + std::to_string(created_++), host_, [this, h] { run(h); });
+  else h->wake->notify_one();  // one SimGrid call, as the creation was
+}
+
+void ActorPool::run(const std::shared_ptr<Helper>& h) {
+  for (;;) {
+    execute(h);
+    if (closed_) break;
+    if (!h->m) {  // before its first wait (see Helper)
+      h->m = sg4::Mutex::create();
+      h->wake = sg4::ConditionVariable::create();
+      h->m->lock();
+    }
+    h->idle = true;
+    while (!h->has_job && !closed_) h->wake->wait(h->m);  // a kill unwinds from here
+    if (!h->has_job) break;
+  }
+  h->idle = false;
+  h->quit = true;
+  if (h->m) h->m->unlock();
+}
+
+void ActorPool::execute(const std::shared_ptr<Helper>& h) {
+  const aid_t me = sg4::this_actor::get_pid();
+  while (h->has_job) {  // the job stays in the helper while it runs (a kill unwinds past no capture)
+    h->has_job = false;
+    s_.job_names[me] = h->job.label;
+    guarded(s_, [&] { h->job.body(); });
+    h->job.body = nullptr;
+    if (h->job.then) h->job.then();
+    h->job.then = nullptr;
+    s_.job_names.erase(me);
+    Sequence* seq = h->seq;
+    if (!seq) return;
+    if (seq->pending.empty()) {
+      seq->runner = nullptr;
+      h->seq = nullptr;
+      return;
+    }
+    h->job = std::move(seq->pending.front());  // the next job of the sequence
+    seq->pending.pop_front();
+    h->has_job = true;
+    sg4::this_actor::yield();  // where the next actor woke from its join of this one
+  }
+}
+
+void ActorPool::close() {
+  closed_ = true;
+  for (auto& h : helpers_)
+    if (h->idle) h->wake->notify_one();
+  std::erase_if(helpers_, [](const std::shared_ptr<Helper>& h) { return h->idle; });
+}
+
+void ActorPool::reopen(std::initializer_list<Sequence*> seqs) {
+  closed_ = false;
+  for (auto& h : helpers_) h->seq = nullptr;
+  helpers_.clear();  // killed with the host
+  for (Sequence* q : seqs) *q = Sequence{};
+  s_.job_names.clear();  // stale entries of killed helpers (the names of live jobs are set again as they start)
+}
+
+}  // namespace dtsim::sim::detail
