@@ -74,7 +74,8 @@ void RunState::finish_cut(Checkpoint& c) {
 // The real reduction, once per collective, in rank order.
 void RunState::reduce(Collective& c) {
   if (!real || c.count == 0) return;
-  auto out = std::make_shared<Vec>(c.count, model->device());
+  // Written whole below: a recycled buffer when it has the model's size (the usual case).
+  auto out = c.count == P ? recycled(reduce_pool) : std::make_shared<Vec>(c.count, model->device());
   double wsum = 0;
   for (int i : c.members) wsum += c.weights[static_cast<size_t>(i)];
   std::vector<engine::ConstVecView> xs;
@@ -187,6 +188,10 @@ double resident_bytes() {
 void RunState::release_free_memory() {
   if (result.updates % 16 != 0) return;
   const double rss = resident_bytes();
+  if (trimmed_rss == 0) {  // the first check (update 16): the baseline, start-up included
+    trimmed_rss = rss;
+    return;
+  }
   if (rss <= trimmed_rss + 64.0 * 1048576.0) return;
   ::malloc_trim(0);
   trimmed_rss = resident_bytes();

@@ -112,6 +112,7 @@ struct RunState {
   engine::ConstVecView eval_state() const { return model_state.empty() ? engine::ConstVecView{} : model_state[0].view(); }
   std::vector<std::shared_ptr<Vec>> grad_pool;      // recycled gradient buffers
   std::vector<std::shared_ptr<Vec>> snapshot_pool;  // recycled model snapshots (per-tensor servers' replies)
+  std::vector<std::shared_ptr<Vec>> reduce_pool;    // recycled all-reduce results
   // Real mode: where the workers' minibatch gradients are computed (compute.pool threads,
   // engine/compute_pool.hpp): issued when a compute starts in simulated time, awaited when its span
   // ends. Whoever reads a worker's BatchNorm state first awaits its gradients (settle()). Shut down
