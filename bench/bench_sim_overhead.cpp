@@ -31,39 +31,45 @@ int main(int argc, char** argv) {
   try {
     const sim::Experiment x = sim::load_experiment(cfg, sets);
 
-    // 1. The bare loop: every worker's minibatches in the order the run computes them.
-    const auto [shape, classes] = sim::dataset_shape(x.dataset);
-    engine::Dataset data = sim::load_dataset(x.dataset, x.seed);
-    json spec = x.model;
-    ObjectReader mr(spec, {cfg, "model"});
-    auto model = engine::make_model(mr, shape, classes, {x.compute.device, x.compute.threads});
-    engine::Vec params(model->num_params()), grads(model->num_params());
-    model->init_params(params.view(), x.seed);
-    engine::SampleOrder order(data.train.size(), x.seed);
+    // 1. The bare loop: every worker's minibatches in the order the run computes them. Its data,
+    // model and buffers are freed before the run, which starts from the heap `dtsim run` has.
     const int N = x.platform.workers.count, b = x.training.batch_size;
     const uint64_t steps = (x.training.samples + uint64_t(N) * b - 1) / (uint64_t(N) * b);
-    std::vector<size_t> idx;
-    engine::Batch batch;
-    double sink = 0;
-    // Warm-up outside the timing (both sides start warm: the run's first steps include page faults).
-    for (int i = 0; i < 20; ++i) {
-      order.worker_batch(0, N, i, b, idx);
-      engine::gather(data.train, data.shape, idx, batch);
-      sink += model->forward_backward(params.view(), batch, grads.view());
-    }
-    const auto t0 = Clock::now();
-    for (uint64_t k = 0; k < steps; ++k)
-      for (int w = 0; w < N; ++w) {
-        order.worker_batch(w, N, k, b, idx);
+    double bare = 0, sink = 0;
+    {
+      const auto [shape, classes] = sim::dataset_shape(x.dataset);
+      engine::Dataset data = sim::load_dataset(x.dataset, x.seed);
+      json spec = x.model;
+      ObjectReader mr(spec, {cfg, "model"});
+      auto model = engine::make_model(mr, shape, classes, {x.compute.device, x.compute.threads});
+      engine::Vec params(model->num_params()), grads(model->num_params());
+      model->init_params(params.view(), x.seed);
+      engine::SampleOrder order(data.train.size(), x.seed);
+      std::vector<size_t> idx;
+      engine::Batch batch;
+      // Warm-up outside the timing (both sides start warm: the run's first steps include page faults).
+      for (int i = 0; i < 20; ++i) {
+        order.worker_batch(0, N, i, b, idx);
         engine::gather(data.train, data.shape, idx, batch);
         sink += model->forward_backward(params.view(), batch, grads.view());
       }
-    const double bare = std::chrono::duration<double>(Clock::now() - t0).count();
+      const auto t0 = Clock::now();
+      for (uint64_t k = 0; k < steps; ++k)
+        for (int w = 0; w < N; ++w) {
+          order.worker_batch(w, N, k, b, idx);
+          engine::gather(data.train, data.shape, idx, batch);
+          sink += model->forward_backward(params.view(), batch, grads.view());
+        }
+      bare = std::chrono::duration<double>(Clock::now() - t0).count();
+    }
 
     // 2. The simulated run (dataset loading is inside sim::run: time it separately and subtract).
-    const auto t1 = Clock::now();
-    engine::Dataset again = sim::load_dataset(x.dataset, x.seed);
-    const double load = std::chrono::duration<double>(Clock::now() - t1).count();
+    double load = 0;
+    {
+      const auto t1 = Clock::now();
+      engine::Dataset again = sim::load_dataset(x.dataset, x.seed);
+      load = std::chrono::duration<double>(Clock::now() - t1).count();
+    }
     const sim::RunResult r = sim::run(x, hooks);
     const double run = r.wall_time_s - load;
 

@@ -67,6 +67,7 @@ void ActorPool::start(Job job, Sequence* seq) {
 }
 
 void ActorPool::run(const std::shared_ptr<Helper>& h) {
+  h->pid = sg4::this_actor::get_pid();
   for (;;) {
     execute(h);
     if (closed_) break;
@@ -80,7 +81,6 @@ void ActorPool::run(const std::shared_ptr<Helper>& h) {
     if (!h->has_job) break;
   }
   h->idle = false;
-  h->quit = true;
   if (h->m) h->m->unlock();
 }
 
@@ -117,10 +117,12 @@ void ActorPool::close() {
 
 void ActorPool::reopen(std::initializer_list<Sequence*> seqs) {
   closed_ = false;
-  for (auto& h : helpers_) h->seq = nullptr;
-  helpers_.clear();  // killed with the host
+  for (auto& h : helpers_) {  // killed with the host, some of them in a job
+    h->seq = nullptr;
+    s_.job_names.erase(h->pid);
+  }
+  helpers_.clear();
   for (Sequence* q : seqs) *q = Sequence{};
-  s_.job_names.clear();  // stale entries of killed helpers (the names of live jobs are set again as they start)
 }
 
 }  // namespace dtsim::sim::detail

@@ -65,7 +65,8 @@ class ActorPool {
   struct Helper {
     Job job;                  // the job handed to it (has_job)
     Sequence* seq = nullptr;  // the sequence that job belongs to (null: a spawn)
-    bool has_job = false, idle = false, quit = false;
+    bool has_job = false, idle = false;
+    aid_t pid = -1;  // its actor's
     // Made by the helper before it first waits (creating them is a SimGrid call, which the poster
     // of its first job must not make); the mutex stays locked by the helper except while it waits.
     sg4::MutexPtr m;
