@@ -3,17 +3,19 @@
 //
 // Why: a SimGrid 3.32 actor costs its context at creation and at destruction (an 8 MiB stack with
 // a guard page: posix_memalign, mprotect twice, the page faults of a fresh stack). The quickstart
-// made 11,734 of them for 3,752 minibatches, about 16 % of its run's time (perf, bench/README.md
+// made 11,734 of them for 3,752 minibatches, 17 % of its run's time (perf, bench/README.md
 // "Real mode: the compute pool").
 //
 // What stays the same: a job runs exactly as the fresh actor it replaces would — concurrently with
 // everything else, starting at the simulated instant it is posted; a sequence's job starts when
-// the previous one of that sequence ends (what joining the previous actor did). Even the order of
-// actors within one simulated instant is kept: handing a job to an idle helper is one SimGrid call
-// (a notify), as creating an actor was, and the helper runs it at once when it wakes (it holds its
-// own mutex all along); between two jobs of a sequence it yields once, as the next actor's wake-up
-// from its join did. tests/sim/test_actor_pool.cpp checks that every output is identical with fresh
-// actors (RunHooks::fresh_actors).
+// the previous one of that sequence ends (what joining the previous actor did). The order of
+// actors within one simulated instant is kept too, as far as the outputs show: handing a job to an
+// idle helper is one SimGrid call (a notify), as creating an actor was, and the helper runs it at
+// once when it wakes (it holds its own mutex all along); between two jobs of a sequence it yields
+// once, as the next actor's wake-up from its join did. tests/sim/test_actor_pool.cpp checks every
+// output against fresh actors (RunHooks::fresh_actors): numbers to 1e-12 (SimGrid's clock may sum
+// the same durations over other solver steps), the model bitwise, the trace's events as a multiset
+// (transfers ending at one instant may swap their flow arrows' ids).
 //
 // Lifetime: idle helpers wait for work while the owner (the worker's actor) lives, and exit when it
 // returns (close()), so they never keep a finished simulation going; a job posted after that, or
