@@ -259,7 +259,7 @@ RunCost estimate_cost(const Experiment& x) {
     const bool can_aggregate = ring && aggregated_ring_unused(x).empty();
     if (can_aggregate && x.platform.collective.aggregated) {
       c.transfers = rounds * collectives * N;  // the first step's, once per all-reduce
-      per_transfer_us = 100 + 0.02 * N;        // with its rank's actor and barrier (bench/README.md)
+      per_transfer_us = 51 + 0.0078 * N;       // with its rank's job and barrier: 1,000 and 10,000 workers (bench/README.md, "Large rings")
     } else {
       c.transfers = rounds * collectives * per_collective;
       per_transfer_us = 4.8 + 0.0138 * N;  // step-by-step rings of 100 and 1,000 workers (bench/README.md, "Large rings")
