@@ -269,9 +269,11 @@ RunCost estimate_cost(const Experiment& x) {
                  " (docs/platforms.md, Collectives)";
     }
   }
-  // Layer-wise timing adds an actor per step's chain and per-tensor pushes (sim/worker_layerwise.cpp):
-  // 2.3x the cost per transfer, measured at 500 workers on the PS study.
-  if (x.overlap.layerwise()) per_transfer_us *= 2.3;
+  // Layer-wise timing adds a job per step's chain and per-tensor pushes (sim/worker_layerwise.cpp,
+  // on reused actors: sim/actor_pool.hpp): 1.12x the cost per transfer at 500 workers on the PS
+  // study, 1.24x a 200-worker ring's with DDP buckets (bench/README.md, "Large rings"; 2.3x when
+  // every job was a new actor).
+  if (x.overlap.layerwise()) per_transfer_us *= 1.2;
   c.wall_s = c.transfers * per_transfer_us * 1e-6;
   c.memory_bytes = memory_of(x, *algorithm, info.num_params).total();
   return c;
