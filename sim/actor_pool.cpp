@@ -2,40 +2,33 @@
 
 namespace dtsim::sim::detail {
 
+void ActorPool::run_job(Job& job) {
+  guarded(s_, [&] { job.body(); });
+  job.body = nullptr;  // what it captured goes now, not when the actor or helper does
+  if (job.then) job.then();
+  job.then = nullptr;
+}
+
+sg4::ActorPtr ActorPool::fresh_actor(Job job) {
+  // SimGrid keeps its own copy of an actor's code until the actor is freed (ActorImpl::code_): the
+  // job lives in one state both copies share, cleared by the running one (tests/sim/test_memory_release.cpp).
+  auto st = std::make_shared<Job>(std::move(job));
+  return sg4::Actor::create(st->label, host_, [this, st] { run_job(*st); });
+}
+
 void ActorPool::spawn(Job job) {
-  if (s_.hooks.fresh_actors) {
-    auto st = std::make_shared<Job>(std::move(job));
-    sg4::Actor::create(st->label, host_, [this, st] {
-      guarded(s_, [&] { st->body(); });
-      st->body = nullptr;
-      if (st->then) st->then();
-      st->then = nullptr;
-    });
-    return;
-  }
-  start(std::move(job), nullptr);
+  if (s_.hooks.fresh_actors) fresh_actor(std::move(job));
+  else start(std::move(job), nullptr);
 }
 
 void ActorPool::after(Sequence& seq, Job job) {
-  if (s_.hooks.fresh_actors) {  // the step-by-step form: a new actor joins the previous one
-    // SimGrid keeps its own copy of an actor's code until the actor is freed (ActorImpl::code_):
-    // the captures live in one state both copies share, cleared by the running one, or each
-    // actor's copy would hold the previous actor, hence the whole chain (tests/sim/test_memory_release.cpp).
-    struct State {
-      sg4::ActorPtr prev;
-      Job job;
-    };
-    auto st = std::make_shared<State>(State{seq.last, std::move(job)});
-    seq.last = sg4::Actor::create(st->job.label, host_, [this, st] {
-      guarded(s_, [&] {
-        if (st->prev) st->prev->join();
-        st->prev = nullptr;
-        st->job.body();
-      });
-      st->job.body = nullptr;
-      if (st->job.then) st->job.then();
-      st->job.then = nullptr;
-    });
+  if (s_.hooks.fresh_actors) {  // the step-by-step form: a new actor that joins the previous one
+    if (seq.last)
+      job.body = [prev = seq.last, body = std::move(job.body)] {
+        prev->join();
+        body();
+      };
+    seq.last = fresh_actor(std::move(job));
     return;
   }
   if (seq.runner) {
@@ -48,7 +41,7 @@ void ActorPool::after(Sequence& seq, Job job) {
 void ActorPool::start(Job job, Sequence* seq) {
   std::shared_ptr<Helper> h;
   for (auto& c : helpers_)
-    if (c->idle && !closed_) {
+    if (c->idle) {  // (none once closed: close() lets them go)
       h = c;
       break;
     }
@@ -89,10 +82,7 @@ void ActorPool::execute(const std::shared_ptr<Helper>& h) {
   while (h->has_job) {  // the job stays in the helper while it runs (a kill unwinds past no capture)
     h->has_job = false;
     s_.job_names[me] = h->job.label;
-    guarded(s_, [&] { h->job.body(); });
-    h->job.body = nullptr;
-    if (h->job.then) h->job.then();
-    h->job.then = nullptr;
+    run_job(h->job);
     s_.job_names.erase(me);
     Sequence* seq = h->seq;
     if (!seq) return;

@@ -76,6 +76,10 @@ class ActorPool {
   };
 
  private:
+  // The job's body under guarded(), then `then`; each dropped once it has run.
+  void run_job(Job& job);
+  // RunHooks::fresh_actors: the job on a new actor of its own.
+  sg4::ActorPtr fresh_actor(Job job);
   // Hands the job to an idle helper, or to a new one.
   void start(Job job, Sequence* seq);
   // A helper's life: its jobs, then waiting for the next one until the pool closes.

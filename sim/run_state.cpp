@@ -179,12 +179,11 @@ double resident_bytes() {
 }
 }  // namespace
 
-// SimGrid's actor stacks (8 MiB each, from malloc) land at new places of glibc's heap as actors
-// come and go; freed, they stay resident. Runs that create many short-lived actors (Horovod's
-// fusion cycles: ~1 MB per step on the quickstart) then grow without bound although their live
-// memory does not. Every 16 updates, when the resident size has grown by 64 MiB since the last
-// time, the free pages go back to the system (bench/README.md, "Layer-wise timing: what it costs
-// dtsim"). Outputs never depend on it.
+// Freed heap memory stays resident, and some runs' resident size grows although their live memory
+// does not (Horovod's quickstart: ~0.3 MB per step, once from SimGrid's actor stacks landing at
+// new places of the heap, before sim/actor_pool.hpp). Every 16 updates, when the resident size has
+// grown by 64 MiB since the baseline (the first check) or the last release, the free pages go back
+// to the system (bench/README.md, "Layer-wise timing: what it costs dtsim"). Outputs never depend on it.
 void RunState::release_free_memory() {
   if (result.updates % 16 != 0) return;
   const double rss = resident_bytes();

@@ -287,7 +287,7 @@ struct RunState {
   void committed(double now);
   // Hands freed heap pages back to the system when the resident size has grown (sim/run_state.cpp).
   void release_free_memory();
-  double trimmed_rss = 0;  // resident bytes after the last release
+  double trimmed_rss = 0;  // resident bytes at the first check, then after each release
 };
 
 

@@ -304,35 +304,35 @@ Pending WorkerCtx::push(Future<Gradient>& gf, int tag, int64_t step) {
   r->total = s_.plan.shape.tensors.size();
   r->tag = tag;
   r->step = step;
-  c->listen([this, r](size_t t) {
+  // The sender: the queued tensors, one at a time, each to the shard(s) holding it.
+  auto send_queued = [this, r] {
+    const LayerPlan& p = s_.plan;
+    while (!r->queue.empty()) {
+      auto pick = r->queue.begin();  // FIFO: in the order they became ready
+      if (p.overlap.priority)        // input-side first (MXNet's priority = -layer index)
+        pick = std::min_element(r->queue.begin(), r->queue.end(), [&](size_t a, size_t b) {
+          return p.tensor_layer[a] != p.tensor_layer[b] ? p.tensor_layer[a] < p.tensor_layer[b] : a < b;
+        });
+      const size_t tensor = *pick;
+      r->queue.erase(pick);
+      const Payload whole = r->chain->g.payload(s_.P);
+      std::vector<sg4::CommPtr> comms;
+      for (size_t pi : p.pieces_of_tensor[tensor]) {
+        const Piece& piece = p.pieces[pi];
+        Message m{.tag = r->tag, .step = r->step, .data = whole.slice(piece.offset, piece.count)};
+        m.offset = static_cast<int64_t>(piece.offset);
+        comms.push_back(send_comm(s_.server_inbox[static_cast<size_t>(piece.shard)], std::move(m)));
+      }
+      for (auto& cm : comms) wait_comm(cm);
+      waited(live_count(comms));
+      ++r->sent;
+    }
+  };
+  c->listen([this, r, send_queued](size_t t) {
     r->queue.push_back(t);
     if (r->sending) return;
     r->sending = true;
-    jobs_.spawn({"push-" + std::to_string(rank_) + "-" + std::to_string(r->step),
-                 [this, r] {
-                   const LayerPlan& p = s_.plan;
-                   while (!r->queue.empty()) {
-                     auto pick = r->queue.begin();  // FIFO: in the order they became ready
-                     if (p.overlap.priority)        // input-side first (MXNet's priority = -layer index)
-                       pick = std::min_element(r->queue.begin(), r->queue.end(), [&](size_t a, size_t b) {
-                         return p.tensor_layer[a] != p.tensor_layer[b] ? p.tensor_layer[a] < p.tensor_layer[b] : a < b;
-                       });
-                     const size_t tensor = *pick;
-                     r->queue.erase(pick);
-                     const Payload whole = r->chain->g.payload(s_.P);
-                     std::vector<sg4::CommPtr> comms;
-                     for (size_t pi : p.pieces_of_tensor[tensor]) {
-                       const Piece& piece = p.pieces[pi];
-                       Message m{.tag = r->tag, .step = r->step, .data = whole.slice(piece.offset, piece.count)};
-                       m.offset = static_cast<int64_t>(piece.offset);
-                       comms.push_back(send_comm(s_.server_inbox[static_cast<size_t>(piece.shard)], std::move(m)));
-                     }
-                     for (auto& cm : comms) wait_comm(cm);
-                     waited(live_count(comms));
-                     ++r->sent;
-                   }
-                 },
-                 [r] {
+    jobs_.spawn({"push-" + std::to_string(rank_) + "-" + std::to_string(r->step), send_queued, [r] {
                    r->sending = false;
                    r->note.notify();
                  }});

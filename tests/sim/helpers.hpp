@@ -154,6 +154,15 @@ inline ChildRun run_forked(const Experiment& x, const sim::RunHooks& hooks = {})
   return out;
 }
 
+// A new empty file under /tmp (for a forked child's answer), named /tmp/dtsim-<what>-XXXXXX.
+inline std::string temp_file(const std::string& what) {
+  std::string tmpl = "/tmp/dtsim-" + what + "-XXXXXX";
+  const int fd = ::mkstemp(tmpl.data());
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  return tmpl;
+}
+
 // A CSV text's rows, split at commas (dtsim's own CSVs quote nothing in links.csv or metrics.csv).
 inline std::vector<std::vector<std::string>> csv_rows(const std::string& csv) {
   std::vector<std::vector<std::string>> out;

@@ -61,19 +61,11 @@ sim::RunHooks counting(const std::string& file) {
   return hooks;
 }
 
-std::string temp_file() {
-  char tmpl[] = "/tmp/dtsim-pooltest-XXXXXX";
-  const int fd = ::mkstemp(tmpl);
-  REQUIRE(fd >= 0);
-  ::close(fd);
-  return tmpl;
-}
-
 // Runs `doc` pooled and with fresh actors; every output must be the same. Returns the actors the
 // two runs created (counted from the first progress report on).
 std::pair<long, long> check_same(const json& doc, const std::vector<std::string>& sets) {
   const Experiment x = load(doc, sets);
-  const std::string fa = temp_file(), fb = temp_file();
+  const std::string fa = temp_file("pooltest"), fb = temp_file("pooltest");
   sim::RunHooks fresh = counting(fb);
   fresh.fresh_actors = true;
   const ChildRun a = run_forked(x, counting(fa));

@@ -25,11 +25,7 @@ long peak_unfreed_actors(const std::vector<std::string>& sets, uint64_t samples)
   json doc = small_config(4, 1);
   doc["training"]["samples"] = samples;
   const Experiment x = load(doc, sets);
-  char tmpl[] = "/tmp/dtsim-memtest-XXXXXX";
-  const int fd = ::mkstemp(tmpl);
-  REQUIRE(fd >= 0);
-  ::close(fd);
-  const std::string file = tmpl;
+  const std::string file = temp_file("memtest");
   sim::RunHooks hooks;
   hooks.progress = [file](const sim::Progress&) {
     static std::set<long> alive;
