@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace dtsim::cli {
@@ -10,6 +12,8 @@ namespace {
 
 std::atomic<int> g_stop{0};
 std::atomic<bool> g_graceful{false};
+std::mutex g_wake_mutex;  // wait_for_stop's sleepers, woken by the receiving thread
+std::condition_variable g_wake;
 
 sigset_t stop_set() {
   sigset_t s;
@@ -50,7 +54,11 @@ void start_signal_thread() {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
       int none = 0;
-      if (g_graceful.load() && g_stop.compare_exchange_strong(none, sig)) continue;  // the first: recorded
+      if (g_graceful.load() && g_stop.compare_exchange_strong(none, sig)) {  // the first: recorded
+        { const std::lock_guard<std::mutex> lock(g_wake_mutex); }  // a sleeper between its check and its wait sees it
+        g_wake.notify_all();
+        continue;
+      }
       die_of(sig);  // not armed, or the second signal: at once
     }
   }).detach();
@@ -59,6 +67,11 @@ void start_signal_thread() {
 void arm_graceful_stop() { g_graceful.store(true); }
 
 const std::atomic<int>& stop_signal() { return g_stop; }
+
+bool wait_for_stop(std::chrono::microseconds d) {
+  std::unique_lock<std::mutex> lock(g_wake_mutex);
+  return g_wake.wait_for(lock, d, [] { return g_stop.load() != 0; });
+}
 
 void unblock_stop_signals_in_child() {
   const sigset_t set = stop_set();

@@ -14,6 +14,7 @@
 // as with the default disposition.
 #pragma once
 #include <atomic>
+#include <chrono>
 
 namespace dtsim::cli {
 
@@ -24,6 +25,10 @@ void start_signal_thread();
 void arm_graceful_stop();
 // The first signal received after arm_graceful_stop() (0: none): what RunHooks::interrupt reads.
 const std::atomic<int>& stop_signal();
+// Sleeps up to `d`, or less when a stop signal is recorded meanwhile (at once if one already was):
+// whether one was. For loops that must act within milliseconds of the signal (the MPI sweep's rank
+// 0: mpirun's SIGKILL can follow its SIGTERM by tens of milliseconds).
+bool wait_for_stop(std::chrono::microseconds d);
 // In a forked child before exec: unblock the signals again (a mask survives exec).
 void unblock_stop_signals_in_child();
 

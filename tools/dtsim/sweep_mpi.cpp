@@ -9,10 +9,13 @@
 //
 // Failures: every rank sends a heartbeat each second; a rank silent for --rank-timeout seconds is
 // dead and its cells go back to the queue (OpenMPI keeps the other ranks only with `mpirun
-// --enable-recovery`; srun keeps them unless KillOnBadExit). SIGINT/SIGTERM to mpirun (which sends
-// SIGTERM to every rank, SIGKILL a second later): rank 0 writes results.csv at once, the ranks stop
-// their runs; the sweep resumes like a local one. A rank stopped alone reports its cells as
-// interrupted and rank 0 re-queues them.
+// --enable-recovery`; srun keeps them unless KillOnBadExit). SIGINT/SIGTERM to mpirun: Open MPI 4's
+// mpirun sends SIGCONT to every rank, a second later SIGTERM, and SIGKILL as soon as one rank exits
+// (or a second after the SIGTERM). So rank 0 wakes at once and writes results.csv; the ranks stop
+// their runs, report them and say bye, then wait for rank 0's release before they exit; rank 0
+// writes results.csv again with every run's final state (a run that completed meanwhile is
+// complete, from its summary.json) and releases them. The sweep resumes like a local one. A rank
+// stopped alone reports its cells as interrupted and rank 0 re-queues them.
 //
 // Messages are short strings (tags below); only rank 0 talks to the others. Nothing blocks on a
 // rank that may be dead: sends are MPI_Isend, receives follow MPI_Iprobe.
@@ -108,12 +111,16 @@ enum Tag : int {
   kHello = 1,      // rank -> 0: "<jobs>", once at the start
   kHeartbeat = 2,  // both ways, every second
   kResult = 3,     // rank -> 0: {"cell", "state", "error", "wall_s", "summary"}
-  kBye = 4,        // rank -> 0: leaving (stopped by a signal); its cells were reported interrupted
+  kBye = 4,        // rank -> 0: its runs are stopped and reported (stopped by a signal or by kStop)
   kAssign = 5,     // 0 -> rank: "<cell>"
-  kStop = 6,       // 0 -> rank: stop the running cells and leave (interrupted, or declared dead)
-  kFinish = 7,     // 0 -> rank: every cell is done; leave
+  kStop = 6,       // 0 -> rank: stop the running cells, report them, say bye (interrupted, or declared dead)
+  kFinish = 7,     // 0 -> rank: leave ("lost": without MPI_Finalize); after every cell, or after a bye
 };
 constexpr double kHeartbeatS = 1.0;
+// After a stop signal: how long a rank lets its runs stop (SIGTERM, then SIGKILL), and how long
+// rank 0 collects the ranks' last reports. Both inside mpirun's second between SIGTERM and SIGKILL.
+constexpr double kStopGraceS = 0.5;
+constexpr double kCollectS = 0.8;
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -202,15 +209,32 @@ int worker(const Options& o, const Study& st) {
   auto report = [&](std::vector<std::pair<size_t, Outcome>> ended) {
     for (auto& [cell, oc] : ended) out.send(0, kResult, encode(cell, oc));
   };
+  // Stops and reports the runs, says bye, and waits for rank 0's release before exiting: under
+  // mpirun this rank's exit brings SIGKILL to every rank, rank 0 included, which may still be
+  // writing results.csv. Rank 0 may be gone: the wait is bounded, and there is no MPI_Finalize.
+  auto leave = [&](int rc) {
+    const auto t = Clock::now();
+    report(runner.stop_all(kStopGraceS));
+    out.send(0, kBye, "");
+    while (since(t) < kCollectS + 0.1) {
+      while (auto m = receive())
+        if (m->tag == kFinish) {
+          out.flush(0.1);
+          std::_Exit(rc);
+        }
+      out.progress();
+      usleep(2000);
+    }
+    out.flush(0.1);
+    std::_Exit(rc);
+  };
   while (true) {
     while (auto m = receive()) {
       heard = Clock::now();
       if (m->tag == kAssign) {
         runner.start(static_cast<size_t>(std::stoul(m->text)));
       } else if (m->tag == kStop) {
-        report(runner.stop_all(0.5));  // mpirun's SIGKILL follows its SIGTERM within a second
-        out.flush(0.5);
-        std::_Exit(0);  // no MPI_Finalize: rank 0 may be gone
+        leave(0);
       } else if (m->tag == kFinish) {
         out.flush(2.0);
         // MPI_Finalize waits for every rank, a lost one too (forever): rank 0 says when to skip it.
@@ -219,12 +243,7 @@ int worker(const Options& o, const Study& st) {
       }
     }
     report(runner.poll(20));
-    if (stop_requested()) {  // this rank alone, or all of them (mpirun forwards SIGTERM)
-      report(runner.stop_all(0.5));
-      out.send(0, kBye, "");
-      out.flush(0.3);
-      std::_Exit(128 + stop_requested());
-    }
+    if (stop_requested()) leave(128 + stop_requested());  // this rank alone, or all of them (mpirun's SIGTERM)
     if (since(beat) >= kHeartbeatS) {
       out.send(0, kHeartbeat, "");
       beat = Clock::now();
@@ -325,12 +344,14 @@ int root(const Options& o, Study& st, int size) {
         }
       } else if (m->tag == kBye) {
         lose(m->from, "left");
+        out.send(m->from, kFinish, "lost");  // its release
       }
     }
     for (int r = 1; r < size; ++r) {
       Rank& k = ranks[static_cast<size_t>(r)];
       if (!k.gone && since(k.heard) > o.rank_timeout_s) {
         out.send(r, kStop, "");  // in case it is only slow: it must not run these cells twice
+        out.send(r, kFinish, "lost");
         lose(r, ("silent for " + std::to_string(static_cast<int>(since(k.heard))) + " s (dead)").c_str());
       }
     }
@@ -361,22 +382,57 @@ int root(const Options& o, Study& st, int size) {
     }
     progress.status(in_flight(), failed);
     out.progress();
-    usleep(20000);
+    cli::wait_for_stop(std::chrono::milliseconds(20));  // a signal ends the wait at once
   }
 
   if (stop_requested()) {
-    // mpirun kills every rank about a second after its SIGTERM: results.csv first.
+    // mpirun's SIGKILL may come tens of milliseconds after its SIGTERM (header): results.csv at
+    // once; then the ranks stop their runs, report them and say bye; then results.csv again, and
+    // their release. A run not reported that is complete on disk (it ended while its rank
+    // stopped) is complete: results.csv says what a resumed sweep will find.
+    const auto t = Clock::now();
     progress.clear();
-    for (auto& k : ranks)
-      for (size_t c : k.cells) outcomes[c] = Outcome{Outcome::State::Interrupted, "interrupted", 0, ""};
-    for (size_t c : runner.running_cells()) outcomes[c] = Outcome{Outcome::State::Interrupted, "interrupted", 0, ""};
-    const std::string csv = write_results(st, outcomes);
+    std::vector<size_t> open = runner.running_cells();  // assigned or running, not reported
+    for (const auto& k : ranks)
+      if (!k.gone) open.insert(open.end(), k.cells.begin(), k.cells.end());
+    auto settle = [&] {
+      for (size_t c : open)
+        if (outcomes[c].state != Outcome::State::Done && outcomes[c].state != Outcome::State::Failed)
+          outcomes[c] = already_done(st.runs[c]) ? Outcome{Outcome::State::Done, "", 0, ""}
+                                                 : Outcome{Outcome::State::Interrupted, "interrupted", 0, ""};
+    };
+    settle();
+    std::string csv = write_results(st, outcomes);
     std::fprintf(stderr, "sweep: %s: stopping the runs of %d ranks\n", stop_requested() == SIGINT ? "interrupted" : "terminated",
                  size);
+    std::vector<int> waiting;  // ranks whose bye has not come
     for (int r = 1; r < size; ++r)
-      if (!ranks[static_cast<size_t>(r)].gone) out.send(r, kStop, "");
-    for (auto& [cell, oc] : runner.stop_all(0.5)) outcomes[cell] = std::move(oc);
-    print_final_line(st, outcomes, csv);
+      if (!ranks[static_cast<size_t>(r)].gone) {
+        out.send(r, kStop, "");
+        waiting.push_back(r);
+      }
+    for (auto& [cell, oc] : runner.stop_all(kStopGraceS))
+      if (oc.state != Outcome::State::Interrupted) record(cell, std::move(oc));
+    while (!waiting.empty() && since(t) < kCollectS) {
+      while (auto m = receive()) {
+        Rank& k = ranks[static_cast<size_t>(m->from)];
+        if (k.gone) continue;
+        if (m->tag == kResult) {
+          auto [cell, oc] = decode(m->text);
+          if (k.cells.erase(cell) && oc.state != Outcome::State::Interrupted) record(cell, std::move(oc));
+        } else if (m->tag == kBye) {
+          std::erase(waiting, m->from);
+        }
+      }
+      out.progress();
+      usleep(2000);
+    }
+    settle();
+    csv = write_results(st, outcomes);
+    for (int r = 1; r < size; ++r)
+      if (!ranks[static_cast<size_t>(r)].gone) out.send(r, kFinish, "lost");
+    print_final_line(st, outcomes, csv,
+                     waiting.empty() ? "" : ", " + std::to_string(waiting.size()) + " MPI rank(s) did not report in time");
     out.flush(0.2);
     std::fflush(stderr);
     std::_Exit(128 + stop_requested());  // no MPI_Finalize: the other ranks are going away
