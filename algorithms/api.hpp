@@ -329,10 +329,7 @@ class Server : public Node {
   // (algorithms/common.cpp) does exactly that for the whole range at once; the runtime does it
   // tensor by tensor under algorithm.overlap "per-tensor" (each tensor aggregated, updated and
   // answered as soon as its N pushes are in, on the shard that holds it; docs/timing.md), and
-  // returns once this step's update is applied on every shard. There the mean and apply() run on a
-  // compute thread (compute.pool > 1) while the replies are simulated: apply() must touch only this
-  // shard's model range, `mean` and its optimizer's state, and read nothing the simulation changes
-  // meanwhile (take the learning rate before); sync_step returns (or unwinds) after it has run.
+  // returns once this step's update is applied on every shard.
   virtual void sync_step(int tag, int64_t reply_step, bool reply_model, VecView mean, const std::function<void()>& apply);
 };
 

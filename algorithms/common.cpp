@@ -117,11 +117,9 @@ void sync_gradient_server(Server& s, const engine::SgdConfig& opt, int64_t steps
   if (const State* st = s.resumed()) load_sgd(*st, sgd);
   Vec mean = new_vec(s, s.size());
   for (int64_t t = s.resume_step(); t < steps; ++t) {
-    // W <- Opt(W, mean of the N gradients of step t): per tensor under per-tensor overlap (the
-    // runtime), where it may run on a compute thread: everything it reads is taken here
-    const double lr = scheduled_lr(opt, s, sync_epoch(s, t));
+    // W <- Opt(W, mean of the N gradients of step t): per tensor under per-tensor overlap (the runtime)
     s.sync_step(kGradient, t + 1, reply_model(t), mean.view(),
-                [&sgd, W = s.global_range(), m = mean.view(), lr] { sgd.step(W, m, lr); });
+                [&] { sgd.step(s.global_range(), mean.view(), scheduled_lr(opt, s, sync_epoch(s, t))); });
     s.checkpoint(t + 1, [&sgd](State& st) { save_sgd(st, sgd); });
   }
 }

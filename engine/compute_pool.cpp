@@ -21,10 +21,9 @@ void ComputePool::run(Ticket& t, Model& m) {
   t.task = nullptr;  // what it captured is released by the thread that ran it
 }
 
-ComputePool::Handle ComputePool::submit(Task task, Handle after) {
+ComputePool::Handle ComputePool::submit(Task task) {
   auto h = std::make_shared<Ticket>();
   h->task = std::move(task);
-  if (after && after->state != Ticket::State::Done) h->after = std::move(after);  // (threads == 1: always done)
   if (threads_.empty()) {
     h->state = Ticket::State::Running;
     run(*h, caller_);
@@ -45,30 +44,16 @@ void ComputePool::run_here(std::unique_lock<std::mutex>& lock, const Handle& h) 
   run(*h, caller_);
   lock.lock();
   h->state = Ticket::State::Done;
-  if (!queue_.empty()) work_.notify_all();  // a queued task that follows it may start now
-}
-
-ComputePool::Handle ComputePool::first_startable() const {
-  for (const Handle& h : queue_)
-    if (may_start(h)) return h;
-  return nullptr;
-}
-
-void ComputePool::finish(std::unique_lock<std::mutex>& lock, const Handle& h) {
-  if (h->state == Ticket::State::Queued && h->after) finish(lock, Handle(h->after));  // what it follows, first
-  if (h->state == Ticket::State::Queued) run_here(lock, h);                         // nobody started it: run it here
-  // A background thread runs it: meanwhile this thread runs the oldest queued tasks that may start
-  // (whoever runs a task, its results are the same), then waits.
-  while (h->state != Ticket::State::Done) {
-    if (Handle next = first_startable()) run_here(lock, next);
-    else done_.wait(lock);
-  }
 }
 
 void ComputePool::await(const Handle& h) {
   if (!h) return;
   std::unique_lock lock(mu_);
-  finish(lock, h);
+  if (h->state == Ticket::State::Queued) run_here(lock, h);  // nobody started it: run it here
+  // A background thread runs it: meanwhile this thread runs the oldest queued tasks (whoever runs
+  // a task, its results are the same), then waits.
+  while (h->state != Ticket::State::Done && !queue_.empty()) run_here(lock, Handle(queue_.front()));
+  done_.wait(lock, [&] { return h->state == Ticket::State::Done; });
   if (h->error) std::rethrow_exception(std::exchange(h->error, nullptr));
 }
 
@@ -87,7 +72,8 @@ void ComputePool::drain() {
   }
   for (const Handle& h : all) {
     std::unique_lock lock(mu_);
-    finish(lock, h);
+    if (h->state == Ticket::State::Queued) run_here(lock, h);
+    done_.wait(lock, [&] { return h->state == Ticket::State::Done; });
   }
 }
 
@@ -95,17 +81,17 @@ void ComputePool::take(const Handle& h) {
   auto it = std::find(queue_.begin(), queue_.end(), h);
   if (it != queue_.end()) queue_.erase(it);  // (not there: dropped by shutdown)
   h->state = Ticket::State::Running;
-  h->after = nullptr;  // done (finish ran it first): no chain of finished tickets is kept
 }
 
 void ComputePool::loop(size_t replica) {
   Model& m = *replicas_[replica];
   std::unique_lock lock(mu_);
   for (;;) {
-    Handle h;
-    work_.wait(lock, [&] { return stopping_ || (h = first_startable()) != nullptr; });
+    work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
-    take(h);
+    Handle h = std::move(queue_.front());
+    queue_.pop_front();
+    h->state = Ticket::State::Running;
     running_.push_back(h);
     lock.unlock();
     run(*h, m);
@@ -113,7 +99,6 @@ void ComputePool::loop(size_t replica) {
     h->state = Ticket::State::Done;
     running_.erase(std::find(running_.begin(), running_.end(), h));
     done_.notify_all();
-    if (!queue_.empty()) work_.notify_all();  // a queued task that follows it may start now
   }
 }
 

@@ -9,9 +9,6 @@
 // and of the model it runs on; replicas compute bitwise what the caller's model computes, so
 // results never depend on the number of threads or on which executor ran a task.
 //
-// A task may name another it must follow (`after`: e.g. the next minibatches read the model a
-// deferred optimizer step writes): no executor starts it before that one is done.
-//
 // With threads == 1 there are no background threads and submit() runs the task at once.
 #pragma once
 #include <condition_variable>
@@ -34,7 +31,6 @@ class ComputePool {
     enum class State { Queued, Running, Done } state = State::Queued;
     Task task;
     std::exception_ptr error;
-    std::shared_ptr<Ticket> after;  // must be done before this one starts (dropped when it starts)
   };
   using Handle = std::shared_ptr<Ticket>;
 
@@ -47,8 +43,7 @@ class ComputePool {
 
   int threads() const { return static_cast<int>(replicas_.size()) + 1; }
   // Queues `task` (threads > 1) or runs it now (threads == 1; its exception is kept for await).
-  // `after`: a ticket of this pool that must be done before `task` starts (null: none).
-  Handle submit(Task task, Handle after = nullptr);
+  Handle submit(Task task);
   // Returns once `h` has run: runs it here if no thread has started it. Rethrows its exception
   // (once; later awaits of the same ticket return normally).
   void await(const Handle& h);
@@ -65,11 +60,6 @@ class ComputePool {
   void take(const Handle& h);  // a queued ticket out of the queue, to run here (mu_ held)
   // Runs queued ticket `h` on this thread with the caller's model (`lock` holds mu_ before and after).
   void run_here(std::unique_lock<std::mutex>& lock, const Handle& h);
-  // Returns once `h` is done: its prerequisite first, then `h` here if no thread started it; while
-  // a background thread runs it, this thread runs the oldest queued tasks that may start.
-  void finish(std::unique_lock<std::mutex>& lock, const Handle& h);
-  static bool may_start(const Handle& h) { return !h->after || h->after->state == Ticket::State::Done; }
-  Handle first_startable() const;  // the oldest queued ticket that may start, or null (mu_ held)
 
   Model& caller_;
   std::vector<std::unique_ptr<Model>> replicas_;

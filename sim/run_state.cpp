@@ -126,7 +126,6 @@ void RunState::evaluate(double now) {
     // The model as it is now: worker 0's BatchNorm state as of every minibatch it started (its
     // last gradient awaited), copied with the global model, so the evaluation can run later.
     if (!last_math.empty()) pool->await(last_math[0]);
-    settle_update();
     auto params = std::make_shared<const Vec>(global.clone());
     auto state = model_state.empty() ? nullptr : std::make_shared<const Vec>(model_state[0].clone());
     auto e = std::make_shared<PendingEval>();

@@ -122,14 +122,6 @@ struct RunState {
     if (pool) pool->drain();
   }
   std::vector<engine::ComputePool::Handle> last_math;  // per worker: its last gradient issued
-  // The per-tensor server's mean and optimizer step of the current sync step, run on the pool
-  // while the simulation goes on (ServerCtx::apply_all): minibatches issued meanwhile follow it
-  // (submit's `after`); whoever else reads the global model or a snapshot settles it first
-  // (settle_update); the shards settle it before their sync_step returns or unwinds.
-  engine::ComputePool::Handle update_math;
-  void settle_update() {
-    if (update_math) pool->await(std::exchange(update_math, nullptr));
-  }
   // Evaluations run on the pool too, from copies of the global model and worker 0's state taken at
   // the evaluation point; a row's losses are filled in by finish_evaluations (before a checkpoint
   // is written, and at the end), the done ones also as the run goes (collect_evaluations).
@@ -242,7 +234,6 @@ struct RunState {
       c.servers.resize(static_cast<size_t>(K));
       if (server_cuts) c.global.resize(real ? P : 0);
     }
-    settle_update();  // (a shard cuts after its sync_step: settled already)
     fill(worker >= 0 ? c.workers[static_cast<size_t>(worker)] : c.servers[static_cast<size_t>(shard)]);
     if (worker < 0 && server_cuts && real)  // this shard's range as of its own cut
       engine::ops::to_host(global.view(shard_off[static_cast<size_t>(shard)], shard_len[static_cast<size_t>(shard)]),

@@ -15,23 +15,16 @@
 
 namespace dtsim::sim::detail {
 
-// The mean, every shard's optimizer step and the replies' snapshot, on the compute pool
-// (compute.pool 1: here, now): it runs while the replies are simulated and the workers start their
-// next computes, whose minibatches follow it (RunState::update_math); whoever else reads the model
-// settles it first, and every shard before its sync_step returns or unwinds. It holds the
-// gradients and the snapshot: neither is recycled before it is done.
 void ServerCtx::apply_all(SyncStepState& st) {
   if (s_.real) {
-    s_.update_math = s_.pool->submit([this, grads = st.grads, mean = st.mean, apply = st.apply, snapshot = st.snapshot](engine::Model&) {
-      for (size_t j = 0; j < apply.size(); ++j) {
-        const size_t off = s_.shard_off[j], len = s_.shard_len[j];
-        std::vector<Message> parts;
-        for (const auto& g : grads) parts.push_back(Message{.data = Payload{g, off, len}});
-        algo::mean_in_rank_order(mean[j], parts);
-        apply[j]();
-      }
-      engine::ops::copy(snapshot->view(), s_.global.view());
-    }, s_.update_math);
+    for (int j = 0; j < s_.K; ++j) {
+      const size_t off = s_.shard_off[static_cast<size_t>(j)], len = s_.shard_len[static_cast<size_t>(j)];
+      std::vector<Message> grads;
+      for (const auto& g : st.grads) grads.push_back(Message{.data = Payload{g, off, len}});
+      algo::mean_in_rank_order(st.mean[static_cast<size_t>(j)], grads);
+      st.apply[static_cast<size_t>(j)]();
+    }
+    engine::ops::copy(st.snapshot->view(), s_.global.view());
   }
   st.applied = true;
   s_.sync->note.notify();
@@ -53,17 +46,6 @@ void ServerCtx::sync_step(int tag, int64_t reply_step, bool reply_model, engine:
     st.grads.resize(N);
     if (s_.real) st.snapshot = s_.snapshot_buffer();  // written whole by apply_all
   }
-  // A stop or this host's failure unwinds the actor through here: the update in flight must not
-  // outlive the optimizer and the buffers of the algorithm's frame, which go next.
-  struct SettleOnUnwind {
-    RunState& s;
-    ~SettleOnUnwind() {
-      if (s.update_math) {  // drain(): a task's exception stays with it, nothing throws here
-        s.pool->drain();
-        s.update_math = nullptr;
-      }
-    }
-  } settle_on_unwind{s_};
   st.apply[static_cast<size_t>(shard_)] = apply;
   st.mean[static_cast<size_t>(shard_)] = mean;
   ++st.shards_entered;
@@ -102,7 +84,6 @@ void ServerCtx::sync_step(int tag, int64_t reply_step, bool reply_model, engine:
   committed();
   if (!reply_model) algo::broadcast_ack(*this, reply_step);
   for (auto& r : replies) r.wait();
-  s_.settle_update();  // (its error, if any, is this shard's) apply() and `mean` are the algorithm's again
   if (++st.shards_done == s_.K) s_.sync->steps.erase(reply_step);
 }
 

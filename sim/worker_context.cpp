@@ -184,7 +184,6 @@ WorkerCtx::MathPtr WorkerCtx::issue_math(const Minibatch& mb, engine::ConstVecVi
       idx_[j] = s_.order->at((mb.pos + j) * static_cast<uint64_t>(s_.N) + static_cast<uint64_t>(rank_));
   }
   if (!owner && s_.pool->threads() > 1) {  // the math runs later: from the parameters as they are now
-    s_.settle_update();
     if (params_copy_.size() != params.size) params_copy_ = Vec(params.size, s_.model->device());
     engine::ops::copy(params_copy_.view(), params);
     params = params_copy_.view();
@@ -200,7 +199,7 @@ WorkerCtx::MathPtr WorkerCtx::issue_math(const Minibatch& mb, engine::ConstVecVi
     m->loss = state.size == 0 ? model.forward_backward(params, batch_, grad->view())
                               : model.forward_backward(params, state, batch_, grad->view());
     if (s_.x.clip_grad_norm > 0) algo::clip_grad_norm(grad->view(), s_.x.clip_grad_norm);
-  }, s_.update_math);  // after the server's update in flight, if any: its parameters may be that update's
+  });
   s_.last_math[static_cast<size_t>(rank_)] = m->ticket;
   return m;
 }

@@ -225,7 +225,6 @@ void WorkerCtx::assemble(IncomingFuture& f) {
   if (one) {
     f.st.full = buf;
   } else {
-    s_.settle_update();  // the pieces may be slices of the snapshot it writes
     auto full = std::make_shared<Vec>(s_.P, s_.model->device());
     for (const auto& m : parts) {
       const size_t off = m.offset >= 0 ? static_cast<size_t>(m.offset) : s_.shard_off[static_cast<size_t>(-m.src - 1)];

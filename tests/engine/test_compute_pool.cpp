@@ -116,44 +116,4 @@ TEST_CASE("compute pool: shutdown lets running tasks finish and drops queued one
   pool.shutdown();  // idempotent
 }
 
-TEST_CASE("compute pool: a task submitted after another starts only once that one is done, on any thread, and awaiting it runs both in order") {
-  for (int threads : {1, 2, 4}) {
-    CAPTURE(threads);
-    auto caller = mlp();
-    ComputePool pool(threads, *caller, mlp);
-    std::atomic<bool> first_done{false};
-    std::atomic<int> early{0}, ran{0};
-    auto first = pool.submit([&](Model&) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      first_done = true;
-    });
-    std::vector<ComputePool::Handle> h;
-    for (int i = 0; i < 8; ++i) {
-      h.push_back(pool.submit([&](Model&) { early += !first_done; ++ran; }, first));
-      h.push_back(pool.submit([&](Model&) { ++ran; }));  // free to run at once, on an idle thread
-    }
-    for (const auto& t : h) pool.await(t);
-    CHECK(first_done);
-    CHECK(early == 0);
-    CHECK(ran == 16);
-  }
-  // The one background thread busy: the awaiting thread runs the prerequisite, then the task.
-  auto caller = mlp();
-  ComputePool pool(2, *caller, mlp);
-  std::atomic<bool> started{false}, release{false};
-  auto blocker = pool.submit([&](Model&) {
-    started = true;
-    while (!release) std::this_thread::yield();
-  });
-  while (!started) std::this_thread::yield();
-  std::vector<int> order;
-  auto a = pool.submit([&](Model&) { order.push_back(1); });
-  auto b = pool.submit([&](Model&) { order.push_back(2); }, a);
-  pool.await(b);
-  CHECK(order == std::vector<int>{1, 2});
-  CHECK(pool.done(a));
-  release = true;
-  pool.await(blocker);
-}
-
 }  // namespace test_compute_pool_cpp
