@@ -2,10 +2,13 @@
 
 namespace dtsim::sim::detail {
 
+// A job that ended the run (its body stopped it or failed: guarded() killed every other actor)
+// has no continuation, and the helper that ran it leaves instead of waiting for another job:
+// nothing would ever hand it one, and SimGrid would report it as a deadlock.
 void ActorPool::run_job(Job& job) {
   guarded(s_, [&] { job.body(); });
   job.body = nullptr;  // what it captured goes now, not when the actor or helper does
-  if (job.then) job.then();
+  if (job.then && !s_.ending()) job.then();
   job.then = nullptr;
 }
 
@@ -39,6 +42,7 @@ void ActorPool::after(Sequence& seq, Job job) {
 }
 
 void ActorPool::start(Job job, Sequence* seq) {
+  if (s_.ending()) return;  // (an actor unwinding from the kill posts no more work)
   std::shared_ptr<Helper> h;
   for (auto& c : helpers_)
     if (c->idle) {  // (none once closed: close() lets them go)
@@ -63,7 +67,7 @@ void ActorPool::run(const std::shared_ptr<Helper>& h) {
   h->pid = sg4::this_actor::get_pid();
   for (;;) {
     execute(h);
-    if (closed_) break;
+    if (closed_ || s_.ending()) break;
     if (!h->m) {  // before its first wait (see Helper)
       h->m = sg4::Mutex::create();
       h->wake = sg4::ConditionVariable::create();
@@ -85,7 +89,7 @@ void ActorPool::execute(const std::shared_ptr<Helper>& h) {
     run_job(h->job);
     s_.job_names.erase(me);
     Sequence* seq = h->seq;
-    if (!seq) return;
+    if (!seq || s_.ending()) return;
     if (seq->pending.empty()) {
       seq->runner = nullptr;
       h->seq = nullptr;

@@ -186,6 +186,8 @@ struct RunState {
   std::exception_ptr error;
   std::string error_where;  // "worker-3 at simulated time 1.25 s": where the first exception happened
   std::optional<StopInfo> stop;  // set once the run must end early (interrupt, wall limit, divergence)
+  // A stop or an error is recorded: every actor is being killed (guarded) and none may start.
+  bool ending() const { return stop.has_value() || static_cast<bool>(error); }
   std::map<std::string, std::string> waiting;  // actor -> what it is blocked on (for deadlocks)
   std::map<aid_t, std::string> job_names;      // a pooled helper actor -> its job's name (sim/actor_pool.hpp)
   // The calling actor's name, or its job's when it is a pooled helper: deadlock reports and errors.
