@@ -1,8 +1,38 @@
 #include "engine/compute_pool.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 namespace dtsim::engine {
+
+namespace {
+
+// How long an idle thread polls before it sleeps on a condition variable. The gaps a thread sees
+// within a step (the simulation's events between one minibatch and the next, a server's mean) are
+// tens to hundreds of microseconds, and waking a sleeping thread costs a futex call on each side
+// and, on a virtual machine, an interprocessor interrupt. Polling only burns the core of a thread
+// the run was given (compute.pool), and at most this long per gap.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+template <class Pred>
+bool spin_until(Pred ready) {
+  const auto end = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= end) return ready();
+  }
+}
+
+}  // namespace
 
 ComputePool::ComputePool(int threads, Model& caller, const std::function<std::unique_ptr<Model>()>& make_replica)
     : caller_(caller) {
@@ -33,6 +63,7 @@ ComputePool::Handle ComputePool::submit(Task task) {
   {
     std::lock_guard lock(mu_);
     queue_.push_back(h);
+    queued_.store(queue_.size(), std::memory_order_release);
   }
   work_.notify_one();
   return h;
@@ -53,6 +84,11 @@ void ComputePool::await(const Handle& h) {
   // A background thread runs it: meanwhile this thread runs the oldest queued tasks (whoever runs
   // a task, its results are the same), then waits.
   while (h->state != Ticket::State::Done && !queue_.empty()) run_here(lock, Handle(queue_.front()));
+  if (h->state != Ticket::State::Done) {  // a background thread runs it: poll a while, then sleep
+    lock.unlock();
+    spin_until([&] { return h->state.load(std::memory_order_acquire) == Ticket::State::Done; });
+    lock.lock();
+  }
   done_.wait(lock, [&] { return h->state == Ticket::State::Done; });
   if (h->error) std::rethrow_exception(std::exchange(h->error, nullptr));
 }
@@ -77,9 +113,36 @@ void ComputePool::drain() {
   }
 }
 
+void ComputePool::parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& f) {
+  const size_t parts = std::min(static_cast<size_t>(threads()), n / std::max<size_t>(grain, 1));
+  if (parts <= 1) {
+    if (n) f(0, n);
+    return;
+  }
+  auto bound = [&](size_t p) { return n * p / parts; };
+  std::vector<Handle> others;
+  for (size_t p = 1; p < parts; ++p)
+    others.push_back(submit([&f, lo = bound(p), hi = bound(p + 1)](Model&) { f(lo, hi); }));
+  std::exception_ptr error;
+  try {
+    f(0, bound(1));
+  } catch (...) {
+    error = std::current_exception();
+  }
+  for (const Handle& h : others) {  // every part is done before `f` goes out of scope
+    try {
+      await(h);
+    } catch (...) {
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
 void ComputePool::take(const Handle& h) {
   auto it = std::find(queue_.begin(), queue_.end(), h);
   if (it != queue_.end()) queue_.erase(it);  // (not there: dropped by shutdown)
+  queued_.store(queue_.size(), std::memory_order_release);
   h->state = Ticket::State::Running;
 }
 
@@ -87,10 +150,16 @@ void ComputePool::loop(size_t replica) {
   Model& m = *replicas_[replica];
   std::unique_lock lock(mu_);
   for (;;) {
+    if (!stopping_ && queue_.empty()) {  // idle: poll a while before sleeping
+      lock.unlock();
+      spin_until([&] { return queued_.load(std::memory_order_acquire) > 0; });
+      lock.lock();
+    }
     work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
     Handle h = std::move(queue_.front());
     queue_.pop_front();
+    queued_.store(queue_.size(), std::memory_order_release);
     h->state = Ticket::State::Running;
     running_.push_back(h);
     lock.unlock();
@@ -108,6 +177,7 @@ void ComputePool::shutdown() {
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
     queue_.clear();
+    queued_.store(0, std::memory_order_release);
   }
   work_.notify_all();
   for (auto& t : threads_) t.join();

@@ -11,6 +11,7 @@
 //
 // With threads == 1 there are no background threads and submit() runs the task at once.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -28,7 +29,8 @@ class ComputePool {
  public:
   using Task = std::function<void(Model&)>;
   struct Ticket {
-    enum class State { Queued, Running, Done } state = State::Queued;
+    enum class State { Queued, Running, Done };
+    std::atomic<State> state = State::Queued;  // written under mu_; read without it while spinning
     Task task;
     std::exception_ptr error;
   };
@@ -51,6 +53,11 @@ class ComputePool {
   bool done(const Handle& h);
   // Awaits every task submitted so far (exceptions are kept for their own await).
   void drain();
+  // Runs f(lo, hi) over [0, n) cut into up to threads() contiguous parts of at least `grain`
+  // elements: the first part here, the others as tasks (run here too if no thread has started them
+  // by then). Returns once every part is done, rethrowing the first part's exception. For
+  // element-wise work (a server's mean, a model copy): the split never changes a result.
+  void parallel_for(size_t n, size_t grain, const std::function<void(size_t lo, size_t hi)>& f);
   // Stops the background threads: running tasks finish, queued ones are dropped. Idempotent.
   void shutdown();
 
@@ -67,6 +74,7 @@ class ComputePool {
   std::mutex mu_;
   std::condition_variable work_, done_;
   std::deque<Handle> queue_;
+  std::atomic<size_t> queued_ = 0;  // queue_.size(), for the background threads' spin
   std::vector<Handle> running_;  // started by a background thread
   bool stopping_ = false;
 };

@@ -100,51 +100,115 @@ void sub(VecView out, ConstVecView a, ConstVecView b) {
   for (size_t i = 0; i < out.size; ++i) po[i] = pa[i] - pb[i];
 }
 
+namespace {
+
+// One streaming pass over up to 8 inputs: o[i] = ((acc ? o[i] : x[0][i]) + x[...][i] + ...) * scale,
+// the additions left to right per element. Every input is read once, in parallel streams (the
+// hardware prefetcher follows them), and `o` is written once: no partial sums round-trip memory.
+template <int K, bool Acc, bool Last>
+void sum_pass(float* __restrict o, const float* const* x, size_t n, float scale) {
+  const float* __restrict in[K];
+  for (int k = 0; k < K; ++k) in[k] = x[k];
+  for (size_t i = 0; i < n; ++i) {
+    float v = Acc ? o[i] : in[0][i];
+    for (int k = Acc ? 0 : 1; k < K; ++k) v += in[k][i];
+    o[i] = Last ? v * scale : v;
+  }
+}
+
+template <int K>
+void sum_pass(float* o, bool acc, const float* const* x, size_t n, bool last, float scale) {
+  if (acc) last ? sum_pass<K, true, true>(o, x, n, scale) : sum_pass<K, true, false>(o, x, n, scale);
+  else last ? sum_pass<K, false, true>(o, x, n, scale) : sum_pass<K, false, false>(o, x, n, scale);
+}
+
+}  // namespace
+
 void sum_scaled(VecView out, const std::vector<ConstVecView>& xs, float scale) {
   require_host(out.device, "sum_scaled");
   if (xs.empty()) throw RuntimeError("ops::sum_scaled: no inputs");
+  std::vector<const float*> ptrs;
+  ptrs.reserve(xs.size());
   for (const auto& x : xs) {
     require_host(x.device, "sum_scaled");
     require_same(out.size, x.size, "sum_scaled");
+    if (x.size && x.ptr < out.ptr + out.size && out.ptr < x.ptr + x.size)
+      throw RuntimeError("ops::sum_scaled: the output overlaps an input");
+    ptrs.push_back(x.ptr);
   }
-  constexpr size_t kBlock = 2048;  // 8 KiB per input: the block of `out` stays in L1
-  float* o = out.ptr;
-  for (size_t b = 0; b < out.size; b += kBlock) {
-    const size_t n = std::min(kBlock, out.size - b);
-    std::memcpy(o + b, xs[0].ptr + b, n * sizeof(float));
-    for (size_t i = 1; i < xs.size(); ++i) {
-      const float* __restrict x = xs[i].ptr + b;
-      float* __restrict y = o + b;
-      for (size_t j = 0; j < n; ++j) y[j] += x[j];
+  if (!out.size) return;
+  // Groups of 8 inputs per pass (the first pass starts from xs[0], later ones from `out`): the
+  // same additions in the same order as copy(xs[0]), add(xs[1]), ..., scale.
+  for (size_t first = 0; first < ptrs.size();) {
+    const bool acc = first > 0;
+    const size_t k = std::min<size_t>(8, ptrs.size() - first);
+    const bool last = first + k == ptrs.size();
+    const float* const* x = ptrs.data() + first;
+    switch (k) {
+      case 1: sum_pass<1>(out.ptr, acc, x, out.size, last, scale); break;
+      case 2: sum_pass<2>(out.ptr, acc, x, out.size, last, scale); break;
+      case 3: sum_pass<3>(out.ptr, acc, x, out.size, last, scale); break;
+      case 4: sum_pass<4>(out.ptr, acc, x, out.size, last, scale); break;
+      case 5: sum_pass<5>(out.ptr, acc, x, out.size, last, scale); break;
+      case 6: sum_pass<6>(out.ptr, acc, x, out.size, last, scale); break;
+      case 7: sum_pass<7>(out.ptr, acc, x, out.size, last, scale); break;
+      default: sum_pass<8>(out.ptr, acc, x, out.size, last, scale); break;
     }
-    if (scale != 1.0f)
-      for (size_t j = 0; j < n; ++j) o[b + j] *= scale;
+    first += k;
   }
 }
+
+namespace {
+
+// The weighted form of sum_pass: o[i] = (acc ? o[i] : w[0]*x[0][i]) + w[k]*x[k][i] + ..., in order.
+template <int K, bool Acc>
+void weighted_pass(float* __restrict o, const float* const* x, const float* w, size_t n) {
+  const float* __restrict in[K];
+  float wk[K];
+  for (int k = 0; k < K; ++k) in[k] = x[k], wk[k] = w[k];
+  for (size_t i = 0; i < n; ++i) {
+    float v = Acc ? o[i] : wk[0] * in[0][i];
+    for (int k = Acc ? 0 : 1; k < K; ++k) v += wk[k] * in[k][i];
+    o[i] = v;
+  }
+}
+
+template <int K>
+void weighted_pass(float* o, bool acc, const float* const* x, const float* w, size_t n) {
+  acc ? weighted_pass<K, true>(o, x, w, n) : weighted_pass<K, false>(o, x, w, n);
+}
+
+}  // namespace
 
 void weighted_sum(VecView out, const std::vector<ConstVecView>& xs, const std::vector<float>& weights) {
   require_host(out.device, "weighted_sum");
   if (xs.empty() || xs.size() != weights.size()) throw RuntimeError("ops::weighted_sum: need one weight per input");
+  std::vector<const float*> ptrs;
+  ptrs.reserve(xs.size());
   for (const auto& x : xs) {
     require_host(x.device, "weighted_sum");
     require_same(out.size, x.size, "weighted_sum");
+    if (x.size && x.ptr < out.ptr + out.size && out.ptr < x.ptr + x.size)
+      throw RuntimeError("ops::weighted_sum: the output overlaps an input");
+    ptrs.push_back(x.ptr);
   }
-  constexpr size_t kBlock = 2048;
-  float* o = out.ptr;
-  for (size_t b = 0; b < out.size; b += kBlock) {
-    const size_t n = std::min(kBlock, out.size - b);
-    {
-      const float* __restrict x = xs[0].ptr + b;
-      float* __restrict y = o + b;
-      const float w = weights[0];
-      for (size_t j = 0; j < n; ++j) y[j] = w * x[j];
+  if (!out.size) return;
+  for (size_t first = 0; first < ptrs.size();) {
+    const bool acc = first > 0;
+    const size_t k = std::min<size_t>(8, ptrs.size() - first);
+    const float* const* x = ptrs.data() + first;
+    const float* w = weights.data() + first;
+    switch (k) {
+      case 1: weighted_pass<1>(out.ptr, acc, x, w, out.size); break;
+      case 2: weighted_pass<2>(out.ptr, acc, x, w, out.size); break;
+      case 3: weighted_pass<3>(out.ptr, acc, x, w, out.size); break;
+      case 4: weighted_pass<4>(out.ptr, acc, x, w, out.size); break;
+      case 5: weighted_pass<5>(out.ptr, acc, x, w, out.size); break;
+      case 6: weighted_pass<6>(out.ptr, acc, x, w, out.size); break;
+      case 7: weighted_pass<7>(out.ptr, acc, x, w, out.size); break;
+      default: weighted_pass<8>(out.ptr, acc, x, w, out.size); break;
     }
-    for (size_t i = 1; i < xs.size(); ++i) {
-      const float* __restrict x = xs[i].ptr + b;
-      float* __restrict y = o + b;
-      const float w = weights[i];
-      for (size_t j = 0; j < n; ++j) y[j] += w * x[j];
-    }
+    first += k;
   }
 }
 

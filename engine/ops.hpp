@@ -15,10 +15,12 @@ void axpy(VecView y, float a, ConstVecView x);         // y += a*x
 void axpby(VecView y, float a, ConstVecView x, float b);  // y = a*x + b*y
 void sub(VecView out, ConstVecView a, ConstVecView b);   // out = a - b
 void add(VecView y, ConstVecView x);                   // y += x
-// out = scale * (xs[0] + xs[1] + ... + xs[n-1]), accumulated left to right in float (the same
-// bits as a copy followed by adds and a scale), in cache-sized blocks: one pass over the inputs.
-// With `weights`, out = Σ_i weights[i] * xs[i] (left to right; no scale).
+// out = (xs[0] + xs[1] + ... + xs[n-1]) * scale, added left to right in float: the same bits as
+// copy(out, xs[0]), add(out, xs[i]) for each later i, scale(out, scale), in one streaming pass over
+// the inputs (8 at a time). Host only; `out` must not overlap an input.
 void sum_scaled(VecView out, const std::vector<ConstVecView>& xs, float scale);
+// out = weights[0]*xs[0] + weights[1]*xs[1] + ..., left to right in float, in the same streaming
+// passes (the all-reduce's weighted mean, sim/run_state.cpp). Host only; no overlap.
 void weighted_sum(VecView out, const std::vector<ConstVecView>& xs, const std::vector<float>& weights);
 double dot(ConstVecView a, ConstVecView b);            // in double
 double sum_squares(ConstVecView a);                    // in double

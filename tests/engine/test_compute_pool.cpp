@@ -78,6 +78,47 @@ TEST_CASE("compute pool: replicas compute bitwise the caller's gradients, whiche
   }
 }
 
+TEST_CASE("compute pool: parallel_for covers the range once in contiguous parts, on several threads, and rethrows") {
+  for (int threads : {1, 2, 3}) {
+    CAPTURE(threads);
+    auto caller = mlp();
+    ComputePool pool(threads, *caller, mlp);
+    for (size_t n : {size_t{0}, size_t{5}, size_t{99}, size_t{100}, size_t{1000}, size_t{100003}}) {
+      CAPTURE(n);
+      std::vector<std::atomic<int>> hits(n);
+      std::atomic<int> parts = 0;
+      pool.parallel_for(n, 100, [&](size_t lo, size_t hi) {
+        CHECK(lo < hi);
+        ++parts;
+        for (size_t i = lo; i < hi; ++i) ++hits[i];
+      });
+      for (auto& h : hits) CHECK(h == 1);
+      // At most one part per thread, and one part below twice the grain.
+      CHECK(parts == static_cast<int>(std::min<size_t>(std::max<size_t>(n / 100, n ? 1 : 0), static_cast<size_t>(threads))));
+    }
+    // Parts run at once when there are threads: part 0 waits here until another part has started.
+    if (threads > 1) {
+      std::atomic<int> started = 0;
+      pool.parallel_for(1000, 100, [&](size_t lo, size_t) {
+        ++started;
+        if (lo == 0)
+          for (int i = 0; i < 2000 && started < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      });
+      CHECK(started == threads);
+    }
+    // An exception in any part reaches the caller once every part has finished.
+    std::atomic<int> finished = 0;
+    CHECK_THROWS_AS(pool.parallel_for(1000, 100,
+                                      [&](size_t lo, size_t) {
+                                        if (lo == 0 && threads > 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                                        if (lo != 0 || threads == 1) throw std::runtime_error("part failed");
+                                        ++finished;
+                                      }),
+                    std::runtime_error);
+    if (threads > 1) CHECK(finished == 1);
+  }
+}
+
 TEST_CASE("compute pool: a task's exception is rethrown by its await, once") {
   for (int threads : {1, 2}) {
     CAPTURE(threads);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -135,6 +136,51 @@ TEST_CASE("ops reject views of different sizes") {
   CHECK_THROWS_AS(ops::axpy(a.view(), 1.0f, b.view()), RuntimeError);
   CHECK_THROWS_AS(ops::dot(a.view(), b.view()), RuntimeError);
   CHECK_THROWS_AS(ops::sub(a.view(), a.view(), b.view()), RuntimeError);
+}
+
+// The server's mean and the all-reduce's weighted sum (engine/ops.hpp): one streaming pass over up
+// to 8 inputs at a time must give the bits of the element-wise ops applied one input at a time, for
+// any number of inputs (across the 8-input groups) and any length (vector body and tail).
+TEST_CASE("sum_scaled and weighted_sum give bitwise the bits of copy, add/axpy and scale, one input at a time") {
+  uint64_t state = 12345;
+  auto next = [&] {  // values of mixed magnitude: a different order of the additions would show
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    const double u = static_cast<double>(state >> 11) / 9007199254740992.0;
+    return static_cast<float>((u - 0.5) * std::pow(10.0, static_cast<int>(state % 7) - 3));
+  };
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{33}, size_t{1000}, size_t{4099}}) {
+    for (size_t count : {size_t{1}, size_t{2}, size_t{3}, size_t{8}, size_t{9}, size_t{16}, size_t{17}, size_t{20}}) {
+      CAPTURE(n);
+      CAPTURE(count);
+      std::vector<Vec> in;
+      std::vector<ConstVecView> xs;
+      std::vector<float> w;
+      for (size_t k = 0; k < count; ++k) {
+        in.emplace_back(n);
+        for (float& v : in.back().view().host()) v = next();
+        w.push_back(next() * 3.0f);
+      }
+      for (const auto& v : in) xs.push_back(v.view());
+      const float scale = 1.0f / static_cast<float>(count);
+
+      Vec ref(n), got(n);
+      ops::copy(ref.view(), xs[0]);
+      for (size_t k = 1; k < count; ++k) ops::add(ref.view(), xs[k]);
+      ops::scale(ref.view(), scale);
+      ops::sum_scaled(got.view(), xs, scale);
+      CHECK(std::memcmp(ref.view().ptr, got.view().ptr, n * sizeof(float)) == 0);
+
+      Vec wref(n), wgot(n);
+      for (size_t i = 0; i < n; ++i) wref.view().host()[i] = w[0] * xs[0].ptr[i];
+      for (size_t k = 1; k < count; ++k) ops::axpy(wref.view(), w[k], xs[k]);
+      ops::weighted_sum(wgot.view(), xs, w);
+      CHECK(std::memcmp(wref.view().ptr, wgot.view().ptr, n * sizeof(float)) == 0);
+    }
+  }
+  Vec a(8), b(8);
+  CHECK_THROWS_AS(ops::sum_scaled(a.view(), {a.view(), b.view()}, 0.5f), RuntimeError);  // output overlaps an input
+  CHECK_THROWS_AS(ops::weighted_sum(a.view(), {b.view()}, {1.0f, 2.0f}), RuntimeError);  // one weight per input
+  CHECK_THROWS_AS(ops::sum_scaled(a.view(), {}, 1.0f), RuntimeError);
 }
 
 }  // namespace test_vec_ops_cpp
