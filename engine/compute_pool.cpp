@@ -1,5 +1,7 @@
 #include "engine/compute_pool.hpp"
 
+#include "engine/parallel.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -32,7 +34,17 @@ bool spin_until(Pred ready) {
   }
 }
 
+thread_local ComputePool* t_scope = nullptr;  // engine/parallel.hpp
+
 }  // namespace
+
+ParallelScope::ParallelScope(ComputePool* pool) : previous_(t_scope) { t_scope = pool; }
+ParallelScope::~ParallelScope() { t_scope = previous_; }
+
+void parallel_elementwise(size_t n, const std::function<void(size_t, size_t)>& f) {
+  if (t_scope) t_scope->parallel_for(n, kParallelGrain, f);
+  else if (n) f(0, n);
+}
 
 ComputePool::ComputePool(int threads, Model& caller, const std::function<std::unique_ptr<Model>()>& make_replica)
     : caller_(caller) {
@@ -43,6 +55,7 @@ ComputePool::ComputePool(int threads, Model& caller, const std::function<std::un
 ComputePool::~ComputePool() { shutdown(); }
 
 void ComputePool::run(Ticket& t, Model& m) {
+  ParallelScope none(nullptr);  // a task's own element-wise work stays on its thread
   try {
     t.task(m);
   } catch (...) {

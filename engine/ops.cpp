@@ -11,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "engine/cuda/cuda.hpp"
+#include "engine/parallel.hpp"
 
 namespace dtsim::engine::ops {
 
@@ -49,7 +50,13 @@ void copy(VecView dst, ConstVecView src) {
   require_host(dst.device, "copy");
   require_host(src.device, "copy");
   require_same(dst.size, src.size, "copy");
-  if (dst.size && dst.ptr != src.ptr) std::memmove(dst.ptr, src.ptr, dst.size * sizeof(float));
+  if (!dst.size || dst.ptr == src.ptr) return;
+  if (dst.ptr + dst.size <= src.ptr || src.ptr + src.size <= dst.ptr)  // disjoint: in parts (engine/parallel.hpp)
+    parallel_elementwise(dst.size, [&](size_t lo, size_t hi) {
+      std::memcpy(dst.ptr + lo, src.ptr + lo, (hi - lo) * sizeof(float));
+    });
+  else
+    std::memmove(dst.ptr, src.ptr, dst.size * sizeof(float));
 }
 
 void fill(VecView dst, float value) {
@@ -136,26 +143,32 @@ void sum_scaled(VecView out, const std::vector<ConstVecView>& xs, float scale) {
       throw RuntimeError("ops::sum_scaled: the output overlaps an input");
     ptrs.push_back(x.ptr);
   }
-  if (!out.size) return;
   // Groups of 8 inputs per pass (the first pass starts from xs[0], later ones from `out`): the
-  // same additions in the same order as copy(xs[0]), add(xs[1]), ..., scale.
-  for (size_t first = 0; first < ptrs.size();) {
-    const bool acc = first > 0;
-    const size_t k = std::min<size_t>(8, ptrs.size() - first);
-    const bool last = first + k == ptrs.size();
-    const float* const* x = ptrs.data() + first;
-    switch (k) {
-      case 1: sum_pass<1>(out.ptr, acc, x, out.size, last, scale); break;
-      case 2: sum_pass<2>(out.ptr, acc, x, out.size, last, scale); break;
-      case 3: sum_pass<3>(out.ptr, acc, x, out.size, last, scale); break;
-      case 4: sum_pass<4>(out.ptr, acc, x, out.size, last, scale); break;
-      case 5: sum_pass<5>(out.ptr, acc, x, out.size, last, scale); break;
-      case 6: sum_pass<6>(out.ptr, acc, x, out.size, last, scale); break;
-      case 7: sum_pass<7>(out.ptr, acc, x, out.size, last, scale); break;
-      default: sum_pass<8>(out.ptr, acc, x, out.size, last, scale); break;
+  // same additions in the same order as copy(xs[0]), add(xs[1]), ..., scale. Element-wise, so cut
+  // across the compute pool in scope (engine/parallel.hpp).
+  parallel_elementwise(out.size, [&](size_t lo, size_t hi) {
+    std::vector<const float*> part(ptrs.size());
+    for (size_t i = 0; i < ptrs.size(); ++i) part[i] = ptrs[i] + lo;
+    float* o = out.ptr + lo;
+    const size_t n = hi - lo;
+    for (size_t first = 0; first < part.size();) {
+      const bool acc = first > 0;
+      const size_t k = std::min<size_t>(8, part.size() - first);
+      const bool last = first + k == part.size();
+      const float* const* x = part.data() + first;
+      switch (k) {
+        case 1: sum_pass<1>(o, acc, x, n, last, scale); break;
+        case 2: sum_pass<2>(o, acc, x, n, last, scale); break;
+        case 3: sum_pass<3>(o, acc, x, n, last, scale); break;
+        case 4: sum_pass<4>(o, acc, x, n, last, scale); break;
+        case 5: sum_pass<5>(o, acc, x, n, last, scale); break;
+        case 6: sum_pass<6>(o, acc, x, n, last, scale); break;
+        case 7: sum_pass<7>(o, acc, x, n, last, scale); break;
+        default: sum_pass<8>(o, acc, x, n, last, scale); break;
+      }
+      first += k;
     }
-    first += k;
-  }
+  });
 }
 
 namespace {
@@ -192,24 +205,29 @@ void weighted_sum(VecView out, const std::vector<ConstVecView>& xs, const std::v
       throw RuntimeError("ops::weighted_sum: the output overlaps an input");
     ptrs.push_back(x.ptr);
   }
-  if (!out.size) return;
-  for (size_t first = 0; first < ptrs.size();) {
-    const bool acc = first > 0;
-    const size_t k = std::min<size_t>(8, ptrs.size() - first);
-    const float* const* x = ptrs.data() + first;
-    const float* w = weights.data() + first;
-    switch (k) {
-      case 1: weighted_pass<1>(out.ptr, acc, x, w, out.size); break;
-      case 2: weighted_pass<2>(out.ptr, acc, x, w, out.size); break;
-      case 3: weighted_pass<3>(out.ptr, acc, x, w, out.size); break;
-      case 4: weighted_pass<4>(out.ptr, acc, x, w, out.size); break;
-      case 5: weighted_pass<5>(out.ptr, acc, x, w, out.size); break;
-      case 6: weighted_pass<6>(out.ptr, acc, x, w, out.size); break;
-      case 7: weighted_pass<7>(out.ptr, acc, x, w, out.size); break;
-      default: weighted_pass<8>(out.ptr, acc, x, w, out.size); break;
+  parallel_elementwise(out.size, [&](size_t lo, size_t hi) {  // element-wise (engine/parallel.hpp)
+    std::vector<const float*> part(ptrs.size());
+    for (size_t i = 0; i < ptrs.size(); ++i) part[i] = ptrs[i] + lo;
+    float* o = out.ptr + lo;
+    const size_t n = hi - lo;
+    for (size_t first = 0; first < part.size();) {
+      const bool acc = first > 0;
+      const size_t k = std::min<size_t>(8, part.size() - first);
+      const float* const* x = part.data() + first;
+      const float* w = weights.data() + first;
+      switch (k) {
+        case 1: weighted_pass<1>(o, acc, x, w, n); break;
+        case 2: weighted_pass<2>(o, acc, x, w, n); break;
+        case 3: weighted_pass<3>(o, acc, x, w, n); break;
+        case 4: weighted_pass<4>(o, acc, x, w, n); break;
+        case 5: weighted_pass<5>(o, acc, x, w, n); break;
+        case 6: weighted_pass<6>(o, acc, x, w, n); break;
+        case 7: weighted_pass<7>(o, acc, x, w, n); break;
+        default: weighted_pass<8>(o, acc, x, w, n); break;
+      }
+      first += k;
     }
-    first += k;
-  }
+  });
 }
 
 void add(VecView y, ConstVecView x) {

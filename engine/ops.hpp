@@ -1,6 +1,7 @@
 // Vector ops used by optimizers and algorithms (server averaging, model merges, stale copies).
 // They dispatch on the views' device; on the host they are plain, deterministic loops
-// (fixed summation order), so results never depend on threads or scheduling.
+// (fixed summation order), so results never depend on threads or scheduling. copy, sum_scaled
+// and weighted_sum cut large host passes across the compute pool in scope (engine/parallel.hpp).
 #pragma once
 #include <vector>
 

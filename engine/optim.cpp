@@ -4,6 +4,7 @@
 
 #include "common/error.hpp"
 #include "engine/cuda/cuda.hpp"
+#include "engine/parallel.hpp"
 
 namespace dtsim::engine {
 
@@ -39,32 +40,34 @@ void Sgd::step(VecView w, ConstVecView g, double lr) {
   const float lrf = static_cast<float>(lr);
   const float wd = static_cast<float>(cfg_.weight_decay);
   const float mu = static_cast<float>(cfg_.momentum);
-  float* pw = w.ptr;
-  const float* pg = g.ptr;
   const size_t n = w.size;
-
-  if (cfg_.momentum == 0.0) {
-    if (wd != 0.0f)
-      for (size_t i = 0; i < n; ++i) pw[i] -= lrf * (pg[i] + wd * pw[i]);
-    else
-      for (size_t i = 0; i < n; ++i) pw[i] -= lrf * pg[i];
-    return;
-  }
-
-  if (v_.size() != n)
+  if (cfg_.momentum != 0.0 && v_.size() != n)
     throw RuntimeError("Sgd::step: optimizer state holds " + std::to_string(v_.size()) + " floats, step got " +
                        std::to_string(n));
-  float* pv = v_.data();
-  if (first_) {
-    for (size_t i = 0; i < n; ++i) pv[i] = pg[i] + wd * pw[i];
-    first_ = false;
-  } else {
-    for (size_t i = 0; i < n; ++i) pv[i] = mu * pv[i] + (pg[i] + wd * pw[i]);
-  }
-  if (cfg_.nesterov)
-    for (size_t i = 0; i < n; ++i) pw[i] -= lrf * ((pg[i] + wd * pw[i]) + mu * pv[i]);
-  else
-    for (size_t i = 0; i < n; ++i) pw[i] -= lrf * pv[i];
+  // Element-wise: each element's update reads only its own w, g and v (engine/parallel.hpp).
+  const bool first = first_, nesterov = cfg_.nesterov, plain = cfg_.momentum == 0.0;
+  parallel_elementwise(n, [&](size_t lo, size_t hi) {
+    float* pw = w.ptr + lo;
+    const float* pg = g.ptr + lo;
+    const size_t m = hi - lo;
+    if (plain) {
+      if (wd != 0.0f)
+        for (size_t i = 0; i < m; ++i) pw[i] -= lrf * (pg[i] + wd * pw[i]);
+      else
+        for (size_t i = 0; i < m; ++i) pw[i] -= lrf * pg[i];
+      return;
+    }
+    float* pv = v_.data() + lo;
+    if (first)
+      for (size_t i = 0; i < m; ++i) pv[i] = pg[i] + wd * pw[i];
+    else
+      for (size_t i = 0; i < m; ++i) pv[i] = mu * pv[i] + (pg[i] + wd * pw[i]);
+    if (nesterov)
+      for (size_t i = 0; i < m; ++i) pw[i] -= lrf * ((pg[i] + wd * pw[i]) + mu * pv[i]);
+    else
+      for (size_t i = 0; i < m; ++i) pw[i] -= lrf * pv[i];
+  });
+  if (!plain) first_ = false;
 }
 
 }  // namespace dtsim::engine

@@ -84,16 +84,7 @@ void RunState::reduce(Collective& c) {
     xs.push_back(c.parts[static_cast<size_t>(i)].view());
     ws.push_back(c.op == algo::Reduce::Sum ? 1.0f : static_cast<float>(c.weights[static_cast<size_t>(i)] / wsum));
   }
-  // Element-wise and memory-bound: cut across the compute pool's threads (engine/compute_pool.hpp).
-  const engine::VecView o = out->view();
-  auto part = [&](size_t lo, size_t hi) {
-    std::vector<engine::ConstVecView> sub;
-    sub.reserve(xs.size());
-    for (const auto& x : xs) sub.push_back(x.sub(lo, hi - lo));
-    engine::ops::weighted_sum(o.sub(lo, hi - lo), sub, ws);
-  };
-  if (pool && engine::is_host(o.device)) pool->parallel_for(o.size, size_t{1} << 16, part);
-  else part(0, o.size);
+  engine::ops::weighted_sum(out->view(), xs, ws);  // cut across the compute pool (engine/parallel.hpp)
   c.result = out;
 }
 

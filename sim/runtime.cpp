@@ -15,6 +15,7 @@
 #include "algorithms/api.hpp"
 #include "engine/model.hpp"
 #include "engine/ops.hpp"
+#include "engine/parallel.hpp"
 #include "sim/checkpoint.hpp"
 #include "sim/failures.hpp"
 #include "sim/grouping.hpp"
@@ -413,6 +414,9 @@ void start_failures(Run& run) {
 bool simulate(Run& run) {
   RunState& s = run.s;
   sg4::Engine& e = *run.engine;
+  // Actors run on this thread (SimGrid's raw contexts): their element-wise passes (a server's mean,
+  // an optimizer step, a model copy) are cut across the compute pool (engine/parallel.hpp).
+  engine::ParallelScope scope(s.pool.get());
   if (!s.x.training.max_time_s) {
     e.run();
     return false;

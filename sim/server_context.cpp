@@ -15,29 +15,16 @@
 
 namespace dtsim::sim::detail {
 
-// The mean and the snapshot copy are element-wise and memory-bound (8 gradients of the quickstart's
-// 0.9 MB each are read from the last-level cache): they are cut across the compute pool's threads,
-// idle at this point of a synchronous step (bench/README.md, "Real mode: the compute pool").
 void ServerCtx::apply_all(SyncStepState& st) {
-  if (s_.real) {
-    constexpr size_t kGrain = 1 << 16;  // floats per part at least: below, one thread is faster
-    auto parallel = [&](size_t n, const std::function<void(size_t, size_t)>& f) {
-      if (s_.pool) s_.pool->parallel_for(n, kGrain, f);
-      else if (n) f(0, n);
-    };
+  if (s_.real) {  // each pass cut across the compute pool's idle threads (engine/parallel.hpp)
     for (int j = 0; j < s_.K; ++j) {
       const size_t off = s_.shard_off[static_cast<size_t>(j)], len = s_.shard_len[static_cast<size_t>(j)];
-      const engine::VecView mean = st.mean[static_cast<size_t>(j)];
-      parallel(len, [&](size_t lo, size_t hi) {
-        std::vector<Message> grads;
-        grads.reserve(st.grads.size());
-        for (const auto& g : st.grads) grads.push_back(Message{.data = Payload{g, off + lo, hi - lo}});
-        algo::mean_in_rank_order(mean.sub(lo, hi - lo), grads);
-      });
+      std::vector<Message> grads;
+      for (const auto& g : st.grads) grads.push_back(Message{.data = Payload{g, off, len}});
+      algo::mean_in_rank_order(st.mean[static_cast<size_t>(j)], grads);
       st.apply[static_cast<size_t>(j)]();
     }
-    const engine::VecView snap = st.snapshot->view(), global = s_.global.view();
-    parallel(global.size, [&](size_t lo, size_t hi) { engine::ops::copy(snap.sub(lo, hi - lo), global.sub(lo, hi - lo)); });
+    engine::ops::copy(st.snapshot->view(), s_.global.view());
   }
   st.applied = true;
   s_.sync->note.notify();

@@ -9,6 +9,7 @@
 
 #include "algorithms/api.hpp"
 #include "engine/ops.hpp"
+#include "engine/parallel.hpp"
 #include "sim/preflight.hpp"
 #include "tests/sim/helpers.hpp"
 
@@ -104,6 +105,36 @@ TEST_CASE("compute pool: per-tensor synchronous servers on 2 shards give the sam
     CAPTURE(name);
     doc["algorithm"] = {{"name", name}, {"overlap", {{"kind", "per-tensor"}}}};
     CHECK(run_with_pool(doc, 2) == run_with_pool(doc, 1));
+  }
+}
+
+// The element-wise passes on the simulation thread (a server's mean, optimizer step and model copy,
+// an all-reduce's weighted sum) are cut across the pool's threads only above engine::kParallelGrain
+// floats: a model of 300,000 parameters is cut in 2 or 3 parts even per shard of two.
+TEST_CASE("compute pool: servers' means, optimizer steps, model copies and all-reduce sums cut across threads give the same bytes") {
+  json base = small_config(4, 2);
+  base["model"]["hidden"] = {4000};  // 64*4000 + 4000 + 4000*10 + 10 = 300,010 parameters
+  base["dataset"]["train"] = 512;
+  base["training"]["samples"] = 512;
+  REQUIRE(300010 / 2 >= 2 * engine::kParallelGrain);
+  const std::vector<std::pair<std::string, json>> cases = {
+      {"ssgd per-tensor", {{"name", "ssgd"}, {"lr", 0.05}, {"momentum", 0.9}, {"overlap", {{"kind", "per-tensor"}}}}},
+      {"ssgd none, nesterov", {{"name", "ssgd"}, {"lr", 0.05}, {"momentum", 0.9}, {"nesterov", true}, {"overlap", {{"kind", "none"}}}}},
+      {"ssgd ring ddp", {{"name", "ssgd"}, {"comm", "allreduce"}, {"lr", 0.05}, {"overlap", {{"kind", "ddp"}}}}},
+      {"asgd", {{"name", "asgd"}, {"lr", 0.05}, {"overlap", {{"kind", "per-tensor"}}}}},
+      {"local-sgd", {{"name", "local-sgd"}, {"comm", "allreduce"}, {"period", 2}, {"lr", 0.05}}},
+  };
+  for (int shards : {1, 2}) {
+    for (const auto& [name, algorithm] : cases) {
+      CAPTURE(shards);
+      CAPTURE(name);
+      json doc = base;
+      doc["platform"]["servers"]["count"] = shards;
+      doc["algorithm"] = algorithm;
+      const Outputs one = run_with_pool(doc, 1);
+      CHECK(run_with_pool(doc, 2) == one);
+      CHECK(run_with_pool(doc, 3) == one);
+    }
   }
 }
 
