@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "common/error.hpp"
 #include "engine/cuda/cuda.hpp"
@@ -129,50 +130,6 @@ void sum_pass(float* o, bool acc, const float* const* x, size_t n, bool last, fl
   else last ? sum_pass<K, false, true>(o, x, n, scale) : sum_pass<K, false, false>(o, x, n, scale);
 }
 
-}  // namespace
-
-void sum_scaled(VecView out, const std::vector<ConstVecView>& xs, float scale) {
-  require_host(out.device, "sum_scaled");
-  if (xs.empty()) throw RuntimeError("ops::sum_scaled: no inputs");
-  std::vector<const float*> ptrs;
-  ptrs.reserve(xs.size());
-  for (const auto& x : xs) {
-    require_host(x.device, "sum_scaled");
-    require_same(out.size, x.size, "sum_scaled");
-    if (x.size && x.ptr < out.ptr + out.size && out.ptr < x.ptr + x.size)
-      throw RuntimeError("ops::sum_scaled: the output overlaps an input");
-    ptrs.push_back(x.ptr);
-  }
-  // Groups of 8 inputs per pass (the first pass starts from xs[0], later ones from `out`): the
-  // same additions in the same order as copy(xs[0]), add(xs[1]), ..., scale. Element-wise, so cut
-  // across the compute pool in scope (engine/parallel.hpp).
-  parallel_elementwise(out.size, [&](size_t lo, size_t hi) {
-    std::vector<const float*> part(ptrs.size());
-    for (size_t i = 0; i < ptrs.size(); ++i) part[i] = ptrs[i] + lo;
-    float* o = out.ptr + lo;
-    const size_t n = hi - lo;
-    for (size_t first = 0; first < part.size();) {
-      const bool acc = first > 0;
-      const size_t k = std::min<size_t>(8, part.size() - first);
-      const bool last = first + k == part.size();
-      const float* const* x = part.data() + first;
-      switch (k) {
-        case 1: sum_pass<1>(o, acc, x, n, last, scale); break;
-        case 2: sum_pass<2>(o, acc, x, n, last, scale); break;
-        case 3: sum_pass<3>(o, acc, x, n, last, scale); break;
-        case 4: sum_pass<4>(o, acc, x, n, last, scale); break;
-        case 5: sum_pass<5>(o, acc, x, n, last, scale); break;
-        case 6: sum_pass<6>(o, acc, x, n, last, scale); break;
-        case 7: sum_pass<7>(o, acc, x, n, last, scale); break;
-        default: sum_pass<8>(o, acc, x, n, last, scale); break;
-      }
-      first += k;
-    }
-  });
-}
-
-namespace {
-
 // The weighted form of sum_pass: o[i] = (acc ? o[i] : w[0]*x[0][i]) + w[k]*x[k][i] + ..., in order.
 template <int K, bool Acc>
 void weighted_pass(float* __restrict o, const float* const* x, const float* w, size_t n) {
@@ -191,43 +148,70 @@ void weighted_pass(float* o, bool acc, const float* const* x, const float* w, si
   acc ? weighted_pass<K, true>(o, x, w, n) : weighted_pass<K, false>(o, x, w, n);
 }
 
-}  // namespace
+// f(std::integral_constant<int, K>) for K = k in 1..8: the passes' input count as a constant.
+template <class F>
+void with_count(size_t k, F&& f) {
+  switch (k) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
+}
 
-void weighted_sum(VecView out, const std::vector<ConstVecView>& xs, const std::vector<float>& weights) {
-  require_host(out.device, "weighted_sum");
-  if (xs.empty() || xs.size() != weights.size()) throw RuntimeError("ops::weighted_sum: need one weight per input");
+// The inputs of a multi-input pass: host views of out's size, none overlapping `out`.
+std::vector<const float*> host_inputs(VecView out, const std::vector<ConstVecView>& xs, const char* op) {
+  require_host(out.device, op);
   std::vector<const float*> ptrs;
   ptrs.reserve(xs.size());
   for (const auto& x : xs) {
-    require_host(x.device, "weighted_sum");
-    require_same(out.size, x.size, "weighted_sum");
+    require_host(x.device, op);
+    require_same(out.size, x.size, op);
     if (x.size && x.ptr < out.ptr + out.size && out.ptr < x.ptr + x.size)
-      throw RuntimeError("ops::weighted_sum: the output overlaps an input");
+      throw RuntimeError(std::string("ops::") + op + ": the output overlaps an input");
     ptrs.push_back(x.ptr);
   }
-  parallel_elementwise(out.size, [&](size_t lo, size_t hi) {  // element-wise (engine/parallel.hpp)
+  return ptrs;
+}
+
+// Runs pass(K, o, x, first, last, n) over `out` for each group of up to 8 inputs (x: the group's
+// pointers, first: its first input's index, last: whether it is the last group), the first group
+// writing `out` and the later ones adding to it. Element-wise, so cut across the compute pool in
+// scope (engine/parallel.hpp).
+template <class Pass>
+void grouped_passes(VecView out, const std::vector<const float*>& ptrs, Pass pass) {
+  parallel_elementwise(out.size, [&](size_t lo, size_t hi) {
     std::vector<const float*> part(ptrs.size());
     for (size_t i = 0; i < ptrs.size(); ++i) part[i] = ptrs[i] + lo;
-    float* o = out.ptr + lo;
-    const size_t n = hi - lo;
     for (size_t first = 0; first < part.size();) {
-      const bool acc = first > 0;
       const size_t k = std::min<size_t>(8, part.size() - first);
-      const float* const* x = part.data() + first;
-      const float* w = weights.data() + first;
-      switch (k) {
-        case 1: weighted_pass<1>(o, acc, x, w, n); break;
-        case 2: weighted_pass<2>(o, acc, x, w, n); break;
-        case 3: weighted_pass<3>(o, acc, x, w, n); break;
-        case 4: weighted_pass<4>(o, acc, x, w, n); break;
-        case 5: weighted_pass<5>(o, acc, x, w, n); break;
-        case 6: weighted_pass<6>(o, acc, x, w, n); break;
-        case 7: weighted_pass<7>(o, acc, x, w, n); break;
-        default: weighted_pass<8>(o, acc, x, w, n); break;
-      }
+      with_count(k, [&](auto K) { pass(K, out.ptr + lo, part.data() + first, first, first + k == part.size(), hi - lo); });
       first += k;
     }
   });
+}
+
+}  // namespace
+
+void sum_scaled(VecView out, const std::vector<ConstVecView>& xs, float scale) {
+  if (xs.empty()) throw RuntimeError("ops::sum_scaled: no inputs");
+  // The same additions in the same order as copy(xs[0]), add(xs[1]), ..., scale.
+  grouped_passes(out, host_inputs(out, xs, "sum_scaled"),
+                 [scale](auto K, float* o, const float* const* x, size_t first, bool last, size_t n) {
+                   sum_pass<decltype(K)::value>(o, first > 0, x, n, last, scale);
+                 });
+}
+
+void weighted_sum(VecView out, const std::vector<ConstVecView>& xs, const std::vector<float>& weights) {
+  if (xs.empty() || xs.size() != weights.size()) throw RuntimeError("ops::weighted_sum: need one weight per input");
+  grouped_passes(out, host_inputs(out, xs, "weighted_sum"),
+                 [&weights](auto K, float* o, const float* const* x, size_t first, bool, size_t n) {
+                   weighted_pass<decltype(K)::value>(o, first > 0, x, weights.data() + first, n);
+                 });
 }
 
 void add(VecView y, ConstVecView x) {
