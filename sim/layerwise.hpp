@@ -83,13 +83,21 @@ LayerPlan make_layer_plan(const engine::ModelInfo& model, const OverlapSpec& ove
 // The trace tag of Horovod's negotiation messages.
 constexpr int kNegotiationTag = -2;
 
-struct StepChain {
+struct StepChain : std::enable_shared_from_this<StepChain> {
   const LayerPlan* plan = nullptr;
   // The gradient's math is issued to the compute pool when the parameters are complete (at once,
   // or for compute_async(Incoming&) once the pull is all in: `needs_math`, and `math` is set then);
-  // `math` awaits it, in the compute actor between the forward and the backward, so no tensor of
-  // the gradient leaves before it is computed.
+  // `math` awaits it (and checks its loss), in the compute actor between the forward and the
+  // backward, so no tensor of the gradient leaves before it is computed — except under a
+  // per-tensor synchronous server, where the tensors that leave are only pointers until the
+  // server's update reads them: there `math` stays pending past the forward (`deferred`) and the
+  // first reader of the gradient settles it (settle_math): the server's update
+  // (RunState::settle_gradient), the algorithm's wait on the gradient (ChainFuture), the worker's
+  // next minibatch. The simulation then goes on through the backward and the pushes while the
+  // gradient is computed. Each of those points is one in simulated time, the same with any number
+  // of pool threads, so the run's outputs are too (docs/engine.md, "Threads").
   bool needs_math = false;
+  bool deferred = false;
   std::function<void()> math;
   double amount = 0;  // flops of the whole minibatch on the worker's host
   algo::Gradient g;   // the gradient (its buffer is filled before the backward starts)
@@ -109,6 +117,13 @@ struct StepChain {
   void mark_ready(size_t tensor, double now);
   void wait_finished() {
     note.wait_until([this] { return finished; });
+  }
+  // Awaits the gradient's math if it is still pending (see `math`).
+  void settle_math() {
+    if (!math) return;
+    const std::function<void()> f = std::move(math);
+    math = nullptr;
+    f();
   }
 };
 

@@ -122,6 +122,14 @@ struct RunState {
     if (pool) pool->drain();
   }
   std::vector<engine::ComputePool::Handle> last_math;  // per worker: its last gradient issued
+  // Per worker: its latest minibatch whose gradient's math may still be pending past its forward
+  // (per-tensor synchronous servers, StepChain::deferred). settle_gradient awaits it (and checks
+  // its loss) if it is still pending and, when `buf` is given, if it is the one that fills `buf`.
+  std::vector<std::weak_ptr<StepChain>> unsettled;
+  void settle_gradient(int worker, const Vec* buf = nullptr) {
+    if (static_cast<size_t>(worker) >= unsettled.size()) return;
+    if (auto c = unsettled[static_cast<size_t>(worker)].lock(); c && (!buf || c->g.buf.get() == buf)) c->settle_math();
+  }
   // Evaluations run on the pool too, from copies of the global model and worker 0's state taken at
   // the evaluation point; a row's losses are filled in by finish_evaluations (before a checkpoint
   // is written, and at the end), the done ones also as the run goes (collect_evaluations).

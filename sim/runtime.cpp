@@ -120,6 +120,7 @@ void set_up(Run& run) {
     const engine::SampleShape in = shape;  // (clang 14 cannot capture structured bindings)
     const int out = classes;
     s.last_math.resize(static_cast<size_t>(s.N));
+    s.unsettled.resize(static_cast<size_t>(s.N));
     s.pool = std::make_unique<engine::ComputePool>(resolve_pool(x), *run.model, [&x, in, out] {
       json spec = x.model;
       ObjectReader r(spec, {x.file, "model"});

@@ -17,6 +17,8 @@ namespace dtsim::sim::detail {
 
 void ServerCtx::apply_all(SyncStepState& st) {
   if (s_.real) {  // each pass cut across the compute pool's idle threads (engine/parallel.hpp)
+    for (size_t i = 0; i < st.grads.size(); ++i)  // the first read of the step's gradients
+      if (st.grads[i]) s_.settle_gradient(static_cast<int>(i), st.grads[i].get());
     for (int j = 0; j < s_.K; ++j) {
       const size_t off = s_.shard_off[static_cast<size_t>(j)], len = s_.shard_len[static_cast<size_t>(j)];
       std::vector<Message> grads;

@@ -24,6 +24,7 @@ struct ChainFuture : Future<Gradient>::Impl {
   std::shared_ptr<StepChain> chain;
   void wait() override {
     chain->wait_finished();
+    chain->settle_math();  // the algorithm reads the gradient next
   }
   bool test() override { return chain->finished; }
   Gradient& get() override { return chain->g; }
@@ -79,6 +80,11 @@ std::shared_ptr<StepChain> WorkerCtx::new_chain() {
 }
 
 void WorkerCtx::start_chain(const std::shared_ptr<StepChain>& c) {
+  // Under a per-tensor synchronous server the gradient's math may stay pending past the forward
+  // (StepChain::math): the server's update settles it, or the algorithm's wait, or at the latest
+  // this worker's next minibatch (issue_math).
+  c->deferred = s_.real && s_.plan.overlap.kind == OverlapSpec::Kind::PerTensor &&
+                s_.plan.comm == algo::Algorithm::LayerComm::SyncServer;
   after(chain_seq_, "compute-" + std::to_string(rank_) + "-" + std::to_string(c->minibatch), [this, c] { run_chain(*c); });
 }
 
@@ -115,10 +121,8 @@ void WorkerCtx::run_chain(StepChain& c) {
     c.note.wait_until([&] { return static_cast<bool>(c.math); });
     waited += now() - w0;
   }
-  if (c.math) {  // the gradient, before the backward hands out its tensors
-    c.math();
-    c.math = nullptr;
-  }
+  if (!c.deferred) c.settle_math();  // the gradient, before the backward hands out its tensors
+  else if (c.math) s_.unsettled[static_cast<size_t>(rank_)] = c.shared_from_this();
   for (size_t l = L; l-- > 0;) {
     phase(p.shares.backward[l], l, 2);
     const auto& ts = p.shape.layers[l].tensors;

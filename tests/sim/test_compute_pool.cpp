@@ -108,6 +108,35 @@ TEST_CASE("compute pool: per-tensor synchronous servers on 2 shards give the sam
   }
 }
 
+// Under a per-tensor synchronous server a gradient's math is awaited, and its loss checked, where the
+// gradient is first read (the server's update, or the algorithm's own wait on it: od-sgd), not where
+// the forward ends (sim/layerwise.hpp, StepChain::math): a run that diverges stops at one point in
+// simulated time whatever the number of threads.
+TEST_CASE("compute pool: a diverging run under a per-tensor synchronous server stops at the same point with 1 and 2 threads") {
+  json doc = with_trace(small_config(4, 2));
+  for (const char* name : {"ssgd", "od-sgd"}) {
+    CAPTURE(name);
+    doc["algorithm"] = {{"name", name}, {"overlap", {{"kind", "per-tensor"}}}};
+    if (std::string(name) == "od-sgd") {  // the local step blows up: the worker's own wait reads it first
+      doc["algorithm"]["warmup_steps"] = 1;
+      doc["algorithm"]["local_lr"] = 1e30;
+    } else {
+      doc["algorithm"]["lr"] = 1e30;
+    }
+    std::vector<Outputs> outs;
+    for (int pool : {1, 2}) {
+      CAPTURE(pool);
+      doc["compute"]["pool"] = pool;
+      const ChildRun r = run_forked(load(doc));
+      REQUIRE(r.exit_code == 0);  // a diverged run writes its outputs (the CLI exits 3)
+      REQUIRE(r.summary["status"] == "diverged");
+      CHECK(r.summary["stopped"]["detail"].get<std::string>().find("loss of worker") != std::string::npos);
+      outs.push_back(outputs_of(r));
+    }
+    CHECK(outs[0] == outs[1]);
+  }
+}
+
 // The element-wise passes on the simulation thread (a server's mean, optimizer step and model copy,
 // an all-reduce's weighted sum) are cut across the pool's threads only above engine::kParallelGrain
 // floats: a model of 300,000 parameters is cut in 2 or 3 parts even per shard of two.
