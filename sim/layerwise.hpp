@@ -88,12 +88,12 @@ struct StepChain : std::enable_shared_from_this<StepChain> {
   // The gradient's math is issued to the compute pool when the parameters are complete (at once,
   // or for compute_async(Incoming&) once the pull is all in: `needs_math`, and `math` is set then);
   // `math` awaits it (and checks its loss), in the compute actor between the forward and the
-  // backward, so no tensor of the gradient leaves before it is computed — except under a
-  // per-tensor synchronous server, where the tensors that leave are only pointers until the
-  // server's update reads them: there `math` stays pending past the forward (`deferred`) and the
-  // first reader of the gradient settles it (settle_math): the server's update
-  // (RunState::settle_gradient), the algorithm's wait on the gradient (ChainFuture), the worker's
-  // next minibatch. The simulation then goes on through the backward and the pushes while the
+  // backward, so no tensor of the gradient leaves before it is computed — except under per-tensor
+  // pushes to a server, where the tensors that leave are only pointers until the server reads
+  // them: there `math` stays pending past the forward (`deferred`) and the first reader of the
+  // gradient settles it (settle_math): a synchronous server's update, an asynchronous server's
+  // receipt of the worker's whole range (RunState::settle_gradient), the algorithm's wait on the
+  // gradient (ChainFuture), the worker's next minibatch. The simulation then goes on through the backward and the pushes while the
   // gradient is computed. Each of those points is one in simulated time, the same with any number
   // of pool threads, so the run's outputs are too (docs/engine.md, "Threads").
   bool needs_math = false;

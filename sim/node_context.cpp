@@ -136,6 +136,7 @@ std::unique_ptr<Message> NodeBase::get_one(const std::string& what) {
                                                  .data = Payload{part.buf, s_.shard_off[k], s_.shard_len[k], part.element_bytes},
                                                  .bytes = part.bytes, .sent_at = part.sent_at});
     partial_.erase({m->src, m->tag, m->step});
+    if (s_.real) s_.settle_gradient(out->src, out->data.buf.get());  // its first reader (StepChain::math)
     return out;
   }
 }

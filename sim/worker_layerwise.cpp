@@ -80,11 +80,12 @@ std::shared_ptr<StepChain> WorkerCtx::new_chain() {
 }
 
 void WorkerCtx::start_chain(const std::shared_ptr<StepChain>& c) {
-  // Under a per-tensor synchronous server the gradient's math may stay pending past the forward
-  // (StepChain::math): the server's update settles it, or the algorithm's wait, or at the latest
-  // this worker's next minibatch (issue_math).
+  // Under per-tensor pushes to a server the gradient's math may stay pending past the forward
+  // (StepChain::math): the server settles it (a synchronous one at its update, an asynchronous one
+  // when the worker's whole range is in), or the algorithm's wait, or at the latest this worker's
+  // next minibatch (issue_math).
   c->deferred = s_.real && s_.plan.overlap.kind == OverlapSpec::Kind::PerTensor &&
-                s_.plan.comm == algo::Algorithm::LayerComm::SyncServer;
+                (s_.plan.comm == algo::Algorithm::LayerComm::SyncServer || s_.plan.comm == algo::Algorithm::LayerComm::AsyncServer);
   after(chain_seq_, "compute-" + std::to_string(rank_) + "-" + std::to_string(c->minibatch), [this, c] { run_chain(*c); });
 }
 

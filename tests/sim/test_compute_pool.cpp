@@ -108,16 +108,17 @@ TEST_CASE("compute pool: per-tensor synchronous servers on 2 shards give the sam
   }
 }
 
-// Under a per-tensor synchronous server a gradient's math is awaited, and its loss checked, where the
-// gradient is first read (the server's update, or the algorithm's own wait on it: od-sgd), not where
-// the forward ends (sim/layerwise.hpp, StepChain::math): a run that diverges stops at one point in
-// simulated time whatever the number of threads.
-TEST_CASE("compute pool: a diverging run under a per-tensor synchronous server stops at the same point with 1 and 2 threads") {
+// Under per-tensor pushes to a server a gradient's math is awaited, and its loss checked, where the
+// gradient is first read (a synchronous server's update, an asynchronous server's receipt of the
+// whole range, or the algorithm's own wait on it: od-sgd), not where the forward ends
+// (sim/layerwise.hpp, StepChain::math): a run that diverges stops at one point in simulated time
+// whatever the number of threads.
+TEST_CASE("compute pool: a diverging run under per-tensor pushes to a server stops at the same point with 1 and 2 threads") {
   json doc = with_trace(small_config(4, 2));
-  for (const char* name : {"ssgd", "od-sgd"}) {
+  for (const std::string name : {"ssgd", "od-sgd", "asgd"}) {
     CAPTURE(name);
     doc["algorithm"] = {{"name", name}, {"overlap", {{"kind", "per-tensor"}}}};
-    if (std::string(name) == "od-sgd") {  // the local step blows up: the worker's own wait reads it first
+    if (name == "od-sgd") {  // the local step blows up: the worker's own wait reads it first
       doc["algorithm"]["warmup_steps"] = 1;
       doc["algorithm"]["local_lr"] = 1e30;
     } else {
