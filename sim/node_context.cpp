@@ -62,7 +62,16 @@ void NodeBase::adopt(std::vector<sg4::CommPtr>& comms, std::vector<std::shared_p
   if (outstanding_tickets_.size() >= 64) std::erase_if(outstanding_tickets_, [](const auto& t) { return t->done; });
   if (outstanding_.size() < prune_at_) return;
   const size_t before = live_count(outstanding_);
-  std::erase_if(outstanding_, [](const sg4::CommPtr& c) { return test_comm(c); });
+  // A send whose transfer has ended (it has a finish time) is waited for, which returns at once.
+  // Testing it instead would leave it in this actor's activity list until the actor ends (SimGrid
+  // 3.32's ActivityImpl::test finishes a done activity without the issuer's simcall), and every
+  // later completion of this actor's activities walks that list: an asynchronous server's replies
+  // made it grow by one per gradient (bench/README.md, "Real mode: the compute pool").
+  std::erase_if(outstanding_, [](const sg4::CommPtr& c) {
+    if (c && c->get_finish_time() < 0) return false;  // still in transit, or not matched yet
+    wait_comm(c);
+    return true;
+  });
   live_sends_ -= before - live_count(outstanding_);
   prune_at_ = std::max<size_t>(64, 2 * outstanding_.size());
 }
