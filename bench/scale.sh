@@ -5,8 +5,8 @@
 # (sim/preflight.hpp: estimate_cost). Figures and profiles: bench/README.md, "Speed at scale".
 #   bench/scale.sh [BUILD_DIR] [FORM:WORKERS:STEPS:OVERLAP ...] > scale.csv
 # FORM is ps, ps-group (the PS with platform.workers.grouping "identical": one worker simulated for
-# all), asgd (the PS with algorithm.name asgd: each gradient applied on arrival, STEPS gradients
-# per worker), ring (the same run with algorithm.comm allreduce), ring-agg (the ring with
+# all), asgd, dc-asgd, ssp (the PS with that algorithm.name: asynchronous, STEPS gradients per
+# worker), ring (the same run with algorithm.comm allreduce), ring-agg (the ring with
 # platform.collective.transfers "aggregated", its workers V100s so that DDP's reductions do not
 # load a CPU and the aggregated form applies) or hier (hierarchical all-reduce in groups of 32); the
 # default list is the small end of the study (minutes on the 2-core VM); the targets are
@@ -31,7 +31,7 @@ for r in "${runs[@]}"; do
     ring-agg) sets+=(--set algorithm.comm=allreduce --set platform.workers.speed=v100
                      --set 'platform.collective={"algorithm": "ring", "transfers": "aggregated"}') ;;
     hier) sets+=(--set algorithm.comm=allreduce --set 'platform.collective={"algorithm": "hierarchical", "group_size": 32}') ;;
-    asgd) sets+=(--set algorithm.name=asgd) ;;
+    asgd|dc-asgd|ssp) sets+=(--set algorithm.name="$form") ;;
   esac
   est=$("$B" validate "$cfg" "${sets[@]}" | sed -n 's/.*transfers, [~]*\([0-9.]*\) \(s\|min\|h\) of.*/\1 \2/p')
   est=$(python3 -c "import sys;v,u=sys.argv[1],sys.argv[2];print(float(v)*{'s':1,'min':60,'h':3600}[u])" $est 2>/dev/null || echo "<1")

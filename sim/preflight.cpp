@@ -226,7 +226,14 @@ RunCost estimate_cost(const Experiment& x) {
     // A push and a pull per shard piece; per-tensor overlap splits them at the tensors' boundaries.
     const double pieces = x.overlap.kind == OverlapSpec::Kind::PerTensor ? std::max<double>(tensors, K) : K;
     c.transfers = N * rounds * 2 * pieces;
-    per_transfer_us = 8 + 0.012 * (N + K);
+    if (algorithm->layer_comm() == algo::Algorithm::LayerComm::AsyncServer)
+      // An asynchronous server's transfers neither start nor end together: each event re-solves
+      // the sharing of the ~N flows in flight (network/optim:Full, sim/platform.cpp). Fitted on
+      // asgd, dc-asgd and ssp on the scaling study's PS, 25 to 800 workers, within 1.3x
+      // (bench/README.md, "Asynchronous servers at scale").
+      per_transfer_us = 7.5 + 0.046 * N + 3.1e-4 * N * N;
+    else
+      per_transfer_us = 8 + 0.012 * (N + K);
     if (N >= 64 && !x.platform.group_identical && grouping_unused(x, *algorithm).empty())
       c.hint = "platform.workers.grouping \"identical\" simulates the " + std::to_string(static_cast<long>(N)) +
                " identical workers as one, exactly (docs/platforms.md, \"Identical workers simulated once\")";

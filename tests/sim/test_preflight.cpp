@@ -418,6 +418,22 @@ TEST_CASE("the cost estimate counts the transfers a timing-only run makes (param
   }
 }
 
+// An asynchronous server's flows are in flight together, each event re-solving all of them: at 800
+// workers a transfer cost 305 us against 7.5 us for the synchronous step's (bench/README.md,
+// "Asynchronous servers at scale"). The estimate of such a run must not be the synchronous one's.
+TEST_CASE("the cost estimate of an asynchronous server grows with the workers in flight") {
+  json j = small_config(4, 1);
+  j["compute"]["mode"] = "timing-only";
+  const std::vector<std::string> big = {"platform.workers.count=800", "training.samples=640000"};
+  const sim::RunCost sync = sim::estimate_cost(load(j, big));
+  j["algorithm"] = {{"name", "asgd"}};
+  const sim::RunCost async = sim::estimate_cost(load(j, big));
+  CHECK(async.transfers == sync.transfers);  // the same pushes and pulls
+  CHECK(async.wall_s > 10 * sync.wall_s);
+  const sim::RunCost few = sim::estimate_cost(load(j, {"platform.workers.count=25", "training.samples=640000"}));
+  CHECK(few.wall_s < async.wall_s / 10);  // the same transfers among 25 workers: the fitted 8.8 us each
+}
+
 TEST_CASE("the cost estimate grows faster than the workers (the solver's cost per transfer) and says so in words") {
   const json j = small_config(4, 1);
   const sim::RunCost small = sim::estimate_cost(load(j, {"platform.workers.count=1000", "training.samples=320000"}));
