@@ -93,9 +93,10 @@ struct StepChain : std::enable_shared_from_this<StepChain> {
   // them: there `math` stays pending past the forward (`deferred`) and the first reader of the
   // gradient settles it (settle_math): a synchronous server's update, an asynchronous server's
   // receipt of the worker's whole range (RunState::settle_gradient), the algorithm's wait on the
-  // gradient (ChainFuture), the worker's next minibatch. The simulation then goes on through the backward and the pushes while the
-  // gradient is computed. Each of those points is one in simulated time, the same with any number
-  // of pool threads, so the run's outputs are too (docs/engine.md, "Threads").
+  // gradient (ChainFuture), the worker's next minibatch. The simulation then goes on through the
+  // backward and the pushes while the gradient is computed. Each of those points is one in
+  // simulated time, the same with any number of pool threads, so the run's outputs are too
+  // (docs/engine.md, "Threads").
   bool needs_math = false;
   bool deferred = false;
   std::function<void()> math;

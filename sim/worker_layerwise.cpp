@@ -84,8 +84,9 @@ void WorkerCtx::start_chain(const std::shared_ptr<StepChain>& c) {
   // (StepChain::math): the server settles it (a synchronous one at its update, an asynchronous one
   // when the worker's whole range is in), or the algorithm's wait, or at the latest this worker's
   // next minibatch (issue_math).
+  using Comm = algo::Algorithm::LayerComm;
   c->deferred = s_.real && s_.plan.overlap.kind == OverlapSpec::Kind::PerTensor &&
-                (s_.plan.comm == algo::Algorithm::LayerComm::SyncServer || s_.plan.comm == algo::Algorithm::LayerComm::AsyncServer);
+                (s_.plan.comm == Comm::SyncServer || s_.plan.comm == Comm::AsyncServer);
   after(chain_seq_, "compute-" + std::to_string(rank_) + "-" + std::to_string(c->minibatch), [this, c] { run_chain(*c); });
 }
 
