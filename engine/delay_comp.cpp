@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "engine/parallel.hpp"
 
 namespace dtsim::engine {
 
@@ -21,17 +22,22 @@ void DelayCompensation::apply(VecView u, ConstVecView g, ConstVecView w, ConstVe
   const float lam = static_cast<float>(cfg_.lambda);
   float* pu = u.ptr;
   const float *pg = g.ptr, *pw = w.ptr, *pb = w_bak.ptr;
+  // Element-wise: cut across a run's compute pool (engine/parallel.hpp), the bits unchanged.
   if (!cfg_.adaptive) {
-    for (size_t i = 0; i < n; ++i) pu[i] = pg[i] + lam * pg[i] * pg[i] * (pw[i] - pb[i]);
+    parallel_elementwise(n, [&](size_t lo, size_t hi) {
+      for (size_t i = lo; i < hi; ++i) pu[i] = pg[i] + lam * pg[i] * pg[i] * (pw[i] - pb[i]);
+    });
     return;
   }
   const float m = static_cast<float>(cfg_.mean_square);
   float* ms = ms_.data();
-  for (size_t i = 0; i < n; ++i) {
-    const float gi = pg[i];
-    ms[i] = m * ms[i] + (1.0f - m) * gi * gi + 1e-7f;
-    pu[i] = gi + lam / std::sqrt(ms[i]) * gi * gi * (pw[i] - pb[i]);
-  }
+  parallel_elementwise(n, [&](size_t lo, size_t hi) {
+    for (size_t i = lo; i < hi; ++i) {
+      const float gi = pg[i];
+      ms[i] = m * ms[i] + (1.0f - m) * gi * gi + 1e-7f;
+      pu[i] = gi + lam / std::sqrt(ms[i]) * gi * gi * (pw[i] - pb[i]);
+    }
+  });
 }
 
 }  // namespace dtsim::engine

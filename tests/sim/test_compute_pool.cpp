@@ -153,6 +153,9 @@ TEST_CASE("compute pool: servers' means, optimizer steps, model copies and all-r
       {"ssgd ring ddp", {{"name", "ssgd"}, {"comm", "allreduce"}, {"lr", 0.05}, {"overlap", {{"kind", "ddp"}}}}},
       {"asgd", {{"name", "asgd"}, {"lr", 0.05}, {"overlap", {{"kind", "per-tensor"}}}}},
       {"local-sgd", {{"name", "local-sgd"}, {"comm", "allreduce"}, {"period", 2}, {"lr", 0.05}}},
+      // the workers' delay-compensated local steps (engine/delay_comp.cpp), adaptive and plain
+      {"od-sgd", {{"name", "od-sgd"}, {"warmup_steps", 1}, {"overlap", {{"kind", "per-tensor"}}}}},
+      {"dc-asgd", {{"name", "dc-asgd"}, {"lr", 0.05}}},
   };
   for (int shards : {1, 2}) {
     for (const auto& [name, algorithm] : cases) {
