@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "engine/parallel.hpp"
 #include "engine/cuda/cuda.hpp"
 
 namespace dtsim::engine {
@@ -34,12 +35,15 @@ void AdamW::step(VecView w, ConstVecView g) {
   const float* pg = g.ptr;
   float* pm = m_.data();
   float* pv = v_.data();
-  for (size_t i = 0; i < w.size; ++i) {
-    pw[i] *= decay;
-    pm[i] = b1 * pm[i] + (1.0f - b1) * pg[i];
-    pv[i] = b2 * pv[i] + (1.0f - b2) * pg[i] * pg[i];
-    pw[i] -= step_size * pm[i] / (std::sqrt(pv[i]) / bc2_sqrt + eps);
-  }
+  // Element-wise: cut across a run's compute pool (engine/parallel.hpp), the bits unchanged.
+  parallel_elementwise(w.size, [&](size_t lo, size_t hi) {
+    for (size_t i = lo; i < hi; ++i) {
+      pw[i] *= decay;
+      pm[i] = b1 * pm[i] + (1.0f - b1) * pg[i];
+      pv[i] = b2 * pv[i] + (1.0f - b2) * pg[i] * pg[i];
+      pw[i] -= step_size * pm[i] / (std::sqrt(pv[i]) / bc2_sqrt + eps);
+    }
+  });
 }
 
 }  // namespace dtsim::engine

@@ -156,6 +156,9 @@ TEST_CASE("compute pool: servers' means, optimizer steps, model copies and all-r
       // the workers' delay-compensated local steps (engine/delay_comp.cpp), adaptive and plain
       {"od-sgd", {{"name", "od-sgd"}, {"warmup_steps", 1}, {"overlap", {{"kind", "per-tensor"}}}}},
       {"dc-asgd", {{"name", "dc-asgd"}, {"lr", 0.05}}},
+      // the workers' inner AdamW steps (engine/adamw.cpp)
+      {"diloco", {{"name", "diloco"}, {"period", 2}}},
+      {"streaming-diloco", {{"name", "streaming-diloco"}, {"period", 2}}},
   };
   for (int shards : {1, 2}) {
     for (const auto& [name, algorithm] : cases) {
