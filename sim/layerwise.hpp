@@ -72,6 +72,12 @@ struct LayerPlan {
   std::vector<double> memory_bandwidth, overlap_slowdown;
   bool trace_layers = true;                  // one span per layer phase (else per forward / backward)
   bool active() const { return overlap.layerwise(); }
+  // Per-tensor pushes to a server: the pushed tensors are pointers until the server reads them, so
+  // a gradient's math is awaited by its first reader, not where its forward ends (StepChain::math).
+  bool math_to_first_reader() const {
+    return overlap.kind == OverlapSpec::Kind::PerTensor &&
+           (comm == algo::Algorithm::LayerComm::SyncServer || comm == algo::Algorithm::LayerComm::AsyncServer);
+  }
 };
 
 // Builds the plan of a run from its model's layers (engine::ModelInfo), its shard ranges and the
@@ -90,15 +96,14 @@ struct StepChain : std::enable_shared_from_this<StepChain> {
   // `math` awaits it (and checks its loss), in the compute actor between the forward and the
   // backward, so no tensor of the gradient leaves before it is computed — except under per-tensor
   // pushes to a server, where the tensors that leave are only pointers until the server reads
-  // them: there `math` stays pending past the forward (`deferred`) and the first reader of the
-  // gradient settles it (settle_math): a synchronous server's update, an asynchronous server's
-  // receipt of the worker's whole range (RunState::settle_gradient), the algorithm's wait on the
-  // gradient (ChainFuture), the worker's next minibatch. The simulation then goes on through the
-  // backward and the pushes while the gradient is computed. Each of those points is one in
-  // simulated time, the same with any number of pool threads, so the run's outputs are too
-  // (docs/engine.md, "Threads").
+  // them (LayerPlan::math_to_first_reader): there `math` stays pending past the forward and the
+  // first reader of the gradient settles it (settle_math): a synchronous server's update, an
+  // asynchronous server's receipt of the worker's whole range (RunState::settle_gradient), the
+  // algorithm's wait on the gradient (ChainFuture), the worker's next minibatch. The simulation
+  // then goes on through the backward and the pushes while the gradient is computed. Each of those
+  // points is one in simulated time, the same with any number of pool threads, so the run's outputs
+  // are too (docs/engine.md, "Threads").
   bool needs_math = false;
-  bool deferred = false;
   std::function<void()> math;
   double amount = 0;  // flops of the whole minibatch on the worker's host
   algo::Gradient g;   // the gradient (its buffer is filled before the backward starts)

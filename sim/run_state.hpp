@@ -123,7 +123,7 @@ struct RunState {
   }
   std::vector<engine::ComputePool::Handle> last_math;  // per worker: its last gradient issued
   // Per worker: its latest minibatch whose gradient's math may still be pending past its forward
-  // (per-tensor pushes to a server, StepChain::deferred). settle_gradient awaits it (and checks
+  // (per-tensor pushes to a server, LayerPlan::math_to_first_reader). settle_gradient awaits it (and checks
   // its loss) if it is still pending and, when `buf` is given, if it is the one that fills `buf`.
   std::vector<std::weak_ptr<StepChain>> unsettled;
   void settle_gradient(int worker, const Vec* buf = nullptr) {

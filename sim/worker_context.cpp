@@ -175,7 +175,7 @@ WorkerCtx::Minibatch WorkerCtx::begin_minibatch(Gradient& g) {
 WorkerCtx::MathPtr WorkerCtx::issue_math(const Minibatch& mb, engine::ConstVecView params, std::shared_ptr<const Vec> owner,
                                          Gradient& g) {
   if (!s_.real) return nullptr;
-  s_.settle_gradient(rank_);  // the last one's, if nothing has read it yet (StepChain::deferred)
+  s_.settle_gradient(rank_);  // the last one's, if nothing has read it yet (StepChain::math)
   s_.pool->await(s_.last_math[static_cast<size_t>(rank_)]);  // its samples, batch and BatchNorm state are reused
   if (mb.b == s_.b && mb.pos == static_cast<uint64_t>(mb.k) * static_cast<uint64_t>(s_.b)) {
     s_.order->worker_batch(rank_, s_.N, static_cast<uint64_t>(mb.k), s_.b, idx_);

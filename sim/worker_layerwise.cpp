@@ -80,13 +80,6 @@ std::shared_ptr<StepChain> WorkerCtx::new_chain() {
 }
 
 void WorkerCtx::start_chain(const std::shared_ptr<StepChain>& c) {
-  // Under per-tensor pushes to a server the gradient's math may stay pending past the forward
-  // (StepChain::math): the server settles it (a synchronous one at its update, an asynchronous one
-  // when the worker's whole range is in), or the algorithm's wait, or at the latest this worker's
-  // next minibatch (issue_math).
-  using Comm = algo::Algorithm::LayerComm;
-  c->deferred = s_.real && s_.plan.overlap.kind == OverlapSpec::Kind::PerTensor &&
-                (s_.plan.comm == Comm::SyncServer || s_.plan.comm == Comm::AsyncServer);
   after(chain_seq_, "compute-" + std::to_string(rank_) + "-" + std::to_string(c->minibatch), [this, c] { run_chain(*c); });
 }
 
@@ -123,8 +116,10 @@ void WorkerCtx::run_chain(StepChain& c) {
     c.note.wait_until([&] { return static_cast<bool>(c.math); });
     waited += now() - w0;
   }
-  if (!c.deferred) c.settle_math();  // the gradient, before the backward hands out its tensors
-  else if (c.math) s_.unsettled[static_cast<size_t>(rank_)] = c.shared_from_this();
+  if (!s_.real || !p.math_to_first_reader())
+    c.settle_math();  // the gradient, before the backward hands out its tensors
+  else if (c.math)
+    s_.unsettled[static_cast<size_t>(rank_)] = c.shared_from_this();  // for its first reader
   for (size_t l = L; l-- > 0;) {
     phase(p.shares.backward[l], l, 2);
     const auto& ts = p.shape.layers[l].tensors;
