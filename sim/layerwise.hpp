@@ -72,11 +72,14 @@ struct LayerPlan {
   std::vector<double> memory_bandwidth, overlap_slowdown;
   bool trace_layers = true;                  // one span per layer phase (else per forward / backward)
   bool active() const { return overlap.layerwise(); }
-  // Per-tensor pushes to a server: the pushed tensors are pointers until the server reads them, so
-  // a gradient's math is awaited by its first reader, not where its forward ends (StepChain::math).
+  // Per-tensor pushes to a server, DDP buckets and Horovod fusion cycles: the tensors that leave are
+  // pointers until a server or the all-reduce's reduction reads them, so a gradient's math is
+  // awaited by its first reader, not where its forward ends (StepChain::math).
   bool math_to_first_reader() const {
-    return overlap.kind == OverlapSpec::Kind::PerTensor &&
-           (comm == algo::Algorithm::LayerComm::SyncServer || comm == algo::Algorithm::LayerComm::AsyncServer);
+    using K = OverlapSpec::Kind;
+    using C = algo::Algorithm::LayerComm;
+    return (overlap.kind == K::PerTensor && (comm == C::SyncServer || comm == C::AsyncServer)) ||
+           ((overlap.kind == K::Ddp || overlap.kind == K::Horovod) && comm == C::AllReduce);
   }
 };
 
@@ -107,6 +110,15 @@ struct StepChain : std::enable_shared_from_this<StepChain> {
   std::function<void()> math;
   double amount = 0;  // flops of the whole minibatch on the worker's host
   algo::Gradient g;   // the gradient (its buffer is filled before the backward starts)
+  // Layer-wise all-reduces of g that have not yet handed in their part (a Horovod rank hands it in
+  // at its first negotiated cycle, possibly after the backward), and the copy of g they hand in
+  // instead when the algorithm got g before (it may write to it): contribution().
+  int uncontributed = 0;
+  std::shared_ptr<const engine::Vec> frozen;
+  algo::Payload contribution(size_t P) {
+    --uncontributed;
+    return frozen ? algo::Payload::whole(frozen, P) : g.payload(P);
+  }
   int64_t minibatch = 0;
   // compute_async(Incoming&): layer l's forward waits until layer_in[l]; empty: all in already.
   std::vector<char> layer_in;

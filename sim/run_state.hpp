@@ -160,6 +160,10 @@ struct RunState {
     std::vector<char> got;
     int epoch = 0, done = 0;
     bool complete = false;
+    // Layer-wise all-reduces of gradients (DDP, Horovod): every part is in, and the reduction waits
+    // for its first reader (result_of, settle_reductions) so that the gradients' math can still be
+    // going on while the transfers are simulated (LayerPlan::math_to_first_reader).
+    bool reduce_pending = false;
   };
   std::map<uint64_t, Collective> collectives;
   // platform.collective.transfers "aggregated": the state the ranks of one ring share, by
@@ -169,6 +173,23 @@ struct RunState {
     int left = 0;
   };
   std::map<std::pair<uint64_t, int>, SharedRing> rings;
+  // The result of collective `c`, reduced now if that was left to its first reader. A gradient that
+  // is not finite stops the run there (diverge), and every later reader with it (check_stop).
+  const std::shared_ptr<const Vec>& result_of(Collective& c) {
+    if (c.reduce_pending) {
+      check_stop();
+      reduce(c);
+      c.reduce_pending = false;
+      --reductions_pending;
+      c.parts.clear();
+    }
+    return c.result;
+  }
+  int reductions_pending = 0;
+  // An algorithm is about to read, and may write, gradient `buf` (its wait on the gradient,
+  // ChainFuture): every all-reduce it was contributed to and that may still read it is reduced now
+  // if all parts are in, and otherwise (or under elastic, which may reduce again) keeps a copy.
+  void release_contribution(const Vec* buf);
   // A member fetched collective `it`'s result; the last one frees it.
   void fetched(std::map<uint64_t, Collective>::iterator it, int rank) {
     if (!it->second.got.empty()) it->second.got[static_cast<size_t>(rank)] = 1;

@@ -80,7 +80,7 @@ algo::Future<std::shared_ptr<const Vec>> WorkerCtx::allreduce_async(const Payloa
       joined = true;
       ++self->collectives_waited_;
       auto it = self->s_.collectives.find(seq);
-      result = it->second.result;
+      result = self->s_.result_of(it->second);
       self->s_.fetched(it, self->rank_);
     }
     bool test() override { return finished; }

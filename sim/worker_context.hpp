@@ -162,8 +162,9 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   std::vector<size_t> receive_piece(IncomingFuture& f);
   void assemble(IncomingFuture& f);
   // The all-reduce contribution of collective `seq` (the real reduction once all its members' are
-  // in); `samples`: the samples this worker computed since its last contribution (elastic).
-  void contribute(uint64_t seq, const Payload& mine, algo::Reduce op, double weight, int64_t samples = 0);
+  // in, or with `defer` at its first reader: RunState::result_of); `samples`: the samples this
+  // worker computed since its last contribution (elastic).
+  void contribute(uint64_t seq, const Payload& mine, algo::Reduce op, double weight, int64_t samples = 0, bool defer = false);
   // ---- on_failure "elastic" (sim/elastic.cpp): collective `seq`'s transfers among its members,
   // run again whenever a member is lost, until every member's are done.
   void elastic_collective(size_t count, double element_bytes, uint64_t seq);
@@ -252,7 +253,7 @@ struct LayerAllreduce : algo::Future<std::shared_ptr<const Vec>>::Impl {
     if (!finished) block("allreduce #" + std::to_string(seq) + " (layer-wise)", [this] { note.wait_until([this] { return finished; }); });
     joined = true;
     auto it = s->collectives.find(seq);
-    result = it->second.result;
+    result = s->result_of(it->second);
     s->fetched(it, self->rank());
   }
   bool test() override { return finished; }

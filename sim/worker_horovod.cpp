@@ -122,7 +122,7 @@ void WorkerCtx::horovod_cycles(LayerAllreduce& r) {
     s_.waiting.erase(me);
     const std::vector<std::vector<size_t>> groups = hc.cycles.at(cycles_seen++);
     if (!r.contributed && !groups.empty()) {
-      contribute(r.seq, r.chain->g.payload(s_.P), r.op, r.weight);
+      contribute(r.seq, r.chain->contribution(s_.P), r.op, r.weight, 0, s_.plan.math_to_first_reader());
       r.contributed = true;
     }
     for (size_t gi = 0; gi < groups.size(); ++gi) {

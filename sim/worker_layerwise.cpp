@@ -22,9 +22,16 @@ namespace {
 // The Future<Gradient> of a layer-wise compute: its compute actor's chain.
 struct ChainFuture : Future<Gradient>::Impl {
   std::shared_ptr<StepChain> chain;
+  RunState* s = nullptr;
   void wait() override {
     chain->wait_finished();
-    chain->settle_math();  // the algorithm reads the gradient next
+    chain->settle_math();  // the algorithm reads the gradient next, and may write to it: no all-reduce reads it after
+    if (chain->uncontributed > 0 && chain->g.buf && !chain->frozen) {
+      auto copy = std::make_shared<Vec>(chain->g.buf->size(), chain->g.buf->device());
+      engine::ops::copy(copy->view(), chain->g.buf->view());
+      chain->frozen = std::move(copy);
+    }
+    s->release_contribution(chain->g.buf.get());
   }
   bool test() override { return chain->finished; }
   Gradient& get() override { return chain->g; }
@@ -86,6 +93,7 @@ void WorkerCtx::start_chain(const std::shared_ptr<StepChain>& c) {
 Future<Gradient> WorkerCtx::chain_future(const std::shared_ptr<StepChain>& c) {
   auto f = std::make_shared<ChainFuture>();
   f->chain = c;
+  f->s = &s_;
   return Future<Gradient>(f);
 }
 
@@ -342,7 +350,7 @@ Pending WorkerCtx::push(Future<Gradient>& gf, int tag, int64_t step) {
 }
 
 // ------------------------------------------------------------------ layer-wise all-reduces
-void WorkerCtx::contribute(uint64_t seq, const Payload& mine, algo::Reduce op, double weight, int64_t samples) {
+void WorkerCtx::contribute(uint64_t seq, const Payload& mine, algo::Reduce op, double weight, int64_t samples, bool defer) {
   auto& c = s_.collectives[seq];
   if (c.members.empty()) {  // its first caller forms it
     if (s_.elastic) {       // the current group (sim/elastic.hpp)
@@ -367,6 +375,11 @@ void WorkerCtx::contribute(uint64_t seq, const Payload& mine, algo::Reduce op, d
   c.weights[static_cast<size_t>(rank_)] = weight;
   if (s_.elastic) c.samples[static_cast<size_t>(rank_)] = samples;
   if (++c.arrived == static_cast<int>(c.members.size())) {
+    if (defer && s_.real && !s_.elastic) {  // the gradients' math may still be going on: reduced by the first reader
+      c.reduce_pending = true;
+      ++s_.reductions_pending;
+      return;
+    }
     s_.reduce(c);
     if (!s_.elastic) c.parts.clear();  // release the contributions (elastic: once complete, a loss may need them again)
   }
@@ -418,6 +431,7 @@ algo::Future<std::shared_ptr<const Vec>> WorkerCtx::allreduce_async(Future<Gradi
   r->self = this;
   r->s = &s_;
   r->chain = c;
+  ++c->uncontributed;
   r->block = [this](const std::string& what, std::function<void()> f) { block_on(what, f); };
   r->seq = ar_seq_++;
   r->op = op;
@@ -433,7 +447,7 @@ void WorkerCtx::ddp_allreduce(const std::shared_ptr<LayerAllreduce>& r) {
   auto launch = [this, r](size_t b) {
     const LayerPlan& p = s_.plan;
     if (!r->contributed) {
-      contribute(r->seq, r->chain->g.payload(s_.P), r->op, r->weight);
+      contribute(r->seq, r->chain->contribution(s_.P), r->op, r->weight, 0, s_.plan.math_to_first_reader());
       r->contributed = true;
     }
     size_t count = 0;

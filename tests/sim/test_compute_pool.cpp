@@ -108,17 +108,20 @@ TEST_CASE("compute pool: per-tensor synchronous servers on 2 shards give the sam
   }
 }
 
-// Under per-tensor pushes to a server a gradient's math is awaited, and its loss checked, where the
-// gradient is first read (a synchronous server's update, an asynchronous server's receipt of the
-// whole range, or the algorithm's own wait on it: od-sgd), not where the forward ends
-// (sim/layerwise.hpp, StepChain::math): a run that diverges stops at one point in simulated time
-// whatever the number of threads.
-TEST_CASE("compute pool: a diverging run under per-tensor pushes to a server stops at the same point with 1 and 2 threads") {
+// Under per-tensor pushes to a server, DDP buckets and Horovod fusion cycles a gradient's math is
+// awaited, and its loss checked, where the gradient is first read (a synchronous server's update,
+// an asynchronous server's receipt of the whole range, the all-reduce's reduction at the first
+// worker's wait for its result, or the algorithm's own wait on it: od-sgd), not where the forward
+// ends (sim/layerwise.hpp, StepChain::math): a run that diverges stops at one point in simulated
+// time whatever the number of threads.
+TEST_CASE("compute pool: a diverging run under per-tensor pushes or DDP/Horovod all-reduces stops at the same point with 1 and 2 threads") {
   json doc = with_trace(small_config(4, 2));
-  for (const std::string name : {"ssgd", "od-sgd", "asgd"}) {
+  for (const std::string name : {"ssgd", "od-sgd", "asgd", "ssgd ring ddp", "ssgd ring horovod"}) {
     CAPTURE(name);
     doc["algorithm"] = {{"name", name}, {"overlap", {{"kind", "per-tensor"}}}};
-    if (name == "od-sgd") {  // the local step blows up: the worker's own wait reads it first
+    if (name.starts_with("ssgd ring")) {
+      doc["algorithm"] = {{"name", "ssgd"}, {"comm", "allreduce"}, {"overlap", {{"kind", name.substr(10)}}}, {"lr", 1e30}};
+    } else if (name == "od-sgd") {  // the local step blows up: the worker's own wait reads it first
       doc["algorithm"]["warmup_steps"] = 1;
       doc["algorithm"]["local_lr"] = 1e30;
     } else {
@@ -221,6 +224,64 @@ TEST_CASE("compute pool: changing the parameter buffer while its compute is in f
     REQUIRE(!a.params_npy.empty());
     CHECK(a.params_npy == b.params_npy);
     CHECK(a.summary["final_test_loss"] == b.summary["final_test_loss"]);
+  }
+}
+
+namespace {
+
+// Starts the all-reduce of its gradient (DDP buckets or Horovod fusion cycles, during the
+// backward), then waits for the gradient and scribbles over it before waiting for the mean: the
+// mean must still be that of the gradients as computed, whether the other workers' parts were all
+// in at that wait (the reduction, left to its first reader, happens then) or not (a straggler: the
+// all-reduce keeps a copy). RunState::release_contribution.
+class ScribbleAfterContributing final : public algo::Algorithm {
+ public:
+  explicit ScribbleAfterContributing(bool scribble) : scribble_(scribble) {}
+  bool needs_servers() const override { return false; }
+  LayerComm layer_comm() const override { return LayerComm::AllReduce; }
+  void worker(algo::Worker& w) override {
+    engine::Vec x = w.new_buffer();
+    engine::ops::copy(x.view(), w.initial_params()->view());
+    for (int64_t t = 0; t < w.sync_steps(); ++t) {
+      algo::Future<algo::Gradient> f = w.compute_async(x.view());
+      auto mean = w.allreduce_async(f, algo::Reduce::Mean, w.batch_size());
+      const algo::Gradient& g = f.wait();
+      if (scribble_) engine::ops::fill(g.buf->view(), 1e30f);
+      w.work(1e6);
+      engine::ops::axpy(x.view(), -0.05f, mean.wait()->view());
+      if (w.leads()) w.publish_global(x.view());
+    }
+  }
+
+ private:
+  bool scribble_;
+};
+
+}  // namespace
+
+TEST_CASE("compute pool: writing to a gradient whose DDP or Horovod all-reduce is under way does not change its mean") {
+  for (const std::string kind : {"ddp", "horovod"}) {
+    for (const bool straggler : {false, true}) {
+      for (int pool : {1, 2}) {
+        CAPTURE(kind);
+        CAPTURE(straggler);
+        CAPTURE(pool);
+        json doc = small_config(4, 1);
+        doc["algorithm"] = {{"name", "ssgd"}, {"comm", "allreduce"}, {"overlap", {{"kind", kind}}}};
+        doc["compute"]["pool"] = pool;
+        if (straggler) doc["platform"]["stragglers"] = json::parse(R"([{"workers": [1], "slowdown": 3}])");
+        const Experiment x = load(doc);
+        sim::RunHooks clean, scribbling;
+        clean.make_algorithm = [] { return std::make_unique<ScribbleAfterContributing>(false); };
+        scribbling.make_algorithm = [] { return std::make_unique<ScribbleAfterContributing>(true); };
+        const ChildRun a = run_forked(x, clean), b = run_forked(x, scribbling);
+        REQUIRE(a.exit_code == 0);
+        REQUIRE(b.exit_code == 0);
+        REQUIRE(!a.params_npy.empty());
+        CHECK(a.params_npy == b.params_npy);
+        CHECK(a.summary["final_test_loss"] == b.summary["final_test_loss"]);
+      }
+    }
   }
 }
 
