@@ -425,24 +425,38 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     x.algorithm_spec = x.resolved["algorithm"];
   };
   if (!doc.is_object()) throw InputError(file, "", "expected a JSON object at the top level, got " + json_type_name(doc));
+  // A whole platform given by --set (a file, or an object; a sweep's "vary": {"platform": [...]})
+  // replaces the experiment's first; dotted platform.* keys then apply on top of it.
+  std::vector<std::string> rest;
+  bool platform_set = false;
+  for (const auto& o : overrides) {
+    if (o.starts_with("platform=")) {
+      apply_override(doc, o);
+      platform_set = true;
+    } else {
+      rest.push_back(o);
+    }
+  }
   // Inline the platform first, so that --set can reach into it.
   std::string platform_file = file;
   std::string platform_path = "platform";
   if (doc.contains("platform") && doc["platform"].is_string()) {
     platform_file = io::resolve_relative(base_dir, doc["platform"].get<std::string>());
+    if (platform_set && !io::file_exists(platform_file) && io::file_exists(doc["platform"].get<std::string>()))
+      platform_file = doc["platform"].get<std::string>();  // --set: a path from the current directory also
     if (!io::file_exists(platform_file)) {  // else one of dtsim's shipped platforms, by name (sim/shipped.hpp)
       const std::string given = doc["platform"].get<std::string>();
       std::string shipped = find_shipped(given);
       if (shipped.empty()) shipped = find_shipped("platforms/" + given);
       if (shipped.empty())
-        throw InputError(file, "platform", "platform file '" + platform_file + "' does not exist (nor is '" + given +
+        throw InputError(platform_set ? "--set" : file, "platform", "platform file '" + platform_file + "' does not exist (nor is '" + given +
                                                "' one of dtsim's shipped platforms/)");
       platform_file = shipped;
     }
     doc["platform"] = parse_json_file(platform_file);
     platform_path = "";
   }
-  for (const auto& o : overrides) apply_override(doc, o);
+  for (const auto& o : rest) apply_override(doc, o);
 
   json& res = x.resolved;
   ObjectReader r(doc, {file, ""}, &res);

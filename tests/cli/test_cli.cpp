@@ -259,4 +259,36 @@ TEST_CASE("run: --set overrides reach the platform, --quiet prints nothing, outp
   CHECK(npy.find("'shape': (162,)") != std::string::npos);
 }
 
+// A whole platform by --set (a file relative to the experiment, then the current directory, then a
+// shipped one by name); dotted platform.* keys apply on top of it whatever their order. It failed
+// with "<the experiment's platform file>: expected an object, got a string" before.
+TEST_CASE("run: --set platform=FILE replaces the experiment's platform, dotted platform keys apply on top") {
+  Scratch s;
+  s.write("platform.json", kPlatform);
+  fs::create_directories(s.dir / "cfg");
+  const std::string cfg = s.write("cfg/ok.json", config("\"../platform.json\""));
+  std::string other = kPlatform;
+  other.replace(other.find("\"count\": 2"), 10, "\"count\": 4");
+  s.write("cfg/four.json", other);
+  auto workers = [&](const std::string& sets) {
+    const Result r = dtsim("run " + cfg + " --quiet --out " + (s.dir / "out").string() + sets);
+    CAPTURE(r.err);
+    REQUIRE(r.code == 0);
+    const std::string sum = slurp((s.dir / "out" / "summary.json").string());
+    const size_t at = sum.find("\"workers\": ");
+    REQUIRE(at != std::string::npos);
+    return std::stoi(sum.substr(at + 11));
+  };
+  CHECK(workers("") == 2);
+  CHECK(workers(" --set platform=four.json") == 4);  // relative to the experiment
+  CHECK(workers(" --set platform.workers.count=3 --set platform=four.json") == 3);
+  CHECK(workers(" --set platform=star-10g-16.json") == 16);  // shipped, by name
+  CHECK(workers(" --set platform=platforms/star-1g-8.json") == 8);
+  const std::string here = (s.dir / "four.json").string();
+  s.write("four.json", other);
+  CHECK(workers(" --set platform=" + here) == 4);
+  expect_input_error(dtsim("run " + cfg + " --out " + (s.dir / "out").string() + " --set platform=nowhere.json"), "--set",
+                     "platform", "platform file");
+}
+
 }  // namespace test_cli_cpp

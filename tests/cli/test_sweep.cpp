@@ -94,6 +94,28 @@ std::string scalar(const json& v) {
 
 }  // namespace
 
+// docs/sweeps.md: "platform" (a platform file, relative to the base experiment) is a key of "vary".
+// Every run failed before ("expected an object, got a string" at the base's platform).
+TEST_CASE("sweep: vary platform over platform files") {
+  Scratch s;
+  s.write("exp.json", kExperiment);
+  std::string four = json::parse(kExperiment)["platform"].dump();
+  four.replace(four.find("\"count\":2"), 9, "\"count\":4");
+  s.write("four.json", four);
+  const std::string study = s.write("study.json", R"({"base": "exp.json", "vary": {"platform": ["four.json", "star-10g-8.json"]}})");
+  const Result r = dtsim("sweep " + study + " --jobs 2 --out " + (s.dir / "out").string());
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  const Csv c = read_csv(s.dir / "out" / "results.csv");
+  REQUIRE(c.rows.size() == 2);
+  std::set<std::string> workers;
+  for (const auto& row : c.rows) {
+    CHECK(row.at("status") == "completed");
+    workers.insert(json::parse(slurp(s.dir / "out" / row.at("run_dir") / "summary.json"))["workers"].dump());
+  }
+  CHECK(workers == std::set<std::string>{"4", "8"});
+}
+
 TEST_CASE("sweep: grid x zip x repeat gives one run and one results.csv row each, values from summary.json") {
   Scratch s;
   s.write("exp.json", kExperiment);
