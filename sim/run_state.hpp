@@ -180,12 +180,10 @@ struct RunState {
       check_stop();
       reduce(c);
       c.reduce_pending = false;
-      --reductions_pending;
       c.parts.clear();
     }
     return c.result;
   }
-  int reductions_pending = 0;
   // An algorithm is about to read, and may write, gradient `buf` (its wait on the gradient,
   // ChainFuture): every all-reduce it was contributed to and that may still read it is reduced now
   // if all parts are in, and otherwise (or under elastic, which may reduce again) keeps a copy.

@@ -377,7 +377,6 @@ void WorkerCtx::contribute(uint64_t seq, const Payload& mine, algo::Reduce op, d
   if (++c.arrived == static_cast<int>(c.members.size())) {
     if (defer && s_.real && !s_.elastic) {  // the gradients' math may still be going on: reduced by the first reader
       c.reduce_pending = true;
-      ++s_.reductions_pending;
       return;
     }
     s_.reduce(c);
