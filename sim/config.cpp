@@ -197,8 +197,8 @@ TrainingSpec read_training(ObjectReader r, uint64_t train_n) {
   }
   r.set_resolved("samples", t.samples);
   // The resolved config must load again as it is (dtsim run --resume, reruns): keep only the
-  // budget in samples, which is what "epochs" resolved to.
-  if (has_epochs)
+  // budget in samples, which is what "epochs" (given, or its default of 1) resolved to.
+  if (!has_samples)
     if (json* res = r.resolved()) res->erase("epochs");
   const int64_t ev = r.integer("eval_every_samples", static_cast<int64_t>(std::max<uint64_t>(1, t.samples / 10)));
   if (ev < 0) r.fail("eval_every_samples", "must not be negative (0: evaluate only at the end)");

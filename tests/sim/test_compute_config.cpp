@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "engine/devices.hpp"
@@ -138,6 +139,15 @@ TEST_CASE("config.resolved.json loads again as a config and resolves to itself (
       CHECK(b.training.samples == a.training.samples);
       CHECK(!a.resolved["training"].contains("epochs"));
     }
+  // Neither epochs nor samples: the default of 1 epoch is recorded as samples only (both were
+  // recorded, and the resolved config was refused: "give either 'epochs' or 'samples', not both").
+  json doc = json::parse(std::ifstream(std::string(DTSIM_SOURCE_DIR) + "/examples/quickstart.json"));
+  doc["training"].erase("epochs");
+  const sim::Experiment a = sim::load_experiment_json(doc, "q.json", DTSIM_SOURCE_DIR "/examples", {});
+  CHECK(a.training.samples == 60000);
+  CHECK(!a.resolved["training"].contains("epochs"));
+  const sim::Experiment b = sim::load_experiment_json(a.resolved, "config.resolved.json", DTSIM_SOURCE_DIR "/examples", {});
+  CHECK(b.resolved == a.resolved);
 }
 
 TEST_CASE("paths in the resolved config are absolute: it loads again from any working directory") {
