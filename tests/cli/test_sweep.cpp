@@ -94,6 +94,45 @@ std::string scalar(const json& v) {
 
 }  // namespace
 
+// The study file shown in docs/sweeps.md is valid and has the 48 runs the text counts (it named
+// keys it did not vary in "zip" and "plot.regime", and was refused).
+TEST_CASE("sweep: the study example of docs/sweeps.md is valid, 48 runs") {
+  const std::string doc = slurp(fs::path(DTSIM_SOURCE_DIR) / "docs" / "sweeps.md");
+  const size_t at = doc.find("## The study file\n\n```json\n");
+  REQUIRE(at != std::string::npos);
+  const size_t from = doc.find('{', at), to = doc.find("```", from);
+  json study = json::parse(doc.substr(from, to - from));
+  study["base"] = std::string(DTSIM_SOURCE_DIR) + "/examples/quickstart.json";
+  Scratch s;
+  study["out"] = (s.dir / "out").string();
+  const Result r = dtsim("sweep " + s.write("study.json", study.dump()) + " --dry-run");
+  CAPTURE(r.err);
+  CHECK(r.code == 0);
+  CHECK((r.out + r.err).find("valid, 48 runs") != std::string::npos);
+}
+
+// A run that diverges is a result of the study (exit 3, "status": "diverged"), not a failure: it is
+// recorded "diverged" and the sweep exits 0, as when a rerun finds it complete. The first sweep
+// recorded it "failed" and exited 1, the rerun "diverged" and exited 0.
+TEST_CASE("sweep: a diverged run is recorded diverged, not failed, on the first sweep as on a rerun") {
+  Scratch s;
+  s.write("exp.json", kExperiment);
+  const std::string study = s.write("study.json", R"({"base": "exp.json", "vary": {"algorithm.lr": [0.1, 1e30]}})");
+  for (int pass = 0; pass < 2; ++pass) {
+    CAPTURE(pass);
+    const Result r = dtsim("sweep " + study + " --jobs 2 --out " + (s.dir / "out").string());
+    CAPTURE(r.err);
+    CHECK(r.code == 0);
+    CHECK(r.err.find(pass == 0 ? "2 ran, 0 already complete, 0 failed" : "0 ran, 2 already complete, 0 failed") != std::string::npos);
+    const Csv c = read_csv(s.dir / "out" / "results.csv");
+    REQUIRE(c.rows.size() == 2);
+    for (const auto& row : c.rows) {
+      CHECK(row.at("status") == (row.at("algorithm.lr") == "0.1" ? "completed" : "diverged"));
+      CHECK(row.at("error").empty());
+    }
+  }
+}
+
 // docs/sweeps.md: "platform" (a platform file, relative to the base experiment) is a key of "vary".
 // Every run failed before ("expected an object, got a string" at the base's platform).
 TEST_CASE("sweep: vary platform over platform files") {

@@ -126,7 +126,10 @@ std::optional<std::pair<size_t, Outcome>> CellRunner::reap(pid_t pid, int status
   o.wall_s = std::chrono::duration<double>(Clock::now() - it->start).count();
   const Run& run = st_.runs[it->cell];
   const std::string summary = (fs::path(run.dir) / "summary.json").string();
-  const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && io::file_exists(summary);
+  // Done: exit 0, or a final status the same config gives again (already_done) whatever the exit
+  // code: a run that diverged (exit 3), or one a signal reached after its last event (130/143
+  // with "completed": docs/robustness.md), is what a rerun would skip.
+  const bool ok = (WIFEXITED(status) && WEXITSTATUS(status) == 0 && io::file_exists(summary)) || already_done(run);
   if (ok) {
     o.state = Outcome::State::Done;
     try {
@@ -214,7 +217,9 @@ void Progress::report(size_t cell, const Outcome& o) {
     std::fprintf(stderr, "%s FAILED %s (%s): %s\n", head, run.name.c_str(), run.label().c_str(), o.error.c_str());
     for (const auto& l : tail_lines((fs::path(run.dir) / "dtsim.log").string(), 5)) std::fprintf(stderr, "    | %s\n", l.c_str());
   } else {
-    std::fprintf(stderr, "%s done %s (%s)\n", head, run.name.c_str(), units::format_duration(o.wall_s).c_str());
+    const bool diverged = o.summary.find("\"status\": \"diverged\"") != std::string::npos;
+    std::fprintf(stderr, "%s %s %s (%s)\n", head, diverged ? "diverged" : "done", run.name.c_str(),
+                 units::format_duration(o.wall_s).c_str());
   }
 }
 
