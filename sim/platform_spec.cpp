@@ -649,6 +649,20 @@ void check_platform(const ObjectReader& r, PlatformSpec& p) {
     r.fail("topology", std::string("the ") + t.name() + " has " + std::to_string(cap) + " host slots but the platform needs " +
                            std::to_string(hosts) + " (" + std::to_string(p.workers.count) + " workers" +
                            (p.placement == PlatformSpec::Placement::Dedicated ? " + " + std::to_string(p.servers.count) + " dedicated servers" : "") + ")");
+  // SimGrid's DragonflyZone links group g to the other groups through router (blade) g of chassis 0
+  // of each group, and routes into group g through router g of the source's chassis: with hosts in
+  // more groups than a chassis has routers, a route to a higher group reads a link that does not
+  // exist and SimGrid crashes (3.32, DragonflyZone::generate_links / get_local_route).
+  if (t.kind == TopologySpec::Kind::Dragonfly) {
+    const uint64_t per_group = uint64_t{t.chassis} * t.routers * t.nodes;
+    const uint64_t used_groups = (hosts + per_group - 1) / per_group;
+    if (used_groups > t.routers)
+      r.origin().child("topology").child("routers").fail(
+          "SimGrid's dragonfly links each group to group g through router g of a chassis: with hosts in " +
+          std::to_string(used_groups) + " groups a chassis needs at least " + std::to_string(used_groups) +
+          " routers (got " + std::to_string(t.routers) + "; or fewer groups in use: " + std::to_string(per_group) +
+          " hosts per group)");
+  }
   if (t.kind == TopologySpec::Kind::Racks && t.racks > p.workers.count)
     r.fail("topology", "more racks (" + std::to_string(t.racks) + ") than workers (" + std::to_string(p.workers.count) + ")");
   if (t.kind == TopologySpec::Kind::Explicit) {

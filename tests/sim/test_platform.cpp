@@ -179,6 +179,39 @@ TEST_CASE("dragonfly: same router, same group, other group") {
   CHECK(latency_of(j, "worker-0", "worker-15") == doctest::Approx(20e-6 + (far.size() - 2) * 1e-6).epsilon(1e-12));
 }
 
+// SimGrid 3.32's dragonfly reaches group g through router g of a chassis: with hosts in more groups
+// than a chassis has routers a route to a higher group read a missing link and the process crashed
+// (exit 139, in run and in validate --route). Such platforms are refused; every route of the
+// others is found, in both directions.
+TEST_CASE("dragonfly: hosts in more groups than a chassis has routers are refused; every route of the accepted shapes exists") {
+  struct Shape {
+    int groups, chassis, routers, nodes, workers;
+    bool ok;
+  };
+  for (const Shape& s : std::vector<Shape>{{2, 1, 1, 2, 4, false}, {2, 2, 1, 2, 8, false}, {3, 2, 2, 2, 17, false},
+                                           {4, 1, 1, 1, 4, false}, {2, 1, 2, 2, 8, true}, {3, 2, 2, 2, 16, true},
+                                           {3, 1, 3, 2, 17, true}, {4, 2, 4, 1, 30, true}}) {
+    CAPTURE(s.groups);
+    CAPTURE(s.chassis);
+    CAPTURE(s.routers);
+    CAPTURE(s.workers);
+    json p = {{"network", {{"model", "exact"}}},
+              {"topology", {{"kind", "dragonfly"}, {"groups", {s.groups, 1}}, {"chassis", {s.chassis, 1}}, {"routers", {s.routers, 1}}, {"nodes", s.nodes}}},
+              {"workers", {{"count", s.workers}}},
+              {"servers", {{"count", 0}}}};
+    if (!s.ok) {
+      CHECK_THROWS_WITH_AS(load(platform_cfg(p)), doctest::Contains("platform.topology.routers: SimGrid's dragonfly"), InputError);
+      continue;
+    }
+    Pairs pairs;
+    for (int a = 0; a < s.workers; ++a)
+      for (int b = 0; b < s.workers; ++b)
+        if (a != b) pairs.emplace_back("worker-" + std::to_string(a), "worker-" + std::to_string(b));
+    const auto j = probe(platform_cfg(p), pairs);
+    for (const auto& [a, b] : pairs) CHECK(links_of(j, a, b).size() >= 2);
+  }
+}
+
 TEST_CASE("explicit: routers, shared and split-duplex links, shortest hop paths in both directions") {
   json p = json::parse(R"({"network": {"model": "exact"},
     "topology": {"kind": "explicit", "routers": ["sw0", "sw1"],
