@@ -240,7 +240,7 @@ RunCost estimate_cost(const Experiment& x) {
   } else {
     // Transfers of one collective, all ranks together.
     const double p2 = std::exp2(std::floor(std::log2(N)));  // the largest power of two <= N
-    double per_collective = N * 2 * (N - 1);  // ring; hierarchical about the same
+    double per_collective = N * 2 * (N - 1);  // ring
     switch (x.platform.collective.algorithm) {
       case CollectiveSpec::Algorithm::Tree: per_collective = 2 * (N - 1); break;  // binomial reduce + broadcast
       case CollectiveSpec::Algorithm::Hierarchical: {  // per group of m: 2 rings and a gather + scatter; the leaders' ring

@@ -446,6 +446,16 @@ void raise_errors(Run& run, bool stopped_by_time) {
       throw RuntimeError(s.error_where + ": unknown exception");
     }
   }
+  if (!stopped_by_time && !s.stop && s.N > 0 && s.any_down) {  // every worker failed and none finished its work
+    bool all_lost = true;
+    for (int j = 0; j < s.N; ++j)
+      all_lost = all_lost && s.worker_down[static_cast<size_t>(j)] && !s.worker_returned[static_cast<size_t>(j)];
+    if (all_lost)
+      throw RuntimeError("platform.failures: every worker failed by simulated time " + std::to_string(sg4::Engine::get_clock()) +
+                         " s and none recovered: no worker is left to continue the training (" +
+                         std::to_string(s.samples_done) + " of " + std::to_string(s.x.training.samples) +
+                         " samples done; docs/platforms.md, Failures)");
+  }
   if (stopped_by_time || s.stop || s.workers_finished >= s.N) return;
   std::string who;
   for (const auto& [actor, what] : s.waiting)

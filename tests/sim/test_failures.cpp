@@ -184,6 +184,23 @@ TEST_CASE("a failure scheduled after the run ends changes nothing") {
   CHECK(r.summary["failures"].empty());
 }
 
+// Losing every worker for good ended "completed", exit 0, with none of the budget done and no
+// warning (drop); it is an error now, as under elastic. Losing all but one still completes.
+TEST_CASE("drop: every worker failed for good is an error (no worker is left), not a completed run") {
+  json all = json::array(), but_one = json::array();
+  for (int j = 0; j < kN; ++j) {
+    all.push_back({{"host", "worker-" + std::to_string(j)}, {"at_s", 0.001}});
+    if (j > 0) but_one.push_back(all.back());
+  }
+  const auto r = run_forked(load(failure_config(all)));
+  CHECK(r.exit_code == 1);
+  CHECK(r.error.find("every worker failed") != std::string::npos);
+  CHECK(r.error.find("no worker is left") != std::string::npos);
+  const auto ok = run_ok(failure_config(but_one));
+  CHECK(ok.summary["status"] == "completed");
+  CHECK(ok.summary["samples"].get<uint64_t>() > 0);
+}
+
 TEST_CASE("a failed server shard is fatal (no replication): exit 1 naming the host, no hang") {
   const auto r = run_forked(load(failure_config(json::parse(R"([{"host": "server-0", "at_s": 0.02}])"))));
   CHECK(r.exit_code == 1);
