@@ -458,7 +458,11 @@ std::string platform_summary(const PlatformSpec& p, const std::vector<std::pair<
     line("servers", "none");
   }
   const double bis = bisection_bandwidth(p);
-  line("bisection", bis > 0 ? format_bandwidth(bis) : std::string("not computed for explicit topologies"));
+  const char* why_not = p.topology.kind == TopologySpec::Kind::Explicit   ? "not computed for explicit topologies"
+                        : p.topology.kind == TopologySpec::Kind::Dragonfly ? "not computed for a dragonfly of one group"
+                        : p.topology.kind == TopologySpec::Kind::Torus     ? "not computed for a torus of dimensions 1"
+                                                                           : "0";
+  line("bisection", bis > 0 ? format_bandwidth(bis) : std::string(why_not));
   std::string coll = p.collective.name();
   if (p.collective.algorithm == CollectiveSpec::Algorithm::Hierarchical) {
     const auto groups = locality_groups(p);
