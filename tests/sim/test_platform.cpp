@@ -183,7 +183,7 @@ TEST_CASE("dragonfly: same router, same group, other group") {
 // than a chassis has routers a route to a higher group read a missing link and the process crashed
 // (exit 139, in run and in validate --route). Such platforms are refused; every route of the
 // others is found, in both directions.
-TEST_CASE("dragonfly: hosts in more groups than a chassis has routers are refused; every route of the accepted shapes exists") {
+TEST_CASE("dragonfly: hosts in more groups than a chassis has routers are refused, and every route of the accepted shapes exists") {
   struct Shape {
     int groups, chassis, routers, nodes, workers;
     bool ok;
