@@ -188,19 +188,25 @@ std::shared_ptr<const Vec> ssgd_ps_steps(Worker& w, int64_t steps) {
   return W.valid() ? W.wait() : W0;
 }
 
-void barrier(Worker& w, int64_t id) {
+bool barrier(Worker& w, int64_t id, bool vote) {
   const int N = w.workers(), r = w.rank();
   int round = 0;
+  bool all = vote;  // after round k: the AND of the votes of ranks r - (2^(k+1) - 1) .. r
   for (int d = 1; d < N; d *= 2, ++round) {
-    w.send_to_worker((r + d) % N, {.tag = kBarrier + round, .step = id, .data = {}});
+    // The vote rides in the empty payload's offset: no element, no byte on the wire.
+    w.send_to_worker((r + d) % N, {.tag = kBarrier + round, .step = id, .data = {.offset = all ? 1u : 0u}});
     // from (r - d) mod N; per round and sender, messages arrive in order. = recv without failures.
     const Message m = w.recv_or_lost(kBarrier + round);
     if (m.tag == kWorkerLost)  // platform.failures: a barrier of all workers cannot lose one
       throw RuntimeError("worker " + std::to_string(m.src) +
                          " was lost (platform.failures): a barrier of all workers does not survive a failed worker; "
                          "use a parameter-server algorithm (docs/platforms.md, Failures)");
+    all = all && m.data.offset != 0;
   }
+  return all;
 }
+
+void barrier(Worker& w, int64_t id) { barrier(w, id, true); }
 
 // ------------------------------------------------------------------ local optimizers
 namespace {

@@ -83,6 +83,10 @@ void asgd_worker(Worker& w);
 std::shared_ptr<const Vec> ssgd_ps_steps(Worker& w, int64_t steps);
 // Dissemination barrier among all workers (ceil(log2 N) rounds of zero-byte messages).
 void barrier(Worker& w, int64_t id);
+// The same barrier as a vote: returns whether every worker passed `vote` = true (the AND travels in
+// the barrier's zero-byte messages, so the timing is the plain barrier's). A decision each worker
+// would take from its own view (e.g. "has my all-reduce finished?") is then the same everywhere.
+bool barrier(Worker& w, int64_t id, bool vote);
 // One worker's full model as a PS payload / all-reduce contribution (shares `v`'s buffer).
 inline Payload payload_of(const std::shared_ptr<const Vec>& v, size_t count) { return Payload::whole(v, count); }
 

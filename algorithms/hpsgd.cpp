@@ -6,8 +6,10 @@
 // the open window), L (the window sum under an asynchronous SUM all-reduce, handle h).
 //
 //   every iteration:  g <- ∇ at w
-//                     local <- init or h not finished          (tested before the barrier)
-//                     barrier of all workers                     (blocking: stragglers gate every step)
+//                     done_i <- h not launched or finished       (each worker's test, before the barrier)
+//                     barrier of all workers, ANDing the done_i  (blocking: stragglers gate every step)
+//                     local <- init or not all done_i            (the code decides per rank: it hangs
+//                                                                 with a straggler, docs/algorithms/hpsgd.md)
 //     if local:       if init: B <- w, init <- false
 //                     S <- S + g;  w <- w − η g                  (local step on the replica)
 //     else (h done):  T <- S + g
@@ -89,10 +91,13 @@ class Hpsgd final : public Algorithm {
       const double lr_t = scheduled_lr(c_.schedule, c_.lr, w, sync_epoch(w, t));  // the end's merges keep the last
       eta = static_cast<float>(lr_t), eta_n = static_cast<float>(lr_t / w.workers());
       Gradient g = w.compute(x.view());
-      const bool local = init || (launched && !h.done());
+      const bool finished_here = !launched || h.done();  // this worker's check, before the barrier
       const bool force = c_.epoch_quirks && (t + 1) % epoch_steps == 0;  // an epoch's last batch
       if (c_.gloo_barrier && launched) h.wait();
-      barrier(w, t);
+      // The window closes when every worker's check found the all-reduce finished: the votes ride
+      // in the barrier's messages (a straggler checks later than the others; deciding alone, it
+      // would launch an all-reduce the others do not, and the run would hang at its end).
+      const bool local = init || (launched && !barrier(w, t, finished_here));
       if (local && !force) {
         if (init) assign(B.view(), x.view());
         init = false;

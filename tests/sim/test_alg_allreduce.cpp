@@ -194,6 +194,31 @@ TEST_CASE("invariant 9 (HPSGD, notes 9.1): all workers hold the same W after eac
   CHECK(rel_diff(run_ok(one).params, sgd.params) > 1e-3);
 }
 
+// Each worker checks its all-reduce before the barrier; a straggler checks later and found it
+// finished while the others had not: deciding alone it launched an all-reduce the others did not,
+// the workers' W drifted apart and the run deadlocked at its end (a docs audit found it on the
+// quickstart's platform). The checks are now a vote carried by the barrier's messages.
+TEST_CASE("HPSGD: with a straggler every worker still closes the same windows, and the run ends") {
+  for (const bool gloo : {false, true}) {
+    for (const std::string slow : {"1.5", "3"}) {
+      CAPTURE(gloo);
+      CAPTURE(slow);
+      // SimGrid's TCP model (lv08), 8 workers: the ranks' all-reduces end at different instants
+      const std::vector<std::string> sets = {R"(platform.stragglers=[{"workers": [3], "slowdown": )" + slow + "}]",
+                                             "platform.network.model=lv08"};
+      ChildRun r;
+      const auto obs = run_observed(ar({{"name", "hpsgd"}, {"lr", 0.1}, {"gloo_barrier", gloo}}, 8), &r, sets);
+      const auto W = by_step(obs, "hpsgd.W");
+      REQUIRE(W.size() >= 3);
+      for (const auto& [m, ws] : W) {
+        REQUIRE(ws.size() == 8);
+        for (int i = 1; i < 8; ++i) CHECK(ws.at(i) == ws.at(0));  // bitwise identical
+      }
+      CHECK(r.params == W.rbegin()->second.at(0));
+    }
+  }
+}
+
 TEST_CASE("HPSGD: a window closes when its all-reduce has finished - slower links give longer windows") {
   auto merges = [](const std::vector<std::string>& sets, json a = {{"name", "hpsgd"}}) {  // within the 32 iterations
     int n = 0;
