@@ -194,7 +194,7 @@ bool barrier(Worker& w, int64_t id, bool vote) {
   bool all = vote;  // after round k: the AND of the votes of ranks r - (2^(k+1) - 1) .. r
   for (int d = 1; d < N; d *= 2, ++round) {
     // The vote rides in the empty payload's offset: no element, no byte on the wire.
-    w.send_to_worker((r + d) % N, {.tag = kBarrier + round, .step = id, .data = {.offset = all ? 1u : 0u}});
+    w.send_to_worker((r + d) % N, {.tag = kBarrier + round, .step = id, .data = {.buf = nullptr, .offset = all ? 1u : 0u}});
     // from (r - d) mod N; per round and sender, messages arrive in order. = recv without failures.
     const Message m = w.recv_or_lost(kBarrier + round);
     if (m.tag == kWorkerLost)  // platform.failures: a barrier of all workers cannot lose one
