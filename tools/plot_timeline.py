@@ -22,7 +22,22 @@ def load_trace(path):
             tracks[(e["pid"], e["tid"])] = e["args"]["name"]
         elif e.get("ph") == "X":
             spans.append(e)
+    for e in spans:
+        e["kind"] = kind_of(e, tracks)
     return procs, tracks, spans
+
+
+def kind_of(span, tracks):
+    """The band a span belongs to: its track's kind ("compute", "send 2" -> send, ...; docs/timeline.md),
+    else its name's first word. Layer-wise runs name their compute spans "forward <layer>" and
+    "backward <layer>" on the compute track."""
+    for name in (tracks.get((span.get("pid"), span.get("tid")), ""), span.get("name", "")):
+        word = name.split(" ")[0] if name else ""
+        if word in ("forward", "backward"):
+            return "compute"
+        if word in TRACK_BAND:
+            return word
+    return None
 
 
 # Each host is one row; its activities are bands within the row (y offset, height).
@@ -40,7 +55,7 @@ def timeline(paths, labels, out_file, t_from, t_to, max_hosts, quiet):
     t_from = t_from or 0.0
     hosts_per_run = []
     for procs, tracks, spans in runs:
-        used = sorted({e["pid"] for e in spans if e["name"] in TRACK_BAND})
+        used = sorted({e["pid"] for e in spans if e["kind"]})
         hosts_per_run.append(used[:max_hosts] if max_hosts else used)
     height = sum(max(1, len(h)) for h in hosts_per_run) * 0.32 + 0.9 * len(runs)
     fig, axes = plt().subplots(len(runs), 1, figsize=(12, max(2.5, height)), squeeze=False, sharex=True,
@@ -50,13 +65,13 @@ def timeline(paths, labels, out_file, t_from, t_to, max_hosts, quiet):
         index = {h: i for i, h in enumerate(hosts)}
         bars = {}
         for e in spans:
-            if e["pid"] not in index or e["name"] not in TRACK_BAND:
+            if e["pid"] not in index or not e["kind"]:
                 continue
             s, d = e["ts"] / 1e6, e["dur"] / 1e6
             if s + d < t_from or s > t_to:
                 continue
-            bars.setdefault((e["pid"], e["name"]), []).append((s, max(d, (t_to - t_from) * 2e-4)))
-            drawn.append([label, procs.get(e["pid"], e["pid"]), e["name"], s, s + d])
+            bars.setdefault((e["pid"], e["kind"]), []).append((s, max(d, (t_to - t_from) * 2e-4)))
+            drawn.append([label, procs.get(e["pid"], e["pid"]), e["kind"], s, s + d])
         for (h, kind), b in sorted(bars.items()):
             off, hgt = TRACK_BAND[kind]
             ax.broken_barh(b, (index[h] + off, hgt), facecolors=TRACK_COLOR[kind], alpha=0.75, edgecolor="none")

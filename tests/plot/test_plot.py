@@ -374,6 +374,32 @@ class PlotTest(unittest.TestCase):
         self.assertEqual(len(rm), 12)
         self.assertEqual({r["facet"] for r in rm}, {"workers.count=1", "workers.count=2", "workers.count=4"})
 
+    def test_timeline_of_a_layer_wise_trace_keeps_its_compute(self):
+        """dtsim's layer-wise traces (the default overlap) name compute spans "forward <layer>" and
+        "backward <layer>" on the compute track, and put concurrent transfers on tracks "send 2", ...:
+        every span is drawn in its track's band (the compute ones were all dropped before)."""
+        events = [{"ph": "M", "name": "process_name", "pid": 0, "args": {"name": "worker-0"}},
+                  {"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "server-0"}}]
+        tids = {"compute": 0, "send": 1, "send 2": 2, "recv": 3, "wait": 4, "update": 5}
+        for pid in (0, 1):
+            for name, tid in tids.items():
+                events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": name}})
+        spans = [("forward fc1", "compute", 0, 0, 100), ("forward fc2", "compute", 0, 100, 50),
+                 ("backward fc2", "compute", 0, 150, 100), ("backward fc1", "compute", 0, 250, 200),
+                 ("send", "send", 0, 250, 80), ("send", "send 2", 0, 450, 80), ("wait", "wait", 0, 530, 70),
+                 ("recv", "recv", 1, 330, 10), ("update", "update", 1, 540, 20)]
+        for name, track, pid, ts, dur in spans:
+            events.append({"ph": "X", "name": name, "pid": pid, "tid": tids[track], "ts": ts, "dur": dur})
+        trace = os.path.join(self.root, "layerwise-trace.json")
+        with open(trace, "w") as f:
+            json.dump({"traceEvents": events}, f)
+        out = os.path.join(self.root, "tl3", "timeline.png")
+        p = subprocess.run([PYTHON, PLOT, "timeline", trace, "--labels", "L", "--out", out], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = read_table(out[:-4] + ".csv")
+        self.assertEqual(sorted((r["host"], r["track"], float(r["start_s"])) for r in rows),
+                         sorted((["worker-0", "server-0"][pid], track.split(" ")[0], ts / 1e6) for _, track, pid, ts, _ in spans))
+
     def test_timeline_draws_every_span_of_the_trace(self):
         """A generated trace (spans of every track on several hosts, plus counters and flow events that
         are not spans): the data table beside the picture has one row per span, per host and track as
