@@ -424,7 +424,7 @@ std::vector<ParamDoc> local_opt_docs(const std::vector<std::string>& kinds, cons
   std::vector<ParamDoc> v;
   if (kinds.size() > 1) v.push_back({"local_optimizer", d.kind, "worker-side optimizer: " + list});
   v.push_back({prefix + "lr", num_str(d.lr), "learning rate of " + who});
-  v.push_back({prefix + "weight_decay", num_str(d.weight_decay), "weight decay of " + who + " (decoupled for adamw)"});
+  v.push_back({prefix + "weight_decay", num_str(d.weight_decay), "weight decay of " + who + (has("adamw") ? " (decoupled for adamw)" : "")});
   if (has("sgd") || has("glu")) {
     v.push_back({prefix + "momentum", num_str(d.momentum), "momentum of " + who + " when sgd (buffers stay on the worker)"});
     v.push_back({prefix + "nesterov", d.nesterov ? "true" : "false", "Nesterov momentum of " + who + " when sgd"});

@@ -686,4 +686,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except OSError as e:  # a missing or unreadable input: one line, like the other input errors
+        sys.exit(f"error: {e.filename or ''}: {e.strerror or e}")

@@ -12,8 +12,13 @@ TRACK_COLOR = {"compute": "#2ca02c", "update": "#8c564b", "send": "#1f77b4", "re
 
 def load_trace(path):
     with open(path) as f:
-        doc = json.load(f)
-    events = doc["traceEvents"] if isinstance(doc, dict) else doc
+        try:
+            doc = json.load(f)
+        except ValueError as e:
+            raise SystemExit(f"error: {path}: not JSON ({e})")
+    events = doc.get("traceEvents") if isinstance(doc, dict) else doc
+    if not isinstance(events, list):
+        raise SystemExit(f"error: {path}: not a Chrome trace (no traceEvents list): give a run's trace.json")
     procs, tracks, spans = {}, {}, []
     for e in events:
         if e.get("ph") == "M" and e.get("name") == "process_name":

@@ -280,8 +280,11 @@ def main(argv=None):
         fail("--steps must be >= 3, --warmup >= 0, --threads >= 1")
 
     keep_freed_memory()
-    import torch
-    import torch.nn.functional as F
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError as e:
+        fail(f"PyTorch is not installed ({e}); on Debian: apt-get install python3-torch")
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     if a.device == "cuda" and not torch.cuda.is_available():

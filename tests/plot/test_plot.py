@@ -307,6 +307,22 @@ class PlotTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("not a dtsim results.csv", p.stderr)
 
+    def test_missing_or_wrong_input_files_are_one_line_errors(self):
+        """A missing results.csv or trace.json, or a JSON file that is not a trace: one `error:` line
+        naming the file, no Python traceback (they were tracebacks)."""
+        not_trace = os.path.join(self.root, "summary.json")
+        with open(not_trace, "w") as f:
+            f.write('{"status": "completed"}')
+        for args, says in ((["table", os.path.join(self.root, "nowhere.csv")], "nowhere.csv"),
+                           (["timeline", os.path.join(self.root, "nowhere.json")], "nowhere.json"),
+                           (["timeline", not_trace, "--out", os.path.join(self.root, "x.png")], "not a Chrome trace")):
+            p = subprocess.run([PYTHON, PLOT] + args, capture_output=True, text=True)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertTrue(p.stderr.startswith("error: "), p.stderr)
+            self.assertIn(says, p.stderr)
+            self.assertNotIn("Traceback", p.stderr)
+            self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+
     def test_timeline_renders_a_trace(self):
         trace = os.path.join(self.root, "trace.json")
         with open(trace, "w") as f:

@@ -168,7 +168,7 @@ TEST_CASE("invariant 9: DaSGD's replace merge preserves the workers' mean, the c
   CHECK(rel_diff(run_ok(one).params, sgd.params) < 1e-5);
 }
 
-TEST_CASE("invariant 9 (HPSGD, notes 9.1): all workers hold the same W after each merge, and W_{r+1} - W_r = -lr x mean window sum") {
+TEST_CASE("invariant 9 (HPSGD): all workers hold the same W after each merge, and W_{r+1} - W_r = -lr x mean window sum") {
   const double lr = 0.1;
   ChildRun r;
   const auto obs = run_observed(ar({{"name", "hpsgd"}, {"lr", lr}}), &r);
