@@ -24,7 +24,7 @@ build: configure
 
 run: build
 	@$(BUILD)/dtsim sweep examples/quickstart-study.json --plot --jobs $(JOBS)
-	@echo "results: results/quickstart-study/ (plots/accuracy_vs_time.png, plots/timeline.png, runs/<algorithm>/trace.json)"
+	@echo "results: results/quickstart-study/ (plots/accuracy_vs_time.png, plots/timeline.png, runs/algorithm-<name>/trace.json)"
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600

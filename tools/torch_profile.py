@@ -436,9 +436,9 @@ def main(argv=None):
     os.replace(tmp, a.out)
     for k, b in enumerate(batches):
         s = doc["step"]
-        print(f"{doc['name']}: batch {b}: forward {s['forward_s'][k] * 1e3:.3f} ms, backward "
-              f"{s['backward_s'][k] * 1e3:.3f} ms, update {s['update_s'][k] * 1e3:.3f} ms, step "
-              f"{s['step_s'][k] * 1e3:.3f} ms ({len(out_layers)} layers, {doc['num_params']} parameters, "
+        print(f"{doc['name']}: batch {b}: forward {s['forward_s'][k] * 1e3:.1f} ms, backward "
+              f"{s['backward_s'][k] * 1e3:.1f} ms, update {s['update_s'][k] * 1e3:.1f} ms, step "
+              f"{s['step_s'][k] * 1e3:.1f} ms ({len(out_layers)} layers, {doc['num_params']} parameters, "
               f"{doc['threads']} thread(s))")
     print(f"wrote {a.out}")
     return 0

@@ -302,6 +302,8 @@ def run_scenario(sc, a, cache, overlap_ok):
 def predict_scenario(m, a, overlap_ok, work):
     """dtsim's predictions (overlap kind "none" and the scenario's) of a measured scenario."""
     sc, measured = m["scenario"], m["measured_s"]
+    if not os.path.exists(m["profile"]):  # a copied run directory (bench/reality/measured): its own profiles/
+        m = {**m, "profile": os.path.join(a.out, "profiles", os.path.basename(m["profile"]))}
     with open(m["profile"]) as f:
         prof = json.load(f)
     step_prof = prof["step"]["forward_s"][0] + prof["step"]["backward_s"][0]
