@@ -161,7 +161,7 @@ struct RunState {
     int epoch = 0, done = 0;
     bool complete = false;
     // Layer-wise all-reduces of gradients (DDP, Horovod): every part is in, and the reduction waits
-    // for its first reader (result_of, settle_reductions) so that the gradients' math can still be
+    // for its first reader (result_of, release_contribution) so that the gradients' math can still be
     // going on while the transfers are simulated (LayerPlan::math_to_first_reader).
     bool reduce_pending = false;
   };
