@@ -1,6 +1,7 @@
 #include "algorithms/plugin_loader.hpp"
 
 #include <dlfcn.h>
+#include <elf.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -32,6 +33,30 @@ bool is_elf(const std::string& path) {
   return in.gcount() == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
 }
 
+// A 64-bit ELF file's headers and loaded segments must lie within the file: dlopen maps the
+// segments, and touching a page past the end of a truncated file (a half-written build output)
+// kills the process with SIGBUS inside glibc instead of failing. Returns "" or the reason.
+std::string elf_extent_problem(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  const auto size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  Elf64_Ehdr eh{};
+  if (!in.read(reinterpret_cast<char*>(&eh), sizeof eh) || eh.e_ident[EI_CLASS] != ELFCLASS64)
+    return "";  // not a 64-bit ELF file: dlopen says why
+  auto beyond = [size](uint64_t off, uint64_t len) { return off > size || len > size - off; };
+  if (beyond(eh.e_phoff, uint64_t{eh.e_phnum} * eh.e_phentsize) || (eh.e_shoff && beyond(eh.e_shoff, uint64_t{eh.e_shnum} * eh.e_shentsize)))
+    return "its ELF headers lie beyond its " + std::to_string(size) + " bytes";
+  for (unsigned i = 0; i < eh.e_phnum && eh.e_phentsize >= sizeof(Elf64_Phdr); ++i) {
+    Elf64_Phdr ph{};
+    in.seekg(static_cast<std::streamoff>(eh.e_phoff + uint64_t{i} * eh.e_phentsize));
+    if (!in.read(reinterpret_cast<char*>(&ph), sizeof ph)) return "its program headers cannot be read";
+    if (ph.p_type == PT_LOAD && beyond(ph.p_offset, ph.p_filesz))
+      return "segment " + std::to_string(i) + " ends at byte " + std::to_string(ph.p_offset + ph.p_filesz) + " of a " +
+             std::to_string(size) + "-byte file";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::vector<std::string> load_plugin(const std::string& path, const std::string& file, const std::string& json_path) {
@@ -48,6 +73,8 @@ std::vector<std::string> load_plugin(const std::string& path, const std::string&
   if (!is_elf(canon.string()))
     fail("is not a shared object (no ELF header): build it with add_library(NAME MODULE ...) against "
          "find_package(dtsim) (docs/plugins.md)");
+  if (const std::string why = elf_extent_problem(canon.string()); !why.empty())
+    fail("is truncated or corrupt (" + why + "): rebuild it");
   // RTLD_NOW: an undefined symbol is reported now, not as a crash mid-run; NODELETE: the factories
   // registered below point into it for the rest of the process.
   void* handle = ::dlopen(canon.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);

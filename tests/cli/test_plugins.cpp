@@ -124,6 +124,14 @@ TEST_CASE("plugins: refusals are exit 2 with the reason: clash, ABI version, no 
   refused(dtsim("algorithms --plugin " + s.write("fake.so", "not an ELF file\n")), "error: --plugin: plugin '",
           "is not a shared object (no ELF header)");
   refused(dtsim("algorithms --plugin " + (s.dir / "missing.so").string()), "error: --plugin: plugin '", "does not exist");
+  // A plugin cut short (a half-written build output): glibc's dlopen died of SIGBUS on it (exit 135).
+  const std::string whole = slurp(fs::path(kPlugin));
+  REQUIRE(whole.size() > 8192);
+  for (const size_t keep : {size_t{4096}, whole.size() / 2, whole.size() - 100}) {
+    CAPTURE(keep);
+    const std::string cut = s.write("cut.so", whole.substr(0, keep));
+    refused(dtsim("algorithms --plugin " + cut), "error: --plugin: plugin '", "is truncated or corrupt");
+  }
   // The same plugin twice is loaded once (no clash with itself).
   CHECK(dtsim("algorithms --plugin " + kPlugin + " --plugin " + kPlugin).code == 0);
   // Through the config: the file and algorithm.plugin.
