@@ -442,11 +442,11 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   std::string platform_file = file;
   std::string platform_path = "platform";
   if (doc.contains("platform") && doc["platform"].is_string()) {
-    platform_file = io::resolve_relative(base_dir, doc["platform"].get<std::string>());
-    if (platform_set && !io::file_exists(platform_file) && io::file_exists(doc["platform"].get<std::string>()))
-      platform_file = doc["platform"].get<std::string>();  // --set: a path from the current directory also
+    const std::string given = doc["platform"].get<std::string>();
+    platform_file = io::resolve_relative(base_dir, given);
+    if (platform_set && !io::file_exists(platform_file) && io::file_exists(given))
+      platform_file = given;  // --set: a path from the current directory also
     if (!io::file_exists(platform_file)) {  // else one of dtsim's shipped platforms, by name (sim/shipped.hpp)
-      const std::string given = doc["platform"].get<std::string>();
       std::string shipped = find_shipped(given);
       if (shipped.empty()) shipped = find_shipped("platforms/" + given);
       if (shipped.empty())

@@ -112,7 +112,7 @@ struct StepChain : std::enable_shared_from_this<StepChain> {
   algo::Gradient g;   // the gradient (its buffer is filled before the backward starts)
   // Layer-wise all-reduces of g that have not yet handed in their part (a Horovod rank hands it in
   // at its first negotiated cycle, possibly after the backward), and the copy of g they hand in
-  // instead when the algorithm got g before (it may write to it): contribution().
+  // instead when the algorithm got g before (it may write to it; RunState::release_contribution).
   int uncontributed = 0;
   std::shared_ptr<const engine::Vec> frozen;
   algo::Payload contribution(size_t P) {

@@ -75,7 +75,7 @@ void RunState::finish_cut(Checkpoint& c) {
 void RunState::reduce(Collective& c) {
   if (!real || c.count == 0) return;
   for (int i : c.members)  // a gradient whose math was left to its first reader (StepChain::math)
-    settle_gradient(i, static_cast<const Vec*>(c.parts[static_cast<size_t>(i)].buf.get()));
+    settle_gradient(i, c.parts[static_cast<size_t>(i)].buf.get());
   // Written whole below: a recycled buffer when it has the model's size (the usual case).
   auto out = c.count == P ? recycled(reduce_pool) : std::make_shared<Vec>(c.count, model->device());
   double wsum = 0;
@@ -90,19 +90,19 @@ void RunState::reduce(Collective& c) {
   c.result = out;
 }
 
-void RunState::release_contribution(const Vec* buf) {
+void RunState::release_contribution(const Vec* buf, bool more_to_come, std::shared_ptr<const Vec>& frozen) {
   if (!real || !buf) return;
+  auto freeze = [&] {
+    if (!frozen) frozen = std::make_shared<const Vec>(buf->clone());
+    return frozen;
+  };
   for (auto& [seq, c] : collectives) {
     const auto part = std::find_if(c.parts.begin(), c.parts.end(), [buf](const Payload& p) { return p.buf.get() == buf; });
     if (part == c.parts.end()) continue;
-    if (c.reduce_pending) {
-      result_of(c);
-    } else {
-      auto copy = std::make_shared<Vec>(buf->size(), model->device());
-      engine::ops::copy(copy->view(), buf->view());
-      part->buf = std::move(copy);
-    }
+    if (c.reduce_pending) result_of(c);
+    else part->buf = freeze();
   }
+  if (more_to_come) freeze();
 }
 
 // Called whenever an actor starts an event (compute, send, receive, local work, commit): a signal

@@ -186,8 +186,10 @@ struct RunState {
   }
   // An algorithm is about to read, and may write, gradient `buf` (its wait on the gradient,
   // ChainFuture): every all-reduce it was contributed to and that may still read it is reduced now
-  // if all parts are in, and otherwise (or under elastic, which may reduce again) keeps a copy.
-  void release_contribution(const Vec* buf);
+  // if all parts are in, and otherwise (or under elastic, which may reduce again) reads `frozen`,
+  // one copy of it, made here, which the all-reduces still to take their part (`more_to_come`,
+  // StepChain::contribution) hand in too.
+  void release_contribution(const Vec* buf, bool more_to_come, std::shared_ptr<const Vec>& frozen);
   // A member fetched collective `it`'s result; the last one frees it.
   void fetched(std::map<uint64_t, Collective>::iterator it, int rank) {
     if (!it->second.got.empty()) it->second.got[static_cast<size_t>(rank)] = 1;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <csignal>
 #include <exception>
+#include <ranges>
 
 #include "algorithms/api.hpp"
 #include "engine/model.hpp"
@@ -447,10 +448,8 @@ void raise_errors(Run& run, bool stopped_by_time) {
     }
   }
   if (!stopped_by_time && !s.stop && s.N > 0 && s.any_down) {  // every worker failed and none finished its work
-    bool all_lost = true;
-    for (int j = 0; j < s.N; ++j)
-      all_lost = all_lost && s.worker_down[static_cast<size_t>(j)] && !s.worker_returned[static_cast<size_t>(j)];
-    if (all_lost)
+    const auto lost = [&s](int j) { return s.worker_down[static_cast<size_t>(j)] && !s.worker_returned[static_cast<size_t>(j)]; };
+    if (std::ranges::all_of(std::views::iota(0, s.N), lost))
       throw RuntimeError("platform.failures: every worker failed by simulated time " + std::to_string(sg4::Engine::get_clock()) +
                          " s and none recovered: no worker is left to continue the training (" +
                          std::to_string(s.samples_done) + " of " + std::to_string(s.x.training.samples) +

@@ -26,12 +26,7 @@ struct ChainFuture : Future<Gradient>::Impl {
   void wait() override {
     chain->wait_finished();
     chain->settle_math();  // the algorithm reads the gradient next, and may write to it: no all-reduce reads it after
-    if (chain->uncontributed > 0 && chain->g.buf && !chain->frozen) {
-      auto copy = std::make_shared<Vec>(chain->g.buf->size(), chain->g.buf->device());
-      engine::ops::copy(copy->view(), chain->g.buf->view());
-      chain->frozen = std::move(copy);
-    }
-    s->release_contribution(chain->g.buf.get());
+    s->release_contribution(chain->g.buf.get(), chain->uncontributed > 0, chain->frozen);
   }
   bool test() override { return chain->finished; }
   Gradient& get() override { return chain->g; }

@@ -207,6 +207,20 @@ class ScribbleWhileComputing final : public algo::Algorithm {
   bool scribble_;
 };
 
+// Runs `x` with Scribbler(false) and Scribbler(true): the scribbling must change no output.
+template <class Scribbler>
+void check_scribbling_changes_nothing(const Experiment& x) {
+  sim::RunHooks clean, scribbling;
+  clean.make_algorithm = [] { return std::make_unique<Scribbler>(false); };
+  scribbling.make_algorithm = [] { return std::make_unique<Scribbler>(true); };
+  const ChildRun a = run_forked(x, clean), b = run_forked(x, scribbling);
+  REQUIRE(a.exit_code == 0);
+  REQUIRE(b.exit_code == 0);
+  REQUIRE(!a.params_npy.empty());
+  CHECK(a.params_npy == b.params_npy);
+  CHECK(a.summary["final_test_loss"] == b.summary["final_test_loss"]);
+}
+
 }  // namespace
 
 TEST_CASE("compute pool: changing the parameter buffer while its compute is in flight does not change the gradient") {
@@ -214,16 +228,7 @@ TEST_CASE("compute pool: changing the parameter buffer while its compute is in f
   for (int pool : {1, 2}) {
     CAPTURE(pool);
     doc["compute"]["pool"] = pool;
-    const Experiment x = load(doc);
-    sim::RunHooks clean, scribbling;
-    clean.make_algorithm = [] { return std::make_unique<ScribbleWhileComputing>(false); };
-    scribbling.make_algorithm = [] { return std::make_unique<ScribbleWhileComputing>(true); };
-    const ChildRun a = run_forked(x, clean), b = run_forked(x, scribbling);
-    REQUIRE(a.exit_code == 0);
-    REQUIRE(b.exit_code == 0);
-    REQUIRE(!a.params_npy.empty());
-    CHECK(a.params_npy == b.params_npy);
-    CHECK(a.summary["final_test_loss"] == b.summary["final_test_loss"]);
+    check_scribbling_changes_nothing<ScribbleWhileComputing>(load(doc));
   }
 }
 
@@ -270,16 +275,7 @@ TEST_CASE("compute pool: writing to a gradient whose DDP or Horovod all-reduce i
         doc["algorithm"] = {{"name", "ssgd"}, {"comm", "allreduce"}, {"overlap", {{"kind", kind}}}};
         doc["compute"]["pool"] = pool;
         if (straggler) doc["platform"]["stragglers"] = json::parse(R"([{"workers": [1], "slowdown": 3}])");
-        const Experiment x = load(doc);
-        sim::RunHooks clean, scribbling;
-        clean.make_algorithm = [] { return std::make_unique<ScribbleAfterContributing>(false); };
-        scribbling.make_algorithm = [] { return std::make_unique<ScribbleAfterContributing>(true); };
-        const ChildRun a = run_forked(x, clean), b = run_forked(x, scribbling);
-        REQUIRE(a.exit_code == 0);
-        REQUIRE(b.exit_code == 0);
-        REQUIRE(!a.params_npy.empty());
-        CHECK(a.params_npy == b.params_npy);
-        CHECK(a.summary["final_test_loss"] == b.summary["final_test_loss"]);
+        check_scribbling_changes_nothing<ScribbleAfterContributing>(load(doc));
       }
     }
   }
