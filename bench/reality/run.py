@@ -49,7 +49,7 @@ PY = "/usr/bin/python3"
 ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 CSV_FIELDS = ["scenario", "ranks", "compute", "model", "batch", "bandwidth", "bucket_mb", "regime", "measured_s",
               "compute_ref_s", "profile_step_s", "predicted_overlap_s", "overlap", "predicted_none_s",
-              "error_overlap", "error_none", "comm_s_none", "latency_s", "load1"]
+              "error_overlap", "error_none", "comm_s_none", "latency_s", "load1", "scheduling", "contention"]
 NET_FIELDS = ["ranks", "bandwidth", "bytes", "measured_s", "predicted_s", "error", "effective_Bps", "latency_s"]
 
 
@@ -123,6 +123,15 @@ def scaled_profile(path, scale, out_dir):
 
 
 # ------------------------------------------------------------------ jobs
+def scheduling(ranks):
+    """How a job's ranks are scheduled (Job.start, worker.comm_threads_first), as results.csv says it."""
+    if os.environ.get("DTSR_RT") != "1":
+        return "cfs, nice -20"
+    if ranks > (os.cpu_count() or 1):
+        return os.environ.get("DTSR_MANY", "rr")
+    return "fifo, communication first" if os.environ.get("DTSR_COMM_FIRST") == "1" else "fifo, equal priorities"
+
+
 class Job:
     """Worker processes; they die with the harness (PR_SET_PDEATHSIG) and are recorded for cleanup."""
 
@@ -293,7 +302,7 @@ def run_scenario(sc, a, cache, overlap_ok):
     ref = run_reference(sc, profile, emulated, work)
     measured, latency, ranks = run_ddp(sc, profile, emulated, work, timeline=sc.get("timeline", False))
     m = {"scenario": sc, "profile": os.path.abspath(profile), "measured_s": measured, "compute_ref_s": ref,
-         "latency_s": latency, "load1": l1, "ranks": ranks}
+         "latency_s": latency, "load1": l1, "ranks": ranks, "scheduling": scheduling(sc["ranks"])}
     with open(os.path.join(work, "measured.json"), "w") as f:
         json.dump(m, f, indent=1)
     return predict_scenario(m, a, overlap_ok, work)
@@ -310,12 +319,19 @@ def predict_scenario(m, a, overlap_ok, work):
     args = (sc["ranks"], parse_bandwidth(sc["bandwidth"]), m["latency_s"], m["profile"], sc["batch"],
             sc.get("dtsim_steps", 10), prof["step"]["update_s"][0], prof["num_params"])
     net = sc.get("network_model", "exact")
-    none_s, _ = run_dtsim(a.dtsim, experiment(sc["name"] + "-none", *args, {"kind": "none"} if overlap_ok else None,
-                                             model=net), work, "none")
+    # A real-compute rank's collectives share its core with backward: the constants fitted by
+    # interference.py. Emulated ranks keep dtsim's defaults (docs/validation.md says why).
+    contention = load_contention(a) if sc["compute"] == "real" else {}
+
+    def cfg(tag, overlap):
+        c = experiment(sc["name"] + "-" + tag, *args, overlap, model=net)
+        c["platform"]["workers"].update(contention)
+        return c
+    none_s, _ = run_dtsim(a.dtsim, cfg("none", {"kind": "none"} if overlap_ok else None), work, "none")
     kind = sc.get("overlap", {"kind": "ddp", "bucket_cap_mb": sc.get("bucket_mb", 25), "first_bucket_mb": 1})
     ov_s = None
     if overlap_ok:
-        ov_s, _ = run_dtsim(a.dtsim, experiment(sc["name"] + "-overlap", *args, kind, model=net), work, "overlap")
+        ov_s, _ = run_dtsim(a.dtsim, cfg("overlap", kind), work, "overlap")
     emulated = sc["compute"] == "emulated"
     row = {"scenario": sc["name"], "ranks": sc["ranks"], "compute": sc["compute"] + (
         f" x{sc.get('scale', 1.0):g}" if emulated else ""), "model": model_label(sc["model"]), "batch": sc["batch"],
@@ -327,8 +343,23 @@ def predict_scenario(m, a, overlap_ok, work):
         "error_overlap": f"{(ov_s - measured) / measured:+.4f}" if ov_s is not None else "",
         "error_none": f"{(none_s - measured) / measured:+.4f}",
         "comm_s_none": f"{none_s - step_prof - prof['step']['update_s'][0]:.6f}",
-        "latency_s": f"{m['latency_s']:.3g}", "load1": f"{m['load1']:.2f}"}
+        "latency_s": f"{m['latency_s']:.3g}", "load1": f"{m['load1']:.2f}",
+        "scheduling": m.get("scheduling", "fifo, equal priorities"),
+        "contention": " ".join(f"{k}={v}" for k, v in contention.items()) or "dtsim defaults"}
     return row
+
+
+def load_contention(a):
+    """The CPU-contention constants for real-compute ranks: --contention FILE, else OUT/contention.json
+    (bench/reality/interference.py's fit on this machine), else dtsim's defaults (an empty dict)."""
+    path = a.contention or os.path.join(a.out, "contention.json")
+    if not os.path.exists(path):
+        if a.contention:
+            raise FileNotFoundError(f"--contention {a.contention}: no such file")
+        return {}
+    with open(path) as f:
+        c = json.load(f)
+    return {k: c[k] for k in ("memory_bandwidth", "overlap_slowdown") if k in c}
 
 
 def model_label(spec):
@@ -414,8 +445,16 @@ def main():
                     help="measure nothing: predict the saved measurements in --out again (results.csv rewritten)")
     ap.add_argument("--no-rt", action="store_true",
                     help="measured processes at nice -20 only, never SCHED_FIFO priority 1 (netns.high_priority)")
+    ap.add_argument("--equal-priority", action="store_true",
+                    help="a rank's gloo threads at the compute thread's FIFO priority (before 2026-12-07: "
+                         "no communication progresses during backward; worker.comm_threads_first)")
+    ap.add_argument("--contention", help="CPU-contention constants for the real-compute scenarios (default: "
+                                         "OUT/contention.json from interference.py, else dtsim's defaults)")
+    ap.add_argument("--no-interference", action="store_true",
+                    help="do not measure and fit the contention constants first (use OUT/contention.json or the defaults)")
     a = ap.parse_args()
     os.environ["DTSR_RT"] = "0" if a.no_rt else "1"
+    os.environ["DTSR_COMM_FIRST"] = "0" if a.equal_priority else "1"
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
@@ -492,6 +531,13 @@ def main():
                     append_csv(os.path.join(a.out, "network.csv"), NET_FIELDS, predict_network(json.load(f), a, work))
         return 0
     try:
+        real = [sc for sc in spec.get("scenarios", []) if {**defaults, **sc}["compute"] == "real"
+                and not (a.only and not re.search(a.only, sc["name"]))]
+        if real and not a.network_only and not a.contention and not a.no_interference:
+            # The CPU-contention constants of this machine, fitted on their own micro-benchmark first.
+            log("interference.py: how communication slows computing on a rank's core (-> contention.json)")
+            subprocess.run([PY, os.path.join(HERE, "interference.py"), "--out", a.out, "--dtsim", a.dtsim],
+                           check=True, env=dict(os.environ, **ENV))
         if not a.network_only:
             for sc in spec["scenarios"]:
                 sc = {**defaults, **sc}

@@ -5,6 +5,7 @@ single-process compute reference. Writes its measurements to --out as JSON.
   worker.py ddp       --rank R --world N --master ADDR --bucket-mb B ...   DDP over gloo
   worker.py single    ...                                                   no DDP, one process
   worker.py allreduce --rank R --world N --master ADDR --sizes S1,S2,...    gloo all-reduce alone
+  worker.py interference ... --sizes S1,... --work-ms W     compute alone / with an all-reduce in flight
 
 Compute is real (the PyTorch model of a dtsim spec, models.py) or emulated (--profile P): the model
 is a chain of SleepLayer autograd functions, one per profiled layer, holding that layer's parameter
@@ -18,6 +19,7 @@ import os
 import signal
 import statistics
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -158,6 +160,25 @@ def setup(a):
         os.sched_setaffinity(0, {a.cpu})
 
 
+def comm_threads_first():
+    """With $DTSR_COMM_FIRST=1 (run.py's default) and this rank at SCHED_FIFO: every thread but this
+    one — gloo's, started by the process group and the first collective — at FIFO priority 2, above
+    the compute thread's 1. At equal FIFO priority a woken gloo thread waits until the compute
+    thread blocks: on a rank's one core an all-reduce then makes no progress during backward
+    (interference.py measured a 4 MB all-reduce started before 46 ms of convolutions end 33 ms after
+    them), which no cluster does. Communication first is what an idle core's scheduler does with a
+    thread woken by the network, and its CPU time is taken from the computing thread."""
+    if os.environ.get("DTSR_COMM_FIRST") != "1" or os.sched_getscheduler(0) != os.SCHED_FIFO:
+        return
+    me = threading.get_native_id()
+    for t in os.listdir("/proc/self/task"):
+        if int(t) != me:
+            try:
+                os.sched_setscheduler(int(t), os.SCHED_FIFO, os.sched_param(2))
+            except OSError:
+                pass
+
+
 def init_dist(a):
     os.environ["MASTER_ADDR"] = a.master
     os.environ["MASTER_PORT"] = str(a.port)
@@ -200,6 +221,8 @@ def train(a, distributed):
     for k in range(a.warmup + a.steps):
         last = k == a.warmup + a.steps - 1
         if distributed:
+            if k == 1:
+                comm_threads_first()
             dist.barrier()
         if a.timeline and last:
             comm_log.clear()
@@ -261,10 +284,57 @@ def allreduce(a):
     return res
 
 
+def interference(a):
+    """A fixed amount of real compute (convolutions, ~--work-ms) alone, and again with an all-reduce of
+    each size started just before it on every rank (gloo's threads then share this rank's core):
+    how much communication slows computing on the same core (bench/reality/interference.py)."""
+    x, w = torch.randn(32, 16, 32, 32), torch.randn(16, 16, 3, 3)
+
+    def work(n):
+        for _ in range(n):
+            F.conv2d(x, w, padding=1)
+    work(20)
+    t0 = time.perf_counter()
+    work(20)
+    one = (time.perf_counter() - t0) / 20
+    n = torch.tensor([max(1, round(a.work_ms / 1e3 / one))])
+    dist.broadcast(n, 0)  # every rank the same work
+    n = int(n)
+    dist.all_reduce(torch.ones(1024))  # gloo's threads exist before the priorities are set
+    comm_threads_first()
+    res = {"rank": a.rank, "iterations": n, "sizes": [], "alone_s": [], "with_s": [], "both_done_s": [], "comm_s": []}
+    for s in [int(v) for v in a.sizes.split(",")]:
+        t = torch.ones(max(1, s // 4))
+        for _ in range(2):
+            dist.all_reduce(t)
+        alone, with_, both, comm = [], [], [], []
+        for _ in range(a.steps):
+            dist.barrier()
+            t0 = time.perf_counter()
+            work(n)
+            alone.append(time.perf_counter() - t0)
+            dist.barrier()
+            t0 = time.perf_counter()
+            h = dist.all_reduce(t, async_op=True)
+            work(n)
+            t1 = time.perf_counter()
+            h.wait()
+            with_.append(t1 - t0)
+            both.append(time.perf_counter() - t0)
+            dist.barrier()
+            t0 = time.perf_counter()
+            dist.all_reduce(t)
+            comm.append(time.perf_counter() - t0)
+        res["sizes"].append(s)
+        for k, v in (("alone_s", alone), ("with_s", with_), ("both_done_s", both), ("comm_s", comm)):
+            res[k].append(statistics.median(v))
+    return res
+
+
 def main():
     die_with_parent()
     ap = argparse.ArgumentParser()
-    ap.add_argument("job", choices=["ddp", "single", "allreduce"])
+    ap.add_argument("job", choices=["ddp", "single", "allreduce", "interference"])
     ap.add_argument("--rank", type=int, default=0)
     ap.add_argument("--world", type=int, default=1)
     ap.add_argument("--master", default="127.0.0.1")
@@ -283,6 +353,7 @@ def main():
     ap.add_argument("--cpu", type=int, help="pin to this core")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sizes", default="1048576")
+    ap.add_argument("--work-ms", type=float, default=100.0)
     ap.add_argument("--timeline", action="store_true")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -291,7 +362,8 @@ def main():
         res = train(a, False)
     else:
         init_dist(a)
-        res = train(a, True) if a.job == "ddp" else allreduce(a)
+        res = {"ddp": lambda: train(a, True), "allreduce": lambda: allreduce(a),
+               "interference": lambda: interference(a)}[a.job]()
     with open(a.out + ".tmp", "w") as f:
         json.dump(res, f)
     os.replace(a.out + ".tmp", a.out)
