@@ -167,8 +167,12 @@ def main():
     floats = lambda v: [float(x) for x in v.split(",")]  # noqa: E731
     ap.add_argument("--grid-bandwidth", type=floats, default=GRID_MB, help="memory_bandwidth values tried, B/s")
     ap.add_argument("--grid-slowdown", type=floats, default=GRID_S, help="overlap_slowdown values tried")
+    ap.add_argument("--equal-priority", action="store_true",
+                    help="gloo's threads at the compute thread's FIFO priority (run.py's --equal-priority)")
     a = ap.parse_args()
     os.environ.setdefault("DTSR_RT", "1")
+    if a.equal_priority:
+        os.environ["DTSR_COMM_FIRST"] = "0"
     os.environ.setdefault("DTSR_COMM_FIRST", "1")
     if not os.access(a.dtsim, os.X_OK):
         print(f"interference: no dtsim at {a.dtsim}", file=sys.stderr)
