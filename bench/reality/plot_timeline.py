@@ -9,8 +9,10 @@ and dtsim's trace.json of the same scenario (dtsim-overlap/ when present, and dt
 compute, all-reduce and update spans of one step. Needs python3-matplotlib.
 """
 import argparse
+import csv
 import json
 import os
+import sys
 
 import matplotlib
 
@@ -41,26 +43,44 @@ def measured(run_dir):
 
 
 def predicted(trace_file, step=1):
+    """Worker-0's spans of one step: layer-wise runs (docs/timing.md) name their compute spans
+    "forward <layer>" / "backward <layer>" and their transfers by bucket; runs with overlap "none"
+    have one "compute" span per minibatch."""
     with open(trace_file) as f:
         ev = [e for e in json.load(f)["traceEvents"] if e.get("ph") == "X" and e.get("pid") == 0]
-    # One step of worker-0: from its compute span of `step` to its next compute span.
-    starts = sorted(e["ts"] for e in ev if e["cat"] == "compute")
-    if len(starts) < step + 2:
-        return {}, 0.0
-    t0, t1 = starts[step], starts[step + 1]
+    if any("step" in e.get("args", {}) for e in ev):
+        def of(k):
+            return [e["ts"] for e in ev if e.get("args", {}).get("step") == k and e["cat"] == "compute"]
+        this, following = of(step), of(step + 1)
+        if not this:
+            return {}, 0.0
+        t0 = min(this)
+        t1 = min(following) if following else float("inf")
+    else:  # one compute span per minibatch: from the span of `step` to the next one
+        starts = sorted(e["ts"] for e in ev if e["cat"] == "compute")
+        if len(starts) < step + 2:
+            return {}, 0.0
+        t0, t1 = starts[step], starts[step + 1]
     ev = [e for e in ev if t0 <= e["ts"] < t1]
-    rows = {"compute": [], "all-reduce": [], "wait": [], "update": []}
+    rows = {"forward": [], "backward (per layer)": [], "compute": [], "all-reduce (per bucket)": [], "wait": [],
+            "update": []}
     for e in ev:
         s, d = (e["ts"] - t0) / 1e3, e["dur"] / 1e3
+        name = e.get("name", "")
         if e["cat"] == "compute":
-            rows["compute"].append((s, s + d, e["name"]))
-        elif e["cat"] == "collective" and e["name"] == "send":
-            rows["all-reduce"].append((s, s + d, f"{e['args'].get('bytes', 0) / 2**20:.1f} MiB"))
+            row = ("forward" if name.startswith("forward ") else
+                   "backward (per layer)" if name.startswith("backward ") else "compute")
+            rows[row].append((s, s + d, name.split(" ", 1)[-1]))
+        elif e["cat"] == "collective" and name == "send":
+            what = e["args"].get("what", "")
+            label = what.split("allreduce ", 1)[-1] if what.startswith("allreduce ") else ""
+            rows["all-reduce (per bucket)"].append((s, s + d, f"{label} {e['args'].get('bytes', 0) / 2**20:.1f} MiB".strip()))
         elif e["cat"] == "update":
             rows["update"].append((s, s + d, "update"))
         elif e["cat"] == "wait":
-            rows.setdefault("wait", []).append((s, s + d, "wait"))
-    end = max(e[1] for r in rows.values() for e in r)
+            rows["wait"].append((s, s + d, "wait"))
+    rows = {k: v for k, v in rows.items() if v}
+    end = max((e[1] for r in rows.values() for e in r), default=0.0)
     return rows, end
 
 
@@ -83,13 +103,31 @@ def draw(ax, rows, title, end):
     ax.grid(axis="x", alpha=0.3)
 
 
+def result_row(run_dir):
+    """The scenario's row of results.csv (OUT/results.csv for OUT/runs/NAME); measured.json held it
+    itself before it kept the re-prediction's inputs."""
+    with open(os.path.join(run_dir, "measured.json")) as f:
+        m = json.load(f)
+    if "row" in m:
+        return m["row"]
+    name = os.path.basename(os.path.normpath(run_dir))
+    results = os.path.join(run_dir, "..", "..", "results.csv")
+    try:
+        with open(results, newline="") as f:
+            for r in csv.DictReader(f):
+                if r["scenario"] == name:
+                    return r
+    except FileNotFoundError:
+        pass
+    sys.exit(f"error: {results}: no row for scenario {name} (run run.py or run.py --predict-only first)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
     ap.add_argument("--out", default="docs/img/reality-timeline.png")
     a = ap.parse_args()
-    with open(os.path.join(a.run_dir, "measured.json")) as f:
-        row = json.load(f)["row"]
+    row = result_row(a.run_dir)
     m_rows, m_end = measured(a.run_dir)
     panels = [(m_rows, f"measured: PyTorch DDP, rank 0, one step ({m_end:.1f} ms; median step "
                        f"{float(row['measured_s']) * 1e3:.1f} ms)")]
