@@ -20,8 +20,10 @@ real-compute scenarios (--contention). Fitted on this micro-benchmark, never on 
 """
 import argparse
 import csv
+import fcntl
 import json
 import os
+import signal
 import statistics
 import sys
 
@@ -158,6 +160,18 @@ def table(rows, c):
           f"{c['median_abs_error_default'] * 100:.1f} %)")
 
 
+def measure_and_fit(out, dtsim, steps=7, grid_mb=GRID_MB, grid_s=GRID_S):
+    """Measures every series into OUT/interference/, fits, prints the table; the caller holds the
+    harness lock and removes the namespaces on every exit path (run.py's main, or main below)."""
+    series = []
+    for bw, sizes in SERIES:
+        log(f"interference: 2 ranks, {bw}, all-reduces of {', '.join(f'{s / 2**20:g}' for s in sizes)} MiB")
+        series.append(measure(bw, sizes, out, steps))
+    rows, c = fit(dtsim, series, out, grid_mb, grid_s)
+    table(rows, c)
+    return c
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "reality"))
@@ -171,38 +185,47 @@ def main():
                     help="gloo's threads at the compute thread's FIFO priority (run.py's --equal-priority)")
     a = ap.parse_args()
     os.environ.setdefault("DTSR_RT", "1")
-    if a.equal_priority:
-        os.environ["DTSR_COMM_FIRST"] = "0"
-    os.environ.setdefault("DTSR_COMM_FIRST", "1")
+    os.environ["DTSR_COMM_FIRST"] = "0" if a.equal_priority else "1"
     if not os.access(a.dtsim, os.X_OK):
         print(f"interference: no dtsim at {a.dtsim}", file=sys.stderr)
         return 2
-    series = []
     if a.predict_only:
+        series = []
         for bw, _ in SERIES:
             p = os.path.join(a.out, "interference", bw, "measured.json")
             if os.path.exists(p):
                 with open(p) as f:
                     series.append(json.load(f))
-    else:
-        ok, why = netns.available()
-        if not ok:
-            print(f"interference: cannot emulate a cluster here: {why}", file=sys.stderr)
-            return 77
+        if not series:
+            print(f"interference: nothing measured in {a.out}", file=sys.stderr)
+            return 2
+        rows, c = fit(a.dtsim, series, a.out, a.grid_bandwidth, a.grid_slowdown)
+        table(rows, c)
+        return 0
+    ok, why = netns.available()
+    if not ok:
+        print(f"interference: cannot emulate a cluster here: {why}", file=sys.stderr)
+        return 77
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, run.on_signal)
+    lock = open(netns.LOCK_FILE, "a+")  # one harness at a time (run.py's lock)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("another harness holds " + netns.LOCK_FILE + ": waiting for it to finish")
         try:
-            for bw, sizes in SERIES:
-                log(f"interference: 2 ranks, {bw}, all-reduces of {', '.join(f'{s / 2**20:g}' for s in sizes)} MiB")
-                series.append(measure(bw, sizes, a.out, a.steps))
-        finally:
-            netns.cleanup()
-    if not series:
-        print(f"interference: nothing measured in {a.out}", file=sys.stderr)
-        return 2
-    rows, c = fit(a.dtsim, series, a.out, a.grid_bandwidth, a.grid_slowdown)
-    table(rows, c)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except run.Interrupted:
+            return 130
+    try:
+        measure_and_fit(a.out, a.dtsim, a.steps, a.grid_bandwidth, a.grid_slowdown)
+    except run.Interrupted as e:
+        log(f"interrupted ({e}): tearing down")
+        return 130
+    finally:
+        netns.cleanup()
     return 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, HERE)
     sys.exit(main())

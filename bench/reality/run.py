@@ -534,10 +534,10 @@ def main():
         real = [sc for sc in spec.get("scenarios", []) if {**defaults, **sc}["compute"] == "real"
                 and not (a.only and not re.search(a.only, sc["name"]))]
         if real and not a.network_only and not a.contention and not a.no_interference:
-            # The CPU-contention constants of this machine, fitted on their own micro-benchmark first.
-            log("interference.py: how communication slows computing on a rank's core (-> contention.json)")
-            subprocess.run([PY, os.path.join(HERE, "interference.py"), "--out", a.out, "--dtsim", a.dtsim],
-                           check=True, env=dict(os.environ, **ENV))
+            # The CPU-contention constants of this machine, fitted on their own micro-benchmark first
+            # (in this process: the signal handlers, the lock and the cleanup below cover it).
+            import interference
+            interference.measure_and_fit(a.out, a.dtsim)
         if not a.network_only:
             for sc in spec["scenarios"]:
                 sc = {**defaults, **sc}

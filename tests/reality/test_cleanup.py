@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """bench/reality/run.py leaves nothing behind: after SIGINT it has removed every namespace, link and
 worker process it made; after SIGKILL its workers die with it (PR_SET_PDEATHSIG) and the next run
-removes the namespaces it left. Needs root, network namespaces and python3-torch (else exit 77)."""
+removes the namespaces it left; interference.py, the micro-benchmark run.py starts with, tears
+down on SIGTERM too. Needs root, network namespaces and python3-torch (else exit 77)."""
 import json
 import os
 import signal
@@ -88,6 +89,26 @@ try:
     check("removed leftovers of an earlier run" in r.stdout, "the next run says it removed the leftovers")
     ns, links = netns.leftovers()
     check(ns == [] and links == [] and workers() == [], f"after the next run: nothing left ({ns}, {links})")
+
+    # SIGTERM during interference.py (the micro-benchmark run.py runs first): torn down as well.
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "reality", "interference.py"), "--out",
+                          os.path.join(tmp, "out3"), "--dtsim", DTSIM], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not workers() and p.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1)
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+    check(p.returncode == 130, f"SIGTERM: interference.py exits 130 (got {p.returncode})")
+    deadline = time.time() + 10
+    while workers() and time.time() < deadline:
+        time.sleep(0.2)
+    ns, links = netns.leftovers()
+    check(ns == [] and links == [] and workers() == [], f"SIGTERM: interference.py left nothing ({ns}, {links})")
 finally:
     netns.cleanup()
     subprocess.run(["rm", "-rf", tmp])
