@@ -11,9 +11,18 @@ all-reduce alone.
 dtsim predicts the same thing: a two-layer profile whose first gradient (S bytes) is all-reduced in
 its own bucket while the other layer's backward (the measured compute time) runs, on a CPU worker
 whose collectives' copies and reductions cost `platform.workers.memory_bandwidth` and slow compute
-by `overlap_slowdown` (docs/timing.md, "Contention"). A grid search picks the pair with the least
-squared relative error; it is written to OUT/contention.json, which run.py gives to dtsim for the
-real-compute scenarios (--contention). Fitted on this micro-benchmark, never on the scenarios.
+by `overlap_slowdown` (docs/timing.md, "Contention").
+
+The two constants are fitted one at a time, because on this micro-benchmark alone they trade for
+each other (a slower copy or a larger slowdown both lengthen the compute): first
+`memory_bandwidth`, from DDP's own cost without any network — the backward of four MLPs (0.7-10 M
+parameters) with and without DDP in a world of one rank, whose difference is DDP's copies into and
+out of its buckets and its division by the world size, charged by dtsim as 16 bytes per element
+(sim/worker_layerwise.cpp); then `overlap_slowdown`, the grid value that best predicts the
+micro-benchmark above with that bandwidth. Both go to OUT/contention.json, which run.py gives to
+dtsim for the real-compute scenarios (--contention). Fitted on micro-benchmarks, never on the
+scenarios. (Without a copies measurement, as in a directory measured before it existed, both are
+fitted on the grid together.)
 
   /usr/bin/python3 bench/reality/interference.py                       # -> results/reality/interference.csv, contention.json
   /usr/bin/python3 bench/reality/interference.py --predict-only --out DIR   # fit the saved measurement again
@@ -69,6 +78,35 @@ def measure(bandwidth, sizes, out, steps):
     return m
 
 
+def measure_copies(out, steps):
+    """worker.py copies on core 0 (one rank, gloo on the loopback, no namespace)."""
+    work = os.path.join(out, "interference", "copies")
+    os.makedirs(work, exist_ok=True)
+    job = Job()
+    try:
+        job.start([PY, os.path.join(HERE, "worker.py"), "copies", "--rank", "0", "--world", "1", "--master",
+                   "127.0.0.1", "--port", "29517", "--cpu", "0", "--steps", str(max(steps, 15)), "--warmup", "5",
+                   "--out", os.path.join(work, "rank0.json")], dict(os.environ, GLOO_SOCKET_IFNAME="lo", **ENV), ranks=1)
+        job.wait(600)
+    finally:
+        job.kill()
+    with open(os.path.join(work, "rank0.json")) as f:
+        m = json.load(f)
+    with open(os.path.join(work, "measured.json"), "w") as f:
+        json.dump(m, f, indent=1)
+    return m
+
+
+COPY_BYTES_PER_ELEMENT = 16.0  # dtsim's charge for a bucket's copy in and out (read + write, fp32)
+
+
+def copy_bandwidth(copies):
+    """Least squares through the origin of DDP's extra backward time against 16 bytes x elements."""
+    b = [COPY_BYTES_PER_ELEMENT * e for e in copies["elements"]]
+    x = [d - p for d, p in zip(copies["ddp_s"], copies["plain_s"])]
+    return sum(v * v for v in b) / sum(u * v for u, v in zip(b, x))
+
+
 def micro_profile(work, compute_s, nbytes):
     """Layer "compute" (no parameters, backward = the measured compute) after layer "comm" (one
     tensor of nbytes, no time): backward runs comm first, whose bucket is all-reduced during compute."""
@@ -97,7 +135,7 @@ def predict(dtsim, m, row, work, mem_bw, slowdown):
     return t
 
 
-def fit(dtsim, series, out, grid_mb=GRID_MB, grid_s=GRID_S):
+def fit(dtsim, series, out, grid_mb=GRID_MB, grid_s=GRID_S, copies=None):
     work = os.path.join(out, "interference", "fit")
     os.makedirs(work, exist_ok=True)
     cache = {}
@@ -113,6 +151,9 @@ def fit(dtsim, series, out, grid_mb=GRID_MB, grid_s=GRID_S):
         return errs
 
     best = None
+    copy_bw = copy_bandwidth(copies) if copies else None
+    if copy_bw:
+        grid_mb = [copy_bw]
     for mem_bw in grid_mb:
         for slowdown in grid_s:
             e = errors(mem_bw, slowdown)
@@ -137,13 +178,25 @@ def fit(dtsim, series, out, grid_mb=GRID_MB, grid_s=GRID_S):
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         w.writerows(rows)
-    c = {"memory_bandwidth": f"{mem_bw:g}Bps", "overlap_slowdown": slowdown,
-         "fitted_on": "bench/reality/interference.py: compute beside a gloo all-reduce on the same core",
+    c = {"memory_bandwidth": f"{mem_bw:.4g}Bps", "overlap_slowdown": slowdown,
+         "fitted_on": ("memory_bandwidth: DDP's backward cost in a world of one rank; overlap_slowdown: compute "
+                       "beside a gloo all-reduce on the same core (bench/reality/interference.py)") if copy_bw else
+                      "bench/reality/interference.py: compute beside a gloo all-reduce on the same core",
          "median_abs_error_fitted": statistics.median(abs(v) for v in fitted),
          "median_abs_error_default": statistics.median(abs(v) for v in default)}
     with open(os.path.join(out, "contention.json"), "w") as f:
         json.dump(c, f, indent=1)
     return rows, c
+
+
+def copies_table(copies, bw):
+    print("| model | parameters | backward alone (ms) | backward under DDP, one rank (ms) | DDP's extra (ms) | "
+          f"dtsim's charge at {bw / 1e9:.3g} GB/s (ms) |")
+    print("|---|---|---|---|---|---|")
+    for spec, e, p, d in zip(copies["models"], copies["elements"], copies["plain_s"], copies["ddp_s"]):
+        print(f"| mlp {'-'.join(map(str, spec['hidden']))} | {e / 1e6:.2f} M | {p * 1e3:.2f} | {d * 1e3:.2f} | "
+              f"{(d - p) * 1e3:.2f} | {COPY_BYTES_PER_ELEMENT * e / bw * 1e3:.2f} |")
+    print()
 
 
 def table(rows, c):
@@ -164,10 +217,13 @@ def measure_and_fit(out, dtsim, steps=7, grid_mb=GRID_MB, grid_s=GRID_S):
     """Measures every series into OUT/interference/, fits, prints the table; the caller holds the
     harness lock and removes the namespaces on every exit path (run.py's main, or main below)."""
     series = []
+    log("interference: DDP's own backward cost, one rank, no network")
+    copies = measure_copies(out, steps)
     for bw, sizes in SERIES:
         log(f"interference: 2 ranks, {bw}, all-reduces of {', '.join(f'{s / 2**20:g}' for s in sizes)} MiB")
         series.append(measure(bw, sizes, out, steps))
-    rows, c = fit(dtsim, series, out, grid_mb, grid_s)
+    rows, c = fit(dtsim, series, out, grid_mb, grid_s, copies)
+    copies_table(copies, copy_bandwidth(copies))
     table(rows, c)
     return c
 
@@ -199,7 +255,14 @@ def main():
         if not series:
             print(f"interference: nothing measured in {a.out}", file=sys.stderr)
             return 2
-        rows, c = fit(a.dtsim, series, a.out, a.grid_bandwidth, a.grid_slowdown)
+        copies = None
+        p = os.path.join(a.out, "interference", "copies", "measured.json")
+        if os.path.exists(p):
+            with open(p) as f:
+                copies = json.load(f)
+        rows, c = fit(a.dtsim, series, a.out, a.grid_bandwidth, a.grid_slowdown, copies)
+        if copies:
+            copies_table(copies, copy_bandwidth(copies))
         table(rows, c)
         return 0
     ok, why = netns.available()

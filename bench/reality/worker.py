@@ -6,6 +6,7 @@ single-process compute reference. Writes its measurements to --out as JSON.
   worker.py single    ...                                                   no DDP, one process
   worker.py allreduce --rank R --world N --master ADDR --sizes S1,S2,...    gloo all-reduce alone
   worker.py interference ... --sizes S1,... --work-ms W     compute alone / with an all-reduce in flight
+  worker.py copies --master 127.0.0.1 --out F               DDP's own backward cost, one rank, no network
 
 Compute is real (the PyTorch model of a dtsim spec, models.py) or emulated (--profile P): the model
 is a chain of SleepLayer autograd functions, one per profiled layer, holding that layer's parameter
@@ -331,10 +332,44 @@ def interference(a):
     return res
 
 
+COPY_MODELS = [[512, 512], [4096], [1024] * 6, [2048, 2048, 2048]]
+
+
+def copies(a):
+    """The backward of MLPs of 0.7-10 M parameters without and with DDP in a world of one (gloo, no
+    peer): DDP's gradient copies into and out of its buckets and its division by the world size,
+    i.e. the CPU cost per gradient element of its collectives' memory passes
+    (bench/reality/interference.py fits memory_bandwidth to it)."""
+    res = {"models": [], "elements": [], "plain_s": [], "ddp_s": []}
+    for hidden in COPY_MODELS:
+        spec = {"kind": "mlp", "hidden": hidden}
+        row = {}
+        for mode in ("plain", "ddp"):
+            torch.manual_seed(0)
+            model = models.build(spec, (1, 28, 28), 10)
+            net = model if mode == "plain" else nn.parallel.DistributedDataParallel(model, bucket_cap_mb=25)
+            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+            x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+            times = []
+            for k in range(a.warmup + a.steps):
+                opt.zero_grad(set_to_none=False)
+                loss = F.cross_entropy(net(x), y)
+                t0 = time.perf_counter()
+                loss.backward()
+                times.append(time.perf_counter() - t0)
+                opt.step()
+            row[mode] = statistics.median(times[a.warmup:])
+        res["models"].append(spec)
+        res["elements"].append(sum(p.numel() for p in model.parameters()))
+        res["plain_s"].append(row["plain"])
+        res["ddp_s"].append(row["ddp"])
+    return res
+
+
 def main():
     die_with_parent()
     ap = argparse.ArgumentParser()
-    ap.add_argument("job", choices=["ddp", "single", "allreduce", "interference"])
+    ap.add_argument("job", choices=["ddp", "single", "allreduce", "interference", "copies"])
     ap.add_argument("--rank", type=int, default=0)
     ap.add_argument("--world", type=int, default=1)
     ap.add_argument("--master", default="127.0.0.1")
@@ -363,7 +398,7 @@ def main():
     else:
         init_dist(a)
         res = {"ddp": lambda: train(a, True), "allreduce": lambda: allreduce(a),
-               "interference": lambda: interference(a)}[a.job]()
+               "interference": lambda: interference(a), "copies": lambda: copies(a)}[a.job]()
     with open(a.out + ".tmp", "w") as f:
         json.dump(res, f)
     os.replace(a.out + ".tmp", a.out)
