@@ -180,6 +180,20 @@ def comm_threads_first():
                 pass
 
 
+def thread_priorities():
+    """[policy name, FIFO/RR priority] of every thread of this process, this one first (what
+    comm_threads_first left: results a test can check)."""
+    me = threading.get_native_id()
+    names = {os.SCHED_OTHER: "other", os.SCHED_FIFO: "fifo", os.SCHED_RR: "rr"}
+    out = []
+    for t in sorted(os.listdir("/proc/self/task"), key=lambda t: int(t) != me):
+        try:
+            out.append([names.get(os.sched_getscheduler(int(t)), "?"), os.sched_getparam(int(t)).sched_priority])
+        except OSError:  # the thread ended meanwhile
+            pass
+    return out
+
+
 def init_dist(a):
     os.environ["MASTER_ADDR"] = a.master
     os.environ["MASTER_PORT"] = str(a.port)
@@ -262,7 +276,7 @@ def train(a, distributed):
                 tl["layer_events"] = layer_tl.events[:]
     res = {"rank": a.rank, "times": times, "median_s": statistics.median(times),
            "forward_s": statistics.median(m[0] for m in marks),
-           "backward_end_s": statistics.median(m[1] for m in marks)}
+           "backward_end_s": statistics.median(m[1] for m in marks), "threads": thread_priorities()}
     if a.timeline:
         res["timeline"] = tl
     return res
