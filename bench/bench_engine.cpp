@@ -71,17 +71,41 @@ int main(int argc, char** argv) {
   bool reference = false;
   std::string only;
   int positional = 0;
+  auto usage = [](const char* why) {
+    std::fprintf(stderr,
+                 "error: bench_engine: %s\nusage: bench_engine [threads=1] [repetitions=15, at least 5] "
+                 "[--reference] [--only NAME]\n",
+                 why);
+    return 2;
+  };
+  auto count = [](const char* s, int& out) {
+    char* end = nullptr;
+    const long v = std::strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < 1 || v > 100000) return false;
+    out = static_cast<int>(v);
+    return true;
+  };
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--reference")) reference = true;
     else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-    else if (positional++ == 0) threads = std::max(1, std::atoi(argv[i]));
-    else reps = std::max(5, std::atoi(argv[i]));
+    else if (argv[i][0] == '-') return usage((std::string("unknown option ") + argv[i]).c_str());
+    else if (positional == 0 ? !count(argv[i], threads) : positional == 1 ? !count(argv[i], reps) : true)
+      return usage((std::string("unexpected argument ") + argv[i]).c_str());
+    else ++positional;
+  }
+  if (reps < 5) {
+    std::fprintf(stderr, "warning: bench_engine: %d repetitions raised to 5\n", reps);
+    reps = 5;
   }
   const std::vector<Case> cases{
       {"mlp 784-256-256-10, b64", {{"kind", "mlp"}, {"hidden", {256, 256}}}, SampleShape{1, 28, 28}, 64},
       {"lenet5 1x28x28, b64", {{"kind", "lenet5"}}, SampleShape{1, 28, 28}, 64},
       {"resnet8 3x32x32, b32", {{"kind", "resnet8"}}, SampleShape{3, 32, 32}, 32},
   };
+  if (!only.empty() && std::none_of(cases.begin(), cases.end(), [&](const Case& c) {
+        return std::string(c.name).find(only) != std::string::npos;
+      }))
+    return usage(("--only " + only + " matches no model (mlp, lenet5, resnet8)").c_str());
   std::vector<Device> devices{Device::Cpu};
   if (reference) devices.push_back(Device::Reference);
   const RuntimeInfo ri = runtime_info(Device::Cpu, threads);

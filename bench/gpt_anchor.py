@@ -14,9 +14,11 @@ meaningful one on a shared machine). Prints medians of the rounds' medians, mini
 ratios dtsim / PyTorch.
 """
 import argparse
+import os
 import math
 import statistics
 import subprocess
+import sys
 import time
 
 import torch
@@ -101,6 +103,9 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--reps", type=int, default=15)
     a = ap.parse_args()
+    if a.dtsim and not os.access(a.dtsim, os.X_OK):
+        print(f"error: --dtsim {a.dtsim}: no such executable (build it: cmake --build build)", file=sys.stderr)
+        sys.exit(2)
     torch.set_num_threads(a.threads)
     res = {"pytorch": {"wall": [], "cpu": [], "wmin": [], "cmin": []},
            "dtsim": {"wall": [], "cpu": [], "wmin": [], "cmin": []}}

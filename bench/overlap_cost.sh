@@ -3,7 +3,7 @@
 # examples/studies/overlap-scaling.json (SSGD ring all-reduce, V100s, 10 GbE, 10 steps per worker)
 # under algorithm.overlap none / ddp / horovod, at 8 and 64 workers, for its three models.
 # Prints one CSV row per run, then a markdown table of the medians over the repeats with the cost
-# per simulated step (10 steps) and the ratio to none (bench/README.md, "Layer-wise timing: cost").
+# per simulated step (10 steps) and the ratio to none (bench/README.md, "Layer-wise timing: what it costs dtsim").
 #   nice -n 10 bench/overlap_cost.sh [DTSIM] [REPEATS]     (defaults: build/dtsim, 3)
 set -euo pipefail
 D=$(realpath "${1:-build/dtsim}")

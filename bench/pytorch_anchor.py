@@ -102,6 +102,9 @@ def main():
     ap.add_argument("--dtsim", help="path to bench_engine: run it alternately with PyTorch and print ratios")
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
+    if a.dtsim and not os.access(a.dtsim, os.X_OK):
+        print(f"error: --dtsim {a.dtsim}: no such executable (build it: cmake --build build)", file=sys.stderr)
+        sys.exit(2)
     print(f"torch {torch.__version__}, threads={a.threads}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
           f"mkldnn={torch.backends.mkldnn.is_available()}, load average {os.getloadavg()[0]:.1f}", flush=True)
     names = list(models().keys())

@@ -32,6 +32,8 @@ for r in "${runs[@]}"; do
                      --set 'platform.collective={"algorithm": "ring", "transfers": "aggregated"}') ;;
     hier) sets+=(--set algorithm.comm=allreduce --set 'platform.collective={"algorithm": "hierarchical", "group_size": 32}') ;;
     asgd|dc-asgd|ssp) sets+=(--set algorithm.name="$form") ;;
+    ps) ;;
+    *) echo "error: $r: unknown form '$form' (ps, ps-group, ring, ring-agg, hier, asgd, dc-asgd, ssp)" >&2; exit 2 ;;
   esac
   est=$("$B" validate "$cfg" "${sets[@]}" | sed -n 's/.*transfers, [~]*\([0-9.]*\) \(s\|min\|h\) of.*/\1 \2/p')
   est=$(python3 -c "import sys;v,u=sys.argv[1],sys.argv[2];print(float(v)*{'s':1,'min':60,'h':3600}[u])" $est 2>/dev/null || echo "<1")

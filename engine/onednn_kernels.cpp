@@ -249,7 +249,20 @@ PoolDesc pool_desc(const ref::Geom& g, bool max) {
           {pad_r(g.h, g.oh, g.kh, g.sh, g.ph), pad_r(g.w, g.ow, g.kw, g.sw, g.pw)}};
 }
 
-PoolPlan& pool_plan(std::unique_ptr<CpuKernel>& k, const ref::Geom& g, bool max, Layout l, size_t n) {
+// Pooling sees a blocked layout's padded channels as channels (C rounded up to the block): the
+// bytes are the same, and oneDNN's avx2 pooling then runs without its channel-tail masks, whose
+// masked loads and stores cost ~4 ms per call on LeNet-5's 6-of-8 first pooling on an Intel
+// avx512_core_amx machine (bench/README.md). The padded channels hold zeros (oneDNN writes them so in
+// every blocked output), so they pool to zeros: the real channels' results are unchanged, bit for
+// bit (tests/engine: cpu == reference on LeNet-5).
+ref::Geom pool_geom(ref::Geom g, Layout l) {
+  const int block = static_cast<int>(l);
+  if (block > 1) g.c = (g.c + block - 1) / block * block;
+  return g;
+}
+
+PoolPlan& pool_plan(std::unique_ptr<CpuKernel>& k, const ref::Geom& geom, bool max, Layout l, size_t n) {
+  const ref::Geom g = pool_geom(geom, l);
   if (!k) k = std::make_unique<PoolKernel>();
   auto& plans = static_cast<PoolKernel&>(*k).plans;
   const PlanKey key{n, l, l};
@@ -375,7 +388,8 @@ void pool_backward(std::unique_ptr<CpuKernel>& k, const ref::Geom& g, bool max, 
   PoolPlan& p = pool_plan(k, g, max, l, n);
   if (!p.bwd_ready) {
     const PoolDesc pd = pool_desc(g, max);
-    const memory::desc x_md = act_md(n, g.c, g.h, g.w, l), y_md = act_md(n, g.c, g.oh, g.ow, l);
+    const int c = pool_geom(g, l).c;
+    const memory::desc x_md = act_md(n, c, g.h, g.w, l), y_md = act_md(n, c, g.oh, g.ow, l);
     dnnl::pooling_backward::desc d(pd.alg, x_md, y_md, pd.strides, pd.kernel, pd.pl, pd.pr);
     p.bpd = dnnl::pooling_backward::primitive_desc(d, eng(), p.fpd);
     p.bwd = dnnl::pooling_backward(p.bpd);

@@ -106,8 +106,11 @@ def draw(ax, rows, title, end):
 def result_row(run_dir):
     """The scenario's row of results.csv (OUT/results.csv for OUT/runs/NAME); measured.json held it
     itself before it kept the re-prediction's inputs."""
-    with open(os.path.join(run_dir, "measured.json")) as f:
-        m = json.load(f)
+    try:
+        with open(os.path.join(run_dir, "measured.json")) as f:
+            m = json.load(f)
+    except (OSError, ValueError) as e:
+        fail(f"error: {os.path.join(run_dir, 'measured.json')}: {e} (give a run directory: OUT/runs/<scenario>)")
     if "row" in m:
         return m["row"]
     name = os.path.basename(os.path.normpath(run_dir))
@@ -119,7 +122,13 @@ def result_row(run_dir):
                     return r
     except FileNotFoundError:
         pass
-    sys.exit(f"error: {results}: no row for scenario {name} (run run.py or run.py --predict-only first)")
+    fail(f"error: {results}: no row for scenario {name} (run run.py or run.py --predict-only first)")
+
+
+def fail(msg):
+    """Bad input: one line on stderr, exit 2."""
+    print(msg, file=sys.stderr)
+    sys.exit(2)
 
 
 def main():
@@ -128,6 +137,14 @@ def main():
     ap.add_argument("--out", default="docs/img/reality-timeline.png")
     a = ap.parse_args()
     row = result_row(a.run_dir)
+    try:
+        with open(os.path.join(a.run_dir, "rank0.json")) as f:
+            has_timeline = "timeline" in json.load(f)
+    except (OSError, ValueError) as e:
+        fail(f"error: {os.path.join(a.run_dir, 'rank0.json')}: {e}")
+    if not has_timeline:
+        fail(f"error: {os.path.join(a.run_dir, 'rank0.json')}: no timeline: the scenario needs "
+             '"timeline": true in scenarios.json (as r2-mlpdeep-1g-b4 has)')
     m_rows, m_end = measured(a.run_dir)
     panels = [(m_rows, f"measured: PyTorch DDP, rank 0, one step ({m_end:.1f} ms; median step "
                        f"{float(row['measured_s']) * 1e3:.1f} ms)")]
@@ -136,8 +153,12 @@ def main():
         if os.path.exists(tr):
             p_rows, p_end = predicted(tr)
             panels.append((p_rows, f"{label}: worker-0, one step ({p_end:.1f} ms)"))
+    if len(panels) == 1:
+        print(f"note: no dtsim trace in {a.run_dir} (run.py --predict-only --out on its directory writes "
+              "them): drawing the measured step alone", file=sys.stderr)
     end = max(max(e for _, _, e in [(0, 0, 0)] + [(0, 0, s[1]) for r in p.values() for s in r]) for p, _ in panels)
-    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 2.2 + 1.6 * len(panels)), sharex=True)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 2.2 + 1.6 * len(panels)), sharex=True, squeeze=False)
+    axes = axes[:, 0]
     for ax, (rows, title) in zip(axes, panels):
         draw(ax, rows, title, end)
     axes[-1].set_xlabel("time since the start of the step (ms)")

@@ -81,6 +81,14 @@ def load1():
         return float(f.read().split()[0])
 
 
+def as_ms(seconds):
+    """A results.csv time (seconds, or an "n/a ..." text) for the log."""
+    try:
+        return f"{float(seconds) * 1e3:.2f} ms"
+    except ValueError:
+        return seconds
+
+
 def log(msg):
     print(f"[reality {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -479,9 +487,22 @@ def main():
     if not os.access(a.dtsim, os.X_OK):
         print(f"reality: no dtsim at {a.dtsim} (build it, or pass --dtsim / set $DTSIM)", file=sys.stderr)
         return 2
-    with open(a.scenarios) as f:
-        spec = json.load(f)
+    try:
+        with open(a.scenarios) as f:
+            spec = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"error: {a.scenarios}: {e}", file=sys.stderr)
+        return 2
     defaults = spec.get("defaults", {})
+    if a.predict_only:
+        saved = [sc["name"] for sc in spec.get("scenarios", [])
+                 if os.path.exists(os.path.join(a.out, "runs", sc["name"], "measured.json"))]
+        saved += [e for e in spec.get("network", []) if os.path.exists(os.path.join(
+            a.out, "network", f"n{e['ranks']}-{e['bandwidth']}", "measured.json"))]
+        if not saved and not os.path.exists(os.path.join(a.out, "network.csv")):
+            print(f"error: {a.out}: nothing measured there for {a.scenarios} (no runs/<scenario>/measured.json): "
+                  f"--predict-only re-predicts a directory run.py measured", file=sys.stderr)
+            return 2
     os.makedirs(os.path.join(a.out, "profiles"), exist_ok=True)
     overlap_ok, why = dtsim_supports_overlap(a.dtsim, a.out)
     if not overlap_ok:
@@ -514,7 +535,7 @@ def main():
             row = predict_scenario(m, a, overlap_ok, work)
             append_csv(os.path.join(a.out, "results.csv"), CSV_FIELDS, [row])
             log(f"{sc['name']}: measured {float(row['measured_s']) * 1e3:.2f} ms; dtsim {row['overlap']} "
-                f"{row['predicted_overlap_s']} ({row['error_overlap'] or 'n/a'}), none "
+                f"{as_ms(row['predicted_overlap_s'])} ({row['error_overlap'] or 'n/a'}), none "
                 f"{float(row['predicted_none_s']) * 1e3:.2f} ms ({row['error_none']})")
         old_net = os.path.join(a.out, "network.csv.old")
         for entry in spec.get("network", []):
@@ -548,7 +569,7 @@ def main():
                 row = run_scenario(sc, a, cache, overlap_ok)
                 append_csv(os.path.join(a.out, "results.csv"), CSV_FIELDS, [row])
                 log(f"  measured {float(row['measured_s']) * 1e3:.2f} ms/step (compute alone "
-                    f"{float(row['compute_ref_s']) * 1e3:.2f}); dtsim {row['overlap']}: {row['predicted_overlap_s']} "
+                    f"{float(row['compute_ref_s']) * 1e3:.2f}); dtsim {row['overlap']}: {as_ms(row['predicted_overlap_s'])} "
                     f"({row['error_overlap'] or 'n/a'}), none: {float(row['predicted_none_s']) * 1e3:.2f} ms "
                     f"({row['error_none']})")
         if not a.no_network:

@@ -13,8 +13,16 @@ def pct(v):
     return f"{float(v) * 100:+.1f} %" if v not in ("", None) else "n/a"
 
 
+def fail(msg):
+    """Bad input: one line on stderr, exit 2."""
+    print(msg, file=sys.stderr)
+    sys.exit(2)
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "results/reality"
+    if not os.path.exists(os.path.join(d, "results.csv")):
+        fail(f"error: {os.path.join(d, 'results.csv')}: no such file (bench/reality/run.py writes it)")
     rows = list(csv.DictReader(open(os.path.join(d, "results.csv"))))
     print("| scenario | ranks | compute | model | batch | link | buckets (MB) | regime | measured (ms) | "
           "compute alone (ms) | dtsim, matching overlap (ms) | error | dtsim, none (ms) | error |")

@@ -6,7 +6,7 @@ shapes and FLOPs, for the published-measurement studies (docs/validation.md, "Pu
 
 Nothing here is measured: dtsim has no BERT, and its studies take the per-GPU step time from the
 published 1-GPU throughput (`compute.time.kind: "fixed"`); the profile supplies what the overlap
-needs, namely the parameter tensors in Google BERT's variable-creation order (112 M elements, 206
+needs, namely the parameter tensors in Google BERT's variable-creation order (110.1 M elements, 206
 tensors), the layers in execution order with the tensors each owns, and per-layer times that split
 a step in proportion to the layers' FLOPs (backward = 2 x forward for every matrix multiply).
 The MLM decoder's weight is the word-embedding table (tied, as in BERT): its gradient is complete
@@ -84,9 +84,13 @@ def main():
             "input": [SEQ], "input_dtype": "int64", "dtype": "float32",
             "num_params": sum(x["elements"] for x in tensors), "tensors": tensors, "batches": [32],
             "layers": layers, "step": {"forward_s": [fsum], "backward_s": [bsum], "update_s": [0.0]}}
-    with open(out, "w") as f:
-        json.dump(prof, f, indent=1)
-        f.write("\n")
+    try:
+        with open(out, "w") as f:
+            json.dump(prof, f, indent=1)
+            f.write("\n")
+    except OSError as e:
+        print(f"error: {out}: {e.strerror}", file=sys.stderr)
+        sys.exit(2)
     print(f"{out}: {len(tensors)} tensors, {prof['num_params']} parameters, {len(layers)} layers, "
           f"{total / 1e9:.1f} GFLOP per sequence (forward + backward)")
 

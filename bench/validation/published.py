@@ -329,6 +329,14 @@ def main():
                     help="run the fitted studies with the spec network instead (no fit; a diagnostic)")
     a = ap.parse_args()
     dtsim = os.path.abspath(a.dtsim)
+    if not os.access(dtsim, os.X_OK):
+        print(f"error: {a.dtsim}: no such executable (give the dtsim binary: build/dtsim)", file=sys.stderr)
+        return 2
+    unknown = [i for i in a.only.split(",") if i and i not in {s["id"] for s in STUDIES}]
+    if unknown:
+        print(f"error: --only: no study {', '.join(unknown)} (studies: {', '.join(s['id'] for s in STUDIES)})",
+              file=sys.stderr)
+        return 2
     specs = [s for s in STUDIES if not a.only or s["id"] in a.only.split(",")]
 
     if a.fit:
@@ -460,4 +468,8 @@ def overlap_label(o):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as e:  # a dtsim run or sweep that failed: its own message, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
