@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--reference")) reference = true;
     else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (argv[i][0] == '-') return usage((std::string("unknown option ") + argv[i]).c_str());
-    else if (positional == 0 ? !count(argv[i], threads) : positional == 1 ? !count(argv[i], reps) : true)
+    else if (positional > 1 || !count(argv[i], positional == 0 ? threads : reps))
       return usage((std::string("unexpected argument ") + argv[i]).c_str());
     else ++positional;
   }

@@ -29,10 +29,8 @@ fitted on the grid together.)
 """
 import argparse
 import csv
-import fcntl
 import json
 import os
-import signal
 import statistics
 import sys
 
@@ -269,17 +267,9 @@ def main():
     if not ok:
         print(f"interference: cannot emulate a cluster here: {why}", file=sys.stderr)
         return 77
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, run.on_signal)
-    lock = open(netns.LOCK_FILE, "a+")  # one harness at a time (run.py's lock)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log("another harness holds " + netns.LOCK_FILE + ": waiting for it to finish")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        except run.Interrupted:
-            return 130
+    lock = run.hold_harness()  # noqa: F841 (held until exit)
+    if lock is None:
+        return 130
     try:
         measure_and_fit(a.out, a.dtsim, a.steps, a.grid_bandwidth, a.grid_slowdown)
     except run.Interrupted as e:

@@ -131,12 +131,21 @@ def scaled_profile(path, scale, out_dir):
 
 
 # ------------------------------------------------------------------ jobs
+def rt_policy(ranks):
+    """The real-time policy of a job's processes (netns.high_priority): none without $DTSR_RT=1;
+    SCHED_FIFO only while every measured process can have a core of its own — a rank spinning in
+    gloo (seen with 8 ranks at 10 Gbit/s) never lets a same-priority rank on its core run — else
+    $DTSR_MANY (round-robin)."""
+    if os.environ.get("DTSR_RT") != "1":
+        return ""
+    return "fifo" if ranks <= (os.cpu_count() or 1) else os.environ.get("DTSR_MANY", "rr")
+
+
 def scheduling(ranks):
     """How a job's ranks are scheduled (Job.start, worker.comm_threads_first), as results.csv says it."""
-    if os.environ.get("DTSR_RT") != "1":
-        return "cfs, nice -20"
-    if ranks > (os.cpu_count() or 1):
-        return os.environ.get("DTSR_MANY", "rr")
+    rt = rt_policy(ranks)
+    if rt != "fifo":
+        return rt or "cfs, nice -20"
     return "fifo, communication first" if os.environ.get("DTSR_COMM_FIRST") == "1" else "fifo, equal priorities"
 
 
@@ -147,12 +156,9 @@ class Job:
         self.procs = []
 
     def start(self, cmd, env, ranks=1):
-        # SCHED_FIFO only while every measured process can have a core of its own: a rank spinning
-        # in gloo (seen with 8 ranks at 10 Gbit/s) never lets a same-priority rank on its core run.
-        rt = ("fifo" if ranks <= (os.cpu_count() or 1) else os.environ.get("DTSR_MANY", "rr")) \
-            if os.environ.get("DTSR_RT") == "1" else ""
         p = subprocess.Popen(cmd, env=dict(env, DTSR_PARENT=str(os.getpid())), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, preexec_fn=functools.partial(netns.high_priority, rt))
+                             stderr=subprocess.STDOUT, text=True,
+                             preexec_fn=functools.partial(netns.high_priority, rt_policy(ranks)))
         self.procs.append(p)
         netns.record_pids([q.pid for q in self.procs])
         return p
@@ -440,6 +446,27 @@ def append_csv(path, fields, rows):
             w.writerow(r)
 
 
+def hold_harness(exclusive=True):
+    """The harness's signal handlers (SIGINT, SIGTERM, SIGHUP raise Interrupted, so that every exit
+    path tears down) and, when `exclusive`, its lock: one harness at a time on a machine (the names
+    are fixed, and a start removes every dtsr- object). Returns the open lock file (held while it is
+    open), or None when interrupted while waiting for another harness."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    lock = open(netns.LOCK_FILE, "a+")
+    if not exclusive:
+        return lock
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("another bench/reality harness holds " + netns.LOCK_FILE + ": waiting for it to finish")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except Interrupted:
+            return None
+    return lock
+
+
 def main():
     ap = argparse.ArgumentParser(description="dtsim against real PyTorch DDP jobs on an emulated cluster")
     ap.add_argument("scenarios", nargs="?", default=os.path.join(HERE, "scenarios.json"))
@@ -464,19 +491,9 @@ def main():
     os.environ["DTSR_RT"] = "0" if a.no_rt else "1"
     os.environ["DTSR_COMM_FIRST"] = "0" if a.equal_priority else "1"
 
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
-    # One harness at a time on a machine (the names are fixed, and a start removes every dtsr- object).
-    lock = open(netns.LOCK_FILE, "a+")
-    try:
-        if not a.predict_only:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log("another bench/reality/run.py holds " + netns.LOCK_FILE + ": waiting for it to finish")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        except Interrupted:
-            return 130
+    lock = hold_harness(exclusive=not a.predict_only)  # noqa: F841 (held until exit)
+    if lock is None:
+        return 130
     if a.cleanup:
         netns.cleanup(verbose=True)
         return 0

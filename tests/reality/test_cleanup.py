@@ -32,6 +32,15 @@ def workers():
     return [int(p) for p in out.split()]
 
 
+def stop(p, sig):
+    """Sends sig and waits up to a minute for the harness to tear down (SIGKILL after)."""
+    p.send_signal(sig)
+    try:
+        p.wait(60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
 def start_long_run():
     """A run whose DDP job lasts minutes (emulated, many steps); returns once its ranks run."""
     spec = {"defaults": {"classes": 10},
@@ -60,11 +69,7 @@ def start_long_run():
 try:
     # SIGINT: the harness tears everything down itself.
     p = start_long_run()
-    p.send_signal(signal.SIGINT)
-    try:
-        p.wait(60)
-    except subprocess.TimeoutExpired:
-        p.kill()
+    stop(p, signal.SIGINT)
     check(p.returncode == 130, f"SIGINT: run.py exits 130 (got {p.returncode})")
     ns, links = netns.leftovers()
     check(ns == [] and links == [], f"SIGINT: no namespaces or links left ({ns}, {links})")
@@ -98,11 +103,7 @@ try:
     while time.time() < deadline and not workers() and p.poll() is None:
         time.sleep(0.2)
     time.sleep(1)
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(60)
-    except subprocess.TimeoutExpired:
-        p.kill()
+    stop(p, signal.SIGTERM)
     check(p.returncode == 130, f"SIGTERM: interference.py exits 130 (got {p.returncode})")
     deadline = time.time() + 10
     while workers() and time.time() < deadline:
