@@ -338,12 +338,6 @@ std::unique_ptr<LocalOptimizer> make_local_optimizer(const LocalOptConfig& c, co
 }
 
 // ------------------------------------------------------------------ config
-std::string num_str(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
 std::string read_comm(ObjectReader& r, const std::vector<std::string>& allowed, const std::string& def) {
   return r.choice("comm", allowed, def);
 }
@@ -423,20 +417,20 @@ std::vector<ParamDoc> local_opt_docs(const std::vector<std::string>& kinds, cons
   const std::string who = prefix.empty() ? "the workers' optimizer" : "the worker-side (local) optimizer";
   std::vector<ParamDoc> v;
   if (kinds.size() > 1) v.push_back({"local_optimizer", d.kind, "worker-side optimizer: " + list});
-  v.push_back({prefix + "lr", num_str(d.lr), "learning rate of " + who});
-  v.push_back({prefix + "weight_decay", num_str(d.weight_decay), "weight decay of " + who + (has("adamw") ? " (decoupled for adamw)" : "")});
+  v.push_back({prefix + "lr", number_text(d.lr), "learning rate of " + who});
+  v.push_back({prefix + "weight_decay", number_text(d.weight_decay), "weight decay of " + who + (has("adamw") ? " (decoupled for adamw)" : "")});
   if (has("sgd") || has("glu")) {
-    v.push_back({prefix + "momentum", num_str(d.momentum), "momentum of " + who + " when sgd (buffers stay on the worker)"});
+    v.push_back({prefix + "momentum", number_text(d.momentum), "momentum of " + who + " when sgd (buffers stay on the worker)"});
     v.push_back({prefix + "nesterov", d.nesterov ? "true" : "false", "Nesterov momentum of " + who + " when sgd"});
   }
   if (has("dc-asgd-adaptive")) {
-    v.push_back({"lambda", num_str(d.lambda), "dc-asgd-adaptive: delay-compensation strength lambda"});
-    v.push_back({"mean_square", num_str(d.mean_square), "dc-asgd-adaptive: decay m of the gradients' mean square"});
+    v.push_back({"lambda", number_text(d.lambda), "dc-asgd-adaptive: delay-compensation strength lambda"});
+    v.push_back({"mean_square", number_text(d.mean_square), "dc-asgd-adaptive: decay m of the gradients' mean square"});
   }
   if (has("adamw")) {
-    v.push_back({"adam_beta1", num_str(d.beta1), "adamw: beta1"});
-    v.push_back({"adam_beta2", num_str(d.beta2), "adamw: beta2"});
-    v.push_back({"adam_eps", num_str(d.eps), "adamw: epsilon"});
+    v.push_back({"adam_beta1", number_text(d.beta1), "adamw: beta1"});
+    v.push_back({"adam_beta2", number_text(d.beta2), "adamw: beta2"});
+    v.push_back({"adam_eps", number_text(d.eps), "adamw: epsilon"});
   }
   return v;
 }

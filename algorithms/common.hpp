@@ -162,7 +162,6 @@ DelayedPsConfig read_delayed_ps(ObjectReader& r, const engine::SgdConfig& g, con
 std::vector<ParamDoc> delayed_ps_docs(const engine::SgdConfig& g, const LocalOptConfig& l, int64_t warmup,
                                       const std::vector<std::string>& kinds);
 
-std::string num_str(double v);
 // lr / momentum / weight_decay / nesterov docs naming whose SGD they configure.
 std::vector<ParamDoc> sgd_param_docs(const engine::SgdConfig& d, const std::string& role);
 // Reads "comm" restricted to `allowed` with a default.

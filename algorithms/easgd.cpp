@@ -133,7 +133,7 @@ AlgorithmInfo easgd_info() {
             c.opt = read_sgd(r, d);
             c.period = read_count(r, "period", 4);
             if (auto a = r.opt_number("alpha")) {
-              if (!(*a > 0 && *a < 1)) r.fail("alpha", "must be in (0, 1), got " + num_str(*a));
+              if (!(*a > 0 && *a < 1)) r.fail("alpha", "must be in (0, 1), got " + number_text(*a));
               c.alpha = *a;
             }
             c.sync = r.boolean("sync", false);

@@ -61,6 +61,12 @@ std::string json_type_name(const json& j) {
   }
 }
 
+std::string number_text(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
 namespace {
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 std::string join(const std::vector<std::string>& v) {
@@ -76,7 +82,10 @@ ObjectReader::ObjectReader(const json& value, JsonOrigin origin, json* resolved)
   if (resolved_ && !resolved_->is_object()) *resolved_ = json::object();
 }
 
-bool ObjectReader::has(const std::string& key) const { return value_->contains(key); }
+bool ObjectReader::has(const std::string& key) const {
+  if (std::find(asked_.begin(), asked_.end(), key) == asked_.end()) asked_.push_back(key);
+  return value_->contains(key);
+}
 
 void ObjectReader::accept(const std::string& key) {
   if (std::find(known_.begin(), known_.end(), key) == known_.end()) known_.push_back(key);
@@ -310,11 +319,24 @@ std::optional<std::pair<const json*, JsonOrigin>> ObjectReader::child(const std:
 void ObjectReader::finish() const {
   for (auto it = value_->begin(); it != value_->end(); ++it) {
     if (std::find(known_.begin(), known_.end(), it.key()) != known_.end()) continue;
+    std::vector<std::string> keys = known_;  // the keys read, then those only asked about
+    for (const auto& k : asked_)
+      if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
     std::string reason = "unknown key '" + it.key() + "'";
-    if (auto near = nearest_key(it.key(), known_)) reason += " (did you mean '" + *near + "'?)";
-    else if (!known_.empty()) reason += "; known keys: " + join(known_);
+    if (auto near = nearest_key(it.key(), keys)) reason += " (did you mean '" + *near + "'?)";
+    else if (!keys.empty()) reason += "; known keys: " + join(keys);
     origin_.child(it.key()).fail(reason);
   }
+}
+
+void ObjectReader::only_keys(const std::vector<std::string>& allowed, const std::string& what) const {
+  for (auto it = value_->begin(); it != value_->end(); ++it)
+    if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
+      std::string reason = quote(it.key()) + " does not apply to " + what;
+      if (auto near = nearest_key(it.key(), allowed)) reason += " (did you mean '" + *near + "'?)";
+      else reason += "; its keys are " + join(allowed);
+      fail(it.key(), reason);
+    }
 }
 
 void ObjectReader::require_positive(const std::string& key, double v) const {

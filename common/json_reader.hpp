@@ -39,6 +39,8 @@ std::string json_type_name(const json& j);
 // nlohmann's message without its "[json.exception.<kind>.<id>] " prefix, e.g.
 // "number overflow parsing '1e999'".
 std::string json_error_detail(const json::exception& e);
+// A number as messages show it (the stream's default form: "0.5", "1e+06").
+std::string number_text(double v);
 
 class ObjectReader {
  public:
@@ -48,6 +50,8 @@ class ObjectReader {
 
   const JsonOrigin& origin() const { return origin_; }
   const json& raw() const { return *value_; }
+  // Whether the key is present. A key asked about counts as one this object may hold: finish()
+  // suggests it for a typo and lists it among the known keys (it is not thereby accepted).
   bool has(const std::string& key) const;
   // Marks a key as known without reading it (e.g. a key handled elsewhere).
   void accept(const std::string& key);
@@ -82,6 +86,9 @@ class ObjectReader {
 
   // Rejects unknown keys: "unknown key 'lrr' (did you mean 'lr'?)".
   void finish() const;
+  // Rejects every key outside `allowed` as one that belongs to another kind of entry:
+  // "'p' does not apply to a persistent straggler (did you mean ...?)", or "...; its keys are ...".
+  void only_keys(const std::vector<std::string>& allowed, const std::string& what) const;
 
   // Constraint helpers: throw InputError at origin().child(key).
   [[noreturn]] void fail(const std::string& key, const std::string& reason) const;
@@ -95,6 +102,7 @@ class ObjectReader {
   JsonOrigin origin_;
   json* resolved_;
   std::vector<std::string> known_;
+  mutable std::vector<std::string> asked_;  // keys has() was asked about (for finish()'s messages)
 };
 
 }  // namespace dtsim

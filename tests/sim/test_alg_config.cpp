@@ -64,6 +64,9 @@ TEST_CASE("algorithms: bad hyper-parameters are InputErrors at algorithm.<key>")
       {{{"name", "cocod-sgd"}, {"comm", "ps"}}, "algorithm.comm", "allreduce"},
       {{{"name", "local-sgd"}, {"perid", 4}}, "algorithm", "did you mean 'period'"},
       {{{"name", "hpsgd"}, {"momentum", 0.9}}, "algorithm", "unknown key"},
+      // optional keys the reader only tests for presence are suggested too (and listed as known)
+      {{{"name", "ssgd"}, {"schedul", {{"kind", "cosine"}}}}, "algorithm", "did you mean 'schedule'"},
+      {{{"name", "asgd"}, {"zzz", 1}}, "algorithm", "'schedule'"},
   };
   for (const auto& [a, path, reason] : cases) {
     CAPTURE(a.dump());
