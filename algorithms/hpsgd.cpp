@@ -97,7 +97,8 @@ class Hpsgd final : public Algorithm {
       // The window closes when every worker's check found the all-reduce finished: the votes ride
       // in the barrier's messages (a straggler checks later than the others; deciding alone, it
       // would launch an all-reduce the others do not, and the run would hang at its end).
-      const bool local = init || (launched && !barrier(w, t, finished_here));
+      const bool all_finished = barrier(w, t, finished_here);  // every iteration, whatever the state
+      const bool local = init || (launched && !all_finished);
       if (local && !force) {
         if (init) assign(B.view(), x.view());
         init = false;

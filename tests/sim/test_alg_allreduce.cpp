@@ -219,6 +219,26 @@ TEST_CASE("HPSGD: with a straggler every worker still closes the same windows, a
   }
 }
 
+// The paper's and the official code's loop run the barrier every iteration (it is what makes a
+// straggler gate every step). The vote of 93a9c2e sat behind `init ||` and was skipped on the
+// iteration after each merge and before the first launch.
+TEST_CASE("HPSGD: the barrier runs every iteration, the one after a merge included") {
+  ChildRun r;
+  const auto obs = run_observed(ar({{"name", "hpsgd"}, {"lr", 0.1}}), &r);
+  int64_t windows = 0, merges = 0;
+  for (const auto& o : obs)
+    if (o.node == 0) {
+      windows += o.what == "hpsgd.window";
+      merges += o.what == "hpsgd.merge_at";
+    }
+  REQUIRE(merges >= 8);
+  const int64_t iterations = r.summary["per_worker"][0]["gradients"].get<int64_t>();
+  // 4 workers: a barrier is 2 rounds of one zero-byte message per worker; a ring all-reduce
+  // 2 x 3 steps of one message per worker.
+  const int64_t barrier_msgs = 4 * 2, ring_msgs = 4 * 2 * 3;
+  CHECK(r.summary["messages"].get<int64_t>() == iterations * barrier_msgs + windows * ring_msgs);
+}
+
 TEST_CASE("HPSGD: a window closes when its all-reduce has finished - slower links give longer windows") {
   auto merges = [](const std::vector<std::string>& sets, json a = {{"name", "hpsgd"}}) {  // within the 32 iterations
     int n = 0;
