@@ -10,6 +10,22 @@
 
 namespace dtsim::sim::detail {
 
+namespace {
+
+// Collective c is run again (a member was lost, or a rejoiner joins it): every member's transfer
+// actor of the current attempt is killed now, its pending sends and receives cancelled, before
+// anyone starts the next attempt. (Each member killing its own on waking was too late: a member
+// that woke first could receive a send of a peer's old attempt, which then died with it.)
+void abandon_attempt(RunState::Collective& c) {
+  ++c.epoch;
+  c.done = 0;
+  c.result = nullptr;
+  for (auto& [rank, actor] : c.attempts) actor->kill();
+  c.attempts.clear();
+}
+
+}  // namespace
+
 void elastic_crashed(RunState& s, int j) {
   Elastic& E = *s.elastic;
   E.recovered.erase(j);  // a rejoin it was waiting for
@@ -51,9 +67,7 @@ void elastic_lost(RunState& s, int j) {
       c.weights[J] = 0;
       --c.arrived;
     }
-    ++c.epoch;  // the survivors' transfer actors of the abandoned attempt are killed (elastic_collective)
-    c.done = 0;
-    c.result = nullptr;
+    abandon_attempt(c);  // the survivors' transfer actors of the attempt are killed
     if (c.arrived == 0) {  // no survivor has called it yet: its first caller forms it again
       it = s.collectives.erase(it);
       continue;
@@ -72,10 +86,9 @@ void WorkerCtx::elastic_collective(size_t count, double element_bytes, uint64_t 
     const std::vector<int> members = c.members;
     const int index = static_cast<int>(std::lower_bound(members.begin(), members.end(), rank_) - members.begin());
     const std::string name = s_.actor_name() + "." + std::to_string(epoch);
-    auto ended = std::make_shared<bool>(false);
-    // The attempt's transfers run in their own actor, so that abandoning them (killing it) leaves
-    // this one, which the collective's Future joins, to run them again.
-    sg4::ActorPtr attempt = sg4::Actor::create(name, host_, [this, members, index, count, element_bytes, seq, epoch, ended] {
+    // The attempt's transfers run in their own actor, so that abandoning them (abandon_attempt kills
+    // it) leaves this one, which the collective's Future joins, to run them again.
+    c.attempts[rank_] = sg4::Actor::create(name, host_, [this, members, index, count, element_bytes, seq, epoch] {
       guarded(s_, [&] {
         try {
           ring(count, element_bytes, seq, 0, false, &members, index);
@@ -85,18 +98,15 @@ void WorkerCtx::elastic_collective(size_t count, double element_bytes, uint64_t 
         auto it = s_.collectives.find(seq);
         if (it == s_.collectives.end() || it->second.epoch != epoch) return;  // an abandoned attempt
         RunState::Collective& col = it->second;
+        col.attempts.erase(rank_);  // its transfers are done: nothing left to cancel
         if (++col.done == static_cast<int>(col.members.size())) {  // every member's transfers are done
           col.complete = true;
           col.parts.clear();
           s_.elastic->wakeup.wake_all();
         }
       });
-      *ended = true;
     });
     E.wakeup.wait_until(rank_, [&c, epoch] { return c.complete || c.epoch != epoch; });
-    // Abandoned: its transfers are cancelled. (Once complete it is left to end: it may still be
-    // waking the other members.)
-    if (!c.complete && !*ended) attempt->kill();
     s_.waiting.erase(name);
   }
 }
@@ -129,9 +139,7 @@ void WorkerCtx::elastic_checkpoint(int64_t step, const std::function<void(algo::
   if (next != s_.collectives.end()) {
     RunState::Collective& c = next->second;
     c.members = E.group();
-    ++c.epoch;
-    c.done = 0;
-    c.result = nullptr;
+    abandon_attempt(c);
     E.wakeup.wake_all();
   }
   for (int j : joining) {  // start them (each receives the model before its worker() starts, wait_resume)

@@ -160,6 +160,7 @@ struct RunState {
     std::vector<char> got;
     int epoch = 0, done = 0;
     bool complete = false;
+    std::map<int, simgrid::s4u::ActorPtr> attempts;  // by rank: the actor running its transfers of this epoch
     // Layer-wise all-reduces of gradients (DDP, Horovod): every part is in, and the reduction waits
     // for its first reader (result_of, release_contribution) so that the gradients' math can still be
     // going on while the transfers are simulated (LayerPlan::math_to_first_reader).

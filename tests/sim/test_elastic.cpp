@@ -299,6 +299,37 @@ TEST_CASE("elastic: tree, recursive-doubling and hierarchical collectives re-for
   }
 }
 
+// When a loss was detected each survivor woke in turn, killed its own attempt's transfer actor
+// and started the new attempt: a survivor that started first could receive a send still pending
+// from a peer's old attempt (not killed yet), which then died with it; the new attempt waited for
+// that chunk forever (8 and 9 workers deadlocked on every crash, found by a docs audit). The old
+// attempts are now all killed when the collective is abandoned, before anyone runs it again.
+TEST_CASE("elastic: the survivors re-form the collective whatever the group size and the lost rank") {
+  for (const int n : {5, 8, 9, 12}) {
+    for (const int lost : {1, 2, n - 1}) {
+      for (const std::string coll : {"ring", "recursive-doubling"}) {
+        for (const bool back : {false, true}) {
+          CAPTURE(n);
+          CAPTURE(lost);
+          CAPTURE(coll);
+          CAPTURE(back);
+          json f = {{"host", "worker-" + std::to_string(lost)}, {"at_s", kCrashAt}, {"detect_s", kDetect}};
+          if (back) f["recover_s"] = 0.06;
+          json cfg = elastic_config({{"name", "ssgd"}, {"comm", "allreduce"}}, json::array({f}), false, 16);
+          cfg["platform"]["workers"]["count"] = n;
+          cfg["training"]["samples"] = 16 * n * kMB;
+          cfg["platform"]["collective"] = coll;
+          const auto r = run_ok(cfg);
+          REQUIRE(r.summary["elastic"].size() == (back ? 2u : 1u));
+          CHECK(r.summary["elastic"][0]["workers"] == n - 1);
+          for (int i = 0; i < n; ++i)
+            if (i != lost) CHECK(r.summary["per_worker"][i]["gradients"] == 16);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("elastic: random failures (MTBF/MTTR) shrink and regrow the group, deterministically") {
   json cfg = elastic_config({{"name", "local-sgd"}, {"period", 4}},
                             json::parse(R"([{"hosts": ["worker-*"], "mtbf_s": 0.15, "mttr_s": 0.02, "detect_s": 0.005}])"), true, 32);
