@@ -109,6 +109,12 @@ TEST_CASE("sweep --slurm: a job array script, every task run here with SLURM_ARR
   CHECK(a.rows == b.rows);
   CHECK(column(b, 3, "status") == "failed");
   CHECK(column(b, 3, "error").find("exit code 2") == 0);
+  // --collect over the local sweep's directory records its failed runs as failed too (it listed
+  // them as not_run: only --cell left their record).
+  r = dtsim("sweep " + study + " --collect --out " + local.string());
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(r.err.find("6 runs: 3 complete, 3 failed, 0 interrupted, 0 not run") != std::string::npos, r.err);
+  CHECK(with_out_dir(without_wall_times(read_table(local / "results.csv")), local.string()).rows == a.rows);
 
   // Resubmitting: a task of a complete run does nothing; a new --slurm lists only the failed runs.
   CHECK(std::system(("SLURM_ARRAY_TASK_ID=1 bash " + file + " >/dev/null 2>&1").c_str()) == 0);

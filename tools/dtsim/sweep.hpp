@@ -68,6 +68,10 @@ struct Outcome {
 // A cell is complete when its summary.json has a final status (completed, time_limit, diverged)
 // and its config.resolved.json is the one this study would run.
 bool already_done(const Run& run);
+// A cell that ran and did not complete leaves <run dir>/sweep_cell.json ({"state": "failed" or
+// "interrupted", "error", "wall_s"}; written by CellRunner for every way of running a sweep), so
+// that `--collect` records it as the sweep that ran it did. Removed when the cell starts again.
+inline constexpr const char* kCellFile = "sweep_cell.json";
 // The last n non-empty lines of a log file (progress lines overwritten with \r: the last shown).
 std::vector<std::string> tail_lines(const std::string& file, size_t n);
 

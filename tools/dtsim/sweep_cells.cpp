@@ -111,7 +111,11 @@ bool already_done(const Run& run) {
 int stop_requested() { return dtsim::cli::stop_signal().load(); }
 
 // ------------------------------------------------------------------ CellRunner
-void CellRunner::start(size_t cell) { running_.push_back({launch(st_.runs[cell], st_.base_file), cell, Clock::now()}); }
+void CellRunner::start(size_t cell) {
+  std::error_code ignored;
+  fs::remove(fs::path(st_.runs[cell].dir) / kCellFile, ignored);  // an earlier attempt's record
+  running_.push_back({launch(st_.runs[cell], st_.base_file), cell, Clock::now()});
+}
 
 std::vector<size_t> CellRunner::running_cells() const {
   std::vector<size_t> v;
@@ -146,6 +150,15 @@ std::optional<std::pair<size_t, Outcome>> CellRunner::reap(pid_t pid, int status
     const auto tail = tail_lines((fs::path(run.dir) / "dtsim.log").string(), 1);
     if (!tail.empty()) why += ": " + tail.back();
     o.error = why;
+  }
+  if (o.state != Outcome::State::Done) {  // for --collect (kCellFile)
+    try {
+      io::atomic_write((fs::path(run.dir) / kCellFile).string(),
+                       json{{"state", o.state == Outcome::State::Failed ? "failed" : "interrupted"}, {"error", o.error}, {"wall_s", o.wall_s}}
+                               .dump(2) +
+                           "\n");
+    } catch (const std::exception&) {  // the run directory is gone: nothing to collect there
+    }
   }
   const size_t cell = it->cell;
   running_.erase(it);

@@ -26,8 +26,6 @@ namespace fs = std::filesystem;
 namespace dtsim::sweep {
 namespace {
 
-constexpr const char* kCellFile = "sweep_cell.json";
-
 // A word for a POSIX shell: single-quoted unless it is plainly safe.
 std::string sh_quote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=/.,:@%") ==
@@ -121,7 +119,6 @@ int slurm_cell(const Options& o) {
                           std::to_string(n - 1) + ")");
   const size_t i = static_cast<size_t>(*o.cell);
   const Run& run = st.runs[i];
-  const std::string status_file = (fs::path(run.dir) / kCellFile).string();
   if (already_done(run)) {
     if (!o.quiet) std::fprintf(stderr, "sweep %s: run %zu (%s) already complete\n", st.name.c_str(), i, run.name.c_str());
     return 0;
@@ -136,19 +133,12 @@ int slurm_cell(const Options& o) {
     if (have != st.base_doc.dump(2) + "\n") write_base(st);
   }
   dtsim::cli::arm_graceful_stop();  // Slurm's SIGTERM (time limit, preemption): the run writes its outputs
-  std::filesystem::remove(status_file);
   CellRunner runner(st);
   runner.start(i);
   std::vector<std::pair<size_t, Outcome>> ended;
   while (ended.empty() && !stop_requested()) ended = runner.poll(50);
   if (ended.empty()) ended = runner.stop_all(3.0);
   const Outcome& out = ended.front().second;
-  if (out.state != Outcome::State::Done)
-    io::atomic_write(status_file, json{{"state", out.state == Outcome::State::Failed ? "failed" : "interrupted"},
-                                       {"error", out.error},
-                                       {"wall_s", out.wall_s}}
-                                          .dump(2) +
-                                      "\n");
   if (out.state == Outcome::State::Failed)
     std::fprintf(stderr, "sweep %s: run %zu (%s) FAILED: %s\n", st.name.c_str(), i, run.label().c_str(), out.error.c_str());
   else if (!o.quiet)
