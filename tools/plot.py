@@ -672,6 +672,12 @@ def main(argv=None):
     if not res.ok:
         out.note(f"{res.path}: no completed runs; nothing to plot")
         return 1
+    if args.baseline is not None:  # a misspelt reference would silently drop every speedup
+        names = sorted({series_of(res, r) for r in res.ok} | {series_of(res, r).split(" (")[0] for r in res.ok})
+        if resolve_baseline(args.baseline, names) not in names:
+            print(f"error: {res.path}: --baseline '{args.baseline}': no completed run of that algorithm or series "
+                  f"(have: {', '.join(names)})", file=sys.stderr)
+            return 2
     todo = list(PLOTS) if args.what == "all" else [args.what]
     for name in todo:
         PLOTS[name](res, out, args)

@@ -389,6 +389,17 @@ class PlotTest(unittest.TestCase):
         rm = read_table(os.path.join(out, "regime_map.csv"))
         self.assertEqual(len(rm), 12)
         self.assertEqual({r["facet"] for r in rm}, {"workers.count=1", "workers.count=2", "workers.count=4"})
+        # a misspelt --baseline is one error line and exit 2 (it dropped every speedup, exit 0); a
+        # full series name is a baseline too
+        p = subprocess.run([PYTHON, PLOT, "speedup", path, "--out", out, "--baseline", "sgd"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertTrue(p.stderr.startswith("error: ") and p.stderr.count("\n") == 1, p.stderr)
+        self.assertIn("--baseline 'sgd'", p.stderr)
+        self.assertIn("asgd", p.stderr)
+        p = subprocess.run([PYTHON, PLOT, "speedup", path, "--out", out, "--baseline", "ssgd (comm=allreduce)", "--quiet"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual({r["reference"] for r in read_table(os.path.join(out, "speedup_time.csv"))}, {"ssgd (comm=allreduce)@1"})
 
     def test_timeline_of_a_layer_wise_trace_keeps_its_compute(self):
         """dtsim's layer-wise traces (the default overlap) name compute spans "forward <layer>" and
