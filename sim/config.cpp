@@ -395,8 +395,8 @@ OverlapSpec read_overlap(ObjectReader& ar, algo::Algorithm::LayerComm comm, cons
   if (o.layerwise() && comm == C::None) {
     if (given)
       warnings.push_back("algorithm.overlap: '" + name + "' schedules its own exchanges (models between rounds, or values "
-                         "computed after the step: docs/algorithms/" + name + ".md): overlap \"" + kind +
-                         "\" has no effect; it runs as \"none\"");
+                         "computed after the step" + (algo::plugin_of(name).empty() ? ": docs/algorithms/" + name + ".md" : "") +
+                         "): overlap \"" + kind + "\" has no effect; it runs as \"none\"");
     o.kind = OverlapSpec::Kind::None;
     r.set_resolved("kind", "none");
   }

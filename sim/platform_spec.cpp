@@ -346,7 +346,7 @@ void check_platform(const ObjectReader& r, PlatformSpec& p) {
   if (const uint64_t cap = t.capacity(); cap > 0 && hosts > cap)
     r.fail("topology", std::string("the ") + t.name() + " has " + std::to_string(cap) + " host slots but the platform needs " +
                            std::to_string(hosts) + " (" + std::to_string(p.workers.count) + " workers" +
-                           (p.placement == PlatformSpec::Placement::Dedicated ? " + " + std::to_string(p.servers.count) + " dedicated servers" : "") + ")");
+                           (p.placement == PlatformSpec::Placement::Dedicated ? " + " + std::to_string(p.servers.count) + " dedicated server" + (p.servers.count == 1 ? "" : "s") : "") + ")");
   // SimGrid's DragonflyZone links group g to the other groups through router (blade) g of chassis 0
   // of each group, and routes into group g through router g of the source's chassis: with hosts in
   // more groups than a chassis has routers, a route to a higher group reads a link that does not

@@ -48,6 +48,22 @@ TEST_CASE("plugin example: post-local SGD with warmup 0 is Local SGD and with wa
   CHECK(max_rel(mid.params, ssgd.params) > 1e-4);
 }
 
+// An overlap kind a plugin algorithm does not use warns like a built-in's, but a plugin has no
+// page under docs/algorithms/ to cite (it cited docs/algorithms/post-local-sgd.md).
+TEST_CASE("plugin example: an overlap it does not use warns without citing a built-in's page") {
+  register_example();
+  auto warning = [](const json& algorithm) {
+    const auto x = sim::load_experiment_json(ar(algorithm), "test.json", DTSIM_SOURCE_DIR "/tests");
+    for (const auto& w : x.warnings)
+      if (w.find("has no effect") != std::string::npos) return w;
+    return std::string();
+  };
+  const std::string plugin = warning({{"name", "post-local-sgd"}, {"overlap", {{"kind", "ddp"}}}});
+  CHECK(plugin.find("'post-local-sgd' schedules its own exchanges") != std::string::npos);
+  CHECK(plugin.find("docs/algorithms/") == std::string::npos);
+  CHECK(warning({{"name", "local-sgd"}, {"overlap", {{"kind", "ddp"}}}}).find("docs/algorithms/local-sgd.md") != std::string::npos);
+}
+
 TEST_CASE("plugin example: simulated time is W (T_c + ring + U) + (T - W)(T_c + U) + R ring in the exact network model") {
   register_example();
   const int N = 4, T = 32;
