@@ -190,6 +190,10 @@ std::string Tracer::chrome_json() const {
                     "\"args\":{\"step\":%lld}}",
                     name.c_str(), s.host, tid, ts, dur, static_cast<long long>(s.step));
       emit(buf);
+    } else if (s.kind == SpanKind::Update || s.kind == SpanKind::Wait) {  // no step is known for them
+      std::snprintf(buf, sizeof buf, "{\"ph\":\"X\",\"name\":\"%s\",\"cat\":\"%s\",\"pid\":%d,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f}",
+                    kind_name(s.kind), kind_name(s.kind), s.host, tid, ts, dur);
+      emit(buf);
     } else {
       std::snprintf(buf, sizeof buf,
                     "{\"ph\":\"X\",\"name\":\"%s\",\"cat\":\"%s\",\"pid\":%d,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,"

@@ -167,6 +167,16 @@ TEST_CASE("timeline: a PS run has one process per host, nested tracks, a flow pe
       if (s.ev["name"] == "send") what.insert(s.ev["args"]["what"].get<std::string>());
   CHECK(what.count("gradient") == 1);
   CHECK(what.count("params") == 1);
+  // update and wait slices record no step: they carry no "step" argument (it was always 0)
+  int updates = 0, waits = 0;
+  for (const auto& [key, v] : t.slices)
+    for (const auto& s : v)
+      if (s.ev["name"] == "update" || s.ev["name"] == "wait") {
+        (s.ev["name"] == "update" ? updates : waits) += 1;
+        CHECK_FALSE(s.ev.contains("args"));
+      }
+  CHECK(updates > 0);
+  CHECK(waits > 0);
 }
 
 TEST_CASE("timeline: collective steps are flow arrows, and compute slices end when the compute ends") {
