@@ -1,6 +1,6 @@
 // Pipe-SGD — one-step-stale synchronous SGD (Li et al., arXiv 1811.03619).
 //
-//   W_{t+1} = W_t − η · Opt( (1/N) Σ_i g_i(W_{t−1}) ),   W_{−1} = W_0
+//   W_{t+1} = Opt( W_t, (1/N) Σ_i g_i(W_{t−1}) ),   W_{−1} = W_0   (Opt: the SGD step, docs/algorithms/ssgd.md)
 //
 // The gradient of step t is computed while the previous step's gradient is being reduced and
 // applied, so communication hides behind computation (a pipeline of width 2).
@@ -13,8 +13,9 @@
 //   step t:  start compute g_t at W_{t−1}           ─┐ overlap
 //            W_t <- pull (the reply to push t−1)     ─┘
 //            push g_t
-// Step time ≈ max(T_compute, T_comm + T_update); the parameter sequence does not depend on the
-// network (invariant 3).
+// Step time: all-reduce max(T_compute, T_ring) + T_update (the update waits for both); PS
+// max(T_compute, T_push + T_server_update + T_pull) (docs/algorithms/pipe-sgd.md). The parameter
+// sequence does not depend on the network (invariant 3).
 #include "algorithms/common.hpp"
 
 namespace dtsim::algo {

@@ -17,7 +17,9 @@
 // available (docs/algorithms/ssd-sgd.md, "GLU") and the authors' GLU kernel is broken (permuted scalars, output
 // overwrites the weights), so this is dtsim's reading of the name, not the paper's rule:
 //   at each pull:  Δ̂ = (W_prev_pull − W_pull) / k       (the global model's mean step per iteration;
-//                                                        0 before the second pull)
+//                                                        W_prev_pull starts as the warm-up's last
+//                                                        model, W0 when warmup_steps = 0, so the
+//                                                        first pull sets Δ̂; 0 before it)
 //   local step:    L <- L − η_l·(s·g_t + wd_l·L) − (1 − s)·Δ̂,   s = local gradient scale (1/N)
 // i.e. the worker's own fresh gradient takes its 1/N share of the step and the last interval's
 // global movement stands in for the other N−1 workers' share (cf. DiLoCo's eager updates).
