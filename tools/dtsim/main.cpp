@@ -1,6 +1,6 @@
 // dtsim — the command-line front-end (CLI11: tools/dtsim/cli.hpp).
 //   dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet] [--max-wall-s S]
-//   dtsim run --resume DIR [--out DIR2] [--quiet]
+//   dtsim run --resume DIR [--out DIR2] [--quiet] [--max-wall-s S]
 //   dtsim validate CONFIG.json|STUDY.json [--set KEY=VALUE]... [--route HOST,HOST]...
 //   dtsim algorithms [NAME]
 //   dtsim sweep ... (tools/dtsim/sweep.cpp), dtsim profile ... (tools/dtsim/profile.cpp)
@@ -50,7 +50,7 @@ constexpr const char* kDescription =
 
 constexpr const char* kUsage =
     "dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet] [--max-wall-s S]\n"
-    "dtsim run --resume DIR [--out DIR2] [--quiet]\n"
+    "dtsim run --resume DIR [--out DIR2] [--quiet] [--max-wall-s S]\n"
     "dtsim validate CONFIG.json|STUDY.json [--set KEY=VALUE]... [--route HOST,HOST]...\n"
     "dtsim sweep STUDY.json [--jobs N] [--out DIR] [--plot] [--dry-run] [--slurm|--cell I|--collect]\n"
     "dtsim profile MODEL --input C,H,W --batch B [--device D] [--threads T] [--out FILE]\n"
@@ -300,7 +300,7 @@ struct Cli {
     run = top.add_subcommand("run", kRunDescription);
     cli::set_usage(*run,
                    "dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet] [--max-wall-s S]\n"
-                   "dtsim run --resume DIR [--out DIR2] [--quiet]",
+                   "dtsim run --resume DIR [--out DIR2] [--quiet] [--max-wall-s S]",
                    "run one experiment");
     run->footer(kRunFooter);
     run->add_option("CONFIG.json", a.config, "the experiment (docs/config.md)")->type_name("");
