@@ -43,19 +43,26 @@ std::vector<int> read_workers(ObjectReader& s, PlatformSpec& p) {
   return out;
 }
 
+// A name or a list of names (of links or hosts, '*' patterns allowed) at `c`.
+std::vector<std::string> name_list(const std::pair<const json*, JsonOrigin>& c, const std::string& what) {
+  const json& v = *c.first;
+  std::vector<std::string> out;
+  if (v.is_string()) out.push_back(v.get<std::string>());
+  else if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].is_string()) c.second.index(i).fail("expected a " + what + " name, got " + json_type_name(v[i]));
+      out.push_back(v[i].get<std::string>());
+    }
+  } else {
+    c.second.fail("expected a " + what + " name or a list of " + what + " names, got " + json_type_name(v));
+  }
+  return out;
+}
+
 std::vector<std::string> read_link_patterns(ObjectReader& s, const PlatformSpec& p) {
   auto c = s.child("links");
   const json& v = *c->first;
-  std::vector<std::string> pats;
-  if (v.is_string()) pats.push_back(v.get<std::string>());
-  else if (v.is_array()) {
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (!v[i].is_string()) c->second.index(i).fail("expected a link name, got " + json_type_name(v[i]));
-      pats.push_back(v[i].get<std::string>());
-    }
-  } else {
-    c->second.fail("expected a link name or a list of link names, got " + json_type_name(v));
-  }
+  const std::vector<std::string> pats = name_list(*c, "link");
   if (pats.empty()) c->second.fail("must name at least one link");
   const auto names = platform_link_names(p);
   for (size_t i = 0; i < pats.size(); ++i) {
@@ -234,16 +241,7 @@ void read_failures(ObjectReader& parent, PlatformSpec& p) {
       auto c = f.child("hosts");
       if (!c) f.fail("hosts", "missing required key (host names or '*' patterns, e.g. [\"worker-*\"])");
       const json& v = *c->first;
-      std::vector<std::string> pats;
-      if (v.is_string()) pats.push_back(v.get<std::string>());
-      else if (v.is_array()) {
-        for (size_t k = 0; k < v.size(); ++k) {
-          if (!v[k].is_string()) c->second.index(k).fail("expected a host name, got " + json_type_name(v[k]));
-          pats.push_back(v[k].get<std::string>());
-        }
-      } else {
-        c->second.fail("expected a host name or a list of host names, got " + json_type_name(v));
-      }
+      const std::vector<std::string> pats = name_list(*c, "host");
       for (size_t k = 0; k < pats.size(); ++k) {
         size_t before = spec.hosts.size();
         for (const auto& h : hosts)
