@@ -57,6 +57,24 @@ FailureController::FailureController(const PlatformSpec& p, uint64_t seed, const
         if (std::isfinite(f.recover_s)) push(f.recover_s, Kind::Recover, h, records_.size() - 1);
       }
     }
+  if (policy != Policy::Wait || hosts_.empty()) return;
+  // A send into the (eager) inbox of a frozen node starts suspended, since its receiver is, and
+  // SimGrid resumes it only with its sender: such sends are kept for the host's recovery.
+  for (HostState& hs : hosts_) {
+    if (hs.worker >= 0) hs.inboxes.push_back(sg4::Mailbox::by_name("worker-" + std::to_string(hs.worker)));
+    for (int k : hs.shards) hs.inboxes.push_back(sg4::Mailbox::by_name("server-" + std::to_string(k)));
+  }
+  on_send_ = sg4::Comm::on_send.connect([this](const sg4::Comm& c) {
+    for (HostState& hs : hosts_)
+      if (hs.is_frozen && std::find(hs.inboxes.begin(), hs.inboxes.end(), c.get_mailbox()) != hs.inboxes.end()) {
+        hs.stalled.emplace_back(const_cast<sg4::Comm*>(&c));
+        return;
+      }
+  });
+}
+
+FailureController::~FailureController() {
+  if (on_send_) sg4::Comm::on_send.disconnect(*on_send_);
 }
 
 void FailureController::push(double t, Kind k, size_t host, size_t record, double detect_s) {
@@ -102,6 +120,7 @@ void FailureController::run() {
           return;
         }
         if (policy_ == Policy::Wait) {
+          hs.is_frozen = true;
           hs.frozen.clear();
           for (auto& a : hs.host->get_all_actors()) {
             a->suspend();
@@ -121,8 +140,19 @@ void FailureController::run() {
       case Kind::Recover:
         rec.recovered_s = ev.t;
         if (policy_ == Policy::Wait) {
+          hs.is_frozen = false;
           for (auto& a : hs.frozen) a->resume();
           hs.frozen.clear();
+          // The messages sent to it meanwhile started suspended (their receiver was): they are
+          // their senders' activities, which resuming this host's actors does not resume. Those
+          // whose sender is frozen too go on when it recovers. (The s4u activity resumes its
+          // transfer only if it was suspended through s4u: hence suspend, then resume.)
+          for (auto& c : hs.stalled)
+            if (c->get_state() == sg4::Activity::State::STARTED && !(c->get_sender() && c->get_sender()->is_suspended())) {
+              c->suspend();
+              c->resume();
+            }
+          hs.stalled.clear();
         } else {
           hs.host->turn_on();
           if ((policy_ == Policy::Restart || policy_ == Policy::Elastic) && hs.worker >= 0 && hooks_.restart)

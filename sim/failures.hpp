@@ -55,6 +55,9 @@ class FailureController {
  public:
   FailureController(const PlatformSpec& p, uint64_t seed, const BuiltPlatform& hosts, algo::Algorithm::OnFailure policy,
                     FailureHooks hooks);
+  ~FailureController();
+  FailureController(const FailureController&) = delete;
+  FailureController& operator=(const FailureController&) = delete;
   bool any() const { return !p_.failures.empty(); }
   // The body of the controller actor (a daemon on the control host).
   void run();
@@ -78,7 +81,12 @@ class FailureController {
     std::vector<int> shards;           // server shards on this host
     const FailureSpec* random = nullptr;
     uint64_t draws = 0;                // random failures drawn so far
+    bool is_frozen = false;            // Wait: between its failure and its recovery
     std::vector<simgrid::s4u::ActorPtr> frozen;
+    // Wait: the inboxes of its nodes ("worker-<i>", "server-<k>": sim/runtime.cpp), and the
+    // messages sent into them while it is frozen (see run()).
+    std::vector<const simgrid::s4u::Mailbox*> inboxes;
+    std::vector<simgrid::s4u::CommPtr> stalled;
   };
   void push(double t, Kind k, size_t host, size_t record, double detect_s = 0);
   void schedule_random(size_t host, double from);
@@ -91,6 +99,7 @@ class FailureController {
   std::vector<Event> queue_;  // a min-heap
   uint64_t seq_ = 0;
   std::vector<FailureRecord> records_;
+  std::optional<unsigned> on_send_;  // Wait: our callback on simgrid::s4u::Comm::on_send
 };
 
 }  // namespace dtsim::sim
