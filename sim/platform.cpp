@@ -37,6 +37,14 @@ void configure_network(const PlatformSpec& p) {
     sg4::Engine::set_config("network/weight-S:0");
     sg4::Engine::set_config("network/crosstraffic:0");
     sg4::Engine::set_config("network/TCP-gamma:0");
+  } else if (p.changes_link_bandwidth()) {
+    // SimGrid 3.32 (NetworkCm02Link::set_bandwidth) shifts the sharing penalty of every flow on the
+    // link by weight-S × (1/new − 1/old), also of flows that load it only as cross-traffic and
+    // whose penalty never held that term: restoring a link that was slowed while such a flow
+    // started drives its penalty negative, and SimGrid aborts ("Variable penalty should not be
+    // negative!"); short of that, the shares are wrong. Without cross-traffic the penalties
+    // are exact (docs/platforms.md, "Network models").
+    sg4::Engine::set_config("network/crosstraffic:0");
   }
 }
 

@@ -97,6 +97,12 @@ double PlatformSpec::slowdown(int worker) const {
   return f;
 }
 
+bool PlatformSpec::changes_link_bandwidth() const {
+  return std::any_of(stragglers.begin(), stragglers.end(), [](const StragglerSpec& s) {
+    return s.kind == StragglerSpec::Kind::LinkWindow || s.kind == StragglerSpec::Kind::LinkTrace;
+  });
+}
+
 const HostGroupSpec& PlatformSpec::worker_group(int worker) const {
   int i = worker;
   for (const auto& g : worker_groups) {
@@ -340,6 +346,14 @@ void read_collective(ObjectReader& parent, PlatformSpec& p) {
 }
 
 void check_platform(const ObjectReader& r, PlatformSpec& p) {
+  if (p.network == PlatformSpec::Network::Lv08 && p.changes_link_bandwidth()) {
+    const JsonOrigin o = r.origin().child("stragglers");
+    p.warnings.push_back(InputError(o.file, o.path,
+                                    "a link's bandwidth changes during the run: lv08 runs without its cross-traffic (the 5 % "
+                                    "reverse load) here, since SimGrid 3.32 mis-updates reverse flows on a bandwidth change "
+                                    "(docs/platforms.md, \"Network models\")")
+                             .what());
+  }
   const auto& t = p.topology;
   const uint64_t hosts = static_cast<uint64_t>(p.workers.count) +
                          (p.placement == PlatformSpec::Placement::Dedicated ? static_cast<uint64_t>(p.servers.count) : 0);

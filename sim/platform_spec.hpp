@@ -144,6 +144,8 @@ struct PlatformSpec {
 
   // Compute-time multiplier of worker i from persistent stragglers (1 = nominal).
   double slowdown(int worker) const;
+  // Whether a straggler changes a link's bandwidth during the run (a link window or trace).
+  bool changes_link_bandwidth() const;
   const HostGroupSpec& worker_group(int worker) const;
   // Host of server shard k: "server-<k>", or "worker-<floor(k·N/K) mod N>" when co-located.
   std::string server_host(int shard) const;

@@ -217,6 +217,34 @@ TEST_CASE("link bandwidth trace: the server's NIC at half bandwidth doubles its 
   CHECK(r.summary["simulated_time_s"].get<double>() == doctest::Approx(ssgd_steps(kLat + kN * kS / (0.5 * kB))).epsilon(1e-9));
 }
 
+// Under lv08, restoring a link that was slowed while a reply crossed it (loading the link only as
+// cross-traffic) drove that flow's sharing penalty negative in SimGrid 3.32, which aborted the
+// run (SIGABRT, "Variable penalty should not be negative!"; 40 runs of a robustness matrix, every
+// algorithm). Such runs now go without cross-traffic, and say so.
+TEST_CASE("lv08 with a link slowed then restored mid-run completes, with a warning that cross-traffic is off") {
+  json cfg = small_config(1, 1);
+  cfg["compute"]["mode"] = "timing-only";
+  cfg["platform"]["network"] = {{"model", "lv08"}};
+  cfg["platform"]["workers"]["link"] = {{"bandwidth", "10Gbps"}, {"latency", "10us"}};
+  cfg["platform"]["servers"].erase("link");
+  cfg["model"]["hidden"] = {256, 128};  // 940 KB messages: replies still cross the link when it is restored
+  cfg["dataset"]["features"] = 784;
+  cfg["training"]["batch_size"] = 32;
+  cfg["training"]["samples"] = 24 * 32;
+  for (const double factor : {0.05, 0.1}) {
+    CAPTURE(factor);
+    cfg["platform"]["stragglers"] =
+        json::array({{{"links", {"worker-0-nic"}}, {"from_s", 0.05}, {"to_s", 0.2}, {"bandwidth_factor", factor}}});
+    const auto x = load(cfg);
+    const bool warned = std::any_of(x.warnings.begin(), x.warnings.end(),
+                                    [](const std::string& w) { return w.find("without its cross-traffic") != std::string::npos; });
+    CHECK(warned);
+    const auto r = run_forked(x);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.error);
+    CHECK(r.summary["per_worker"][0]["gradients"] == 24);
+  }
+}
+
 TEST_CASE("latency jitter: seeded, bounded by the draw's range, and leaves compute spans alone") {
   json st = json::parse(R"([{"links": "*-nic", "latency_jitter": {"kind": "uniform", "max": "200us", "every_s": "3ms"}}])");
   ChildRun a, b, c;
