@@ -61,8 +61,8 @@ FailureController::FailureController(const PlatformSpec& p, uint64_t seed, const
   // A send into the (eager) inbox of a frozen node starts suspended, since its receiver is, and
   // SimGrid resumes it only with its sender: such sends are kept for the host's recovery.
   for (HostState& hs : hosts_) {
-    if (hs.worker >= 0) hs.inboxes.push_back(sg4::Mailbox::by_name("worker-" + std::to_string(hs.worker)));
-    for (int k : hs.shards) hs.inboxes.push_back(sg4::Mailbox::by_name("server-" + std::to_string(k)));
+    if (hs.worker >= 0) hs.inboxes.push_back(hooks_.worker_inbox(hs.worker));
+    for (int k : hs.shards) hs.inboxes.push_back(hooks_.server_inbox(k));
   }
   on_send_ = sg4::Comm::on_send.connect([this](const sg4::Comm& c) {
     for (HostState& hs : hosts_)

@@ -45,6 +45,9 @@ struct FailureHooks {
   std::function<void(int rank)> restart;   // the host is back (Restart, Elastic): run the worker again
   std::function<void(const std::string& why)> fatal;  // a server shard was lost: end the run
   std::function<uint64_t()> progress;      // grows whenever the run makes progress
+  // Wait: the inbox of worker `rank` and of server shard `shard` (sim/runtime.cpp).
+  std::function<const simgrid::s4u::Mailbox*(int rank)> worker_inbox;
+  std::function<const simgrid::s4u::Mailbox*(int shard)> server_inbox;
 };
 
 // Refuses (InputError naming <prefix>failures[i]) a failure that never recovers under Wait.
@@ -83,8 +86,7 @@ class FailureController {
     uint64_t draws = 0;                // random failures drawn so far
     bool is_frozen = false;            // Wait: between its failure and its recovery
     std::vector<simgrid::s4u::ActorPtr> frozen;
-    // Wait: the inboxes of its nodes ("worker-<i>", "server-<k>": sim/runtime.cpp), and the
-    // messages sent into them while it is frozen (see run()).
+    // Wait: the inboxes of its nodes, and the messages sent into them while it is frozen (see run()).
     std::vector<const simgrid::s4u::Mailbox*> inboxes;
     std::vector<simgrid::s4u::CommPtr> stalled;
   };

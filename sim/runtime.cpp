@@ -407,6 +407,8 @@ void start_failures(Run& run) {
     sg4::Actor::kill_all();
   };
   fh.progress = [&s] { return s.result.gradients + s.result.messages + s.result.updates; };
+  fh.worker_inbox = [&s](int i) { return s.worker_inbox[static_cast<size_t>(i)]; };
+  fh.server_inbox = [&s](int k) { return s.server_inbox[static_cast<size_t>(k)]; };
   run.failures = std::make_unique<FailureController>(x.platform, x.seed, s.hosts, policy, fh);
   FailureController* fc = run.failures.get();
   sg4::Actor::create("failures", s.hosts.control, [fc] { fc->run(); })->daemonize();
