@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/busy_spans.hpp"
 #include "sim/run_state.hpp"
 #include "sim/send_pool.hpp"
 #include "sim/trace.hpp"
@@ -123,6 +124,7 @@ class NodeBase {
   int trace_host_;
   double comm_wait_ = 0;
   double work_s_ = 0;          // simulated time in work() (local updates, optimizer steps)
+  OpenSpans busy_open_;        // busy spans still running (not yet in work_s_ or compute_s_)
   double sent_bytes_ = 0;      // put on the wire by this node (checkpoints sum them)
   uint64_t sent_messages_ = 0;
   int64_t saved_cut_ = -1;     // the last cut this node saved
@@ -181,7 +183,9 @@ class NodeImpl : public Base, public NodeBase {
     if (flops <= 0) return;
     flush_sends();
     const double t0 = sg4::Engine::get_clock();
+    OpenSpan busy(busy_open_, t0);
     sg4::this_actor::execute(flops);
+    busy.close();
     work_s_ += sg4::Engine::get_clock() - t0;
     s_.result.trace.add({trace_host_, SpanKind::Update, t0, sg4::Engine::get_clock(), 0, -1, 0});
   }

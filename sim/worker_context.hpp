@@ -79,9 +79,10 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   Pending push(Future<Gradient>& g, int tag, int64_t step) override;
   algo::Incoming pull_async(int tag) override;
   algo::Future<std::shared_ptr<const Vec>> allreduce_async(Future<Gradient>& g, algo::Reduce op, double weight) override;
-  // Simulated time this worker was busy computing (its minibatches) or updating (work()); the rest
-  // of its run is communication not hidden behind compute (exposed_comm_s).
-  double busy_s() const { return compute_s_ + work_s_; }
+  // Simulated time this worker was busy computing (its minibatches) or updating (work()) until t,
+  // spans still running included (sim/busy_spans.hpp); the rest of its run is communication not
+  // hidden behind compute (exposed_comm_s).
+  double busy_at(double t) const { return compute_s_ + work_s_ + busy_open_.busy(t); }
   // A pull_async of this worker: receives what is still missing (blocking) and assembles it.
   void complete_pull(IncomingFuture& f);
   // A checkpoint cut: every pull of this worker is received first.
@@ -101,7 +102,7 @@ class WorkerCtx final : public NodeImpl<algo::Worker> {
   // exposed_comm_s so far: the worker's run until now (or its return) minus its busy time.
   double exposed_s() const {
     const double end = returned_at_ >= 0 ? returned_at_ : sg4::Engine::get_clock();
-    return std::max(0.0, end - busy_s());
+    return std::max(0.0, end - busy_at(end));
   }
   uint64_t minibatches() const { return gradients_; }
   // Its function returned (called by its actor): the idle helpers of its jobs exit.
