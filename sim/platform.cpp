@@ -532,8 +532,10 @@ std::string platform_summary(const PlatformSpec& p, const std::vector<std::pair<
     std::snprintf(buf, sizeof buf, "%s -> %s: %zu links, latency %s, narrowest %s", a.c_str(), b.c_str(), links.size(),
                   format_duration(lat).c_str(), links.empty() ? "-" : format_bandwidth(bw).c_str());
     line("route", buf);
+    int width = 34;  // the column fits the longest name (SimGrid's dragonfly links run past 60)
+    for (auto* l : links) width = std::max(width, static_cast<int>(l->get_name().size()));
     for (auto* l : links) {
-      std::snprintf(buf, sizeof buf, "  %-34s %12s %12s", l->get_cname(), format_bandwidth(l->get_bandwidth()).c_str(),
+      std::snprintf(buf, sizeof buf, "  %-*s %12s %12s", width, l->get_cname(), format_bandwidth(l->get_bandwidth()).c_str(),
                     format_duration(l->get_latency()).c_str());
       line("", buf);
     }

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -63,6 +65,35 @@ TEST_CASE("validate: summary of a 2-rack 4:1 platform names hosts, bisection and
   CHECK(r.out.find("worker-0 -> worker-15: 5 links, latency 25 us") != std::string::npos);
   CHECK(r.out.find("rack-0-uplink_UP") != std::string::npos);
   CHECK(r.out.find("worker-0 -> worker-1: 2 links, latency 20 us") != std::string::npos);
+}
+
+TEST_CASE("validate: the summary's columns line up, also for a dragonfly's long link names") {
+  Scratch s;
+  const fs::path f = s.dir / "df.json";
+  std::ofstream(f) << R"({"name": "df", "platform": {"topology": {"kind": "dragonfly", "groups": [3, 1], "chassis": [2, 1],
+     "routers": [3, 1], "nodes": 2}, "workers": {"count": 16}},
+   "model": {"kind": "mlp", "hidden": [8]}, "dataset": {"kind": "synthetic", "train": 256, "test": 64},
+   "algorithm": {"name": "ssgd"}, "training": {"batch_size": 8, "samples": 256}})";
+  const Result r = dtsim("validate " + f.string() + " --route worker-0,worker-15");
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  CAPTURE(r.out);
+  std::istringstream in(r.out);
+  std::string line;
+  std::set<size_t> value_at, bandwidth_at;
+  int link_rows = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("  ", 0) != 0) continue;  // the "valid" line
+    if (line.rfind("    ", 0) == 0) {  // a link of the route: name, bandwidth, latency
+      ++link_rows;
+      bandwidth_at.insert(line.find("Gb/s"));
+    } else {
+      value_at.insert(line.find_first_not_of(' ', line.find(' ', 2)));  // after "  <key>"
+    }
+  }
+  CHECK(link_rows == 7);
+  CHECK(value_at.size() == 1);      // topology, workers, ..., route, training, estimate
+  CHECK(bandwidth_at.size() == 1);  // the long green/blue link names did not push theirs right
 }
 
 }  // namespace test_platform_cli_cpp

@@ -253,9 +253,9 @@ int cmd_validate(const Args& a) {
   std::fputs(sim::warnings_text(x).c_str(), stderr);
   std::printf("%s: valid%s\n", a.config.c_str(), sim::warnings_count(x).c_str());
   std::fputs(platform.c_str(), stdout);
-  std::printf("  training   %s, batch %d, %llu samples, dataset %s\n", x.algorithm.c_str(), x.training.batch_size,
+  std::printf("  training    %s, batch %d, %llu samples, dataset %s\n", x.algorithm.c_str(), x.training.batch_size,
               static_cast<unsigned long long>(x.training.samples), x.dataset.kind.c_str());
-  std::printf("  estimate   %s (rough)\n", sim::cost_text(sim::estimate_cost(x)).c_str());
+  std::printf("  estimate    %s (rough)\n", sim::cost_text(sim::estimate_cost(x)).c_str());
   return 0;
 }
 
