@@ -52,7 +52,8 @@ constexpr const char* kUsage =
     "dtsim run CONFIG.json [--out DIR] [--set KEY=VALUE]... [--quiet] [--max-wall-s S]\n"
     "dtsim run --resume DIR [--out DIR2] [--quiet] [--max-wall-s S]\n"
     "dtsim validate CONFIG.json|STUDY.json [--set KEY=VALUE]... [--route HOST,HOST]...\n"
-    "dtsim sweep STUDY.json [--jobs N] [--out DIR] [--plot] [--dry-run] [--slurm|--cell I|--collect]\n"
+    "dtsim sweep STUDY.json [--jobs N] [--out DIR] [--set KEY=VALUE]... [--plot] [--dry-run] [--quiet]\n"
+    "            [--slurm|--cell I|--collect]   (mpirun -np R dtsim sweep ...: docs/sweeps.md)\n"
     "dtsim profile MODEL --input C,H,W --batch B [--device D] [--threads T] [--out FILE]\n"
     "dtsim algorithms [NAME] [--plugin FILE]...   (run and validate take --plugin FILE too: docs/plugins.md)\n"
     "dtsim COMMAND --help | dtsim --help | dtsim --version";
