@@ -62,9 +62,9 @@ bool all_finite(ConstVecView a);
 void sgd_step(VecView w, ConstVecView g, float* v, float lr, float wd, float mu, bool nesterov, bool first);
 // engine::AdamW's update in float with the host loop's roundings (engine/adamw.cpp), m and v the
 // moments on the device: w *= decay; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g g;
-// w -= step_size m / (sqrt(v) / bc2_sqrt + eps).
-void adamw_step(VecView w, ConstVecView g, float* m, float* v, float decay, float b1, float b2, float step_size,
-                float bc2_sqrt, float eps);
+// w -= step_size m / (sqrt(v) / bc2_sqrt + eps). 1-b1 and 1-b2 come from the host (taken in double).
+void adamw_step(VecView w, ConstVecView g, float* m, float* v, float decay, float b1, float one_minus_b1, float b2,
+                float one_minus_b2, float step_size, float bc2_sqrt, float eps);
 
 // ---------------------------------------------------------------- compute
 // Row-major SGEMM with the semantics of engine::gemm (BLAS: C = alpha op(A) op(B) + beta C,

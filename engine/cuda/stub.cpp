@@ -34,7 +34,9 @@ double dot(ConstVecView, ConstVecView) { not_built(); }
 double sum_squares(ConstVecView) { not_built(); }
 bool all_finite(ConstVecView) { not_built(); }
 void sgd_step(VecView, ConstVecView, float*, float, float, float, bool, bool) { not_built(); }
-void adamw_step(VecView, ConstVecView, float*, float*, float, float, float, float, float, float) { not_built(); }
+void adamw_step(VecView, ConstVecView, float*, float*, float, float, float, float, float, float, float, float) {
+  not_built();
+}
 
 void gemm(bool, bool, size_t, size_t, size_t, float, const float*, size_t, const float*, size_t, float, float*,
           size_t) {

@@ -229,12 +229,12 @@ bool transformer_backward(const Layer& layer, const BwdArgs& a) {
   return false;
 }
 
-void adamw_step(VecView w, ConstVecView g, float* m, float* v, float decay, float b1, float b2, float step_size,
-                float bc2_sqrt, float eps) {
+void adamw_step(VecView w, ConstVecView g, float* m, float* v, float decay, float b1, float one_minus_b1, float b2,
+                float one_minus_b2, float step_size, float bc2_sqrt, float eps) {
   if (w.device != Device::Cuda || g.device != Device::Cuda)
     throw RuntimeError("adamw_step: weights and gradient must be cuda buffers");
   if (w.size != g.size) throw RuntimeError("adamw_step: sizes differ");
-  tf::adamw(w.ptr, g.ptr, m, v, w.size, decay, b1, 1.0f - b1, b2, 1.0f - b2, step_size, bc2_sqrt, eps);
+  tf::adamw(w.ptr, g.ptr, m, v, w.size, decay, b1, one_minus_b1, b2, one_minus_b2, step_size, bc2_sqrt, eps);
 }
 
 }  // namespace dtsim::engine::cuda

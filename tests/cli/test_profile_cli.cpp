@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include "tests/rel.hpp"
 
 namespace test_profile_cli_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -144,8 +145,8 @@ TEST_CASE("dtsim profile writes per-layer times: the model's layers in order, ad
   CHECK(j["layers"][3]["type"] == "conv2d");
   CHECK(j["layers"][3]["backward_s"].get<double>() > 0);
   // Scaled to add up to the hook-free medians (docs/profiles.md: to rounding).
-  CHECK(f == doctest::Approx(j["forward_s"].get<double>()).epsilon(1e-9));
-  CHECK(b == doctest::Approx(j["backward_s"].get<double>()).epsilon(1e-9));
+  CHECK(f == dtsim_test::Rel(j["forward_s"].get<double>()).epsilon(1e-9));
+  CHECK(b == dtsim_test::Rel(j["backward_s"].get<double>()).epsilon(1e-9));
   CHECK(j["layer_scale"]["forward"].get<double>() > 0);
   CHECK(j["layer_scale"]["backward"].get<double>() > 0);
   fs::remove_all(dir);

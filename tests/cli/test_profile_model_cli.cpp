@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_profile_model_cli_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -79,7 +80,7 @@ TEST_CASE("profile model CLI: a 1-worker run predicts the step PyTorch measured 
   const auto& st = prof["step"];
   const double s0 = st["forward_s"][0].get<double>() + st["backward_s"][0].get<double>();
   const double s1 = st["forward_s"][1].get<double>() + st["backward_s"][1].get<double>();
-  CHECK(sum["simulated_time_s"].get<double>() / sum["updates"].get<double>() == doctest::Approx(0.5 * (s0 + s1)).epsilon(1e-3));
+  CHECK(sum["simulated_time_s"].get<double>() / sum["updates"].get<double>() == dtsim_test::Rel(0.5 * (s0 + s1)).epsilon(1e-3));
 }
 
 TEST_CASE("profile model CLI: flops and fixed timing work, real compute and a missing file are refused") {
@@ -97,14 +98,14 @@ TEST_CASE("profile model CLI: flops and fixed timing work, real compute and a mi
     flops += l["forward_flops"].get<double>() + l["backward_input_flops"].get<double>() +
              l["backward_weight_flops"].get<double>();
   json sum = json::parse(slurp(s.dir / "f" / "summary.json"));
-  CHECK(sum["flops_per_sample"].get<double>() == doctest::Approx(flops));
-  CHECK(sum["simulated_time_s"].get<double>() / sum["updates"].get<double>() == doctest::Approx(flops * 32 / 1e9));
+  CHECK(sum["flops_per_sample"].get<double>() == dtsim_test::Rel(flops));
+  CHECK(sum["simulated_time_s"].get<double>() / sum["updates"].get<double>() == dtsim_test::Rel(flops * 32 / 1e9));
   // fixed
   cfg["compute"]["time"] = {{"kind", "fixed"}, {"seconds", 0.25}};
   r = dtsim("run " + s.write("x.json", cfg.dump()) + " --quiet --out " + (s.dir / "x").string());
   REQUIRE_MESSAGE(r.code == 0, r.err);
   sum = json::parse(slurp(s.dir / "x" / "summary.json"));
-  CHECK(sum["simulated_time_s"].get<double>() / sum["updates"].get<double>() == doctest::Approx(0.25));
+  CHECK(sum["simulated_time_s"].get<double>() / sum["updates"].get<double>() == dtsim_test::Rel(0.25));
   // real compute: no compute path
   cfg["compute"] = {{"mode", "real"}};
   const std::string real = s.write("r.json", cfg.dump());

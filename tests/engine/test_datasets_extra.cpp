@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "engine/dataset.hpp"
 #include "helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_datasets_extra_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -92,8 +93,8 @@ TEST_CASE("CIFAR-10 reader decodes a tiny generated set: labels, CHW planes, sca
   CHECK(raw.black == std::vector<float>{0, 0, 0});
   // Normalised: (x - mean) / std per channel; the augmentation's black follows.
   const Dataset norm = load_cifar10_dir(dir.str(), true);
-  CHECK(norm.train.x[1024 + 7] == doctest::Approx((pixel(1, 0, 1, 7) / 255.0 - 0.4822) / 0.2435).epsilon(1e-6));
-  CHECK(norm.black[2] == doctest::Approx(-0.4465 / 0.2616).epsilon(1e-6));
+  CHECK(norm.train.x[1024 + 7] == dtsim_test::Rel((pixel(1, 0, 1, 7) / 255.0 - 0.4822) / 0.2435).epsilon(1e-6));
+  CHECK(norm.black[2] == dtsim_test::Rel(-0.4465 / 0.2616).epsilon(1e-6));
   // The archive's own folder is found inside the given directory.
   test::TempDir outer;
   write_cifar_dir(outer.str() + "/cifar-10-batches-bin", 1);

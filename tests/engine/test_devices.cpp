@@ -7,6 +7,7 @@
 
 #include "common/json_reader.hpp"
 #include "engine/devices.hpp"
+#include "tests/rel.hpp"
 
 namespace test_devices_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -28,7 +29,7 @@ TEST_CASE("traces/devices.json and the compiled device catalog are the same tabl
     CHECK(devs[i].at("description") == d.description);
     CHECK(devs[i].at("peak_fp32_flops").get<double>() == d.peak_fp32);
     CHECK(devs[i].at("efficiency").get<double>() == d.efficiency);
-    CHECK(devs[i].at("speed_flops").get<double>() == doctest::Approx(d.speed()).epsilon(1e-12));
+    CHECK(devs[i].at("speed_flops").get<double>() == dtsim_test::Rel(d.speed()).epsilon(1e-12));
     CHECK(devs[i].at("source") == d.source);
     CHECK(d.efficiency > 0);
     CHECK(d.efficiency <= 1);

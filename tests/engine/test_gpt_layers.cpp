@@ -18,6 +18,7 @@
 #include "engine/transformer.hpp"
 #include "engine/transformer_ref.hpp"
 #include "helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_gpt_layers_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -207,10 +208,13 @@ TEST_CASE("GELU (tanh form): finite differences, float wiring and cpu == referen
   const std::vector<double> want{-0.0036373921, -0.1588080094, 0.0, 0.3457140098, 1.9545976941};
   std::vector<float> out(5);
   Gelu g5("g", SampleShape{5, 1, 1});
-  for (Backend be : {Backend::Reference, Backend::OneDnn}) {
-    g5.forward(be, nullptr, in.data(), out.data(), 1);
-    for (size_t i = 0; i < 5; ++i) CHECK(out[i] == doctest::Approx(want[i]).epsilon(1e-6));
-  }
+  // The reference path to a relative 1e-6. The cpu path takes 0.5 x (1 + tanh(u)) in float as
+  // PyTorch's and llm.c's kernels do: where tanh(u) is near -1 the sum cancels (x = -3: 1.4e-7 off
+  // an output of -0.0036), so it is held to 1e-6 of max(|output|, 1).
+  g5.forward(Backend::Reference, nullptr, in.data(), out.data(), 1);
+  for (size_t i = 0; i < 5; ++i) CHECK(out[i] == dtsim_test::Rel(want[i]).epsilon(1e-6));
+  g5.forward(Backend::OneDnn, nullptr, in.data(), out.data(), 1);
+  for (size_t i = 0; i < 5; ++i) CHECK(std::fabs(out[i] - want[i]) <= 1e-6 * std::max(std::fabs(want[i]), 1.0));
 }
 
 TEST_CASE("TokenLinear and the tied head: finite differences, float wiring and cpu == reference") {
@@ -419,12 +423,12 @@ TEST_CASE("Dropout layer: inverted scaling, the mask reused by backward, identit
   size_t zeros = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     if (y[i] == 0.0f) ++zeros;
-    else CHECK(y[i] == doctest::Approx(x[i] / 0.75f));
+    else CHECK(y[i] == dtsim_test::Rel(x[i] / 0.75f));
   }
   CHECK(zeros > 0);
   CHECK(zeros < x.size() / 2);
   l.backward(Backend::Reference, nullptr, x.data(), y.data(), dy.data(), dx.data(), nullptr, true, 2);
-  for (size_t i = 0; i < x.size(); ++i) CHECK(dx[i] == (y[i] == 0.0f ? 0.0f : doctest::Approx(1.0f / 0.75f)));
+  for (size_t i = 0; i < x.size(); ++i) CHECK(dx[i] == dtsim_test::Rel(y[i] == 0.0f ? 0.0f : 1.0f / 0.75f));
   FwdArgs a;
   a.x = x.data();
   a.y = y.data();

@@ -13,6 +13,7 @@
 #include "engine/gpt.hpp"
 #include "engine/model.hpp"
 #include "helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_gpt_model_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -114,7 +115,7 @@ TEST_CASE("gpt: layer costs sum to the training FLOPs, the tied head owns no ten
   // 6 N per token for the matrices (N without embeddings and LayerNorms) plus attention.
   const double n_mat = 2 * (12.0 * 16 * 16) + 11.0 * 16;  // blocks' weights + the tied head
   const double attn = 2 * 3 * (2.0 * 8 * 9 * 16);        // 2 layers x (fwd + 2x bwd) of the causal core
-  CHECK(info.flops_per_sample == doctest::Approx(6.0 * n_mat * 8 + attn));
+  CHECK(info.flops_per_sample == dtsim_test::Rel(6.0 * n_mat * 8 + attn));
 }
 
 TEST_CASE("gpt: cpu == reference for the loss and every gradient, evaluation matches, runs are bitwise equal") {
@@ -125,7 +126,7 @@ TEST_CASE("gpt: cpu == reference for the loss and every gradient, evaluation mat
   ref->init_params(p.view(), 5);
   const Batch b = token_batch(3, len, vocab, 1);
   const float loss_ref = ref->forward_backward(p.view(), b, g_ref.view());
-  CHECK(loss_ref == doctest::Approx(std::log(11.0)).epsilon(0.05));  // near-uniform at init
+  CHECK(loss_ref == dtsim_test::Rel(std::log(11.0)).epsilon(0.05));  // near-uniform at init
   Split split;
   split.x = b.x;
   split.y = b.y;
@@ -133,7 +134,7 @@ TEST_CASE("gpt: cpu == reference for the loss and every gradient, evaluation mat
   const EvalResult ev = ref->evaluate(p.view(), split, 0, 3);
   CHECK(ev.count == 3);
   CHECK(ev.per_sample == static_cast<size_t>(len));
-  CHECK(ev.loss() == doctest::Approx(loss_ref).epsilon(1e-6));
+  CHECK(ev.loss() == dtsim_test::Rel(loss_ref).epsilon(1e-6));
   CHECK(ev.accuracy() >= 0.0);
   CHECK(ev.accuracy() <= 1.0);
   CHECK(ev.correct <= 3 * static_cast<size_t>(len));
@@ -141,13 +142,13 @@ TEST_CASE("gpt: cpu == reference for the loss and every gradient, evaluation mat
   auto cpu = make_gpt(spec, len, vocab, Device::Cpu);
   Vec g_cpu(cpu->num_params()), g_cpu2(cpu->num_params());
   const float loss_cpu = cpu->forward_backward(p.view(), b, g_cpu.view());
-  CHECK(loss_cpu == doctest::Approx(loss_ref).epsilon(1e-5));
+  CHECK(loss_cpu == dtsim_test::Rel(loss_ref).epsilon(1e-5));
   CHECK(test::max_rel_diff(g_cpu.data(), g_ref.data(), g_cpu.size()) <= 1e-4);
   for (const ParamTensor& t : cpu->param_tensors()) {
     CAPTURE(t.name);
     CHECK(test::max_rel_diff(g_cpu.data() + t.offset, g_ref.data() + t.offset, t.size) <= 5e-4);
   }
-  CHECK(cpu->evaluate(p.view(), split, 0, 3).loss() == doctest::Approx(ev.loss()).epsilon(1e-5));
+  CHECK(cpu->evaluate(p.view(), split, 0, 3).loss() == dtsim_test::Rel(ev.loss()).epsilon(1e-5));
   CHECK(cpu->forward_backward(p.view(), b, g_cpu2.view()) == loss_cpu);
   CHECK(std::equal(g_cpu.data(), g_cpu.data() + g_cpu.size(), g_cpu2.data()));
 }
@@ -176,7 +177,7 @@ TEST_CASE("gpt: the tied embedding's gradient is the sum of its two uses (direct
       return static_cast<double>(m->forward_backward(q.view(), b, scratch.view()));
     };
     const double fd = (loss_at(h) - loss_at(-h)) / (2 * h);
-    CHECK(fd == doctest::Approx(norm).epsilon(0.01));
+    CHECK(fd == dtsim_test::Rel(norm).epsilon(0.01));
   }
 }
 

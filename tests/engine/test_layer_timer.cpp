@@ -18,6 +18,7 @@
 #include "engine/ops.hpp"
 #include "engine/profile.hpp"
 #include "helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_layer_timer_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -191,8 +192,8 @@ TEST_CASE("profile: per-layer medians follow the model's layer list and add up t
       f += p.layers[l].forward_s;
       bw += p.layers[l].backward_s;
     }
-    CHECK(f == doctest::Approx(p.forward_s).epsilon(1e-12));
-    CHECK(bw == doctest::Approx(p.backward_s).epsilon(1e-12));
+    CHECK(f == dtsim_test::Rel(p.forward_s).epsilon(1e-12));
+    CHECK(bw == dtsim_test::Rel(p.backward_s).epsilon(1e-12));
     CHECK(p.layer_scale_forward > 0);
     CHECK(p.layer_scale_backward > 0);
     // Written and read back: the same layers, and they fit the model they were measured on.

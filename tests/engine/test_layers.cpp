@@ -16,6 +16,7 @@
 #include "engine/layers.hpp"
 #include "engine/ref_kernels.hpp"
 #include "helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_layers_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -336,17 +337,17 @@ TEST_CASE("BatchNorm2d: finite differences (train and eval), running statistics,
       for (size_t i = 0; i < n; ++i)
         for (size_t j = 0; j < hw; ++j) q += (y[(i * C + ch) * hw + j] - m) * (y[(i * C + ch) * hw + j] - m);
       CHECK(std::abs(m) < 1e-5);
-      CHECK(q / double(n * hw) == doctest::Approx(var[ch] / (var[ch] + eps)).epsilon(1e-4));
-      CHECK(st[ch] == doctest::Approx(0.1 * mean[ch]).epsilon(1e-5));
+      CHECK(q / double(n * hw) == dtsim_test::Rel(var[ch] / (var[ch] + eps)).epsilon(1e-4));
+      CHECK(st[ch] == dtsim_test::Rel(0.1 * mean[ch]).epsilon(1e-5));
       const double unbiased = var[ch] * double(n * hw) / double(n * hw - 1);
-      CHECK(st[C + ch] == doctest::Approx(0.9 + 0.1 * unbiased).epsilon(1e-5));
+      CHECK(st[C + ch] == dtsim_test::Rel(0.9 + 0.1 * unbiased).epsilon(1e-5));
     }
     // Eval mode uses the state and leaves it alone.
     const std::vector<float> st_before = st;
     a.training = false;
     l.forward(be2, a);
     CHECK(st == st_before);
-    CHECK(y[0] == doctest::Approx((xf[0] - st[0]) / std::sqrt(st[C] + 1e-5)).epsilon(1e-5));
+    CHECK(y[0] == dtsim_test::Rel((xf[0] - st[0]) / std::sqrt(st[C] + 1e-5)).epsilon(1e-5));
     a.state = nullptr;
     CHECK_THROWS_AS(l.forward(be2, a), RuntimeError);
   }

@@ -11,6 +11,7 @@
 #include "engine/model.hpp"
 #include "engine/ops.hpp"
 #include "helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_model_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -224,8 +225,8 @@ TEST_CASE("cpu (oneDNN) and reference forward_backward agree to 1e-5 relative on
   const EvalResult er = ref->evaluate(params.view(), split, 0, 32);
   const EvalResult ec = cpu->evaluate(params.view(), split, 0, 32);
   CHECK(er.correct == ec.correct);
-  CHECK(er.loss() == doctest::Approx(ec.loss()).epsilon(1e-5));
-  CHECK(er.loss() == doctest::Approx(l_ref).epsilon(1e-5));
+  CHECK(er.loss() == dtsim_test::Rel(ec.loss()).epsilon(1e-5));
+  CHECK(er.loss() == dtsim_test::Rel(l_ref).epsilon(1e-5));
 }
 
 TEST_CASE("MLP layout: parameter tensors, counts, FLOPs and PyTorch-style init") {
@@ -271,7 +272,7 @@ TEST_CASE("MLP layout: parameter tensors, counts, FLOPs and PyTorch-style init")
     if (ts[i].size >= 128) {
       CHECK(mx > 0.9 * bound);
       CHECK(std::abs(sum / n) < 4 * bound / std::sqrt(3 * n));
-      CHECK(sq / n == doctest::Approx(bound * bound / 3).epsilon(0.25));
+      CHECK(sq / n == dtsim_test::Rel(bound * bound / 3).epsilon(0.25));
     }
   }
   // model_info agrees without building buffers.
@@ -369,7 +370,7 @@ TEST_CASE("forward_backward: any batch size, workspace reuse, determinism and ev
   Vec gl(m->num_params()), gh(m->num_params());
   const float ll = m->forward_backward(params.view(), lo, gl.view());
   const float lh = m->forward_backward(params.view(), hi, gh.view());
-  CHECK((ll + lh) / 2 == doctest::Approx(l1).epsilon(1e-5));
+  CHECK((ll + lh) / 2 == dtsim_test::Rel(l1).epsilon(1e-5));
   for (size_t i = 0; i < g1.size(); ++i)
     REQUIRE(std::abs((gl.data()[i] + gh.data()[i]) / 2 - g1.data()[i]) <= 1e-5f);
 
@@ -383,14 +384,14 @@ TEST_CASE("forward_backward: any batch size, workspace reuse, determinism and ev
   const EvalResult b = m->evaluate(params.view(), split, 1234, 1266);
   CHECK(all.count == 2500);
   CHECK(all.correct == a.correct + b.correct);
-  CHECK(all.loss_sum == doctest::Approx(a.loss_sum + b.loss_sum).epsilon(1e-12));
+  CHECK(all.loss_sum == dtsim_test::Rel(a.loss_sum + b.loss_sum).epsilon(1e-12));
   Batch head;
   head.shape = shape;
   head.x.assign(big.x.begin() + 1234 * 12, big.x.begin() + 1334 * 12);
   head.y.assign(big.y.begin() + 1234, big.y.begin() + 1334);
   const float lhd = m->forward_backward(params.view(), head, g2.view());
   const EvalResult e = m->evaluate(params.view(), split, 1234, 100);
-  CHECK(e.loss() == doctest::Approx(lhd).epsilon(1e-6));
+  CHECK(e.loss() == dtsim_test::Rel(lhd).epsilon(1e-6));
   CHECK(e.accuracy() >= 0.0);
   CHECK(e.accuracy() <= 1.0);
   CHECK(m->evaluate(params.view(), split, 2500, 0).count == 0);
@@ -420,7 +421,7 @@ TEST_CASE("two compute threads give the same loss and gradients as one, to round
   const Batch batch = test::random_batch(64, shape, 10, 3);
   const float l1 = m1->forward_backward(params.view(), batch, g1.view());
   const float l2 = m2->forward_backward(params.view(), batch, g2.view());
-  CHECK(l1 == doctest::Approx(l2).epsilon(1e-6));
+  CHECK(l1 == dtsim_test::Rel(l2).epsilon(1e-6));
   CHECK(test::max_rel_diff(g2.data(), g1.data(), g1.size()) <= 1e-5);
   set_compute_threads(1);
 }

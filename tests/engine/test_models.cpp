@@ -15,6 +15,7 @@
 #include "engine/ops.hpp"
 #include "engine/ref_kernels.hpp"
 #include "helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_models_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -74,14 +75,14 @@ TEST_CASE("FLOPs per sample: exact for LeNet-5, torchvision's published MACs for
   CHECK(build({{"kind", "lenet5"}}, kMnist, 10)->flops_per_sample() == 3 * 2 * lenet_macs);
   // torchvision's model cards ("GFLOPS" there = GMACs of one forward pass at 224x224).
   auto gmacs = [](const char* kind) { return info({{"kind", kind}}, kCifar, 10).flops_per_sample / 6e9; };
-  CHECK(gmacs("resnet50") == doctest::Approx(4.09).epsilon(0.01));
-  CHECK(gmacs("resnet101") == doctest::Approx(7.80).epsilon(0.01));
-  CHECK(gmacs("vgg16-imagenet") == doctest::Approx(15.47).epsilon(0.01));
-  CHECK(gmacs("alexnet") == doctest::Approx(0.71).epsilon(0.015));
+  CHECK(gmacs("resnet50") == dtsim_test::Rel(4.09).epsilon(0.01));
+  CHECK(gmacs("resnet101") == dtsim_test::Rel(7.80).epsilon(0.01));
+  CHECK(gmacs("vgg16-imagenet") == dtsim_test::Rel(15.47).epsilon(0.01));
+  CHECK(gmacs("alexnet") == dtsim_test::Rel(0.71).epsilon(0.015));
   // ResNet-20: 40.55M MACs (akamaster); ResNet-18 CIFAR 0.56 GMACs; VGG16 CIFAR 0.31 GMACs.
-  CHECK(info({{"kind", "resnet20"}}, kCifar, 10).flops_per_sample / 6e6 == doctest::Approx(40.55).epsilon(0.01));
-  CHECK(info({{"kind", "resnet18"}}, kCifar, 10).flops_per_sample / 6e9 == doctest::Approx(0.556).epsilon(0.01));
-  CHECK(info({{"kind", "vgg16"}}, kCifar, 10).flops_per_sample / 6e9 == doctest::Approx(0.313).epsilon(0.01));
+  CHECK(info({{"kind", "resnet20"}}, kCifar, 10).flops_per_sample / 6e6 == dtsim_test::Rel(40.55).epsilon(0.01));
+  CHECK(info({{"kind", "resnet18"}}, kCifar, 10).flops_per_sample / 6e9 == dtsim_test::Rel(0.556).epsilon(0.01));
+  CHECK(info({{"kind", "vgg16"}}, kCifar, 10).flops_per_sample / 6e9 == dtsim_test::Rel(0.313).epsilon(0.01));
 }
 
 TEST_CASE("timing-only descriptors: model_info works, make_model refuses with an InputError at model.kind") {
@@ -272,7 +273,7 @@ TEST_CASE("graph model: loss and gradients of a residual net match a double-prec
     const float loss = m->forward_backward(p.view(), st.view(), b, g.view());
     std::vector<double> pd(p.data(), p.data() + p.size()), want;
     const double want_loss = oracle.loss(pd, x, b.y, &want);
-    CHECK(loss == doctest::Approx(want_loss).epsilon(1e-5));
+    CHECK(loss == dtsim_test::Rel(want_loss).epsilon(1e-5));
     std::vector<float> wf(want.begin(), want.end());
     CHECK(test::max_rel_diff(g.data(), wf.data(), wf.size()) <= 1e-4);
     if (d == Device::Reference) {
@@ -319,7 +320,7 @@ TEST_CASE("reference and cpu (oneDNN) agree on LeNet-5, ResNet-8/20 and a VGG-st
     for (int step = 0; step < 2; ++step) {  // twice: cached primitives, updated running statistics
       const float l_ref = ref->forward_backward(p.view(), s_ref.view(), b, g_ref.view());
       const float l_cpu = cpu->forward_backward(p.view(), s_cpu.view(), b, g_cpu.view());
-      CHECK(l_cpu == doctest::Approx(l_ref).epsilon(1e-5));
+      CHECK(l_cpu == dtsim_test::Rel(l_ref).epsilon(1e-5));
       CHECK(test::max_rel_diff(g_cpu.data(), g_ref.data(), p.size()) <= 1e-4);
       if (s_ref.size()) CHECK(test::max_rel_diff(s_cpu.data(), s_ref.data(), s_ref.size()) <= 1e-5);
     }
@@ -328,7 +329,7 @@ TEST_CASE("reference and cpu (oneDNN) agree on LeNet-5, ResNet-8/20 and a VGG-st
     split.y = b.y;
     const EvalResult e_ref = ref->evaluate(p.view(), s_ref.view(), split, 0, c.n);
     const EvalResult e_cpu = cpu->evaluate(p.view(), s_cpu.view(), split, 0, c.n);
-    CHECK(e_cpu.loss() == doctest::Approx(e_ref.loss()).epsilon(1e-5));
+    CHECK(e_cpu.loss() == dtsim_test::Rel(e_ref.loss()).epsilon(1e-5));
     // Deterministic: the same call twice gives the same bits.
     Vec g2(p.size()), s2 = s_cpu.clone();
     Vec s1 = s_cpu.clone();

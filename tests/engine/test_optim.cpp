@@ -7,6 +7,7 @@
 #include "engine/dataset.hpp"
 #include "engine/optim.hpp"
 #include "helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_optim_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -34,45 +35,45 @@ TEST_CASE("Sgd matches hand-computed PyTorch steps: plain, weight decay, momentu
     CHECK(opt.momentum_buffer().empty());  // no state without momentum
     r.set_grad({0.5f, 0.25f});
     opt.step(r.w.view(), r.g.view());
-    CHECK(r.w.data()[0] == doctest::Approx(0.95).epsilon(1e-7));
-    CHECK(r.w.data()[1] == doctest::Approx(-2.025).epsilon(1e-7));
+    CHECK(r.w.data()[0] == dtsim_test::Rel(0.95).epsilon(1e-7));
+    CHECK(r.w.data()[1] == dtsim_test::Rel(-2.025).epsilon(1e-7));
     opt.step(r.w.view(), r.g.view(), 1.0);  // explicit learning rate
-    CHECK(r.w.data()[0] == doctest::Approx(0.45).epsilon(1e-6));
-    CHECK(r.w.data()[1] == doctest::Approx(-2.275).epsilon(1e-7));
+    CHECK(r.w.data()[0] == dtsim_test::Rel(0.45).epsilon(1e-6));
+    CHECK(r.w.data()[1] == dtsim_test::Rel(-2.275).epsilon(1e-7));
   }
   SUBCASE("weight decay") {
     Run r({1.0f, -2.0f});
     Sgd opt(SgdConfig{0.1, 0.0, 0.01, false}, 2, Device::Cpu);
     r.set_grad({0.5f, 0.25f});
     opt.step(r.w.view(), r.g.view());  // g' = [0.51, 0.23]
-    CHECK(r.w.data()[0] == doctest::Approx(0.949).epsilon(1e-7));
-    CHECK(r.w.data()[1] == doctest::Approx(-2.023).epsilon(1e-7));
+    CHECK(r.w.data()[0] == dtsim_test::Rel(0.949).epsilon(1e-7));
+    CHECK(r.w.data()[1] == dtsim_test::Rel(-2.023).epsilon(1e-7));
   }
   SUBCASE("momentum + weight decay, two steps") {
     Run r({1.0f, -2.0f});
     Sgd opt(SgdConfig{0.1, 0.9, 0.01, false}, 2, Device::Cpu);
     r.set_grad({0.5f, 0.25f});
     opt.step(r.w.view(), r.g.view());  // v = g' = [0.51, 0.23]; w = [0.949, -2.023]
-    CHECK(opt.momentum_buffer().data()[0] == doctest::Approx(0.51).epsilon(1e-7));
-    CHECK(opt.momentum_buffer().data()[1] == doctest::Approx(0.23).epsilon(1e-7));
-    CHECK(r.w.data()[0] == doctest::Approx(0.949).epsilon(1e-7));
-    CHECK(r.w.data()[1] == doctest::Approx(-2.023).epsilon(1e-7));
+    CHECK(opt.momentum_buffer().data()[0] == dtsim_test::Rel(0.51).epsilon(1e-7));
+    CHECK(opt.momentum_buffer().data()[1] == dtsim_test::Rel(0.23).epsilon(1e-7));
+    CHECK(r.w.data()[0] == dtsim_test::Rel(0.949).epsilon(1e-7));
+    CHECK(r.w.data()[1] == dtsim_test::Rel(-2.023).epsilon(1e-7));
     opt.step(r.w.view(), r.g.view());  // g' = [0.50949, 0.22977]; v = [0.96849, 0.43677]
-    CHECK(opt.momentum_buffer().data()[0] == doctest::Approx(0.96849).epsilon(1e-6));
-    CHECK(opt.momentum_buffer().data()[1] == doctest::Approx(0.43677).epsilon(1e-6));
-    CHECK(r.w.data()[0] == doctest::Approx(0.852151).epsilon(1e-6));
-    CHECK(r.w.data()[1] == doctest::Approx(-2.066677).epsilon(1e-6));
+    CHECK(opt.momentum_buffer().data()[0] == dtsim_test::Rel(0.96849).epsilon(1e-6));
+    CHECK(opt.momentum_buffer().data()[1] == dtsim_test::Rel(0.43677).epsilon(1e-6));
+    CHECK(r.w.data()[0] == dtsim_test::Rel(0.852151).epsilon(1e-6));
+    CHECK(r.w.data()[1] == dtsim_test::Rel(-2.066677).epsilon(1e-6));
   }
   SUBCASE("nesterov + weight decay, two steps") {
     Run r({1.0f, -2.0f});
     Sgd opt(SgdConfig{0.1, 0.9, 0.01, true}, 2, Device::Cpu);
     r.set_grad({0.5f, 0.25f});
     opt.step(r.w.view(), r.g.view());  // d = g' + 0.9 v = [0.969, 0.437]
-    CHECK(r.w.data()[0] == doctest::Approx(0.9031).epsilon(1e-6));
-    CHECK(r.w.data()[1] == doctest::Approx(-2.0437).epsilon(1e-6));
+    CHECK(r.w.data()[0] == dtsim_test::Rel(0.9031).epsilon(1e-6));
+    CHECK(r.w.data()[1] == dtsim_test::Rel(-2.0437).epsilon(1e-6));
     opt.step(r.w.view(), r.g.view());  // g' = [0.509031, 0.229563]; v = [0.968031, 0.436563]
-    CHECK(r.w.data()[0] == doctest::Approx(0.76507411).epsilon(1e-6));
-    CHECK(r.w.data()[1] == doctest::Approx(-2.10594697).epsilon(1e-6));
+    CHECK(r.w.data()[0] == dtsim_test::Rel(0.76507411).epsilon(1e-6));
+    CHECK(r.w.data()[1] == dtsim_test::Rel(-2.10594697).epsilon(1e-6));
   }
   SUBCASE("size mismatch") {
     Vec w(3), g(4);

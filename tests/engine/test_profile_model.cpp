@@ -18,6 +18,7 @@
 #include "common/json_reader.hpp"
 #include "engine/model.hpp"
 #include "engine/profile_model.hpp"
+#include "tests/rel.hpp"
 
 namespace test_profile_model_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -132,36 +133,36 @@ TEST_CASE("profile model: a profile loads as a timing-only ModelInfo with its te
     CHECK(mi.layers[i].name == l["name"].get<std::string>());
     CHECK(mi.layers[i].type == l["type"].get<std::string>());
     CHECK(mi.layers[i].tensors == l["tensors"].get<std::vector<size_t>>());
-    CHECK(mi.layers[i].forward_s == doctest::Approx(l["forward_s"][0].get<double>()).epsilon(1e-12));
-    CHECK(mi.layers[i].backward_s == doctest::Approx(l["backward_s"][0].get<double>()).epsilon(1e-12));
+    CHECK(mi.layers[i].forward_s == dtsim_test::Rel(l["forward_s"][0].get<double>()).epsilon(1e-12));
+    CHECK(mi.layers[i].backward_s == dtsim_test::Rel(l["backward_s"][0].get<double>()).epsilon(1e-12));
     flops += l["forward_flops"].get<double>() + l["backward_input_flops"].get<double>() +
              l["backward_weight_flops"].get<double>();
     step += mi.layers[i].forward_s + mi.layers[i].backward_s;
   }
-  CHECK(mi.flops_per_sample == doctest::Approx(flops));
+  CHECK(mi.flops_per_sample == dtsim_test::Rel(flops));
   const ModelProfile p = read_model_profile(f);
-  CHECK(p.step_seconds(32) == doctest::Approx(step).epsilon(1e-12));
-  CHECK(step == doctest::Approx(doc["step"]["forward_s"][0].get<double>() + doc["step"]["backward_s"][0].get<double>()));
+  CHECK(p.step_seconds(32) == dtsim_test::Rel(step).epsilon(1e-12));
+  CHECK(step == dtsim_test::Rel(doc["step"]["forward_s"][0].get<double>() + doc["step"]["backward_s"][0].get<double>()));
   // Another batch: one measured batch scales linearly.
   const ModelInfo m64 = info_of(f, 64);
   CHECK(m64.measured_batch == 64);
   for (size_t i = 0; i < mi.layers.size(); ++i)
-    CHECK(m64.layers[i].forward_s == doctest::Approx(2 * mi.layers[i].forward_s).epsilon(1e-12));
-  CHECK(p.step_seconds(8) == doctest::Approx(step / 4).epsilon(1e-12));
+    CHECK(m64.layers[i].forward_s == dtsim_test::Rel(2 * mi.layers[i].forward_s).epsilon(1e-12));
+  CHECK(p.step_seconds(8) == dtsim_test::Rel(step / 4).epsilon(1e-12));
 }
 
 TEST_CASE("profile model: several measured batches are interpolated, extrapolated along the last segment") {
-  CHECK(interpolate_batch({32}, {0.4}, 16) == doctest::Approx(0.2));
-  CHECK(interpolate_batch({32}, {0.4}, 96) == doctest::Approx(1.2));
+  CHECK(interpolate_batch({32}, {0.4}, 16) == dtsim_test::Rel(0.2));
+  CHECK(interpolate_batch({32}, {0.4}, 96) == dtsim_test::Rel(1.2));
   const std::vector<int> b{16, 32, 64};
   const std::vector<double> v{0.3, 0.5, 0.8};  // a fixed cost plus a per-sample cost
-  CHECK(interpolate_batch(b, v, 16) == doctest::Approx(0.3));
-  CHECK(interpolate_batch(b, v, 24) == doctest::Approx(0.4));
-  CHECK(interpolate_batch(b, v, 48) == doctest::Approx(0.65));
-  CHECK(interpolate_batch(b, v, 8) == doctest::Approx(0.15));   // below: proportional to the smallest
-  CHECK(interpolate_batch(b, v, 128) == doctest::Approx(1.4));  // above: slope of the last segment
+  CHECK(interpolate_batch(b, v, 16) == dtsim_test::Rel(0.3));
+  CHECK(interpolate_batch(b, v, 24) == dtsim_test::Rel(0.4));
+  CHECK(interpolate_batch(b, v, 48) == dtsim_test::Rel(0.65));
+  CHECK(interpolate_batch(b, v, 8) == dtsim_test::Rel(0.15));   // below: proportional to the smallest
+  CHECK(interpolate_batch(b, v, 128) == dtsim_test::Rel(1.4));  // above: slope of the last segment
   // A falling last segment (noise) does not extrapolate downwards: proportional instead.
-  CHECK(interpolate_batch({32, 64}, {0.5, 0.45}, 128) == doctest::Approx(0.9));
+  CHECK(interpolate_batch({32, 64}, {0.5, 0.45}, 128) == dtsim_test::Rel(0.9));
 
   TmpDir t;
   const json doc = sample_profile({16, 64});
@@ -170,16 +171,16 @@ TEST_CASE("profile model: several measured batches are interpolated, extrapolate
   const ModelInfo m32 = info_of(f, 32);
   for (size_t i = 0; i < m32.layers.size(); ++i) {
     const double f16 = doc["layers"][i]["forward_s"][0], f64 = doc["layers"][i]["forward_s"][1];
-    CHECK(m32.layers[i].forward_s == doctest::Approx(f16 + (f64 - f16) * (32.0 - 16) / (64 - 16)));
+    CHECK(m32.layers[i].forward_s == dtsim_test::Rel(f16 + (f64 - f16) * (32.0 - 16) / (64 - 16)));
   }
   double s16 = 0, s64 = 0;
   for (const auto& l : doc["layers"]) {
     s16 += l["forward_s"][0].get<double>() + l["backward_s"][0].get<double>();
     s64 += l["forward_s"][1].get<double>() + l["backward_s"][1].get<double>();
   }
-  CHECK(p.step_seconds(16) == doctest::Approx(s16));
-  CHECK(p.step_seconds(64) == doctest::Approx(s64));
-  CHECK(p.step_seconds(40) == doctest::Approx(0.5 * (s16 + s64)));
+  CHECK(p.step_seconds(16) == dtsim_test::Rel(s16));
+  CHECK(p.step_seconds(64) == dtsim_test::Rel(s64));
+  CHECK(p.step_seconds(40) == dtsim_test::Rel(0.5 * (s16 + s64)));
 }
 
 TEST_CASE("profile model: malformed or inconsistent profiles name the file, the JSON path and the reason") {

@@ -11,6 +11,7 @@
 
 #include "sim/preflight.hpp"
 #include "tests/sim/helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace dtsim::test {
 namespace test_aggregated_ring_cpp {  // one namespace per test file: the test targets are unity builds
@@ -39,7 +40,7 @@ void check_same(const ChildRun& step, const ChildRun& agg) {
   const double a = step.summary["simulated_time_s"].get<double>(), b = agg.summary["simulated_time_s"].get<double>();
   CHECK(std::fabs(a - b) <= 1e-9 * a);
   CHECK(step.summary["messages"] == agg.summary["messages"]);
-  CHECK(step.summary["bytes_on_wire"].get<double>() == doctest::Approx(agg.summary["bytes_on_wire"].get<double>()).epsilon(1e-12));
+  CHECK(step.summary["bytes_on_wire"].get<double>() == dtsim_test::Rel(agg.summary["bytes_on_wire"].get<double>()).epsilon(1e-12));
   CHECK(step.params_npy == agg.params_npy);
   CHECK(metrics_without_wall(step.metrics) == metrics_without_wall(agg.metrics));
   const auto& pa = step.summary["per_worker"];
@@ -48,7 +49,7 @@ void check_same(const ChildRun& step, const ChildRun& agg) {
   for (size_t i = 0; i < pa.size(); ++i) {
     CHECK(pa[i]["gradients"] == pb[i]["gradients"]);
     for (const char* k : {"compute_s", "comm_wait_s", "exposed_comm_s"})
-      CHECK(pa[i][k].get<double>() == doctest::Approx(pb[i][k].get<double>()).epsilon(1e-9));
+      CHECK(pa[i][k].get<double>() == dtsim_test::Rel(pb[i][k].get<double>()).epsilon(1e-9));
   }
   // links.csv: the same bytes and transfers on every link, busy for the same time.
   const auto ra = csv_rows(step.links), rb = csv_rows(agg.links);
@@ -58,7 +59,7 @@ void check_same(const ChildRun& step, const ChildRun& agg) {
     CAPTURE(ra[i][0]);
     REQUIRE(ra[i].size() == rb[i].size());
     for (size_t c = 0; c < 5; ++c) CHECK(ra[i][c] == rb[i][c]);  // link, bandwidth, latency, bytes, transfers
-    CHECK(std::stod(ra[i][5]) == doctest::Approx(std::stod(rb[i][5])).epsilon(1e-9));  // busy_s
+    CHECK(std::stod(ra[i][5]) == dtsim_test::Rel(std::stod(rb[i][5])).epsilon(1e-9));  // busy_s
   }
 }
 
@@ -132,7 +133,7 @@ TEST_CASE("aggregated ring: other collectives and unknown values are refused at 
   const sim::RunCost agg = sim::estimate_cost(load(doc));
   doc["platform"]["collective"] = {{"transfers", "step-by-step"}};
   const sim::RunCost step = sim::estimate_cost(load(doc));
-  CHECK(agg.transfers * 1998 == doctest::Approx(step.transfers));  // N instead of 2N(N-1) per all-reduce
+  CHECK(agg.transfers * 1998 == dtsim_test::Rel(step.transfers));  // N instead of 2N(N-1) per all-reduce
   CHECK(step.hint.find("aggregated") != std::string::npos);
   CHECK(agg.hint.empty());
 }

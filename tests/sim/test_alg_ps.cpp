@@ -3,6 +3,7 @@
 // invariant), exact traffic counters, closed-form timing in the exact
 // network model, network independence / event-order dependence. Small synthetic runs (32 steps).
 #include "tests/sim/test_alg_helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_alg_ps_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -175,7 +176,7 @@ TEST_CASE("SSP: no worker starts clock c before every worker has finished clock 
   const auto& fast_u = unbounded.summary["per_worker"][0];
   CHECK(fast_b["comm_wait_s"].get<double>() > 32 * 3 * kTc * 0.9);  // waited ~3 T_c per clock
   CHECK(fast_u["comm_wait_s"].get<double>() < 32 * kTc * 0.2);
-  CHECK(sim_time(bounded) == doctest::Approx(sim_time(unbounded)).epsilon(0.05));  // the straggler's pace
+  CHECK(sim_time(bounded) == dtsim_test::Rel(sim_time(unbounded)).epsilon(0.05));  // the straggler's pace
 }
 
 // ---------------------------------------------------------------------------- EASGD
@@ -242,7 +243,7 @@ TEST_CASE("invariant 20: with free communication every PS algorithm's step time 
     const auto r = run_ok(cfg, kFreeNet);
     const double T = 32;
     // Update costs are ~1e-8 s per step against T_c = 10 ms.
-    CHECK(sim_time(r) == doctest::Approx(T * kTc).epsilon(1e-4));
+    CHECK(sim_time(r) == dtsim_test::Rel(T * kTc).epsilon(1e-4));
     CHECK(sim_time(r) >= T * kTc);
   }
 }
@@ -255,15 +256,15 @@ TEST_CASE("timing: OD-SGD and Pipe-SGD hide push + update + pull behind the next
   // Warm-up steps are SSGD steps; then each step is T_c + the local update; the last push's
   // reply comes one push + server update + pull later.
   const double od = Tw * ssgd_step + (T - Tw) * (kTc + worker_update()) + phase + server_update(N) + phase;
-  CHECK(sim_time(run_ok(cfg)) == doctest::Approx(od).epsilon(1e-9));
+  CHECK(sim_time(run_ok(cfg)) == dtsim_test::Rel(od).epsilon(1e-9));
   cfg["algorithm"] = {{"name", "pipe-sgd"}, {"comm", "ps"}};
   const double pipe = T * kTc + phase + server_update(N) + phase;
-  CHECK(sim_time(run_ok(cfg)) == doctest::Approx(pipe).epsilon(1e-9));
+  CHECK(sim_time(run_ok(cfg)) == dtsim_test::Rel(pipe).epsilon(1e-9));
   cfg["algorithm"] = {{"name", "pipe-sgd"}, {"comm", "allreduce"}};
   cfg["platform"]["servers"]["count"] = 0;
   // All-reduce form: the ring (< T_c) hides behind the next compute; the last one drains.
   const double pipe_ar = T * kTc + (T - 1) * worker_update() + ring(N) + worker_update();
-  CHECK(sim_time(run_ok(cfg)) == doctest::Approx(pipe_ar).epsilon(1e-9));
+  CHECK(sim_time(run_ok(cfg)) == dtsim_test::Rel(pipe_ar).epsilon(1e-9));
 }
 
 TEST_CASE("invariant 22: one 4x straggler - BSP steps take 4 T_c, ASGD throughput is sum 1/T_i, OD/SSD-SGD stay within a step of it") {
@@ -277,12 +278,12 @@ TEST_CASE("invariant 22: one 4x straggler - BSP steps take 4 T_c, ASGD throughpu
       return v;
     }());
   };
-  CHECK(sim_time(timed(ssgd())) == doctest::Approx(T * s * kTc).epsilon(1e-4));
+  CHECK(sim_time(timed(ssgd())) == dtsim_test::Rel(T * s * kTc).epsilon(1e-4));
   // ASGD: 128 minibatches at a total rate of 3/T_c + 1/(4 T_c).
   const auto asgd = timed({{"name", "asgd"}});
-  CHECK(sim_time(asgd) == doctest::Approx(128 / (3 + 1 / s) * kTc).epsilon(0.03));
+  CHECK(sim_time(asgd) == dtsim_test::Rel(128 / (3 + 1 / s) * kTc).epsilon(0.03));
   const auto& pw = asgd.summary["per_worker"];
-  CHECK(pw[0]["gradients"].get<double>() == doctest::Approx(s * pw[2]["gradients"].get<double>()).epsilon(0.15));
+  CHECK(pw[0]["gradients"].get<double>() == dtsim_test::Rel(s * pw[2]["gradients"].get<double>()).epsilon(0.15));
   // The push of step t waits for the reply to step t-1, which needs the straggler's gradient.
   for (json a : {json{{"name", "od-sgd"}, {"warmup_steps", 4}}, json{{"name", "ssd-sgd"}, {"warmup_steps", 4}}}) {
     CAPTURE(a.dump());

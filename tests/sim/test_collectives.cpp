@@ -1,6 +1,7 @@
 // All-reduce: closed-form ring timing in the exact network model, the reduction's math, overlap.
 #include "engine/ops.hpp"
 #include "tests/sim/helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_collectives_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -71,9 +72,9 @@ TEST_CASE("ring all-reduce: time = 2(N-1)(lat + S/(N B)) per collective (N = 4, 
     const auto r = run_probe(N, false, false);
     REQUIRE(r.exit_code == 0);
     const double ring = 2.0 * (N - 1) * (kLat + kS / (N * kB));
-    CHECK(r.summary["simulated_time_s"].get<double>() == doctest::Approx(3 * (0.01 + ring)).epsilon(1e-9));
+    CHECK(r.summary["simulated_time_s"].get<double>() == dtsim_test::Rel(3 * (0.01 + ring)).epsilon(1e-9));
     // Traffic: each worker sends 2(N-1)/N |W| per collective.
-    CHECK(r.summary["bytes_on_wire"].get<double>() == doctest::Approx(3.0 * N * 2 * (N - 1) * kS / N).epsilon(1e-12));
+    CHECK(r.summary["bytes_on_wire"].get<double>() == dtsim_test::Rel(3.0 * N * 2 * (N - 1) * kS / N).epsilon(1e-12));
   }
 }
 
@@ -82,7 +83,7 @@ TEST_CASE("ring all-reduce overlaps computation started after it: max(compute, r
   const auto r = run_probe(N, false, true);
   REQUIRE(r.exit_code == 0);
   const double ring = 2.0 * (N - 1) * (kLat + kS / (N * kB));
-  CHECK(r.summary["simulated_time_s"].get<double>() == doctest::Approx(3 * std::max(0.01, ring)).epsilon(1e-9));
+  CHECK(r.summary["simulated_time_s"].get<double>() == dtsim_test::Rel(3 * std::max(0.01, ring)).epsilon(1e-9));
 }
 
 TEST_CASE("all-reduce math: mean, sum and weighted mean are computed once and shared") {
@@ -94,7 +95,7 @@ TEST_CASE("all-reduce math: mean, sum and weighted mean are computed once and sh
 TEST_CASE("all-reduce with one worker costs nothing") {
   const auto r = run_probe(1, true, false);
   REQUIRE(r.exit_code == 0);
-  CHECK(r.summary["simulated_time_s"].get<double>() == doctest::Approx(0.03).epsilon(1e-12));
+  CHECK(r.summary["simulated_time_s"].get<double>() == dtsim_test::Rel(0.03).epsilon(1e-12));
   CHECK(r.summary["bytes_on_wire"].get<double>() == 0);
 }
 

@@ -11,6 +11,7 @@
 #include "engine/devices.hpp"
 #include "engine/profile.hpp"
 #include "helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_compute_config_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -34,8 +35,8 @@ TEST_CASE("platform speeds may name a device of traces/devices.json, typos sugge
   json doc = small_config();
   doc["platform"]["workers"]["speed"] = "V100";
   const Experiment x = load(doc);
-  CHECK(x.platform.workers.speed == doctest::Approx(engine::find_device("v100")->speed()));
-  CHECK(x.platform.workers.speed == doctest::Approx(15.7e12 * 0.57));
+  CHECK(x.platform.workers.speed == dtsim_test::Rel(engine::find_device("v100")->speed()));
+  CHECK(x.platform.workers.speed == dtsim_test::Rel(15.7e12 * 0.57));
   CHECK(x.resolved["platform"]["workers"]["speed"] == "V100");
   doc["platform"]["workers"]["speed"] = "h10";
   const std::string err = error_of(doc);
@@ -53,7 +54,7 @@ TEST_CASE("timing-only descriptors: resnet50 runs in timing-only mode, real mode
   const ChildRun r = run_forked(x);
   REQUIRE(r.exit_code == 0);
   CHECK(r.summary["model_parameters"] == 25557032);
-  CHECK(r.summary["flops_per_sample"].get<double>() == doctest::Approx(3 * 2 * 4.09e9).epsilon(0.01));
+  CHECK(r.summary["flops_per_sample"].get<double>() == dtsim_test::Rel(3 * 2 * 4.09e9).epsilon(0.01));
   // Simulated compute = FLOPs / host speed (1 Tf): one worker's steps at least that long.
   CHECK(r.summary["simulated_time_s"].get<double>() >= 2048 / 4 / 16 * 16 * 3 * 2 * 4.09e9 / 1e12 * 0.99);
   doc["compute"]["mode"] = "real";
@@ -84,7 +85,7 @@ TEST_CASE("compute.time.kind profile: a measured profile sets the compute time, 
   CHECK(x.compute.profile_batch == 8);
   const ChildRun r = run_forked(x);
   REQUIRE(r.exit_code == 0);
-  CHECK(r.summary["per_worker"][0]["compute_s"].get<double>() == doctest::Approx(10 * 0.08).epsilon(1e-9));
+  CHECK(r.summary["per_worker"][0]["compute_s"].get<double>() == dtsim_test::Rel(10 * 0.08).epsilon(1e-9));
   // A profile of another model, a missing file, a malformed profile.
   doc["model"] = {{"kind", "resnet50"}};
   CHECK(error_of(doc).find("compute.time.file: the profile") == 0);

@@ -10,6 +10,7 @@
 #include "algorithms/api.hpp"
 #include "algorithms/common.hpp"
 #include "tests/sim/test_alg_helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_elastic_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -109,7 +110,7 @@ TEST_CASE("elastic: each all-reduce algorithm survives worker-2's crash with 3 w
     const auto& e = r.summary["elastic"][0];
     CHECK(e["workers"] == 3);
     CHECK(e["reason"] == "worker-2 lost");
-    CHECK(e["at_s"].get<double>() == doctest::Approx(kCrashAt + kDetect));
+    CHECK(e["at_s"].get<double>() == dtsim_test::Rel(kCrashAt + kDetect));
     const auto& pw = r.summary["per_worker"];
     for (int i : {0, 1, 3}) CHECK(pw[i]["gradients"] == kSteps);  // the survivors ran the whole budget
     CHECK(pw[2]["gradients"].get<int>() < kSteps);
@@ -146,12 +147,12 @@ TEST_CASE("elastic: the steps after the shrink take the 3-rank ring time (closed
   REQUIRE(P == 2052);
   const double U = P * 4 / kSpeed;  // the local optimizer step
   const auto base = run_ok(cfg_of(json::array()));
-  CHECK(T(base) == doctest::Approx(kSteps * (kTc + ring(4, P) + U)).epsilon(1e-9));
+  CHECK(T(base) == dtsim_test::Rel(kSteps * (kTc + ring(4, P) + U)).epsilon(1e-9));
   CHECK(base.summary.count("elastic") == 0);  // no failures: nothing to report
   // Step 3's all-reduce waits for the detection (55 ms), is run again among the 3 survivors, then
   // steps 4..7 are compute + 3-rank ring + update.
   const auto r = run_ok(cfg_of(kCrash));
-  CHECK(T(r) == doctest::Approx(kCrashAt + kDetect + ring(3, P) + U + (kSteps - 4) * (kTc + ring(3, P) + U)).epsilon(1e-9));
+  CHECK(T(r) == dtsim_test::Rel(kCrashAt + kDetect + ring(3, P) + U + (kSteps - 4) * (kTc + ring(3, P) + U)).epsilon(1e-9));
   // On the timeline: worker-0 sends to worker-1 4 times per all-reduce of 3 ranks (2 reduce-scatter
   // and 2 all-gather steps); the first sends of the last two steps are one step apart.
   std::vector<double> starts;
@@ -159,8 +160,8 @@ TEST_CASE("elastic: the steps after the shrink take the 3-rank ring time (closed
     if (c.host == "worker-0" && c.peer == "worker-1" && c.start >= kCrashAt + kDetect - 1e-12) starts.push_back(c.start);
   std::sort(starts.begin(), starts.end());
   REQUIRE(starts.size() == 4 * 5);  // the rerun of step 3 and steps 4..7
-  CHECK(starts[16] - starts[12] == doctest::Approx(kTc + ring(3, P) + U).epsilon(1e-9));
-  CHECK(starts[0] == doctest::Approx(kCrashAt + kDetect).epsilon(1e-12));  // the rerun starts at the detection
+  CHECK(starts[16] - starts[12] == dtsim_test::Rel(kTc + ring(3, P) + U).epsilon(1e-9));
+  CHECK(starts[0] == dtsim_test::Rel(kCrashAt + kDetect).epsilon(1e-12));  // the rerun starts at the detection
 }
 
 TEST_CASE("elastic: the survivors' mean equals SSGD on a parameter server that drops the lost worker, and runs are deterministic") {
@@ -258,7 +259,7 @@ TEST_CASE("elastic: a recovered worker rejoins at the next round boundary and th
     CHECK(back["reason"] == "worker-2 rejoined");
     const double at = back["at_s"].get<double>();
     CHECK(at >= 0.06);
-    CHECK(r.summary["failures"][0]["recovered_s"].get<double>() == doctest::Approx(0.06));
+    CHECK(r.summary["failures"][0]["recovered_s"].get<double>() == dtsim_test::Rel(0.06));
     const auto& pw = r.summary["per_worker"];
     for (int i : {0, 1, 3}) CHECK(pw[i]["gradients"] == steps);
     CHECK(pw[2]["gradients"].get<int>() > 4);  // it computed again after rejoining

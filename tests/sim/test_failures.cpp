@@ -9,6 +9,7 @@
 
 #include "algorithms/api.hpp"
 #include "tests/sim/helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_failures_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -48,8 +49,8 @@ TEST_CASE("SSGD drop: worker 2 crashes mid-compute, after detect_s the PS averag
   const auto& f = r.summary["failures"][0];
   CHECK(f["host"] == "worker-2");
   CHECK(f["kind"] == "crash");
-  CHECK(f["at_s"].get<double>() == doctest::Approx(0.035));
-  CHECK(f["detected_s"].get<double>() == doctest::Approx(0.055));
+  CHECK(f["at_s"].get<double>() == dtsim_test::Rel(0.035));
+  CHECK(f["detected_s"].get<double>() == dtsim_test::Rel(0.055));
   CHECK(f["recovered_s"].is_null());
   CHECK(r.summary["samples_lost"] == kB);  // its 4th minibatch was being computed
   const auto& pw = r.summary["per_worker"];
@@ -74,7 +75,7 @@ TEST_CASE("SSGD drop: a dead worker's host that recovers and fails again loses n
   CHECK(b.summary["samples_lost"] == kB);
   CHECK(b.summary["status"] == "completed");
   CHECK(b.summary["updates"] == kSteps);
-  CHECK(T(b) == doctest::Approx(T(a)));
+  CHECK(T(b) == dtsim_test::Rel(T(a)));
   for (int i : {0, 1, 3}) CHECK(b.summary["per_worker"][i]["gradients"] == kSteps);
 }
 
@@ -97,13 +98,13 @@ TEST_CASE("SSGD wait: the crashed host is frozen until it recovers, nothing is l
   const auto base = run_ok(failure_config(json::array()));
   const auto r = run_ok(cfg);
   CHECK(r.summary["failures"][0]["kind"] == "freeze");
-  CHECK(r.summary["failures"][0]["recovered_s"].get<double>() == doctest::Approx(0.1));
+  CHECK(r.summary["failures"][0]["recovered_s"].get<double>() == dtsim_test::Rel(0.1));
   CHECK(r.summary["samples_lost"] == 0);
   for (int i = 0; i < kN; ++i) CHECK(r.summary["per_worker"][i]["gradients"] == kSteps);
   // Its compute resumes where it stopped (0.065 s later); its step-3 push then meets an idle server
   // NIC (the others' arrived during the outage): S/B instead of 4 S/B. The pull is unchanged.
   const double S = 4 * 2260.0, B = 1e9 / 8;
-  CHECK(T(r) == doctest::Approx(T(base) + 0.065 - 3 * S / B).epsilon(1e-9));
+  CHECK(T(r) == dtsim_test::Rel(T(base) + 0.065 - 3 * S / B).epsilon(1e-9));
   // Waiting for a failure that never recovers is refused up front.
   json never = failure_config(json::parse(R"([{"host": "worker-2", "at_s": 0.035}])"));
   never["algorithm"]["on_failure"] = "wait";
@@ -154,7 +155,7 @@ TEST_CASE("ASGD: a crashed worker's in-flight gradient is lost, it restarts from
   const auto r = run_ok(cfg);
   CHECK(r.summary["status"] == "completed");
   REQUIRE(r.summary["failures"].size() == 1);
-  CHECK(r.summary["failures"][0]["recovered_s"].get<double>() == doctest::Approx(0.06));
+  CHECK(r.summary["failures"][0]["recovered_s"].get<double>() == dtsim_test::Rel(0.06));
   CHECK(r.summary["samples_lost"] == kB);
   const auto& pw = r.summary["per_worker"];
   CHECK(pw[1]["gradients"].get<int>() > 3);  // it came back and computed more

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tests/sim/helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_foundation_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -54,11 +55,11 @@ void check_closed_form(const TimingCase& c) {
   CHECK(std::fabs(got - expected) / expected < 1e-9);
   for (const auto& w : r.summary["per_worker"]) {  // every worker waits push + update + pull each step
     CAPTURE(w["host"]);
-    CHECK(w["comm_wait_s"].get<double>() == doctest::Approx(steps * (phase + update + phase)).epsilon(1e-9));
+    CHECK(w["comm_wait_s"].get<double>() == dtsim_test::Rel(steps * (phase + update + phase)).epsilon(1e-9));
   }
   CHECK(r.summary["gradients"].get<int>() == steps * c.N);
   CHECK(r.summary["updates"].get<int>() == (sync ? steps : steps * c.N));
-  CHECK(r.summary["bytes_on_wire"].get<double>() == doctest::Approx(2.0 * S * c.N * steps).epsilon(1e-12));
+  CHECK(r.summary["bytes_on_wire"].get<double>() == dtsim_test::Rel(2.0 * S * c.N * steps).epsilon(1e-12));
 }
 
 json params_run(json cfg, const std::vector<std::string>& sets, ChildRun* out = nullptr) {
@@ -204,7 +205,7 @@ TEST_CASE("timing-only: 1000 workers x 20 SSGD steps run with the closed-form st
   const double P = 2260, S = 4 * P, B = 1e9 / 8;
   const double phase = 2 * 50e-6 + N * S / B;
   const double expected = steps * (0.01 + 2 * phase + P * (4 + N - 1) / 1e12);
-  CHECK(r.summary["simulated_time_s"].get<double>() == doctest::Approx(expected).epsilon(1e-9));
+  CHECK(r.summary["simulated_time_s"].get<double>() == dtsim_test::Rel(expected).epsilon(1e-9));
 }
 
 TEST_CASE("timing-only: memory does not grow with the model size (no parameter buffers)") {
@@ -228,7 +229,7 @@ TEST_CASE("max_time_s stops the run early at that simulated time") {
   const auto r = run_forked(load(cfg));
   REQUIRE(r.exit_code == 0);
   CHECK(r.summary["status"] == "time_limit");
-  CHECK(r.summary["simulated_time_s"].get<double>() == doctest::Approx(0.05));
+  CHECK(r.summary["simulated_time_s"].get<double>() == dtsim_test::Rel(0.05));
   CHECK(r.summary["samples"].get<int>() < 2048);
   CHECK(r.summary["final_test_accuracy"].is_number());
 }

@@ -11,6 +11,7 @@
 #include "algorithms/clip.hpp"
 #include "engine/ops.hpp"
 #include "tests/sim/helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace dtsim::test {
 namespace test_hardening_cpp {  // one namespace per test file: the test targets are unity builds
@@ -205,7 +206,7 @@ TEST_CASE("max_time_s: a run that completes before the limit reports its own end
   const ChildRun stopped = run_forked(load(j));
   REQUIRE(stopped.exit_code == 0);
   CHECK(stopped.summary["status"] == "time_limit");
-  CHECK(stopped.summary["simulated_time_s"].get<double>() == doctest::Approx(t / 2));
+  CHECK(stopped.summary["simulated_time_s"].get<double>() == dtsim_test::Rel(t / 2));
 }
 
 TEST_CASE("memory: 100,000 real-compute workers with private model copies are refused up front with the estimate") {
@@ -240,10 +241,10 @@ TEST_CASE("memory: the estimate is linear in workers and buffers, and only param
   const size_t P = 100000;
   const auto a = sim::estimate_memory(x1, P, 2.0, 1, false), b = sim::estimate_memory(x2, P, 2.0, 1, false);
   const auto a3 = sim::estimate_memory(x1, P, 3.0, 1, false);
-  CHECK(b.model_bytes - a.model_bytes == doctest::Approx(1000 * 2.0 * 4.0 * P));
-  CHECK(a3.model_bytes - a.model_bytes == doctest::Approx(1000 * 1.0 * 4.0 * P));
+  CHECK(b.model_bytes - a.model_bytes == dtsim_test::Rel(1000 * 2.0 * 4.0 * P));
+  CHECK(a3.model_bytes - a.model_bytes == dtsim_test::Rel(1000 * 1.0 * 4.0 * P));
   CHECK(a.dataset_bytes == b.dataset_bytes);
-  CHECK(a.dataset_bytes == doctest::Approx((2048 + 512) * (64 * 4.0 + 4)));
+  CHECK(a.dataset_bytes == dtsim_test::Rel((2048 + 512) * (64 * 4.0 + 4)));
   CHECK(a.trace_bytes == 0);
   CHECK(sim::estimate_memory(x1, P, 2.0, 1, true).trace_bytes > 0);
   // Timing-only: no parameter copies, no dataset.
@@ -262,12 +263,12 @@ TEST_CASE("clip_grad_norm: scales to the given L2 norm only when above it, retur
   Vec g(4);
   const float v[4] = {3, 0, -4, 0};  // norm 5
   for (size_t i = 0; i < 4; ++i) g.data()[i] = v[i];
-  CHECK(algo::clip_grad_norm(g.view(), 10.0) == doctest::Approx(5.0));
+  CHECK(algo::clip_grad_norm(g.view(), 10.0) == dtsim_test::Rel(5.0));
   CHECK(g.data()[0] == 3.0f);  // below the limit: untouched
-  CHECK(algo::clip_grad_norm(g.view(), 1.0) == doctest::Approx(5.0));
-  CHECK(std::sqrt(engine::ops::sum_squares(g.view())) == doctest::Approx(1.0).epsilon(1e-5));
-  CHECK(g.data()[0] / g.data()[2] == doctest::Approx(-0.75));  // direction kept
-  CHECK(algo::clip_grad_norm(g.view(), 0.0) == doctest::Approx(1.0).epsilon(1e-5));  // 0: off
+  CHECK(algo::clip_grad_norm(g.view(), 1.0) == dtsim_test::Rel(5.0));
+  CHECK(std::sqrt(engine::ops::sum_squares(g.view())) == dtsim_test::Rel(1.0).epsilon(1e-5));
+  CHECK(g.data()[0] / g.data()[2] == dtsim_test::Rel(-0.75));  // direction kept
+  CHECK(algo::clip_grad_norm(g.view(), 0.0) == dtsim_test::Rel(1.0).epsilon(1e-5));  // 0: off
   g.data()[1] = std::nanf("");
   CHECK(std::isnan(algo::clip_grad_norm(g.view(), 1.0)));  // left for the divergence check
 }

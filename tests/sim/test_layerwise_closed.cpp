@@ -11,6 +11,7 @@
 #include <string>
 
 #include "tests/sim/test_alg_helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_layerwise_closed_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -115,10 +116,10 @@ TEST_CASE("layer-wise: exact network, per-tensor without priority = F + b3 + m3 
   const double step = F + b3 + m3 + m2 + m1 + u1 + m1;
   const Profile p(M);
   const ChildRun r = run_ok(per_tensor(p, false));
-  CHECK(sim_time(r) == doctest::Approx(kSteps * step).epsilon(1e-9));
+  CHECK(sim_time(r) == dtsim_test::Rel(kSteps * step).epsilon(1e-9));
   CHECK(r.summary["overlap"] == "per-tensor");
   // exposed_comm_s: all but the compute (a forward waiting for its layer's pull is not computing).
-  CHECK(r.summary["exposed_comm_s"].get<double>() == doctest::Approx(kSteps * (step - Tc(M))).epsilon(1e-9));
+  CHECK(r.summary["exposed_comm_s"].get<double>() == dtsim_test::Rel(kSteps * (step - Tc(M))).epsilon(1e-9));
 }
 
 TEST_CASE("layer-wise: exact network, per-tensor with priority: layer 1 starts on its own pull, layer 2 waits for its own") {
@@ -143,8 +144,8 @@ TEST_CASE("layer-wise: exact network, per-tensor with priority: layer 1 starts o
   const Profile p(M);
   const ChildRun r = run_ok(per_tensor(p, true));
   const double t = sim_time(r);
-  CHECK(t == doctest::Approx(closed).epsilon(1e-9));
-  CHECK(r.summary["exposed_comm_s"].get<double>() == doctest::Approx(t - kSteps * Tc(M)).epsilon(1e-9));
+  CHECK(t == dtsim_test::Rel(closed).epsilon(1e-9));
+  CHECK(r.summary["exposed_comm_s"].get<double>() == dtsim_test::Rel(t - kSteps * Tc(M)).epsilon(1e-9));
   CHECK(t < kSteps * (F + b3 + m3 + m2 + 2 * m1 + u1));  // faster than FIFO here
 }
 
@@ -170,16 +171,16 @@ TEST_CASE("layer-wise: exact network, Horovod across one cycle boundary = tick(S
     S = tick(r1, cycle) + delta;
   }
   // The same in one line: the second ticks are tick(T_c), then tick(delta + T_c) apart.
-  CHECK(S == doctest::Approx(tick(tc, cycle) + (kSteps - 1) * tick(delta + tc, cycle) + delta).epsilon(1e-12));
+  CHECK(S == dtsim_test::Rel(tick(tc, cycle) + (kSteps - 1) * tick(delta + tc, cycle) + delta).epsilon(1e-12));
   const Profile p(M);
   json cfg = config(p, kSteps, 0, {{"name", "ssgd"}, {"comm", "allreduce"}, {"lr", 0.05}});
   cfg["platform"]["workers"]["speed"] = "v100";  // a device: no collective work on the compute cores
   cfg["algorithm"]["overlap"] = {{"kind", "horovod"}, {"cycle_ms", 2}, {"fusion_mb", 1}};
   const ChildRun r = run_ok(cfg);
-  CHECK(sim_time(r) == doctest::Approx(S).epsilon(1e-9));
+  CHECK(sim_time(r) == dtsim_test::Rel(S).epsilon(1e-9));
   // Bytes: each ring of n elements puts 2 x 4n/2 bytes per rank on the wire; the negotiations
   // 2 x (64 + 64) for cycle 1 and 2 x (64 + 128) for cycle 2.
-  CHECK(bytes(r) == doctest::Approx(kSteps * (kN * 4 * P + 256 + 384)).epsilon(1e-12));
+  CHECK(bytes(r) == dtsim_test::Rel(kSteps * (kN * 4 * P + 256 + 384)).epsilon(1e-12));
 }
 
 TEST_CASE("layer-wise: exact network, Horovod: a cycle that overruns cycle_ms is followed at once by the next") {
@@ -212,7 +213,7 @@ TEST_CASE("layer-wise: exact network, Horovod: a cycle that overruns cycle_ms is
   cfg["platform"]["workers"]["speed"] = "v100";
   cfg["algorithm"]["overlap"] = {{"kind", "horovod"}, {"cycle_ms", 0.25}, {"fusion_mb", 1}};
   const ChildRun r = run_ok(cfg);
-  CHECK(sim_time(r) == doctest::Approx(S).epsilon(1e-9));
+  CHECK(sim_time(r) == dtsim_test::Rel(S).epsilon(1e-9));
 }
 
 }  // namespace test_layerwise_closed_cpp

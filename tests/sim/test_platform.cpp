@@ -5,6 +5,7 @@
 
 #include "sim/platform.hpp"
 #include "tests/sim/helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_platform_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -87,9 +88,9 @@ TEST_CASE("star: NIC up, optional backbone, NIC down, the loopback for same-host
     "servers": {"count": 1, "speed": "1Tf", "link": {"bandwidth": "25Gbps", "latency": "5us"}}})");
   const auto j = probe(platform_cfg(p), {{"worker-0", "worker-2"}, {"worker-1", "server-0"}, {"worker-0", "worker-0"}});
   CHECK(links_of(j, "worker-0", "worker-2") == V{"worker-0-nic_UP", "backbone", "worker-2-nic_DOWN"});
-  CHECK(latency_of(j, "worker-0", "worker-2") == doctest::Approx(23e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-0", "worker-2") == dtsim_test::Rel(23e-6).epsilon(1e-12));
   CHECK(links_of(j, "worker-1", "server-0") == V{"worker-1-nic_UP", "backbone", "server-0-nic_DOWN"});
-  CHECK(latency_of(j, "worker-1", "server-0") == doctest::Approx(18e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-1", "server-0") == dtsim_test::Rel(18e-6).epsilon(1e-12));
   CHECK(j["routes"]["worker-1->server-0"]["bandwidths"] == json::array({10e9 / 8, 40e9 / 8, 25e9 / 8}));
   CHECK(links_of(j, "worker-0", "worker-0") == V{"worker-0-loopback"});
   CHECK(latency_of(j, "worker-0", "worker-0") == 0);
@@ -107,15 +108,15 @@ TEST_CASE("racks: uplink = NIC sum / oversubscription, spine crossed once, racks
   const auto j = probe(platform_cfg(p), {{"worker-0", "worker-3"}, {"worker-0", "worker-4"}, {"worker-7", "worker-1"}, {"worker-5", "server-1"},
                                           {"worker-5", "server-0"}});
   CHECK(links_of(j, "worker-0", "worker-3") == V{"worker-0-nic_UP", "worker-3-nic_DOWN"});
-  CHECK(latency_of(j, "worker-0", "worker-3") == doctest::Approx(20e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-0", "worker-3") == dtsim_test::Rel(20e-6).epsilon(1e-12));
   CHECK(links_of(j, "worker-0", "worker-4") ==
         V{"worker-0-nic_UP", "rack-0-uplink_UP", "spine", "rack-1-uplink_DOWN", "worker-4-nic_DOWN"});
-  CHECK(latency_of(j, "worker-0", "worker-4") == doctest::Approx(25e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-0", "worker-4") == dtsim_test::Rel(25e-6).epsilon(1e-12));
   CHECK(links_of(j, "worker-7", "worker-1") ==
         V{"worker-7-nic_UP", "rack-1-uplink_UP", "spine", "rack-0-uplink_DOWN", "worker-1-nic_DOWN"});
   // Rack 0: workers 0-3 + server-0 (shard k in rack k mod R): 5 NICs of 10 Gb/s / 4.
-  CHECK(j["routes"]["worker-7->worker-1"]["bandwidths"][3].get<double>() == doctest::Approx(5 * 10e9 / 8 / 4));
-  CHECK(j["routes"]["worker-7->worker-1"]["bandwidths"][1].get<double>() == doctest::Approx(5 * 10e9 / 8 / 4));
+  CHECK(j["routes"]["worker-7->worker-1"]["bandwidths"][3].get<double>() == dtsim_test::Rel(5 * 10e9 / 8 / 4));
+  CHECK(j["routes"]["worker-7->worker-1"]["bandwidths"][1].get<double>() == dtsim_test::Rel(5 * 10e9 / 8 / 4));
   CHECK(links_of(j, "worker-5", "server-1") == V{"worker-5-nic_UP", "server-1-nic_DOWN"});  // same rack
   CHECK(links_of(j, "worker-5", "server-0").size() == 5);
   CHECK(j["groups"] == json::array({0, 0, 0, 0, 1, 1, 1, 1}));
@@ -142,10 +143,10 @@ TEST_CASE("fat-tree: 2 levels of 4-port switches, leaves of one switch meet at i
   REQUIRE(same.size() == 4);  // NIC, leaf up, leaf down, NIC
   CHECK(same.front() == "worker-0-nic_UP");
   CHECK(same.back() == "worker-3-nic_DOWN");
-  CHECK(latency_of(j, "worker-0", "worker-3") == doctest::Approx(22e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-0", "worker-3") == dtsim_test::Rel(22e-6).epsilon(1e-12));
   const auto across = links_of(j, "worker-0", "worker-4");
   REQUIRE(across.size() == 6);  // NIC, up to the leaf switch, up to a top switch, down, down, NIC
-  CHECK(latency_of(j, "worker-0", "worker-4") == doctest::Approx(24e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-0", "worker-4") == dtsim_test::Rel(24e-6).epsilon(1e-12));
   CHECK(j["routes"]["worker-0->worker-4"]["bandwidths"][2] == 40e9 / 8);
   CHECK(links_of(j, "worker-11", "server-0").size() == 6);  // server-0 sits in slot 12 (4th leaf switch)
   CHECK(j["hosts"].contains("idle-13"));                     // 16 slots: 12 workers + 1 server + 3 idle
@@ -160,10 +161,10 @@ TEST_CASE("torus: 1 hop to a neighbour, wrap-around, latency = NICs + hops") {
     "servers": {"count": 0}})");
   const auto j = probe(platform_cfg(p), {{"worker-0", "worker-1"}, {"worker-0", "worker-3"}, {"worker-0", "worker-5"}});
   CHECK(links_of(j, "worker-0", "worker-1").size() == 3);
-  CHECK(latency_of(j, "worker-0", "worker-1") == doctest::Approx(22e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-0", "worker-1") == dtsim_test::Rel(22e-6).epsilon(1e-12));
   CHECK(links_of(j, "worker-0", "worker-3").size() == 3);  // wrap-around in the first dimension
   CHECK(links_of(j, "worker-0", "worker-5").size() == 4);  // (0,0) -> (1,1): two hops
-  CHECK(latency_of(j, "worker-0", "worker-5") == doctest::Approx(24e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-0", "worker-5") == dtsim_test::Rel(24e-6).epsilon(1e-12));
 }
 
 TEST_CASE("dragonfly: same router, same group, other group") {
@@ -173,10 +174,10 @@ TEST_CASE("dragonfly: same router, same group, other group") {
     "servers": {"count": 0}})");
   const auto j = probe(platform_cfg(p), {{"worker-0", "worker-1"}, {"worker-0", "worker-15"}});
   CHECK(links_of(j, "worker-0", "worker-1").size() == 4);  // NIC, router, router, NIC
-  CHECK(latency_of(j, "worker-0", "worker-1") == doctest::Approx(22e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-0", "worker-1") == dtsim_test::Rel(22e-6).epsilon(1e-12));
   const auto far = links_of(j, "worker-0", "worker-15");
   CHECK(far.size() > 4);
-  CHECK(latency_of(j, "worker-0", "worker-15") == doctest::Approx(20e-6 + (far.size() - 2) * 1e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-0", "worker-15") == dtsim_test::Rel(20e-6 + (far.size() - 2) * 1e-6).epsilon(1e-12));
 }
 
 // SimGrid 3.32's dragonfly reaches group g through router g of a chassis: with hosts in more groups
@@ -225,10 +226,10 @@ TEST_CASE("explicit: routers, shared and split-duplex links, shortest hop paths 
     "servers": {"count": 1, "link": {"bandwidth": "10Gbps", "latency": "10us"}}})");
   const auto j = probe(platform_cfg(p), {{"worker-0", "worker-1"}, {"worker-0", "worker-2"}, {"worker-2", "worker-0"}, {"worker-1", "server-0"}});
   CHECK(links_of(j, "worker-0", "worker-1") == V{"worker-0-nic_UP", "a", "b", "worker-1-nic_DOWN"});
-  CHECK(latency_of(j, "worker-0", "worker-1") == doctest::Approx(22e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-0", "worker-1") == dtsim_test::Rel(22e-6).epsilon(1e-12));
   CHECK(links_of(j, "worker-0", "worker-2") == V{"worker-0-nic_UP", "a", "trunk_UP", "c", "worker-2-nic_DOWN"});
   CHECK(links_of(j, "worker-2", "worker-0") == V{"worker-2-nic_UP", "c", "trunk_DOWN", "a", "worker-0-nic_DOWN"});
-  CHECK(latency_of(j, "worker-2", "worker-0") == doctest::Approx(27e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-2", "worker-0") == dtsim_test::Rel(27e-6).epsilon(1e-12));
   CHECK(links_of(j, "worker-1", "server-0") == V{"worker-1-nic_UP", "b", "trunk_UP", "s", "server-0-nic_DOWN"});
 }
 
@@ -259,22 +260,22 @@ TEST_CASE("heterogeneous worker groups: speeds and NICs per group, ranks in grou
   CHECK(j["hosts"]["worker-2"]["speed"] == 5e12);
   CHECK(j["hosts"]["worker-4"]["speed"] == 5e12);
   CHECK(j["routes"]["worker-1->worker-2"]["bandwidths"] == json::array({25e9 / 8, 10e9 / 8}));
-  CHECK(latency_of(j, "worker-1", "worker-2") == doctest::Approx(15e-6).epsilon(1e-12));
+  CHECK(latency_of(j, "worker-1", "worker-2") == dtsim_test::Rel(15e-6).epsilon(1e-12));
 }
 
 TEST_CASE("bisection bandwidth per topology (docs/platforms.md formulas)") {
   auto bis = [](const char* text) { return sim::bisection_bandwidth(load(platform_cfg(json::parse(text))).platform); };
   const double G = 1e9 / 8;
   CHECK(bis(R"({"topology": {"kind": "star"}, "workers": {"count": 8, "link": {"bandwidth": "10Gbps"}}, "servers": {"count": 0}})") ==
-        doctest::Approx(40 * G));
+        dtsim_test::Rel(40 * G));
   CHECK(bis(R"({"topology": {"kind": "star", "backbone": {"bandwidth": "25Gbps"}}, "workers": {"count": 8, "link": {"bandwidth": "10Gbps"}}, "servers": {"count": 0}})") ==
-        doctest::Approx(25 * G));
+        dtsim_test::Rel(25 * G));
   CHECK(bis(R"({"topology": {"kind": "racks", "racks": 4, "oversubscription": 2}, "workers": {"count": 16, "link": {"bandwidth": "10Gbps"}}, "servers": {"count": 0}})") ==
-        doctest::Approx(2 * 20 * G));
+        dtsim_test::Rel(2 * 20 * G));
   CHECK(bis(R"({"topology": {"kind": "fat-tree", "levels": 2, "down": [4, 4], "up": [1, 2], "link": {"bandwidth": "10Gbps"}}, "workers": {"count": 16, "link": {"bandwidth": "10Gbps"}}, "servers": {"count": 0}})") ==
-        doctest::Approx(40 * G));  // 4 leaf switches x 2 uplinks x 10 Gb/s / 2
+        dtsim_test::Rel(40 * G));  // 4 leaf switches x 2 uplinks x 10 Gb/s / 2
   CHECK(bis(R"({"topology": {"kind": "torus", "dims": [4, 4], "link": {"bandwidth": "10Gbps"}}, "workers": {"count": 16, "link": {"bandwidth": "100Gbps"}}, "servers": {"count": 0}})") ==
-        doctest::Approx(2 * 4 * 10 * G));
+        dtsim_test::Rel(2 * 4 * 10 * G));
 }
 
 }  // namespace test_platform_cpp

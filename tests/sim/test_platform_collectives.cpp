@@ -7,6 +7,7 @@
 #include "engine/ops.hpp"
 #include "tests/sim/helpers.hpp"
 #include "tests/sim/test_alg_helpers.hpp"  // sim_time
+#include "tests/rel.hpp"
 
 namespace test_platform_collectives_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -78,11 +79,11 @@ TEST_CASE("hierarchical all-reduce on 2 racks of 4: closed form with the uplink 
   const auto r = run_probe(probe_config(8, extra));
   REQUIRE(r.exit_code == 0);
   const double t = hierarchical(4, 2, 2 * kLat, kB, 2 * kLat + 2 * up_lat, up_bw);
-  CHECK(sim_time(r) == doctest::Approx(2 * (kCompute + t)).epsilon(1e-9));
+  CHECK(sim_time(r) == dtsim_test::Rel(2 * (kCompute + t)).epsilon(1e-9));
   // Bytes: per group 2 (m-1)/m S for the two ring phases + 2 (m-1)/m S gather/scatter; leaders
   // 2 (R-1)/R S each.
   const double bytes = 2 * (2 * 4 * 0.75 * kS + 2 * 0.75 * kS) + 2 * 2 * 0.5 * kS;
-  CHECK(r.summary["bytes_on_wire"].get<double>() == doctest::Approx(2 * bytes).epsilon(1e-12));
+  CHECK(r.summary["bytes_on_wire"].get<double>() == dtsim_test::Rel(2 * bytes).epsilon(1e-12));
 }
 
 TEST_CASE("hierarchical all-reduce with collective.group_size on a star: leaders talk over the NICs") {
@@ -91,12 +92,12 @@ TEST_CASE("hierarchical all-reduce with collective.group_size on a star: leaders
   REQUIRE(r.exit_code == 0);
   // |W| = 3904 is not a multiple of 3: chunks differ by one element, so compare with 1e-3.
   const double t = hierarchical(3, 3, 2 * kLat, kB, 2 * kLat, kB);
-  CHECK(sim_time(r) == doctest::Approx(2 * (kCompute + t)).epsilon(1e-3));
+  CHECK(sim_time(r) == dtsim_test::Rel(2 * (kCompute + t)).epsilon(1e-3));
   // ... and the exact form with groups of 4 (8 ranks, 2 groups).
   json e4 = json::parse(R"({"collective": {"algorithm": "hierarchical", "group_size": 4}})");
   const auto r4 = run_probe(probe_config(8, e4));
   REQUIRE(r4.exit_code == 0);
-  CHECK(sim_time(r4) == doctest::Approx(2 * (kCompute + hierarchical(4, 2, 2 * kLat, kB, 2 * kLat, kB))).epsilon(1e-9));
+  CHECK(sim_time(r4) == dtsim_test::Rel(2 * (kCompute + hierarchical(4, 2, 2 * kLat, kB, 2 * kLat, kB))).epsilon(1e-9));
 }
 
 TEST_CASE("recursive doubling: log2(N) exchanges of |W|, a non-power of two folds in and out") {
@@ -105,9 +106,9 @@ TEST_CASE("recursive doubling: log2(N) exchanges of |W|, a non-power of two fold
     const auto r = run_probe(probe_config(N, json::parse(R"({"collective": "recursive-doubling"})")));
     REQUIRE(r.exit_code == 0);
     const double steps = N == 8 ? 3 : 2 + 2;  // N = 6: fold + log2(4) exchanges + unfold
-    CHECK(sim_time(r) == doctest::Approx(2 * (kCompute + steps * (2 * kLat + kS / kB))).epsilon(1e-9));
+    CHECK(sim_time(r) == dtsim_test::Rel(2 * (kCompute + steps * (2 * kLat + kS / kB))).epsilon(1e-9));
     const double msgs = N == 8 ? 8 * 3 : 4 * 2 + 2 + 2;  // exchanges + folds + unfolds, per round
-    CHECK(r.summary["bytes_on_wire"].get<double>() == doctest::Approx(2 * msgs * kS).epsilon(1e-12));
+    CHECK(r.summary["bytes_on_wire"].get<double>() == dtsim_test::Rel(2 * msgs * kS).epsilon(1e-12));
   }
 }
 
@@ -116,8 +117,8 @@ TEST_CASE("tree: binomial reduce then broadcast, 2 ceil(log2 N) hops of |W| on t
     CAPTURE(N);
     const auto r = run_probe(probe_config(N, json::parse(R"({"collective": "tree"})")));
     REQUIRE(r.exit_code == 0);
-    CHECK(sim_time(r) == doctest::Approx(2 * (kCompute + 6 * (2 * kLat + kS / kB))).epsilon(1e-9));
-    CHECK(r.summary["bytes_on_wire"].get<double>() == doctest::Approx(2 * 2.0 * (N - 1) * kS).epsilon(1e-12));
+    CHECK(sim_time(r) == dtsim_test::Rel(2 * (kCompute + 6 * (2 * kLat + kS / kB))).epsilon(1e-9));
+    CHECK(r.summary["bytes_on_wire"].get<double>() == dtsim_test::Rel(2 * 2.0 * (N - 1) * kS).epsilon(1e-12));
   }
 }
 
@@ -148,7 +149,7 @@ TEST_CASE("sharded PS with co-located shards: a phase is lat + max((N-1) S/(K B)
     const double remote = K;  // a worker that hosts no shard pushes to all K remotely (K = 4)
     const double phase = 2 * kLat + std::max((N - 1) * kS / (K * kB), (K == 8 ? K - 1 : remote) * kS / (K * kB));
     const double update = (kP / K) * (4 + N - 1) / 1e12;
-    CHECK(sim_time(r) == doctest::Approx(steps * (kCompute + phase + update + phase)).epsilon(1e-9));
+    CHECK(sim_time(r) == dtsim_test::Rel(steps * (kCompute + phase + update + phase)).epsilon(1e-9));
   }
 }
 

@@ -6,6 +6,7 @@
 // published model is checked against a run of the built-in).
 #include "algorithms/plugin_loader.hpp"
 #include "tests/sim/test_alg_helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_plugin_example_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -74,8 +75,8 @@ TEST_CASE("plugin example: simulated time is W (T_c + ring + U) + (T - W)(T_c + 
       CAPTURE(k);
       const int R = (T - W + k - 1) / k;  // averagings after the warm-up (the last step always averages)
       const auto r = run_ok(timing_only(ar({{"name", "post-local-sgd"}, {"warmup", W}, {"period", k}})));
-      CHECK(sim_time(r) == doctest::Approx(W * (kTc + comm + Uw) + (T - W) * (kTc + Uw) + R * comm).epsilon(1e-9));
-      CHECK(bytes(r) == doctest::Approx(bytes(run_ok(timing_only(ar({{"name", "ssgd"}, {"comm", "allreduce"}})))) *
+      CHECK(sim_time(r) == dtsim_test::Rel(W * (kTc + comm + Uw) + (T - W) * (kTc + Uw) + R * comm).epsilon(1e-9));
+      CHECK(bytes(r) == dtsim_test::Rel(bytes(run_ok(timing_only(ar({{"name", "ssgd"}, {"comm", "allreduce"}})))) *
                                         (W + R) / T));
     }
   }

@@ -14,6 +14,7 @@
 #include "sim/preflight.hpp"
 #include "sim/stragglers.hpp"
 #include "tests/sim/helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_preflight_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -57,27 +58,27 @@ json inheriting_config() {
 // ------------------------------------------------------------------ item 2: server defaults
 TEST_CASE("servers inherit the workers' speed and NIC, key by key, unless set") {
   const Experiment a = load(inheriting_config());
-  CHECK(a.platform.servers.speed == doctest::Approx(1e10));
-  CHECK(a.platform.servers.link.bandwidth == doctest::Approx(1e9 / 8));
-  CHECK(a.platform.servers.link.latency == doctest::Approx(50e-6));
+  CHECK(a.platform.servers.speed == dtsim_test::Rel(1e10));
+  CHECK(a.platform.servers.link.bandwidth == dtsim_test::Rel(1e9 / 8));
+  CHECK(a.platform.servers.link.latency == dtsim_test::Rel(50e-6));
   // The resolved config records the inherited values, so it runs the same on its own.
-  CHECK(a.resolved["platform"]["servers"]["speed"].get<double>() == doctest::Approx(1e10));
-  CHECK(a.resolved["platform"]["servers"]["link"]["bandwidth"].get<double>() == doctest::Approx(1e9 / 8));
+  CHECK(a.resolved["platform"]["servers"]["speed"].get<double>() == dtsim_test::Rel(1e10));
+  CHECK(a.resolved["platform"]["servers"]["link"]["bandwidth"].get<double>() == dtsim_test::Rel(1e9 / 8));
   const Experiment again = sim::load_experiment_json(a.resolved, "config.resolved.json", DTSIM_SOURCE_DIR "/tests", {});
-  CHECK(again.platform.servers.speed == doctest::Approx(1e10));
+  CHECK(again.platform.servers.speed == dtsim_test::Rel(1e10));
   CHECK(again.resolved == a.resolved);
 
   // Overriding the workers' link moves the servers' with it (the README's --set example).
   const Experiment b = load(inheriting_config(), {"platform.workers.link.bandwidth=10Mbps"});
-  CHECK(b.platform.servers.link.bandwidth == doctest::Approx(10e6 / 8));
+  CHECK(b.platform.servers.link.bandwidth == dtsim_test::Rel(10e6 / 8));
 
   // A server key that is given wins; the others are still the workers'.
   json c = inheriting_config();
   c["platform"]["servers"]["link"] = {{"bandwidth", "40Gbps"}};
   const Experiment xc = load(c);
-  CHECK(xc.platform.servers.link.bandwidth == doctest::Approx(40e9 / 8));
-  CHECK(xc.platform.servers.link.latency == doctest::Approx(50e-6));
-  CHECK(xc.platform.servers.speed == doctest::Approx(1e10));
+  CHECK(xc.platform.servers.link.bandwidth == dtsim_test::Rel(40e9 / 8));
+  CHECK(xc.platform.servers.link.latency == dtsim_test::Rel(50e-6));
+  CHECK(xc.platform.servers.speed == dtsim_test::Rel(1e10));
 
   // Heterogeneous workers: group 0's settings.
   json g = inheriting_config();
@@ -85,9 +86,9 @@ TEST_CASE("servers inherit the workers' speed and NIC, key by key, unless set") 
       {"count": 2, "speed": "2Tf", "link": {"bandwidth": "25Gbps", "latency": "5us"}},
       {"count": 2, "speed": "1Tf", "link": {"bandwidth": "10Gbps", "latency": "10us"}}]})");
   const Experiment xg = load(g);
-  CHECK(xg.platform.servers.speed == doctest::Approx(2e12));
-  CHECK(xg.platform.servers.link.bandwidth == doctest::Approx(25e9 / 8));
-  CHECK(xg.platform.servers.link.latency == doctest::Approx(5e-6));
+  CHECK(xg.platform.servers.speed == dtsim_test::Rel(2e12));
+  CHECK(xg.platform.servers.link.bandwidth == dtsim_test::Rel(25e9 / 8));
+  CHECK(xg.platform.servers.link.latency == dtsim_test::Rel(5e-6));
 }
 
 TEST_CASE("validate's platform summary shows the servers' resolved speed and NIC and which came from the workers") {
@@ -296,8 +297,8 @@ TEST_CASE("examples/quickstart.json is the quickstart study's base experiment") 
   CHECK(study["base"] == "quickstart.json");
   const Experiment q = sim::load_experiment(DTSIM_SOURCE_DIR "/examples/quickstart.json");
   CHECK(q.platform.workers.count == 8);
-  CHECK(q.platform.workers.speed == doctest::Approx(10e9));
-  CHECK(q.platform.servers.speed == doctest::Approx(10e9));
+  CHECK(q.platform.workers.speed == dtsim_test::Rel(10e9));
+  CHECK(q.platform.servers.speed == dtsim_test::Rel(10e9));
   CHECK(q.platform.slowdown(3) == 3);
   // The study's SSGD row is this config with the study's first algorithm: the same algorithm section.
   CHECK(study["vary"]["algorithm"][0] == json::parse(io::read_file(DTSIM_SOURCE_DIR "/examples/quickstart.json"))["algorithm"]);
@@ -438,7 +439,7 @@ TEST_CASE("the cost estimate grows faster than the workers (the solver's cost pe
   const json j = small_config(4, 1);
   const sim::RunCost small = sim::estimate_cost(load(j, {"platform.workers.count=1000", "training.samples=320000"}));
   const sim::RunCost big = sim::estimate_cost(load(j, {"platform.workers.count=10000", "training.samples=3200000"}));
-  CHECK(big.transfers == doctest::Approx(10 * small.transfers));
+  CHECK(big.transfers == dtsim_test::Rel(10 * small.transfers));
   CHECK(big.wall_s > 10 * small.wall_s);
   const std::string text = sim::cost_text(big);
   CHECK(text.find(" transfers, ~") != std::string::npos);

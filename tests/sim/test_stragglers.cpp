@@ -6,6 +6,7 @@
 
 #include "sim/stragglers.hpp"
 #include "tests/sim/helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_stragglers_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -82,7 +83,7 @@ double end_of(double t0, double work, const std::vector<std::pair<double, double
 }
 
 void check_all(const std::vector<ComputeSpan>& v, double dur) {
-  for (const auto& s : v) CHECK(s.dur == doctest::Approx(dur).epsilon(1e-9));
+  for (const auto& s : v) CHECK(s.dur == dtsim_test::Rel(dur).epsilon(1e-9));
 }
 
 }  // namespace
@@ -107,7 +108,7 @@ TEST_CASE("transient straggler: listed workers' minibatches slowed with probabil
       const double f = sim::transient_factor(x.platform, 7, w, s.step);
       if (w == 0 || w == 2) CHECK(f == 1);
       CHECK((f == 1 || f == 4));
-      CHECK(s.dur == doctest::Approx(kC * f).epsilon(1e-9));
+      CHECK(s.dur == dtsim_test::Rel(kC * f).epsilon(1e-9));
       (f == 4 ? slowed : nominal) += (w == 1 || w == 3);
     }
   }
@@ -136,7 +137,7 @@ TEST_CASE("transient straggler with a drawn factor (lognormal, pareto, exponenti
       for (const auto& s : spans.at("worker-" + std::to_string(w))) {
         const double f = sim::transient_factor(x.platform, 7, w, s.step);
         CHECK(f >= 1);
-        CHECK(s.dur == doctest::Approx(kC * f).epsilon(1e-9));
+        CHECK(s.dur == dtsim_test::Rel(kC * f).epsilon(1e-9));
         distinct.insert(f);
       }
     CHECK(distinct.size() > 5);  // factors are drawn, not fixed
@@ -151,7 +152,7 @@ TEST_CASE("time-window straggler: a speed profile slows worker 0 only inside fro
   int stretched = 0;
   for (const auto& s : spans.at("worker-0")) {
     CAPTURE(s.start);
-    CHECK(s.start + s.dur == doctest::Approx(end_of(s.start, kC, speed)).epsilon(1e-9));
+    CHECK(s.start + s.dur == dtsim_test::Rel(end_of(s.start, kC, speed)).epsilon(1e-9));
     stretched += s.dur > kC * 1.01;
   }
   CHECK(stretched >= 1);
@@ -168,7 +169,7 @@ TEST_CASE("trace-driven straggler: a (time, speed factor) file under traces/ dri
   const std::vector<std::pair<double, double>> speed = {{0, 1}, {0.015, 0.25}, {0.05, 0.5}, {0.09, 1}};
   int stretched = 0;
   for (const auto& s : spans.at("worker-1")) {
-    CHECK(s.start + s.dur == doctest::Approx(end_of(s.start, kC, speed)).epsilon(1e-9));
+    CHECK(s.start + s.dur == dtsim_test::Rel(end_of(s.start, kC, speed)).epsilon(1e-9));
     stretched += s.dur > kC * 1.01;
   }
   CHECK(stretched >= 2);
@@ -197,13 +198,13 @@ TEST_CASE("link bandwidth window: worker 0's NIC at 10% makes every phase lat + 
   json st = json::parse(R"([{"links": ["worker-0-nic"], "bandwidth_factor": 0.1}])");
   ChildRun r;
   const auto spans = run_spans(straggler_config(st), &r);
-  CHECK(r.summary["simulated_time_s"].get<double>() == doctest::Approx(ssgd_steps(kLat + kS / (0.1 * kB))).epsilon(1e-9));
+  CHECK(r.summary["simulated_time_s"].get<double>() == dtsim_test::Rel(ssgd_steps(kLat + kS / (0.1 * kB))).epsilon(1e-9));
   for (int w = 0; w < kN; ++w) check_all(spans.at("worker-" + std::to_string(w)), kC);
   // A window that ends before the run starts transferring changes nothing.
   json early = json::parse(R"([{"links": ["worker-*-nic"], "from_s": 0, "to_s": 0.005, "bandwidth_factor": 0.1}])");
   ChildRun e;
   run_spans(straggler_config(early), &e);
-  CHECK(e.summary["simulated_time_s"].get<double>() == doctest::Approx(ssgd_steps(kLat + kN * kS / kB)).epsilon(1e-9));
+  CHECK(e.summary["simulated_time_s"].get<double>() == dtsim_test::Rel(ssgd_steps(kLat + kN * kS / kB)).epsilon(1e-9));
 }
 
 TEST_CASE("link bandwidth trace: the server's NIC at half bandwidth doubles its N S / B term") {
@@ -214,7 +215,7 @@ TEST_CASE("link bandwidth trace: the server's NIC at half bandwidth doubles its 
   ChildRun r;
   run_spans(straggler_config(st), &r);
   std::filesystem::remove_all(dir);
-  CHECK(r.summary["simulated_time_s"].get<double>() == doctest::Approx(ssgd_steps(kLat + kN * kS / (0.5 * kB))).epsilon(1e-9));
+  CHECK(r.summary["simulated_time_s"].get<double>() == dtsim_test::Rel(ssgd_steps(kLat + kN * kS / (0.5 * kB))).epsilon(1e-9));
 }
 
 // Under lv08, restoring a link that was slowed while a reply crossed it (loading the link only as

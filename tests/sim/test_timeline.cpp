@@ -5,6 +5,7 @@
 #include <set>
 
 #include "tests/sim/helpers.hpp"
+#include "tests/rel.hpp"
 
 namespace test_timeline_cpp {  // one namespace per test file: the test targets are unity builds
 
@@ -82,7 +83,7 @@ void check_tracks_and_flows(const Trace& t, const std::string& expect_cat) {
     CHECK(send->ev["args"]["to"] == t.process.at(f["pid"]));
     CHECK(recv->ev["args"]["from"] == t.process.at(s["pid"]));
     CHECK(send->ev["args"]["bytes"] == recv->ev["args"]["bytes"]);
-    CHECK(send->ts == doctest::Approx(recv->ts));
+    CHECK(send->ts == dtsim_test::Rel(recv->ts));
     ++n;
   }
   CHECK(n > 0);
@@ -114,11 +115,11 @@ void check_counters(const Trace& t) {
     CAPTURE(ts);
     CHECK(c["name"] == "bytes in flight");
     if (pid == net_pid) {
-      CHECK(c["args"]["total"].get<double>() == doctest::Approx(in_flight(-1, "send", ts)));
+      CHECK(c["args"]["total"].get<double>() == dtsim_test::Rel(in_flight(-1, "send", ts)));
       last[pid] = c["args"]["total"];
     } else {
-      CHECK(c["args"]["out"].get<double>() == doctest::Approx(in_flight(pid, "send", ts)));
-      CHECK(c["args"]["in"].get<double>() == doctest::Approx(in_flight(pid, "recv", ts)));
+      CHECK(c["args"]["out"].get<double>() == dtsim_test::Rel(in_flight(pid, "send", ts)));
+      CHECK(c["args"]["in"].get<double>() == dtsim_test::Rel(in_flight(pid, "recv", ts)));
       last[pid] = c["args"]["out"].get<double>() + c["args"]["in"].get<double>();
     }
   }
@@ -198,11 +199,11 @@ TEST_CASE("timeline: collective steps are flow arrows, and compute slices end wh
     for (const auto& s : v)
       if (s.ev["name"] == "compute") {
         ++computes;
-        CHECK(s.dur == doctest::Approx(100.0).epsilon(1e-9));  // µs: the compute, not until its wait
+        CHECK(s.dur == dtsim_test::Rel(100.0).epsilon(1e-9));  // µs: the compute, not until its wait
       }
   CHECK(computes == 8);
   // and the per-worker compute time agrees
-  for (const auto& w : r.summary["per_worker"]) CHECK(w["compute_s"].get<double>() == doctest::Approx(2e-4));
+  for (const auto& w : r.summary["per_worker"]) CHECK(w["compute_s"].get<double>() == dtsim_test::Rel(2e-4));
 }
 
 }  // namespace test_timeline_cpp
