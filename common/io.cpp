@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <shared_mutex>
 #include <sstream>
 
 #include "common/error.hpp"
@@ -27,7 +29,20 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+namespace {
+// Held shared by every atomic_write for its whole length, and for good by a process about to die
+// of a signal (end_writes_for_exit): it dies between two writes, never inside one.
+std::shared_timed_mutex& writes() {
+  static auto* m = new std::shared_timed_mutex;  // never destroyed: a dying process may still call in
+  return *m;
+}
+}  // namespace
+
+// A write that hangs (a stuck file system) does not keep the process alive: 2 s at most.
+void end_writes_for_exit() { (void)writes().try_lock_for(std::chrono::seconds(2)); }
+
 void atomic_write(const std::string& path, std::string_view content) {
+  const std::shared_lock<std::shared_timed_mutex> writing(writes());
   const fs::path p(path);
   std::error_code ec;
   if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);

@@ -11,6 +11,10 @@ namespace dtsim::io {
 std::string read_file(const std::string& path);
 // Writes `content` to `path` atomically (creates parent directories). Throws RuntimeError.
 void atomic_write(const std::string& path, std::string_view content);
+// For a process about to die of a signal: waits for the atomic_write calls in progress in any
+// thread to finish (2 s at most) and blocks every later one for good, so no `<file>.tmp.<pid>` is
+// left behind.
+void end_writes_for_exit();
 // A 1-D little-endian float32 NumPy .npy image of `n` floats (format 1.0).
 std::string npy_float32(const float* data, size_t n);
 // Parent directory of a path ("." when none); joins a relative path onto a base directory.

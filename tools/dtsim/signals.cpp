@@ -7,6 +7,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/io.hpp"
+
 namespace dtsim::cli {
 namespace {
 
@@ -25,6 +27,7 @@ sigset_t stop_set() {
 
 // Dies of `sig` as the default disposition would (the exit status then says which signal).
 [[noreturn]] void die_of(int sig) {
+  io::end_writes_for_exit();  // a write in progress finishes first: no <file>.tmp.<pid> is left
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
