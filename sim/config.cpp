@@ -486,6 +486,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
   }
   const auto [shape, classes] = dataset_shape(x.dataset);
   bool model_timing_only = false;
+  size_t model_params = 0;
   std::vector<engine::LayerCost> model_layers;  // the layers layer-wise timing uses (ModelInfo::layers)
   // A profiled model's file (engine/profile_model.hpp) resolves against the config's directory.
   if (doc.contains("model") && engine::is_profile_spec(doc["model"]) && doc["model"].contains("path") &&
@@ -501,6 +502,7 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
                        x.dataset.kind == "text" ? "a text dataset needs a sequence model: \"gpt\""
                                                 : "model 'gpt' reads token sequences: dataset.kind \"text\"");
     model_timing_only = model.timing_only;
+    model_params = model.num_params;
     model_layers = model.layers;
     if (x.platform.servers.count > 0 && static_cast<size_t>(x.platform.servers.count) > model.num_params)
       throw InputError(platform_file, platform_path.empty() ? "servers.count" : "platform.servers.count",
@@ -540,8 +542,13 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
                        "algorithm '" + x.algorithm + "' needs at least one parameter server");
     check_failures(x.platform, algorithm->on_failure(), x.algorithm, platform_path.empty() ? "" : "platform.");  // sim/failures.cpp
     x.algorithm_spec = res["algorithm"];
+    // An algorithm that splits the model into `fragments` (Streaming DiLoCo) needs a parameter in
+    // each: an empty fragment's exchange has nothing to average.
+    if (const json& f = x.algorithm_spec.value("fragments", json());
+        f.is_number_integer() && f.get<int64_t>() > static_cast<int64_t>(model_params))
+      throw InputError(file, "algorithm.fragments",
+                       "more fragments than model parameters (" + std::to_string(model_params) + ")");
     if (!x.platform.failures.empty()) whole_vectors_only("algorithm.overlap.kind", "platform.failures need whole-vector exchanges");
-    x.algorithm_spec = res["algorithm"];
   }
   x.training = read_training(r.object("training"), train_size(x.dataset));
   // Text: the training-loss subset defaults to as many sequences as validation uses (5000

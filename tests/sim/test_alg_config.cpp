@@ -60,6 +60,9 @@ TEST_CASE("algorithms: bad hyper-parameters are InputErrors at algorithm.<key>")
       {{{"name", "ssp"}, {"staleness", -1}}, "algorithm.staleness", ">= 0"},
       {{{"name", "streaming-diloco"}, {"period", 8}, {"delay", 8}}, "algorithm.delay", "smaller than period"},
       {{{"name", "streaming-diloco"}, {"period", 4}, {"fragments", 5}}, "algorithm.fragments", "at most period"},
+      // an empty fragment crashed the run (SIGSEGV in its outer step)
+      {{{"name", "streaming-diloco"}, {"period", 100000}, {"fragments", 100000}}, "algorithm.fragments",
+       "more fragments than model parameters"},
       {{{"name", "diloco"}, {"local_optimizer", "adamw"}, {"local_momentum", 0.9}}, "algorithm.local_momentum", "sgd"},
       {{{"name", "cocod-sgd"}, {"comm", "ps"}}, "algorithm.comm", "allreduce"},
       {{{"name", "local-sgd"}, {"perid", 4}}, "algorithm", "did you mean 'period'"},
