@@ -259,6 +259,18 @@ TEST_CASE("run: --set overrides reach the platform, --quiet prints nothing, outp
   CHECK(npy.find("'shape': (162,)") != std::string::npos);
 }
 
+TEST_CASE("bad input: an output directory that is a file or cannot be made is exit 2, named (was exit 1, 'internal')") {
+  Scratch s;
+  s.write("platform.json", kPlatform);
+  const std::string cfg = s.write("ok.json", config());
+  const std::string file = s.write("a-file", "x");
+  expect_input_error(dtsim("run " + cfg + " --quiet --out " + file), "--out", "", "is not a directory");
+  expect_input_error(dtsim("run " + cfg + " --quiet --set output.dir=" + file), "ok.json", "output.dir",
+                     "is not a directory");
+  expect_input_error(dtsim("run " + cfg + " --quiet --out " + file + "/below"), "--out", "",
+                     "cannot create the directory");
+}
+
 // A whole platform by --set (a file relative to the experiment, then the current directory, then a
 // shipped one by name); dotted platform.* keys apply on top of it whatever their order. It failed
 // with "<the experiment's platform file>: expected an object, got a string" before.

@@ -200,6 +200,18 @@ int cmd_run(const Args& a) {
                                           resolved_file + " has " + h + "): refusing to resume");
   }
   const std::string dir = !a.out.empty() ? a.out : resume ? a.resume : x.output.dir;
+  {  // a path that is a file, or cannot be made a directory, is bad input (exit 2), named
+    auto refuse = [&](const std::string& why) {
+      if (!a.out.empty()) throw InputError("--out", "", why);
+      if (resume) throw InputError(a.resume, "", why);
+      throw InputError(x.file, "output.dir", why);
+    };
+    std::error_code ec;
+    if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+      refuse("'" + dir + "' is not a directory");
+    std::filesystem::create_directories(dir, ec);
+    if (ec) refuse("cannot create the directory '" + dir + "': " + ec.message());
+  }
   // Remove the previous run's files first: a directory with an old summary.json must never pass
   // for the result of this run (nor an old checkpoint for one of its checkpoints).
   for (const char* f : {"summary.json", "metrics.csv", "links.csv", "trace.json", "final_params.npy", "config.resolved.json"})
