@@ -71,6 +71,42 @@ MemoryEstimate memory_of(const Experiment& x, const algo::Algorithm& a, size_t p
 
 }  // namespace
 
+// A minibatch must take a finite simulated time. Finite but extreme settings (a fixed time of
+// 1e299 s on a 10 Gflop/s host, a speed of 1e-310 flop/s, a slowdown of 1e308) overflowed to inf
+// inside SimGrid, and the run ended as a "deadlock at simulated time inf" (exit 1).
+void check_step_times(const Experiment& x) {
+  const ComputeSpec& c = x.compute;
+  const PlatformSpec& p = x.platform;
+  const double b = std::max(1, x.training.batch_size);
+  const double g0 = p.worker_groups.front().speed;
+  const double fps = c.time == ComputeSpec::Time::Flops ? model_info_of(x).flops_per_sample : 0;
+  auto text = [](double s) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%.3g s of", s);
+    return std::isfinite(s) ? std::string(buf) : std::string("an infinite");
+  };
+  double worst = 0;  // the slowest group's minibatch, in seconds
+  for (const HostGroupSpec& g : p.worker_groups) {
+    const double s = c.time == ComputeSpec::Time::Fixed     ? c.fixed_seconds * g0 / g.speed
+                     : c.time == ComputeSpec::Time::Profile ? c.profile_compute_s * g0 / g.speed
+                                                            : fps * b / g.speed;
+    if (!(std::isfinite(s * g.speed) && s <= 1e15)) {  // the time, and the flops the host executes
+      const bool by_time = c.time == ComputeSpec::Time::Fixed && !std::isfinite(c.fixed_seconds * g0);
+      throw InputError(x.file, by_time ? "compute.time.seconds" : "platform.workers.speed",
+                       "a minibatch would take " + text(s) + " simulated time (at most 1e15 s)");
+    }
+    worst = std::max(worst, s);
+  }
+  double slow = 1;
+  for (const StragglerSpec& st : p.stragglers)
+    if (st.kind == StragglerSpec::Kind::Persistent || st.kind == StragglerSpec::Kind::Window ||
+        (st.kind == StragglerSpec::Kind::Transient && st.dist == StragglerSpec::Dist::None))
+      slow = std::max(slow, st.slowdown);
+  if (!(worst * slow <= 1e15))
+    throw InputError(x.file, "platform.stragglers",
+                     "a slowed minibatch would take " + text(worst * slow) + " simulated time (at most 1e15 s)");
+}
+
 int64_t sync_steps(const Experiment& x) {
   const uint64_t per_step = static_cast<uint64_t>(std::max(1, x.platform.workers.count)) *
                             static_cast<uint64_t>(std::max(1, x.training.batch_size));
@@ -311,6 +347,7 @@ std::string cost_text(const RunCost& c) {
 }
 
 void preflight(const Experiment& x, const PreflightOptions& options) {
+  check_step_times(x);
   const auto algorithm = make_algorithm(x);
   if (x.training.checkpoint_every_samples > 0 && !algorithm->checkpointable())
     throw InputError(x.file, "training.checkpoint_every_samples", not_checkpointable_reason(x.algorithm, *algorithm));

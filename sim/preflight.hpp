@@ -79,8 +79,12 @@ RunCost estimate_cost(const Experiment& x);
 std::string cost_text(const RunCost& c);
 
 // Throws InputError for what `run` would refuse before simulating: a checkpoint asked of an
-// algorithm that cannot take one, a run whose memory estimate exceeds the available memory
+// algorithm that cannot take one, a minibatch whose simulated time is not finite or over 1e15 s
+// (check_step_times), a run whose memory estimate exceeds the available memory
 // (sim/runtime.hpp: check_memory), and with load_dataset a dataset that cannot be read.
 void preflight(const Experiment& x, const PreflightOptions& options = {});
+// A minibatch of every worker group, slowed by the worst straggler, takes a finite simulated time
+// of at most 1e15 s (extreme settings overflowed to inf inside SimGrid). InputError otherwise.
+void check_step_times(const Experiment& x);
 
 }  // namespace dtsim::sim

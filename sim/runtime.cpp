@@ -181,6 +181,7 @@ void set_up(Run& run) {
 void load_data_and_parameters(Run& run) {
   RunState& s = run.s;
   const Experiment& x = s.x;
+  check_step_times(x);  // sim/preflight.hpp: no minibatch of infinite simulated time
   check_memory(x, estimate_memory(x, s.P, run.algorithm->buffers_per_worker(), s.K, s.result.trace.enabled),
                available_memory_bytes());
   if (!s.real) return;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -269,6 +270,23 @@ TEST_CASE("bad input: an output directory that is a file or cannot be made is ex
                      "is not a directory");
   expect_input_error(dtsim("run " + cfg + " --quiet --out " + file + "/below"), "--out", "",
                      "cannot create the directory");
+}
+
+TEST_CASE("bad input: settings whose minibatch overflows simulated time are exit 2, named (were a 'deadlock at inf')") {
+  Scratch s;
+  s.write("platform.json", kPlatform);
+  const std::string cfg = s.write("ok.json", config());
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {R"(--set 'compute.time={"kind":"fixed","seconds":1e299}')", "compute.time.seconds", "an infinite simulated time"},
+      {"--set platform.workers.speed=1e-310", "platform.workers.speed", "an infinite simulated time"},
+      {R"(--set 'compute.time={"kind":"fixed","seconds":0.01}' --set 'platform.stragglers=[{"workers":[0],"slowdown":1e308}]')",
+       "platform.stragglers", "1e+306 s of simulated time"}};
+  for (const auto& [set, path, reason] : cases) {
+    CAPTURE(set);
+    expect_input_error(dtsim("validate " + cfg + " " + set), "ok.json", path, reason);
+    expect_input_error(dtsim("run " + cfg + " --quiet --out " + (s.dir / "o").string() + " " + set), "ok.json", path,
+                       reason);
+  }
 }
 
 // A whole platform by --set (a file relative to the experiment, then the current directory, then a
