@@ -160,6 +160,11 @@ std::unique_ptr<Message> NodeBase::get_raw(const std::string& what) {
       break;
     } catch (const simgrid::NetworkFailureException&) {  // the sender's host failed mid-transfer
       s_.waiting.erase(s_.actor_name());
+    } catch (const StopRun&) {
+      // A stop (signal, wall-clock limit, another actor's error) while the receive is posted:
+      // cancelled, or SimGrid's ~Comm prints a backtrace for a receive freed before completion.
+      if (c->get_state() == sg4::Activity::State::STARTED) c->cancel();
+      throw;
     }
   }
   std::unique_ptr<Message> m(raw);
