@@ -71,21 +71,36 @@ class OpenSpans {
   Id last_ = 0;
 };
 
-// Closes its span when it goes out of scope (an actor killed by a failure unwinds through it).
+// One span of an OpenSpans (OpenSpans::open's arguments), closed when it goes out of scope (an
+// actor killed by a failure unwinds through it, a future dropped unwaited is destroyed).
 class OpenSpan {
  public:
-  OpenSpan(OpenSpans& o, double t0) : o_(&o), id_(o.open(t0)) {}
+  OpenSpan() = default;
+  OpenSpan(OpenSpans& o, double t0, simgrid::s4u::ExecPtr exec = nullptr, bool running = true) {
+    open(o, t0, std::move(exec), running);
+  }
   OpenSpan(const OpenSpan&) = delete;
   OpenSpan& operator=(const OpenSpan&) = delete;
   ~OpenSpan() { close(); }
+  void open(OpenSpans& o, double t0, simgrid::s4u::ExecPtr exec = nullptr, bool running = true) {
+    close();
+    o_ = &o;
+    id_ = o.open(t0, std::move(exec), running);
+  }
+  void resume(double t) {
+    if (o_) o_->resume(id_, t);
+  }
+  void pause(double t) {
+    if (o_) o_->pause(id_, t);
+  }
   void close() {
     if (o_) o_->close(id_);
     o_ = nullptr;
   }
 
  private:
-  OpenSpans* o_;
-  OpenSpans::Id id_;
+  OpenSpans* o_ = nullptr;
+  OpenSpans::Id id_ = 0;
 };
 
 }  // namespace dtsim::sim::detail

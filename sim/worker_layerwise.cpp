@@ -98,18 +98,14 @@ void WorkerCtx::run_chain(StepChain& c) {
   const size_t L = p.shape.layers.size();
   c.t0 = now();
   // Busy while a phase runs, not while it waits for parameters; credited by finish_compute.
-  struct Busy {
-    OpenSpans& o;
-    OpenSpans::Id id;
-    ~Busy() { o.close(id); }
-  } busy{busy_open_, busy_open_.open(c.t0, nullptr, false)};
+  OpenSpan busy(busy_open_, c.t0, nullptr, false);
   auto phase = [&](double share, size_t l, int dir) {  // dir: 1 forward, 2 backward
     if (share <= 0) return;
     s_.check_stop();
     const double t = now();
-    busy_open_.resume(busy.id, t);
+    busy.resume(t);
     sg4::this_actor::execute(c.amount * share);
-    busy_open_.pause(busy.id, now());
+    busy.pause(now());
     if (p.trace_layers) trace.add({trace_host_, SpanKind::Compute, t, now(), 0, static_cast<int>(l), c.minibatch, 0, Transfer::None, dir});
   };
   double waited = 0;  // for parameters still arriving: not compute (exposed_comm_s)
@@ -142,7 +138,7 @@ void WorkerCtx::run_chain(StepChain& c) {
     trace.add({trace_host_, SpanKind::Compute, forward_end, c.t1, 0, -1, c.minibatch, 0, Transfer::None, 4});
   }
   c.finished = true;
-  busy_open_.close(busy.id);
+  busy.close();
   finish_compute(c.g, c.t0 + waited, c.t1, false);  // busy: the phases only
   c.note.notify();
 }
@@ -182,16 +178,13 @@ Future<Gradient> WorkerCtx::compute_async_at(engine::ConstVecView params, const 
     MathPtr math;
     sg4::ExecPtr exec;
     double t0 = 0;
-    OpenSpans::Id busy = 0;  // in the worker's busy_open_ until waited for
+    OpenSpan busy;  // in the worker's busy_open_ until waited for
     bool done = false;
-    ~Impl() override {
-      if (!done) self->busy_open_.close(busy);
-    }
     void wait() override {
       if (done) return;
       exec->wait();
       if (math) self->await_math(*math, g);
-      self->busy_open_.close(busy);
+      busy.close();
       self->finish_compute(g, t0, exec->get_finish_time());  // not the later wait()
       done = true;
     }
@@ -204,7 +197,7 @@ Future<Gradient> WorkerCtx::compute_async_at(engine::ConstVecView params, const 
   p->t0 = sg4::Engine::get_clock();
   p->exec = sg4::this_actor::exec_init(amount());
   p->exec->start();
-  p->busy = busy_open_.open(p->t0, p->exec);
+  p->busy.open(busy_open_, p->t0, p->exec);
   return Future<Gradient>(p);
 }
 
