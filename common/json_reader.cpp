@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include "common/units.hpp"
@@ -45,6 +46,114 @@ std::string json_error_detail(const json::exception& e) {
   const std::string what = e.what();
   const auto close = what.find("] ");
   return what.rfind("[json.exception.", 0) == 0 && close != std::string::npos ? what.substr(close + 2) : what;
+}
+
+namespace {
+
+// A SAX pass that stops at the first key an object holds twice and knows its dotted path
+// (nlohmann's parser keeps the last of the two values without a word).
+class DuplicateKeyFinder : public nlohmann::json_sax<json> {
+ public:
+  std::optional<std::string> duplicate;  // the path of the second occurrence
+
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override { return push(false); }
+  bool end_object() override { return pop(); }
+  bool start_array(std::size_t) override { return push(true); }
+  bool end_array() override { return pop(); }
+  bool key(string_t& k) override {
+    Frame& f = frames_.back();
+    f.key = k;
+    if (f.keys.insert(k).second) return true;
+    duplicate = path();
+    return false;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  struct Frame {
+    bool array = false;
+    size_t index = 0;  // an array's element being read
+    std::string key;   // an object's key being read
+    std::set<std::string> keys;
+  };
+  std::vector<Frame> frames_;
+
+  bool value() {  // a value ended: the enclosing array moves to its next element
+    if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+    return true;
+  }
+  bool push(bool array) {
+    frames_.emplace_back();
+    frames_.back().array = array;
+    return true;
+  }
+  bool pop() {
+    frames_.pop_back();
+    return value();
+  }
+  std::string path() const {
+    JsonOrigin o;
+    for (const Frame& f : frames_) o = f.array ? o.index(f.index) : o.child(f.key);
+    return o.path;
+  }
+};
+
+}  // namespace
+
+json parse_json_document(const std::string& text, const std::string& file) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    size_t line = 1, col = 1;  // of the byte before e.byte, where nlohmann stopped
+    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    // nlohmann: "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error while ..."
+    const std::string what = e.what();
+    const auto colon = what.find(": ", what.find("parse error"));
+    throw InputError(file, "", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) + ": " +
+                                   (colon == std::string::npos ? what : what.substr(colon + 2)));
+  } catch (const json::exception& e) {  // valid syntax, impossible value: a number too large for a double
+    throw InputError(file, "", "invalid JSON: " + json_error_detail(e));
+  }
+  if (auto dup = duplicate_key(text)) throw InputError(file, *dup, kDuplicateKey);
+  return doc;
+}
+
+std::optional<std::string> duplicate_key(const std::string& text) {
+  DuplicateKeyFinder dup;
+  json::sax_parse(text, &dup);
+  return dup.duplicate;
+}
+
+std::string printable_excerpt(const std::string& s, size_t max) {
+  std::string out;
+  for (const char ch : s) {
+    if (out.size() >= max) return out + "...";
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f) {
+      out += ch;
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
 }
 
 std::string json_type_name(const json& j) {
@@ -141,7 +250,9 @@ int64_t ObjectReader::integer(const std::string& key, std::optional<int64_t> def
   }
   if (v.is_number_float()) {
     const double d = v.get<double>();
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15) {
+    // A whole number written as a float (1e6, 2.0) is that integer: every double this whole and
+    // below 2^63 is exactly an int64.
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9223372036854775808.0) {
       set_resolved(key, static_cast<int64_t>(d));
       return static_cast<int64_t>(d);
     }
@@ -232,11 +343,19 @@ std::vector<int64_t> ObjectReader::integer_list(const std::string& key, std::opt
   if (!v.is_array()) fail(key, "expected a list of integers, got " + json_type_name(v));
   std::vector<int64_t> out;
   for (size_t i = 0; i < v.size(); ++i) {
-    if (!v[i].is_number_integer() && !v[i].is_number_unsigned())
-      origin_.child(key).index(i).fail("expected an integer, got " + (v[i].is_number() ? v[i].dump() : json_type_name(v[i])));
-    out.push_back(v[i].get<int64_t>());
+    const json& e = v[i];
+    if (e.is_number_unsigned() && e.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      origin_.child(key).index(i).fail("integer too large");
+    if (e.is_number_integer() || e.is_number_unsigned()) {
+      out.push_back(e.get<int64_t>());
+    } else if (e.is_number_float() && std::isfinite(e.get<double>()) && e.get<double>() == std::floor(e.get<double>()) &&
+               std::fabs(e.get<double>()) < 9223372036854775808.0) {
+      out.push_back(static_cast<int64_t>(e.get<double>()));  // as integer() above
+    } else {
+      origin_.child(key).index(i).fail("expected an integer, got " + (e.is_number() ? e.dump() : json_type_name(e)));
+    }
   }
-  set_resolved(key, v);
+  set_resolved(key, out);
   return out;
 }
 

@@ -34,11 +34,20 @@ struct JsonOrigin {
 size_t edit_distance(const std::string& a, const std::string& b);
 // The candidate nearest to `key`, if it is close enough to be a plausible typo.
 std::optional<std::string> nearest_key(const std::string& key, const std::vector<std::string>& candidates);
+// Parses the JSON document `text` read from `file`. Bad syntax is an InputError at its line and
+// column; a key that one object holds twice an InputError at its dotted path.
+json parse_json_document(const std::string& text, const std::string& file);
+// The dotted path of the first key that an object of the JSON text `text` holds twice.
+std::optional<std::string> duplicate_key(const std::string& text);
+inline constexpr const char* kDuplicateKey = "key given twice in one object (JSON would keep only the later value)";
 // Short human name of a JSON value's type ("a string", "an array", ...).
 std::string json_type_name(const json& j);
 // nlohmann's message without its "[json.exception.<kind>.<id>] " prefix, e.g.
 // "number overflow parsing '1e999'".
 std::string json_error_detail(const json::exception& e);
+// `s` as an error message may quote it: bytes outside printable ASCII as \xNN, and at most `max`
+// characters of it, then "...". For text read from a user's file, which may not be text at all.
+std::string printable_excerpt(const std::string& s, size_t max = 60);
 // A number as messages show it (the stream's default form: "0.5", "1e+06").
 std::string number_text(double v);
 

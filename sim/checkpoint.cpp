@@ -62,6 +62,7 @@ std::string checkpoint_bytes(const Checkpoint& c) {
   json tta = json::array();
   for (const auto& t : c.time_to_accuracy) tta.push_back(t ? json(*t) : json(nullptr));
   h["time_to_accuracy"] = tta;
+  if (c.warnings) h["warnings"] = *c.warnings;
   h["global"] = blobs.ref(c.global);
   auto nodes = [&blobs](const std::vector<NodeCheckpoint>& ns) {
     json a = json::array();
@@ -148,6 +149,7 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
                            num(r.at(5)), num(r.at(6)), r.size() > 7 ? num(r.at(7)) : 0.0});
     for (const auto& t : h.at("time_to_accuracy"))
       c.time_to_accuracy.push_back(t.is_null() ? std::nullopt : std::optional<double>(t.get<double>()));
+    if (h.contains("warnings")) c.warnings = h.at("warnings").get<std::vector<std::string>>();
     c.global = blob(h.at("global"));
     auto nodes = [&](const json& a, std::vector<NodeCheckpoint>& out) {
       for (const auto& j : a) {

@@ -49,6 +49,11 @@ struct Checkpoint {
   uint64_t next_checkpoint = 0;  // asynchronous PS cuts: the next threshold in samples
   std::vector<CheckpointRow> metrics;
   std::vector<std::optional<double>> time_to_accuracy;
+  // The warnings of the run as first started (summary.json's "warnings"): a resumed run reports
+  // them, not those of its config.resolved.json (which names the run directory's file, and in
+  // which a setting the first run replaced with a warning is already replaced). Absent from
+  // checkpoints written before it was added.
+  std::optional<std::vector<std::string>> warnings;
   std::vector<float> global;  // the global model (empty in timing-only mode)
   std::vector<NodeCheckpoint> workers, servers;
 };

@@ -29,29 +29,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// "line 3, column 7" from a byte offset.
-std::string position(const std::string& text, size_t byte) {
-  size_t line = 1, col = 1;
-  for (size_t i = 0; i < byte && i < text.size(); ++i) {
-    if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
-  }
-  return "line " + std::to_string(line) + ", column " + std::to_string(col);
-}
-
-json parse_json_file(const std::string& path) {
-  const std::string text = io::read_file(path);
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    std::string what = e.what();
-    // nlohmann: "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error while ..."
-    const auto colon = what.find(": ", what.find("parse error"));
-    const std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
-    throw InputError(path, "", "invalid JSON at " + position(text, e.byte == 0 ? 0 : e.byte - 1) + ": " + detail);
-  } catch (const json::exception& e) {  // e.g. out_of_range 406: a number too large for a double
-    throw InputError(path, "", "invalid JSON: " + json_error_detail(e));
-  }
-}
+json parse_json_file(const std::string& path) { return parse_json_document(io::read_file(path), path); }
 
 // A host speed: a flop rate (1e12, "10Tf") or a device of the catalog (traces/devices.json,
 // engine/devices.hpp): "v100" = its peak fp32 rate x its efficiency factor.
@@ -316,6 +294,8 @@ void apply_override(json& doc, const std::string& assignment) {
   } catch (const json::exception& e) {  // valid syntax, impossible value (1e999)
     throw InputError("--set", key, "invalid value '" + text + "': " + json_error_detail(e));
   }
+  if (value.is_structured())
+    if (auto dup = duplicate_key(text)) throw InputError("--set", key + (dup->front() == '[' ? "" : ".") + *dup, kDuplicateKey);
   json* cur = &doc;
   size_t start = 0;
   std::string walked;
@@ -449,9 +429,14 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     if (!io::file_exists(platform_file)) {  // else one of dtsim's shipped platforms, by name (sim/shipped.hpp)
       std::string shipped = find_shipped(given);
       if (shipped.empty()) shipped = find_shipped("platforms/" + given);
-      if (shipped.empty())
-        throw InputError(platform_set ? "--set" : file, "platform", "platform file '" + platform_file + "' does not exist (nor is '" + given +
-                                               "' one of dtsim's shipped platforms/)");
+      if (shipped.empty()) {
+        std::error_code ec;
+        const bool dir = std::filesystem::is_directory(platform_file, ec) || (platform_set && std::filesystem::is_directory(given, ec));
+        throw InputError(platform_set ? "--set" : file, "platform",
+                         dir ? "'" + given + "' is a directory, not a platform file"
+                             : "platform file '" + platform_file + "' does not exist (nor is '" + given +
+                                   "' one of dtsim's shipped platforms/)");
+      }
       platform_file = shipped;
     }
     doc["platform"] = parse_json_file(platform_file);

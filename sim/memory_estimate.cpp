@@ -1,5 +1,6 @@
 // Memory a run needs, estimated before anything is allocated, and the refusal of runs that cannot
 // fit (docs/robustness.md, "Memory"). Declared in sim/runtime.hpp.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -62,11 +63,17 @@ double available_memory_bytes() {
 
 void check_memory(const Experiment& x, const MemoryEstimate& m, double available_bytes) {
   if (available_bytes <= 0 || m.total() <= available_bytes) return;
+  const std::string need = "this run needs about " + m.breakdown() + " but only " + gib(available_bytes) +
+                           " of memory is available (MemAvailable); ";
+  // The key named is the one that holds the largest part.
+  if (m.trace_bytes >= std::max({m.model_bytes, m.dataset_bytes, m.actor_bytes}))
+    throw InputError(x.file, "output.trace",
+                     need + "the trace is the largest part: set output.trace to \"auto\" or false, or simulate fewer samples");
+  if (m.dataset_bytes >= std::max(m.model_bytes, m.actor_bytes))
+    throw InputError(x.file, "dataset", need + "the dataset is the largest part: use a smaller dataset, or compute.mode \"timing-only\"");
   const bool own_file = !x.platform.file.empty() && x.platform.file != x.file;
   throw InputError(own_file ? x.platform.file : x.file, own_file ? "workers.count" : "platform.workers.count",
-                   "this run needs about " + m.breakdown() + " but only " + gib(available_bytes) +
-                       " of memory is available (MemAvailable); use fewer workers, a smaller model, or "
-                       "compute.mode \"timing-only\"");
+                   need + "use fewer workers, a smaller model, or compute.mode \"timing-only\"");
 }
 
 }  // namespace dtsim::sim

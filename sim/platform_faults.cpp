@@ -308,12 +308,12 @@ std::vector<ProfilePoint> read_trace_file(const std::string& path, const JsonOri
     if (!(ls >> t)) {
       std::string rest;
       ls.clear();
-      if (ls >> rest) origin.fail(path + ":" + std::to_string(n) + ": expected 'time factor', got '" + line + "'");
+      if (ls >> rest) origin.fail(path + ":" + std::to_string(n) + ": expected 'time factor', got '" + printable_excerpt(line) + "'");
       continue;  // blank or comment
     }
     std::string extra;
     if (!(ls >> v) || (ls >> extra))
-      origin.fail(path + ":" + std::to_string(n) + ": expected 'time factor', got '" + line + "'");
+      origin.fail(path + ":" + std::to_string(n) + ": expected 'time factor', got '" + printable_excerpt(line) + "'");
     if (!std::isfinite(t) || t < 0) origin.fail(path + ":" + std::to_string(n) + ": time must be >= 0");
     if (!pts.empty() && t <= pts.back().time)
       origin.fail(path + ":" + std::to_string(n) + ": times must increase (" + number_text(t) + " after " + number_text(pts.back().time) + ")");

@@ -336,7 +336,9 @@ std::string cost_text(const RunCost& c) {
     if (s < 1) return std::string("under 1 s");
     if (s < 120) std::snprintf(b, sizeof b, "%.0f s", s);
     else if (s < 7200) std::snprintf(b, sizeof b, "%.0f min", s / 60);
-    else std::snprintf(b, sizeof b, "%.1f h", s / 3600);
+    else if (s < 3 * 86400) std::snprintf(b, sizeof b, "%.1f h", s / 3600);
+    else if (s < 2 * 31557600) std::snprintf(b, sizeof b, "%.0f days", s / 86400);
+    else std::snprintf(b, sizeof b, "%.3g years", s / 31557600);
     return std::string(b);
   };
   char mem[32];

@@ -38,6 +38,7 @@ void RunState::workers_from_servers(Checkpoint& c) {
 void RunState::finish_cut(Checkpoint& c) {
   c.config_hash = hooks.config_hash;
   c.algorithm = x.algorithm;
+  c.warnings = x.warnings;
   c.samples_done = c.gradients = c.messages = 0;
   c.bytes_on_wire = 0;
   for (const auto& w : c.workers) {

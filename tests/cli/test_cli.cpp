@@ -102,6 +102,16 @@ TEST_CASE("bad input: each malformed config or platform gives exit 2 and names f
       {"missing dataset directory", R"({"platform": "platform.json", "model": {"kind": "mlp"}, "dataset": {"kind": "mnist", "path": "no-such-dir"}, "algorithm": {"name": "ssgd"}})",
        kPlatform, "dataset.path", "does not exist"},
       {"top level is not an object", "[1, 2]", kPlatform, "", "expected a JSON object"},
+      // nlohmann keeps the later of two equal keys without a word: the first batch_size was lost.
+      {"a key given twice", config("\"platform.json\"", R"({"name": "ssgd"})", R"({"batch_size": 8, "samples": 256, "batch_size": 64})"),
+       kPlatform, "training.batch_size", "key given twice in one object"},
+      {"a key given twice in a list's object", config(R"({"workers": {"count": 2}, "stragglers": [{"workers": [0], "slowdown": 2, "slowdown": 3}]})"),
+       "", "platform.stragglers[0].slowdown", "key given twice in one object"},
+      {"a key given twice in the platform file", config(), std::string(kPlatform).replace(1, 0, R"("topology": {"kind": "star"},)"),
+       "topology", "key given twice in one object", true},
+      {"a platform that is a directory", config("\".\""), kPlatform, "platform", "'.' is a directory, not a platform file"},
+      {"an integer too large for int64, written as a float", config("\"platform.json\"", R"({"name": "ssgd"})", R"({"samples": 1e19})"),
+       kPlatform, "training.samples", "expected an integer, got 1e+19"},
   };
   for (const auto& c : cases) {
     SUBCASE(c.name) {
@@ -163,6 +173,49 @@ TEST_CASE("bad input: a number too large for a double is exit 2 naming where (fu
   CHECK(r.code == 2);
   CHECK(r.err.find("training.samples") != std::string::npos);
   CHECK(r.err.find("number overflow") != std::string::npos);
+}
+
+TEST_CASE("config: a whole number written as a float is that integer, up to 2^63 (1e18 was 'expected an integer')") {
+  Scratch s;
+  const std::string cfg = s.write("big.json", config("\"platform.json\"", R"({"name": "ssgd"})",
+                                                     R"({"batch_size": 8, "samples": 1e18})", R"(, "output": {"trace": false})"));
+  s.write("platform.json", kPlatform);
+  const Result r = dtsim("validate " + cfg);
+  CAPTURE(r.err);
+  CHECK(r.code == 0);
+  CHECK(r.out.find(", 1000000000000000000 samples,") != std::string::npos);
+  CHECK(r.out.find(" years of simulation") != std::string::npos);  // the estimate, not "1013500000.0 h"
+  // A list of integers takes them too, as a single integer does.
+  const Result l = dtsim("validate " + cfg + " --set model.hidden=[8.0,4e0]");
+  CAPTURE(l.err);
+  CHECK(l.code == 0);
+  const Result f = dtsim("validate " + cfg + " --set model.hidden=[8.5]");
+  CHECK(f.code == 2);
+  CHECK(f.err.find("model.hidden[0]: expected an integer, got 8.5") != std::string::npos);
+}
+
+TEST_CASE("bad usage: empty values, --version with arguments, and a key twice in a --set value are exit 2") {
+  const std::string config = DTSIM_SOURCE_DIR "/examples/quickstart.json";
+  const std::string study = DTSIM_SOURCE_DIR "/examples/quickstart-study.json";
+  for (const auto& [args, what] : std::vector<std::pair<std::string, std::string>>{
+           {"run " + config + " --out ''", "--out needs a value, got an empty string"},  // was: results/<name>
+           {"run ''", "CONFIG.json needs a value, got an empty string"},
+           {"run --resume ''", "--resume needs a value, got an empty string"},
+           {"sweep " + study + " --out '' --dry-run", "--out needs a value, got an empty string"},
+           {"validate " + config + " --set ''", "--set needs a value, got an empty string"},
+           {"--version x", "--version takes no argument, got 'x'"},  // was: printed the version, exit 0
+           {"--version validate " + config, "--version takes no command, got 'validate'"},
+       }) {
+    CAPTURE(args);
+    const Result q = dtsim(args);
+    CAPTURE(q.err);
+    CHECK(q.code == 2);
+    CHECK(q.err.rfind("error: " + what + "\n", 0) == 0);
+    CHECK(q.out.empty());
+  }
+  const Result d = dtsim("validate " + config + R"( --set 'model={"kind": "mlp", "kind": "cnn"}')");
+  CHECK(d.code == 2);
+  CHECK(d.err.find("error: --set: model.kind: key given twice in one object") == 0);
 }
 
 TEST_CASE("bad usage: unknown command, option or missing config gives exit 2 with a hint") {

@@ -140,6 +140,8 @@ TEST_CASE("malformed platforms: each new key gives exit 2 with file, path and re
        "stragglers[0].trace", "does not exist"},
       {"malformed trace file", platform(R"("kind": "star")", kW, R"("count": 1)", R"("stragglers": [{"trace": "bad.trace"}])"),
        "stragglers[0].trace", "bad.trace:2: expected 'time factor'", "0 1\n5 fast\n"},
+      {"binary trace file: its bytes quoted as escapes", platform(R"("kind": "star")", kW, R"("count": 1)", R"("stragglers": [{"trace": "bad.trace"}])"),
+       "stragglers[0].trace", R"(bad.trace:1: expected 'time factor', got '\x7fELF\x02\x01\x1b[31m\x00\xff')", std::string("\x7f" "ELF\x02\x01\x1b[31m\0\xff\n", 14)},
       {"trace times going back", platform(R"("kind": "star")", kW, R"("count": 1)", R"("stragglers": [{"trace": "bad.trace"}])"),
        "stragglers[0].trace", "bad.trace:3: times must increase", "0 1\n5 0.5\n4 1\n"},
       {"trace factor zero", platform(R"("kind": "star")", kW, R"("count": 1)", R"("stragglers": [{"trace": "bad.trace"}])"),

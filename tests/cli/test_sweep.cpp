@@ -383,6 +383,30 @@ TEST_CASE("sweep: an inline base, --dry-run, and distinct values that would shar
   CHECK(again.out.find("3 runs (3 already complete)") != std::string::npos);
 }
 
+TEST_CASE("sweep and validate STUDY print the runs' warnings, each once, naming the runs that have it") {
+  Scratch s;
+  json exp = json::parse(kExperiment);
+  exp["compute"]["mode"] = "timing-only";  // with a target accuracy: a warning in every run
+  const std::string study =
+      s.write("study.json", json{{"base", exp}, {"vary", {{"training.samples", {8, 512}}, {"seed", {1, 2}}}}}.dump());
+  const std::string every = "warning: " + study + ": base.training.target_accuracy: compute.mode \"timing-only\" measures no accuracy";
+  const std::string some = "warning: " + study + ": base.training.samples: the budget (8 samples) is less than one step";
+  for (const std::string& cmd : {"validate " + study, "sweep " + study + " --dry-run --out " + (s.dir / "out").string()}) {
+    CAPTURE(cmd);
+    const Result r = dtsim(cmd);
+    CAPTURE(r.err);
+    REQUIRE(r.code == 0);
+    const auto a = r.err.find(every), b = r.err.find(some);
+    REQUIRE(a != std::string::npos);
+    REQUIRE(b != std::string::npos);
+    CHECK(r.err.find(every, a + 1) == std::string::npos);  // once, not once per run
+    CHECK(r.err.substr(a, r.err.find('\n', a) - a).find("(run") == std::string::npos);  // every run has it
+    CHECK(r.err.substr(b, r.err.find('\n', b) - b).ends_with("(runs 0, 2 of 4)"));  // their --cell indices (seed is the first axis: keys sort)
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 2);
+    if (cmd.starts_with("validate")) CHECK(r.out.find("(every run's config checked; 2 warnings)") != std::string::npos);
+  }
+}
+
 TEST_CASE("sweep: a failing run is reported with its error and recorded as failed, exit 1") {
   Scratch s;
   // An IDX dataset whose headers pass validation but whose images are cut short: the run fails.

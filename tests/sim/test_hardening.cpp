@@ -259,6 +259,25 @@ TEST_CASE("memory: the estimate is linear in workers and buffers, and only param
   CHECK(sim::available_memory_bytes() > 0);
 }
 
+TEST_CASE("memory: the refusal names the key of the estimate's largest part") {
+  const Experiment x = load(small_config(4, 1));
+  auto key_of = [&](const sim::MemoryEstimate& m) {
+    try {
+      sim::check_memory(x, m, 1.0);
+    } catch (const InputError& e) {
+      return e.path();
+    }
+    return std::string("(accepted)");
+  };
+  sim::MemoryEstimate m;
+  m.model_bytes = 3e9, m.dataset_bytes = 1e9, m.trace_bytes = 2e9, m.actor_bytes = 1e8;
+  CHECK(key_of(m) == "platform.workers.count");
+  m.trace_bytes = 4e9;  // a huge budget with output.trace true: fewer workers would not help
+  CHECK(key_of(m) == "output.trace");
+  m.trace_bytes = 0, m.dataset_bytes = 5e9;
+  CHECK(key_of(m) == "dataset");
+}
+
 TEST_CASE("clip_grad_norm: scales to the given L2 norm only when above it, returns the norm before") {
   Vec g(4);
   const float v[4] = {3, 0, -4, 0};  // norm 5

@@ -445,6 +445,14 @@ TEST_CASE("the cost estimate grows faster than the workers (the solver's cost pe
   CHECK(text.find(" transfers, ~") != std::string::npos);
   CHECK(text.find(" of simulation") != std::string::npos);
   CHECK(text.find("plus the real compute") != std::string::npos);  // small_config is real-mode
+  // Long estimates in days and years, not "1013500000.0 h".
+  sim::RunCost c = big;
+  c.wall_s = 5 * 86400.0;
+  CHECK(sim::cost_text(c).find("~5 days of simulation") != std::string::npos);
+  c.wall_s = 3.6e12;
+  CHECK(sim::cost_text(c).find("~1.14e+05 years of simulation") != std::string::npos);
+  c.wall_s = 7200;
+  CHECK(sim::cost_text(c).find("~2.0 h of simulation") != std::string::npos);
 }
 
 }  // namespace test_preflight_cpp

@@ -77,6 +77,13 @@ void set_usage(CLI::App& app, const std::string& usage, const std::string& summa
 }
 
 void refuse_leftovers(const CLI::App& app) {
+  // An option or argument given as '' (`--out ''`, a shell variable that was empty): no command
+  // has a use for an empty value, and taking it as "not given" would silently use the default.
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_type_size() == 0 || opt->count() == 0) continue;  // a flag, or not given
+    for (const std::string& v : opt->results())
+      if (v.empty()) throw UsageError(opt->get_name() + " needs a value, got an empty string");
+  }
   const std::vector<std::string> rest = app.remaining();
   if (rest.empty()) return;
   const std::string& s = rest.front();

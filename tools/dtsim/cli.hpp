@@ -26,7 +26,8 @@ struct UsageError : std::runtime_error {
 void set_usage(CLI::App& app, const std::string& usage, const std::string& summary = "");
 
 // After a successful parse: anything CLI11 left over in `app` (an unknown option, one argument
-// too many) is a UsageError naming it, with the nearest option of `app` for a typo.
+// too many) is a UsageError naming it, with the nearest option of `app` for a typo; so is an
+// option or argument given an empty string.
 void refuse_leftovers(const CLI::App& app);
 
 // Turns a CLI11 parse error (a missing value, a malformed option) into our wording.

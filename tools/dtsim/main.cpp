@@ -198,6 +198,7 @@ int cmd_run(const Args& a) {
     if (ck->config_hash != h)
       throw InputError(ckpt_file, "", "written for a different config (config hash " + ck->config_hash + ", " +
                                           resolved_file + " has " + h + "): refusing to resume");
+    if (ck->warnings) x.warnings = *ck->warnings;  // summary.json reports those of the run as first started
   }
   const std::string dir = !a.out.empty() ? a.out : resume ? a.resume : x.output.dir;
   {  // a path that is a file, or cannot be made a directory, is bad input (exit 2), named
@@ -371,6 +372,9 @@ struct Cli {
     for (CLI::App* c : {run, validate, algorithms, sweep.app, profile.app})
       if (c->parsed()) cli::refuse_leftovers(*c);
     if (version) {
+      if (!top.get_subcommands().empty())
+        throw UsageError("--version takes no command, got '" + top.get_subcommands().front()->get_name() + "'");
+      if (!top.remaining().empty()) throw UsageError("--version takes no argument, got '" + top.remaining().front() + "'");
       std::puts("dtsim " DTSIM_VERSION);
       return 0;
     }

@@ -59,6 +59,7 @@ int local_sweep(const Options& o, Study& st) {
       outcomes[i].state = Outcome::State::Skipped;
       ++skipped;
     }
+  std::fputs(study_warnings_text(st).c_str(), stderr);  // degenerate settings, also with --quiet (as `dtsim run`)
   if (o.dry) {
     std::printf("%s: valid, %zu runs (%zu already complete) into %s/\n", o.study.c_str(), n, skipped, st.out.c_str());
     for (size_t i = 0; i < n; ++i)  // the index: --cell I, a Slurm array task

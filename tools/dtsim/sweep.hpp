@@ -34,6 +34,7 @@ struct Run {
   std::string resolved;                              // config.resolved.json the run must produce
   std::string dir;                                   // <out>/runs/<name>
   double cost = 0;  // expected cost, for scheduling largest first: sample budget x workers
+  std::vector<std::string> warnings;  // its config's, "<file>: <json.path>: <reason>" (the study's file for an inline base)
   std::string label() const;  // "algorithm.name=ssgd, seed=2"
 };
 
@@ -53,6 +54,11 @@ struct Study {
 Study read_study(const std::string& file, const std::string& out_override, const std::vector<std::string>& base_sets);
 // Writes the inline base (if any) to base_file, where the children read it.
 void write_base(const Study& st);
+// The runs' warnings, each distinct one once: "warning: <text>", followed by " (runs I, J of N)"
+// (their --cell indices) unless every run has it; "" when none has a warning.
+std::string study_warnings_text(const Study& st);
+// How many distinct warnings study_warnings_text prints.
+size_t study_warnings_count(const Study& st);
 
 // ------------------------------------------------------------------ running cells
 // The first SIGINT/SIGTERM (tools/dtsim/signals.hpp), 0 while none came.

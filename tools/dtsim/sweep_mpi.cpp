@@ -287,6 +287,7 @@ int root(const Options& o, Study& st, int size) {
   };
 
   long root_jobs = o.root_jobs;
+  std::fputs(study_warnings_text(st).c_str(), stderr);  // degenerate settings, also with --quiet (as `dtsim run`)
   if (!o.quiet)
     std::fprintf(stderr, "sweep %s: %zu runs (%zu already complete) over %d MPI ranks, %ld at a time per rank%s, into %s/\n",
                  st.name.c_str(), n, skipped, size, o.jobs,

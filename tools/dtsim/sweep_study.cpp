@@ -49,22 +49,7 @@ std::string Run::label() const {
 
 namespace {
 
-json parse_text(const std::string& text, const std::string& file) {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-      if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
-    }
-    std::string what = e.what();
-    const auto colon = what.find(": ", what.find("parse error"));
-    throw InputError(file, "", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) + ": " +
-                                   (colon == std::string::npos ? what : what.substr(colon + 2)));
-  } catch (const json::exception& e) {  // e.g. a number too large for a double
-    throw InputError(file, "", "invalid JSON: " + json_error_detail(e));
-  }
-}
+json parse_text(const std::string& text, const std::string& file) { return parse_json_document(text, file); }
 
 // A value as a short, filesystem-safe piece of a directory name.
 uint64_t fnv1a(const std::string& s) { return dtsim::fnv1a(std::string_view(s)); }  // common/hash.hpp
@@ -383,6 +368,11 @@ Study read_study(const std::string& file, const std::string& out_override, const
       }
       const sim::Experiment x = load(run.sets);
       run.resolved = x.resolved.dump(2) + "\n";
+      for (std::string w : x.warnings) {  // an inline base's warnings name the study, as its errors do
+        if (inline_base_file && w.rfind(*inline_base_file + ": ", 0) == 0)
+          w = file + ": base." + w.substr(inline_base_file->size() + 2);
+        run.warnings.push_back(std::move(w));
+      }
       // What the cell will cost, to schedule the largest first (MPI): the simulated events and
       // the gradients computed grow with the sample budget, the events also with the workers.
       run.cost = static_cast<double>(x.training.samples) * std::max(1, x.platform.workers.count);
@@ -411,6 +401,37 @@ void write_base(const Study& st) {
   if (!st.base_doc.is_null()) io::atomic_write(st.base_file, st.base_doc.dump(2) + "\n");
 }
 
+namespace {
+// Each distinct warning with the indices of the runs that have it, in the order first met.
+std::vector<std::pair<std::string, std::vector<size_t>>> distinct_warnings(const Study& st) {
+  std::vector<std::pair<std::string, std::vector<size_t>>> out;
+  for (size_t i = 0; i < st.runs.size(); ++i)
+    for (const std::string& w : st.runs[i].warnings) {
+      auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == w; });
+      if (it == out.end()) it = out.insert(out.end(), {w, {}});
+      if (it->second.empty() || it->second.back() != i) it->second.push_back(i);
+    }
+  return out;
+}
+}  // namespace
+
+size_t study_warnings_count(const Study& st) { return distinct_warnings(st).size(); }
+
+std::string study_warnings_text(const Study& st) {
+  std::string s;
+  for (const auto& [w, runs] : distinct_warnings(st)) {
+    s += "warning: " + w;
+    if (runs.size() < st.runs.size()) {
+      s += runs.size() == 1 ? " (run " : " (runs ";
+      for (size_t k = 0; k < runs.size() && k < 10; ++k) s += (k ? ", " : "") + std::to_string(runs[k]);
+      if (runs.size() > 10) s += ", ... (" + std::to_string(runs.size()) + " runs)";
+      s += " of " + std::to_string(st.runs.size()) + ")";
+    }
+    s += "\n";
+  }
+  return s;
+}
+
 }  // namespace dtsim::sweep
 
 // `dtsim validate STUDY.json`: a study file (an object with "base") is validated like a sweep's
@@ -427,7 +448,10 @@ bool dtsim::cli::is_study_file(const std::string& file) {
 int dtsim::cli::validate_study(const std::string& file, const std::vector<std::string>& sets) {
   using namespace dtsim::sweep;
   Study st = read_study(file, "", sets);
-  std::printf("%s: valid study '%s', %zu runs (every run's config checked)\n", file.c_str(), st.name.c_str(), st.runs.size());
+  std::fputs(study_warnings_text(st).c_str(), stderr);  // also what `dtsim sweep` prints as it starts
+  const size_t w = study_warnings_count(st);
+  std::printf("%s: valid study '%s', %zu runs (every run's config checked%s)\n", file.c_str(), st.name.c_str(), st.runs.size(),
+              w == 0 ? "" : ("; " + std::to_string(w) + (w == 1 ? " warning" : " warnings")).c_str());
   for (size_t i = 0; i < st.keys.size(); ++i) std::printf("  vary       %s\n", st.keys[i].c_str());
   return 0;
 }
