@@ -35,8 +35,8 @@ for r in "${runs[@]}"; do
     ps) ;;
     *) echo "error: $r: unknown form '$form' (ps, ps-group, ring, ring-agg, hier, asgd, dc-asgd, ssp)" >&2; exit 2 ;;
   esac
-  est=$("$B" validate "$cfg" "${sets[@]}" | sed -n 's/.*transfers, [~]*\([0-9.]*\) \(s\|min\|h\) of.*/\1 \2/p')
-  est=$(python3 -c "import sys;v,u=sys.argv[1],sys.argv[2];print(float(v)*{'s':1,'min':60,'h':3600}[u])" $est 2>/dev/null || echo "<1")
+  est=$("$B" validate "$cfg" "${sets[@]}" | sed -n 's/.*transfers, [~]*\([0-9.e+]*\) \(s\|min\|h\|days\|years\) of.*/\1 \2/p')
+  est=$(python3 -c "import sys;v,u=sys.argv[1],sys.argv[2];print(float(v)*{'s':1,'min':60,'h':3600,'days':86400,'years':31557600}[u])" $est 2>/dev/null || echo "<1")
   /usr/bin/time -f "%e %U %S %M" -o "$out/time" "$B" run "$cfg" --out "$out/run" --quiet "${sets[@]}" >/dev/null
   read -r wall user sys rss <"$out/time"
   sim=$(python3 -c "import json,sys;print('%.4f'%json.load(open(sys.argv[1]))['simulated_time_s'])" "$out/run/summary.json")

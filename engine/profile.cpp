@@ -134,12 +134,7 @@ ComputeProfile read_compute_profile(const std::string& file) {
   if (!in) throw InputError(file, "", "cannot open the compute profile");
   std::stringstream ss;
   ss << in.rdbuf();
-  json doc;
-  try {
-    doc = json::parse(ss.str());
-  } catch (const json::exception& e) {
-    throw InputError(file, "", "invalid JSON: " + json_error_detail(e));
-  }
+  const json doc = parse_json_document(ss.str(), file);  // line and column of bad syntax, a key given twice
   ObjectReader r(doc, JsonOrigin{file, ""});
   const std::string format = r.string("format");
   if (format != "dtsim-compute-profile/1")

@@ -93,11 +93,7 @@ ModelProfile read_model_profile(const std::string& file) {
     } catch (const InputError& e) {
       throw InputError(file, "", "cannot read the model profile: " + e.reason());
     }
-    try {
-      doc = json::parse(text);
-    } catch (const json::exception& e) {
-      throw InputError(file, "", "invalid JSON (truncated or not a model profile?): " + json_error_detail(e));
-    }
+    doc = parse_json_document(text, file);  // line and column of bad syntax, a key given twice
   }
   ObjectReader r(doc, JsonOrigin{file, ""});
   const std::string format = r.string("format");

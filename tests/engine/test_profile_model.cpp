@@ -220,7 +220,20 @@ TEST_CASE("profile model: malformed or inconsistent profiles name the file, the 
   } catch (const InputError& e) {
     CHECK(e.file() == f);
     CHECK(e.path() == "");
-    CHECK(e.reason().find("invalid JSON") == 0);
+    CHECK(e.reason().find("invalid JSON at line 1, column ") == 0);
+  }
+  // A key given twice (a hand edit): refused at its path, not the later value kept silently.
+  json twice = sample_profile();
+  twice["name"] = "@NAME@";
+  std::string text = twice.dump();
+  text.replace(text.find("\"@NAME@\""), 8, "\"a\", \"name\": \"b\"");
+  const std::string f2 = t.write("twice.json", text);
+  try {
+    read_model_profile(f2);
+    FAIL("no error");
+  } catch (const InputError& e) {
+    CHECK(e.path() == "name");
+    CHECK(e.reason().find("key given twice") == 0);
   }
   // A missing file and a missing path key are errors at the model spec.
   json spec = {{"kind", "profile"}, {"path", (t.dir / "nope.json").string()}};
