@@ -202,12 +202,15 @@ std::vector<std::string> config_warnings(const Experiment& x) {
   if (!t.target_accuracy.empty() && !x.compute.real)
     w.push_back(at(x.file, "training.target_accuracy",
                    "compute.mode \"timing-only\" measures no accuracy: time_to_accuracy_s stays null"));
-  else if (!t.target_accuracy.empty() && (t.eval_every_samples == 0 || t.eval_every_samples >= t.samples))
+  else if (!t.target_accuracy.empty() && (t.eval_every_samples == 0 || t.eval_every_samples >= t.samples)) {
+    // A suggestion of about a tenth of the budget in whole steps; none when the budget is one step.
+    const uint64_t every = std::max<uint64_t>(per_step, t.samples / 10 / per_step * per_step);
     w.push_back(at(x.file, "training.eval_every_samples",
                    (t.eval_every_samples == 0 ? std::string("0 (evaluate only at the end)")
                                               : num(t.eval_every_samples) + " is at least the budget (" + num(t.samples) + " samples)") +
                        ": the target accuracy is only checked on the final model, so time_to_accuracy_s is the run's end "
-                       "or null; evaluate more often (e.g. " + num(std::max<uint64_t>(1, t.samples / 10)) + ")"));
+                       "or null" + (every < t.samples ? "; evaluate more often (e.g. " + num(every) + ")" : std::string())));
+  }
   if (t.checkpoint_every_samples > t.samples)
     w.push_back(at(x.file, "training.checkpoint_every_samples",
                    num(t.checkpoint_every_samples) + " exceeds the budget (" + num(t.samples) + " samples): no checkpoint is written"));

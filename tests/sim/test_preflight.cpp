@@ -153,6 +153,12 @@ TEST_CASE("warnings: a target accuracy that is only checked at the end, or never
   j["training"]["target_accuracy"] = {0.5};
   j["training"]["eval_every_samples"] = 0;
   CHECK(has_warning(load(j), "training.eval_every_samples", "0 (evaluate only at the end)"));
+  // The suggestion is whole steps (4 workers x 16 = 64): a tenth of 2048 is 204, which no run evaluates at.
+  CHECK(has_warning(load(j), "training.eval_every_samples", "evaluate more often (e.g. 192)"));
+  json one = j;
+  one["training"]["samples"] = 64;  // one step: no other evaluation to suggest (it said "e.g. 6")
+  CHECK(has_warning(load(one), "training.eval_every_samples", "time_to_accuracy_s is the run's end or null"));
+  CHECK(!has_warning(load(one), "training.eval_every_samples", "evaluate more often"));
   j["training"]["eval_every_samples"] = 4096;
   CHECK(has_warning(load(j), "training.eval_every_samples", "4096 is at least the budget (2048 samples)"));
   j["training"]["eval_every_samples"] = 256;
