@@ -104,6 +104,8 @@ DatasetSpec read_dataset(ObjectReader r, const std::string& base_dir, int64_t mo
         r.fail("shape", "expected [C, H, W] with sizes in [1, 4096]");
       d.synthetic_shape = {static_cast<int>(dims[0]), static_cast<int>(dims[1]), static_cast<int>(dims[2])};
       features = dims[0] * dims[1] * dims[2];
+      if (features > 1000000)
+        r.fail("shape", "C x H x W = " + std::to_string(features) + " values per sample: at most 1000000");
     } else {
       features = r.integer("features", 64);
     }

@@ -96,6 +96,10 @@ struct StragglerSpec {
   double p = 1;
   enum class Dist { None, Lognormal, Exponential, Pareto } dist = Dist::None;
   double dist_a = 0, dist_b = 0;   // lognormal (mu, sigma), exponential (mean, -), pareto (alpha, xm)
+  // A minibatch's transient slowdown, every entry's together, is at most this (every distribution
+  // has an unbounded tail: an exponential of mean 1e300, or a pareto of alpha 0.001, would
+  // overflow simulated time).
+  static constexpr double kMaxTransientSlowdown = 1e6;
   // windows (compute and network)
   double from_s = 0, to_s = std::numeric_limits<double>::infinity();
   double bandwidth_factor = 1;     // link window: bandwidth × factor inside the window

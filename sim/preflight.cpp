@@ -85,23 +85,34 @@ void check_step_times(const Experiment& x) {
     std::snprintf(buf, sizeof buf, "%.3g s of", s);
     return std::isfinite(s) ? std::string(buf) : std::string("an infinite");
   };
+  {  // the time given for group 0 (a fixed time, a profile's) or its flop rate
+    const double s0 = c.time == ComputeSpec::Time::Fixed     ? c.fixed_seconds
+                      : c.time == ComputeSpec::Time::Profile ? c.profile_compute_s
+                                                             : fps * b / g0;
+    if (!(std::isfinite(s0 * g0) && s0 <= 1e15))
+      throw InputError(x.file,
+                       c.time == ComputeSpec::Time::Fixed     ? "compute.time.seconds"
+                       : c.time == ComputeSpec::Time::Profile ? "compute.time.file"
+                                                              : "platform.workers.speed",
+                       "a minibatch would take " + text(s0) + " simulated time (at most 1e15 s)");
+  }
   double worst = 0;  // the slowest group's minibatch, in seconds
   for (const HostGroupSpec& g : p.worker_groups) {
     const double s = c.time == ComputeSpec::Time::Fixed     ? c.fixed_seconds * g0 / g.speed
                      : c.time == ComputeSpec::Time::Profile ? c.profile_compute_s * g0 / g.speed
                                                             : fps * b / g.speed;
-    if (!(std::isfinite(s * g.speed) && s <= 1e15)) {  // the time, and the flops the host executes
-      const bool by_time = c.time == ComputeSpec::Time::Fixed && !std::isfinite(c.fixed_seconds * g0);
-      throw InputError(x.file, by_time ? "compute.time.seconds" : "platform.workers.speed",
+    if (!(std::isfinite(s * g.speed) && s <= 1e15))  // the time, and the flops the host executes: a slow group
+      throw InputError(x.file, p.worker_groups.size() > 1 ? "platform.workers.groups" : "platform.workers.speed",
                        "a minibatch would take " + text(s) + " simulated time (at most 1e15 s)");
-    }
     worst = std::max(worst, s);
   }
-  double slow = 1;
+  double slow = 1, transient = 1;  // the slowdowns that may apply at once (they multiply)
   for (const StragglerSpec& st : p.stragglers)
-    if (st.kind == StragglerSpec::Kind::Persistent || st.kind == StragglerSpec::Kind::Window ||
-        (st.kind == StragglerSpec::Kind::Transient && st.dist == StragglerSpec::Dist::None))
-      slow = std::max(slow, st.slowdown);
+    if (st.kind == StragglerSpec::Kind::Persistent || st.kind == StragglerSpec::Kind::Window)
+      slow *= std::max(1.0, st.slowdown);
+    else if (st.kind == StragglerSpec::Kind::Transient)
+      transient *= st.dist == StragglerSpec::Dist::None ? std::max(1.0, st.slowdown) : StragglerSpec::kMaxTransientSlowdown;
+  slow *= std::min(transient, StragglerSpec::kMaxTransientSlowdown);
   if (!(worst * slow <= 1e15))
     throw InputError(x.file, "platform.stragglers",
                      "a slowed minibatch would take " + text(worst * slow) + " simulated time (at most 1e15 s)");

@@ -73,7 +73,7 @@ double transient_factor(const PlatformSpec& p, uint64_t seed, int worker, int64_
       }
     }
   }
-  return f;
+  return std::min(f, StragglerSpec::kMaxTransientSlowdown);
 }
 
 std::vector<ProfilePoint> host_speed_profile(const PlatformSpec& p, int worker) {

@@ -18,7 +18,6 @@ drawn, computed from results.csv (means over repeated seeds). docs/plots.md expl
 Python 3 + matplotlib (Debian: python3-matplotlib); run with /usr/bin/python3.
 """
 import argparse
-import csv
 import math
 import os
 import re
@@ -209,13 +208,19 @@ def efficiency(res, out, args):
               table)
 
 
+def same_target(t, target):
+    """A column's target is --target also when they agree to %g's 6 digits (dtsim names the
+    column, and `dtsim sweep --plot` writes --target, with %g)."""
+    return abs(t - target) < 1e-12 or f"{t:g}" == f"{target:g}"
+
+
 def pick_target(res, args):
     tg = res.targets()
     if args.target is not None:
         for t, c in tg:
-            if abs(t - args.target) < 1e-12:
+            if same_target(t, args.target):
                 return t, c
-        return None
+        return None  # main() refused it already
     for t, c in tg:  # the lowest target some run reached
         if any(to_float(r.get(c)) is not None for r in res.ok):
             return t, c
@@ -230,8 +235,7 @@ def accuracy(res, out, args):
         path = os.path.join(res.dir, r.get("run_dir", ""), "metrics.csv")
         if not os.path.isfile(path):
             continue
-        with open(path, newline="") as f:
-            pts = [(to_float(m.get("sim_time_s")), to_float(m.get("test_accuracy"))) for m in csv.DictReader(f)]
+        pts = [(to_float(m.get("sim_time_s")), to_float(m.get("test_accuracy"))) for m in read_csv_rows(path)]
         pts = [(t, a) for t, a in pts if t is not None and a is not None]
         if pts:
             curves.append((facet_of(r, fkeys), series_of(res, r), r.get("seed", ""), r.get("run_dir", ""), pts))
@@ -330,8 +334,7 @@ def loss(res, out, args):
         path = os.path.join(res.dir, r.get("run_dir", ""), "metrics.csv")
         if not os.path.isfile(path):
             continue
-        with open(path, newline="") as f:
-            pts = [(to_float(m.get("sim_time_s")), to_float(m.get("test_loss"))) for m in csv.DictReader(f)]
+        pts = [(to_float(m.get("sim_time_s")), to_float(m.get("test_loss"))) for m in read_csv_rows(path)]
         pts = [(t, v) for t, v in pts if t is not None and v is not None]
         if pts:
             curves.append((facet_of(r, fkeys), series_of(res, r), r.get("seed", ""), r.get("run_dir", ""), pts))
@@ -479,10 +482,8 @@ def regime(res, out, args):
     cands = [k for k in res.varied if k not in res.series_keys and k not in res.repeat_keys
              and len({r.get(k, "") for r in res.ok}) > 1]
     if args.regime:
+        check_regime(res, args)  # main() did already
         xk, yk = args.regime
-        for k in (xk, yk):
-            if k not in res.varied:
-                raise SystemExit(f"error: --regime: '{k}' is not a varied key of {res.path} (varied: {', '.join(res.varied)})")
     elif len(cands) >= 2:
         xk, yk = cands[0], cands[1]
     else:
@@ -550,6 +551,25 @@ def regime(res, out, args):
     out.figure(fig, "regime_map")
     out.table("regime_map", ["facet", xk, yk, "best", "best_value_s", "runner_up", "runner_up_value_s", "margin"],
               table)
+
+
+def check_regime(res, args):
+    for k in args.regime or ():
+        if k not in res.varied:
+            raise PlotError(f"error: {res.path}: --regime: '{k}' is not a varied key "
+                            f"(varied: {', '.join(res.varied) or 'none'})")
+
+
+def check_target(res, args):
+    """A --target needs its time_to_accuracy_s column: without it every time to accuracy would
+    silently be missing (the study's plot.target_accuracy not among its training.target_accuracy)."""
+    if args.target is None:
+        return
+    tg = res.targets()
+    if not any(same_target(t, args.target) for t, _ in tg):
+        have = ", ".join(f"{t:g}" for t, _ in tg) or "none: no run set training.target_accuracy"
+        raise PlotError(f"error: {res.path}: --target {args.target:g}: no time_to_accuracy_s.{args.target:g} "
+                        f"column (targets: {have})")
 
 
 def shorten(v, n=22):
@@ -634,22 +654,50 @@ PLOTS = {"speedup": speedup, "efficiency": efficiency, "accuracy": accuracy, "tt
          "timelines": timelines, "table": table}
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # a usage error: one line and exit 2, like every other (docs/plots.md)
+        raise PlotError(f"error: {message} (see plot.py --help)")
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="plot.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Exit codes (docs/plots.md): 0 drawn; 2 bad input (a results.csv, metrics.csv or trace.json
+    missing, unreadable or malformed) or a usage error (an unknown plot, a bad option value, an
+    option that names nothing in results.csv); 1 nothing to plot (no completed run), or an
+    output that cannot be written. Every error is one `error: ...` line on stderr."""
+    try:
+        return run(argv)
+    except PlotError as e:
+        print(e, file=sys.stderr)
+        return e.code
+    except OSError as e:  # the inputs are read behind PlotError: this is an output that cannot be written
+        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 1
+
+
+def run(argv):
+    ap = ArgumentParser(prog="plot.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["all"] + list(PLOTS) + ["timeline"],
                     help="'timelines': one run per algorithm from results.csv; 'timeline': given trace.json files")
     ap.add_argument("inputs", nargs="+", help="results.csv (or trace.json files for 'timeline')")
     ap.add_argument("--out", help="output directory (default: plots/ beside results.csv); for 'timeline' the "
                                   "output file (default: timeline.png beside the first trace)")
-    ap.add_argument("--target", type=float, help="target accuracy for time-to-accuracy (default: the lowest reached)")
+    ap.add_argument("--target", type=float, help="target accuracy for time-to-accuracy (default: the lowest reached); "
+                                                 "results.csv must have its time_to_accuracy_s column")
     ap.add_argument("--baseline", help="reference algorithm for speedups (default: ssgd when present)")
     ap.add_argument("--regime", nargs=2, metavar=("X_KEY", "Y_KEY"), help="the two varied keys of the regime map")
     ap.add_argument("--labels", nargs="+", help="timeline: one label per trace")
     ap.add_argument("--from", dest="t_from", type=float, help="timeline(s): start (simulated s)")
     ap.add_argument("--to", dest="t_to", type=float, help="timeline(s): end (simulated s)")
-    ap.add_argument("--hosts", type=int, default=0, help="timeline: show at most this many hosts")
+    ap.add_argument("--hosts", type=int, default=0, help="timeline: show at most this many hosts (0: all)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
+    for name, v in (("--target", args.target), ("--from", args.t_from), ("--to", args.t_to)):
+        if v is not None and not math.isfinite(v):
+            ap.error(f"argument {name}: expected a finite number, got {v}")
+    if args.hosts < 0:
+        ap.error(f"argument --hosts: expected 0 (all) or more, got {args.hosts}")
+    if args.t_from is not None and args.t_to is not None and args.t_from >= args.t_to:
+        ap.error(f"--from {args.t_from:g} must be before --to {args.t_to:g}")
 
     if args.what == "timeline":
         out_file = args.out or os.path.join(os.path.dirname(os.path.abspath(args.inputs[0])), "timeline.png")
@@ -668,16 +716,17 @@ def main(argv=None):
     if len(args.inputs) != 1:
         ap.error("give one results.csv")
     res = Results(args.inputs[0])
-    out = Out(args.out or os.path.join(res.dir, "plots"), args.quiet, collect_skips=args.what == "all")
-    if not res.ok:
-        out.note(f"{res.path}: no completed runs; nothing to plot")
-        return 1
+    if not res.ok:  # first: without a completed run results.csv has no time_to_accuracy_s column either
+        raise PlotError(f"error: {res.path}: no completed runs; nothing to plot", code=1)
+    # the options are checked before anything is drawn: a misspelt one would silently drop plots
+    check_regime(res, args)
+    check_target(res, args)
     if args.baseline is not None:  # a misspelt reference would silently drop every speedup
         names = sorted({series_of(res, r) for r in res.ok} | {series_of(res, r).split(" (")[0] for r in res.ok})
         if resolve_baseline(args.baseline, names) not in names:
-            print(f"error: {res.path}: --baseline '{args.baseline}': no completed run of that algorithm or series "
-                  f"(have: {', '.join(names)})", file=sys.stderr)
-            return 2
+            raise PlotError(f"error: {res.path}: --baseline '{args.baseline}': no completed run of that algorithm or "
+                            f"series (have: {', '.join(names)})")
+    out = Out(args.out or os.path.join(res.dir, "plots"), args.quiet, collect_skips=args.what == "all")
     todo = list(PLOTS) if args.what == "all" else [args.what]
     for name in todo:
         PLOTS[name](res, out, args)
@@ -692,7 +741,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except OSError as e:  # a missing or unreadable input: one line, like the other input errors
-        sys.exit(f"error: {e.filename or ''}: {e.strerror or e}")
+    sys.exit(main())

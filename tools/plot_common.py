@@ -12,6 +12,27 @@ OK_STATUSES = ("completed", "time_limit")
 FORMATS = ("png", "svg")
 
 
+class PlotError(Exception):
+    """One `error: ...` line on stderr and the exit code (docs/plots.md, "Exit codes"): 2 for bad
+    input (a missing, unreadable or malformed file) and usage (an option value that matches
+    nothing in the data), 1 for anything else (e.g. an output that cannot be written)."""
+
+    def __init__(self, message, code=2):
+        super().__init__(message)
+        self.code = code
+
+
+def input_error(path, e):
+    """A PlotError for an input file that cannot be read (OSError) or decoded."""
+    if isinstance(e, OSError):
+        why = e.strerror or str(e)
+    elif isinstance(e, UnicodeDecodeError):
+        why = f"not a text file ({e.reason} at byte {e.start})"
+    else:
+        why = str(e)
+    return PlotError(f"error: {path}: {why}")
+
+
 # --------------------------------------------------------------------------- reading results.csv
 class Results:
     """results.csv: columns left of "status" are the study's varied keys (dtsim sweep's layout)."""
@@ -19,12 +40,23 @@ class Results:
     def __init__(self, path):
         self.path = path
         self.dir = os.path.dirname(os.path.abspath(path))
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            self.columns = list(reader.fieldnames or [])
-            self.rows = list(reader)
+        try:
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                self.columns = list(reader.fieldnames or [])
+                self.rows = []
+                for r in reader:  # dtsim sweep writes every row with the header's fields
+                    if None in r or None in r.values():
+                        n = len(self.columns) + len(r.get(None, [])) - sum(v is None for v in r.values())
+                        raise PlotError(f"error: {path}: line {reader.line_num}: {n} field{'s' if n != 1 else ''}, "
+                                        f"the header has {len(self.columns)}")
+                    self.rows.append(r)
+        except (OSError, UnicodeDecodeError) as e:
+            raise input_error(path, e)
+        except csv.Error as e:
+            raise PlotError(f"error: {path}: not a valid CSV ({e})")
         if "status" not in self.columns:
-            raise SystemExit(f"error: {path}: not a dtsim results.csv (no 'status' column)")
+            raise PlotError(f"error: {path}: not a dtsim results.csv (no 'status' column)")
         self.varied = self.columns[: self.columns.index("status")]
         SHORT.clear()
         SHORT.update(short_labels(self.varied))
@@ -81,6 +113,18 @@ class Results:
             if self.ok and all(same_value(r.get(k, ""), r.get(column, "")) for r in self.ok):
                 out.append(k)
         return out
+
+
+def read_csv_rows(path):
+    """The rows of an input CSV (a run's metrics.csv) as dicts; PlotError (exit 2) when it cannot
+    be read or is not a CSV."""
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError) as e:
+        raise input_error(path, e)
+    except csv.Error as e:
+        raise PlotError(f"error: {path}: not a valid CSV ({e})")
 
 
 def same_value(a, b):
@@ -266,8 +310,8 @@ def plt():
         try:
             import matplotlib
         except ImportError:
-            raise SystemExit("error: matplotlib is missing: apt-get install python3-matplotlib "
-                             "(and run this script with /usr/bin/python3)")
+            raise PlotError("error: matplotlib is missing: apt-get install python3-matplotlib "
+                            "(and run this script with /usr/bin/python3)", code=1)
         matplotlib.use("Agg")
         matplotlib.rcParams.update({"font.size": 10, "axes.titlesize": 10, "legend.fontsize": 9,
                                     "svg.hashsalt": "dtsim", "svg.fonttype": "none", "axes.grid": True,

@@ -11,22 +11,35 @@ TRACK_COLOR = {"compute": "#2ca02c", "update": "#8c564b", "send": "#1f77b4", "re
 
 
 def load_trace(path):
-    with open(path) as f:
-        try:
+    """(process names, track names, "X" spans) of a Chrome trace; PlotError (exit 2) when the file
+    cannot be read or is not a trace."""
+    try:
+        with open(path) as f:
             doc = json.load(f)
-        except ValueError as e:
-            raise SystemExit(f"error: {path}: not JSON ({e})")
+    except (OSError, UnicodeDecodeError) as e:
+        raise input_error(path, e)
+    except ValueError as e:
+        raise PlotError(f"error: {path}: not JSON ({e})")
     events = doc.get("traceEvents") if isinstance(doc, dict) else doc
     if not isinstance(events, list):
-        raise SystemExit(f"error: {path}: not a Chrome trace (no traceEvents list): give a run's trace.json")
+        raise PlotError(f"error: {path}: not a Chrome trace (no traceEvents list): give a run's trace.json")
     procs, tracks, spans = {}, {}, []
-    for e in events:
-        if e.get("ph") == "M" and e.get("name") == "process_name":
-            procs[e["pid"]] = e["args"]["name"]
-        elif e.get("ph") == "M" and e.get("name") == "thread_name":
-            tracks[(e["pid"], e["tid"])] = e["args"]["name"]
-        elif e.get("ph") == "X":
-            spans.append(e)
+    for i, e in enumerate(events):
+        try:
+            if not isinstance(e, dict):
+                raise TypeError("not an object")
+            if e.get("ph") == "M" and e.get("name") == "process_name":
+                procs[e["pid"]] = e["args"]["name"]
+            elif e.get("ph") == "M" and e.get("name") == "thread_name":
+                tracks[(e["pid"], e["tid"])] = e["args"]["name"]
+            elif e.get("ph") == "X":
+                hash(e["pid"])  # a span needs its host
+                if not all(isinstance(e[k], (int, float)) and not isinstance(e[k], bool) for k in ("ts", "dur")):
+                    raise TypeError("'ts' and 'dur' must be numbers")
+                spans.append(e)
+        except (KeyError, TypeError) as err:
+            what = f"no {err}" if isinstance(err, KeyError) else str(err)
+            raise PlotError(f"error: {path}: traceEvents[{i}]: malformed event ({what})")
     for e in spans:
         e["kind"] = kind_of(e, tracks)
     return procs, tracks, spans

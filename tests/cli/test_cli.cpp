@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "helpers.hpp"
 
@@ -213,6 +214,9 @@ TEST_CASE("bad usage: empty values, --version with arguments, and a key twice in
     CHECK(q.err.rfind("error: " + what + "\n", 0) == 0);
     CHECK(q.out.empty());
   }
+  const Result shape = dtsim("validate " + config + R"( --set 'dataset={"kind": "synthetic", "shape": [3, 1024, 1024]}')");
+  CHECK(shape.code == 2);  // it named dataset.features, a key not given
+  CHECK(shape.err.find(": dataset.shape: C x H x W = 3145728 values per sample: at most 1000000") != std::string::npos);
   const Result d = dtsim("validate " + config + R"( --set 'model={"kind": "mlp", "kind": "cnn"}')");
   CHECK(d.code == 2);
   CHECK(d.err.find("error: --set: model.kind: key given twice in one object") == 0);
@@ -330,16 +334,28 @@ TEST_CASE("bad input: settings whose minibatch overflows simulated time are exit
   s.write("platform.json", kPlatform);
   const std::string cfg = s.write("ok.json", config());
   const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
-      {R"(--set 'compute.time={"kind":"fixed","seconds":1e299}')", "compute.time.seconds", "an infinite simulated time"},
+      {R"(--set 'compute.time={"kind":"fixed","seconds":1e299}')", "compute.time.seconds", "1e+299 s of simulated time"},
       {"--set platform.workers.speed=1e-310", "platform.workers.speed", "an infinite simulated time"},
       {R"(--set 'compute.time={"kind":"fixed","seconds":0.01}' --set 'platform.stragglers=[{"workers":[0],"slowdown":1e308}]')",
-       "platform.stragglers", "1e+306 s of simulated time"}};
+       "platform.stragglers", "1e+306 s of simulated time"},
+      // a finite fixed time beyond the bound: the key that holds it (it named platform.workers.speed)
+      {R"(--set 'compute.time={"kind":"fixed","seconds":1e16}')", "compute.time.seconds", "1e+16 s of simulated time"}};
   for (const auto& [set, path, reason] : cases) {
     CAPTURE(set);
     expect_input_error(dtsim("validate " + cfg + " " + set), "ok.json", path, reason);
     expect_input_error(dtsim("run " + cfg + " --quiet --out " + (s.dir / "o").string() + " " + set), "ok.json", path,
                        reason);
   }
+  // A distribution's tail is unbounded: an exponential of mean 1e300 drew factors that overflowed
+  // simulated time ("deadlock at simulated time inf", exit 1). A minibatch's transient slowdown is
+  // at most 1e6: 16 steps of 10 ms x 1e6.
+  const Result r = dtsim("run " + cfg + " --quiet --out " + (s.dir / "t").string() +
+                         R"( --set 'compute.time={"kind":"fixed","seconds":0.01}' --set 'platform.stragglers=[{"distribution":{"kind":"exponential","mean":1e300}}]')");
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  const double t = nlohmann::json::parse(slurp(s.dir / "t" / "summary.json"))["simulated_time_s"].get<double>();
+  CHECK(t >= 16 * 1e4);
+  CHECK(t < 16 * 1e4 * 1.01);
 }
 
 // A whole platform by --set (a file relative to the experiment, then the current directory, then a

@@ -1,6 +1,7 @@
 // `dtsim profile`: writes a compute profile with per-layer times, refuses bad usage with exit 2; a
 // run refuses a profile whose per-layer list is not its model's.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -114,6 +115,21 @@ TEST_CASE("dtsim profile: bad usage and bad models exit with code 2 and say why"
   err("resnet21 --input 3,32,32 --batch 4", "did you mean 'resnet20'");
   err("resnet50 --input 3,224,224 --batch 4", "timing-only");
   err("'{\"kind\":\"mlp\",\"hiden\":[4]}' --input 1,4,4 --batch 4", "unknown key 'hiden'");
+  // Input sizes as a config's dataset.shape: 1,65536,65536 overflowed ("0 x 256 weights", exit 1).
+  err("mlp --input 1,65536,65536 --batch 1", "--input expects an integer in [1, 4096]");
+  err("mlp --input 3,1024,1024 --batch 1", "--input 3,1024,1024 is 3145728 values per sample: at most 1000000");
+  // --out is checked before measuring: a directory, or a path under a regular file, failed at the
+  // end with "internal" (exit 1); a special file (/dev/null as root) was replaced by a regular file.
+  char t[] = "/tmp/dtsim-profile-XXXXXX";
+  const fs::path dir = ::mkdtemp(t);
+  err("mlp --input 1,4,4 --batch 2 --out " + dir.string(), "is not a regular file");
+  const std::string file = (dir / "f").string();
+  std::ofstream(file) << "x";
+  err("mlp --input 1,4,4 --batch 2 --out " + file + "/p.json", "is not a directory");
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
+  err("mlp --input 1,4,4 --batch 2 --out " + (dir / "fifo").string(), "is not a regular file");
+  CHECK(fs::is_fifo(dir / "fifo"));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("dtsim profile writes per-layer times: the model's layers in order, adding up to the pass medians") {

@@ -286,6 +286,14 @@ TEST_CASE("sweep: malformed studies give exit 2 with the study's path and a hint
       {R"({"base": "exp.json", "vary": {"seed": [1]}, "plot": {"regime": ["seed", "x"]}})", "plot.regime"},
       {R"({"base": {"platform": "nowhere.json"}, "vary": {"seed": [1]}})", "base.platform: platform file"},
       {R"({"base": "exp.json", "vary": {"seed": [1]},})", "invalid JSON at line 1"},
+      // Found by a robustness matrix, each accepted before:
+      {R"({"base": "exp.json", "vary": {"algorithm.lr=0.3": [1]}})", "the values go in the list, not after '='"},
+      {R"({"base": "exp.json", "vary": {"seed": [1]}, "out": ""})", "out: must not be empty"},  // wrote into the current directory
+      // plot settings the plots would refuse only after every run: checked against the runs
+      {R"({"base": "exp.json", "vary": {"seed": [1]}, "plot": {"baseline": "nosuch"}})",
+       "plot.baseline: 'nosuch' is not the algorithm of any run (the runs': ssgd)"},
+      {R"({"base": "exp.json", "vary": {"seed": [1]}, "plot": {"target_accuracy": 0.5}})",
+       "plot.target_accuracy: 0.5 is not among the training.target_accuracy of run 1 of 1 (seed=1)"},
   };
   for (const auto& k : cases) {
     const std::string text = k.study;
@@ -308,6 +316,49 @@ TEST_CASE("sweep: malformed studies give exit 2 with the study's path and a hint
   const Result help = dtsim("sweep --help");
   CHECK(help.code == 0);
   CHECK(help.out.find("--jobs N") != std::string::npos);
+}
+
+TEST_CASE("sweep: an inline base's varied paths are relative to the study, and a malformed --set is a usage error") {
+  Scratch s;
+  json exp = json::parse(kExperiment);
+  std::ofstream(s.dir / "plat.json") << exp["platform"].dump();
+  exp.erase("platform");
+  exp["platform"] = "plat.json";
+  // The varied platform file sits next to the study: it was looked for in <out>/, where the base is
+  // copied (valid or not depending on --out).
+  const std::string study = s.write("study.json", json{{"base", exp}, {"vary", {{"platform", {"plat.json"}}}}}.dump());
+  for (const std::string& out : {(s.dir / "o1").string(), (s.dir / "deep" / "o2").string()}) {
+    const Result r = dtsim("sweep " + study + " --quiet --out " + out);
+    CAPTURE(r.err);
+    CHECK(r.code == 0);
+  }
+  const Result set = dtsim("sweep " + study + " --dry-run --set foo --out " + (s.dir / "o3").string());
+  CHECK(set.code == 2);
+  CHECK(set.err.rfind("error: --set: foo: expected KEY=VALUE", 0) == 0);  // not "run 1 of 1 (...): --set: ..."
+  // --out, or the study's "out", that is a file: refused before any run (it failed at the first, exit 1).
+  const Result file = dtsim("sweep " + study + " --out " + study);
+  CHECK(file.code == 2);
+  CHECK(file.err.rfind("error: --out: '" + study + "' is not a directory", 0) == 0);
+  const std::string to_file = s.write("to-file.json", json{{"base", exp}, {"vary", {{"seed", {1}}}}, {"out", study}}.dump());
+  const Result out_file = dtsim("sweep " + to_file + " --dry-run");
+  CHECK(out_file.code == 2);
+  CHECK(out_file.err.rfind("error: " + to_file + ": out: '" + study + "' is not a directory", 0) == 0);
+}
+
+// A key inside a varied object, written before it: the object replaced it, so every run used the
+// object's lr while results.csv labelled them with the key's values.
+TEST_CASE("sweep: a varied key inside another varied key applies on top of it, whatever the order written") {
+  Scratch s;
+  s.write("exp.json", kExperiment);
+  const std::string study = s.write(
+      "study.json", R"({"base": "exp.json", "vary": {"algorithm.lr": [0.01, 0.02], "algorithm": [{"name": "ssgd", "lr": 0.5}]}})");
+  const Result r = dtsim("sweep " + study + " --quiet --out " + (s.dir / "out").string());
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  std::set<double> lrs;
+  for (const auto& d : fs::directory_iterator(s.dir / "out" / "runs"))
+    lrs.insert(json::parse(slurp(d.path() / "config.resolved.json"))["algorithm"]["lr"].get<double>());
+  CHECK(lrs == std::set<double>{0.01, 0.02});
 }
 
 TEST_CASE("sweep: --set reaches inside a varied object, and a --set of a varied key is refused") {

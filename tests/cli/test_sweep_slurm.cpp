@@ -125,6 +125,41 @@ TEST_CASE("sweep --slurm: a job array script, every task run here with SLURM_ARR
   const Result bad = dtsim("sweep " + study + " --cell 6 --out " + arr.string());
   CHECK(bad.code == 2);
   CHECK(bad.err.find("--cell 6 is not a run of") != std::string::npos);
+  // Each option is one #SBATCH line: a line break put a shell command into the script, exit 0.
+  const Result nl = dtsim("sweep " + study + " --slurm --partition 'gpu\necho INJECTED' --out " + arr.string());
+  CHECK(nl.code == 2);
+  CHECK(nl.err.find("--partition needs partition names") != std::string::npos);
+  CHECK(slurp(file).find("INJECTED") == std::string::npos);
+  const Result t = dtsim("sweep " + study + " --slurm --time banana --out " + arr.string());
+  CHECK(t.code == 2);
+  CHECK(t.err.find("--time needs a Slurm time limit") != std::string::npos);
+  for (const char* ok : {"30", "1:30:00", "2-12", "2-12:30:00", "UNLIMITED"})
+    CHECK(dtsim("sweep " + study + " --slurm --time " + ok + " --partition a,b_c.d-e --out " + arr.string()).code == 0);
+}
+
+// Under an MPI launcher with several ranks every rank ran the cell in the same directory at once
+// (3 of 26 tries recorded a complete run as failed). Only rank 0 does it now.
+TEST_CASE("sweep --cell, --slurm and --collect under an MPI launcher run on rank 0 only") {
+  Scratch s;
+  const std::string study = write_study(s);
+  const fs::path out = s.dir / "out";
+  auto as_rank = [&](int rank, const std::string& args) {
+    ::setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
+    ::setenv("OMPI_COMM_WORLD_RANK", std::to_string(rank).c_str(), 1);
+    const Result r = dtsim(args);
+    ::unsetenv("OMPI_COMM_WORLD_SIZE");
+    ::unsetenv("OMPI_COMM_WORLD_RANK");
+    return r;
+  };
+  const Result one = as_rank(1, "sweep " + study + " --cell 0 --out " + out.string());
+  CHECK(one.code == 0);
+  CHECK(one.err.empty());
+  CHECK(!fs::exists(out / "runs"));
+  const Result zero = as_rank(0, "sweep " + study + " --cell 0 --out " + out.string());
+  CAPTURE(zero.err);
+  CHECK(zero.code == 0);
+  CHECK(zero.err.find("warning: --cell runs in one process: rank 0 does it, ranks 1 to 1 of the MPI launcher do nothing") != std::string::npos);
+  CHECK(fs::exists(out / "runs"));
 }
 
 TEST_CASE("sweep --slurm through a real single-node Slurm: sbatch the array, --collect the results") {

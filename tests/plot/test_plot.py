@@ -296,16 +296,18 @@ class PlotTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(out, "regime_map.svg")))
         p = subprocess.run([PYTHON, PLOT, "regime", self.csv, "--out", out, "--regime", "platform.workers.cnt", "seed"],
                            capture_output=True, text=True)
-        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(p.returncode, 2, p.stderr)  # a usage error (it was exit 1)
         self.assertIn("not a varied key", p.stderr)
+        self.assertOneErrorLine(p)
 
     def test_not_a_results_csv(self):
         bad = os.path.join(self.root, "bad.csv")
         with open(bad, "w") as f:
             f.write("a,b\n1,2\n")
         p = subprocess.run([PYTHON, PLOT, "all", bad], capture_output=True, text=True)
-        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(p.returncode, 2, p.stderr)  # bad input (it was exit 1)
         self.assertIn("not a dtsim results.csv", p.stderr)
+        self.assertOneErrorLine(p)
 
     def test_missing_or_wrong_input_files_are_one_line_errors(self):
         """A missing results.csv or trace.json, or a JSON file that is not a trace: one `error:` line
@@ -317,11 +319,92 @@ class PlotTest(unittest.TestCase):
                            (["timeline", os.path.join(self.root, "nowhere.json")], "nowhere.json"),
                            (["timeline", not_trace, "--out", os.path.join(self.root, "x.png")], "not a Chrome trace")):
             p = subprocess.run([PYTHON, PLOT] + args, capture_output=True, text=True)
-            self.assertNotEqual(p.returncode, 0)
-            self.assertTrue(p.stderr.startswith("error: "), p.stderr)
+            self.assertEqual(p.returncode, 2, p.stderr)  # bad input (they were exit 1)
+            self.assertOneErrorLine(p)
             self.assertIn(says, p.stderr)
-            self.assertNotIn("Traceback", p.stderr)
-            self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+
+    def assertOneErrorLine(self, p):
+        self.assertTrue(p.stderr.startswith("error: "), p.stderr)
+        self.assertNotIn("Traceback", p.stderr)
+        self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+
+    def test_bad_input_and_usage_errors_exit_2_before_anything_is_drawn(self):
+        """docs/plots.md, "Exit codes": bad input and usage errors are one `error:` line and exit 2,
+        and nothing is drawn. Before: a --regime key that is not varied and a missing results.csv
+        exited 1 (the regime error after `all` had drawn the other plots), and a --target without a
+        time_to_accuracy_s column exited 0, silently without any time to accuracy."""
+        out = os.path.join(self.root, "plots-refused")
+        missing = os.path.join(self.root, "nonexist.csv")
+        ragged = os.path.join(self.root, "ragged.csv")
+        with open(self.csv) as f, open(ragged, "w") as g:
+            lines = f.read().splitlines()
+            g.write("\n".join(lines[:3] + [lines[3] + ",extra"] + lines[4:]) + "\n")
+        binary = os.path.join(self.root, "binary.csv")
+        with open(binary, "wb") as f:
+            f.write(b"status,\xff\xfe\x00\x80\n")
+        cases = [
+            (["regime", self.csv, "--regime", "foo", "platform.workers.count"], ["'foo' is not a varied key",
+                                                                                 "platform.workers.link.bandwidth"]),
+            (["all", self.csv, "--regime", "platform.workers.count", "foo"], ["'foo' is not a varied key"]),
+            (["all", missing], [f"error: {missing}: ", "No such file or directory"]),
+            (["table", self.root], [f"error: {self.root}: "]),  # a directory
+            (["all", self.csv, "--target", "0.85"], ["--target 0.85", "no time_to_accuracy_s.0.85 column",
+                                                     "(targets: 0.8, 0.9)"]),
+            (["tta", self.csv, "--target", "0.7"], ["no time_to_accuracy_s.0.7 column"]),
+            (["all", ragged], [f"error: {ragged}: line 4: "]),
+            (["all", binary], [f"error: {binary}: "]),
+            (["bogus", self.csv], ["invalid choice: 'bogus'"]),
+            (["all", self.csv, "--target", "high"], ["--target"]),
+            (["all", self.csv, "--target", "nan"], ["--target"]),
+            (["timelines", self.csv, "--hosts", "-1"], ["--hosts"]),
+            (["timelines", self.csv, "--from", "2", "--to", "1"], ["--from"]),
+            (["all", self.csv, self.csv], ["give one results.csv"]),
+        ]
+        for args, says in cases:
+            with self.subTest(args=args):
+                p = subprocess.run([PYTHON, PLOT] + args + ["--out", out], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertOneErrorLine(p)
+                for text in says:
+                    self.assertIn(text, p.stderr)
+                self.assertFalse(os.path.exists(out), "drawn before the error")
+        # a --target is the column's also when written with another spelling of the same number
+        # (`dtsim sweep --plot` passes the study's plot.target_accuracy with %g, as dtsim names the column)
+        p = subprocess.run([PYTHON, PLOT, "tta", self.csv, "--target", "0.80", "--out", out, "--quiet"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual({r["target"] for r in read_table(os.path.join(out, "tta_bars.csv"))}, {"0.8"})
+        # a target that no run reached is not an error: its column is there (every run "not reached")
+        p = subprocess.run([PYTHON, PLOT, "tta", self.csv, "--target", "0.9", "--out", out, "--quiet"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual({r["reached"] for r in read_table(os.path.join(out, "tta_bars.csv"))}, {"0"})
+
+    def test_nothing_to_plot_exits_1_with_one_error_line(self):
+        """No completed run is not bad input (e.g. every run of the sweep failed): exit 1, and the
+        reason is said also with --quiet (it was silent then)."""
+        path = os.path.join(self.root, "none-completed.csv")
+        with open(path, "w") as f:
+            f.write("algorithm.name,status,run_dir\nssgd,failed,r\n")
+        # also with a --target (as `dtsim sweep --plot` passes it): without a completed run there is
+        # no time_to_accuracy_s column, and "no such column" would be the wrong reason
+        p = subprocess.run([PYTHON, PLOT, "all", path, "--quiet", "--target", "0.8", "--out", os.path.join(self.root, "p-none")],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertOneErrorLine(p)
+        self.assertIn("no completed runs", p.stderr)
+
+    def test_malformed_trace_events_are_one_line_errors(self):
+        for i, events in enumerate(('[{"ph":"X","pid":0,"tid":0,"ts":"soon","dur":1}]',
+                                    '[{"ph":"M","name":"process_name","pid":0}]', '[3]')):
+            trace = os.path.join(self.root, f"bad-trace-{i}.json")
+            with open(trace, "w") as f:
+                f.write('{"traceEvents":' + events + '}')
+            p = subprocess.run([PYTHON, PLOT, "timeline", trace, "--out", os.path.join(self.root, "bt", "t.png")],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertOneErrorLine(p)
+            self.assertIn(f"error: {trace}: traceEvents[0]: malformed event", p.stderr)
 
     def test_timeline_renders_a_trace(self):
         trace = os.path.join(self.root, "trace.json")

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -435,6 +436,9 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const RuntimeError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {  // not a defect of dtsim's: say what happened, not "internal"
+    std::fprintf(stderr, "error: out of memory: an allocation was refused (the machine's memory, or a ulimit -v)\n");
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: internal: %s\n", e.what());

@@ -74,12 +74,28 @@ int run_profile(const Options& o) {
     while (start <= input_arg.size()) {
       const size_t comma = input_arg.find(',', start);
       const std::string part = input_arg.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      dims.push_back(to_int("--input", part, 1, 1 << 16));
+      dims.push_back(to_int("--input", part, 1, 4096));  // as a config's dataset.shape (docs/config.md)
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
     if (dims.size() != 3) throw UsageError("--input expects C,H,W (three integers), got '" + input_arg + "'");
+    if (const long n = long{dims[0]} * dims[1] * dims[2]; n > 1000000)
+      throw UsageError("--input " + input_arg + " is " + std::to_string(n) + " values per sample: at most 1000000 (as a config's dataset.shape)");
   }
+  // --out is checked before minutes of measuring: a special file (/dev/null as root) or a directory
+  // would be replaced or fail only at the end.
+  auto check_out = [](const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))
+      throw InputError("--out", "", "'" + path + "' is not a regular file (the profile is written to a new file there)");
+    const fs::path parent = fs::path(path).parent_path();
+    if (parent.empty()) return;
+    if (fs::exists(parent, ec) && !fs::is_directory(parent, ec)) throw InputError("--out", "", "'" + parent.string() + "' is not a directory");
+    fs::create_directories(parent, ec);
+    if (ec) throw InputError("--out", "", "cannot create the directory '" + parent.string() + "': " + ec.message());
+  };
+  if (!out.empty()) check_out(out);
 
   json spec;
   if (!model_arg.empty() && model_arg[0] == '{') {
@@ -110,9 +126,10 @@ int run_profile(const Options& o) {
   const engine::ComputeProfile p = engine::measure_compute_profile(
       spec, JsonOrigin{"MODEL", ""}, engine::SampleShape{dims[0], dims[1], dims[2]}, classes, batch, opts, steps, warmup,
       clock == "thread-cpu");
-  if (out.empty()) out = "traces/profiles/" + engine::default_profile_name(p);
-  const std::filesystem::path parent = std::filesystem::path(out).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
+  if (o.out.empty()) {
+    out = "traces/profiles/" + engine::default_profile_name(p);
+    check_out(out);
+  }
   io::atomic_write(out, to_json(p).dump(2) + "\n");
 
   std::printf("model %s, input %dx%dx%d, batch %d, %s (%s), %d thread(s), %s clock\n", p.model_kind.c_str(), dims[0],

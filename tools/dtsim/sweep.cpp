@@ -119,6 +119,9 @@ int run_sweep(Options o, const Text& t) {
   if (slurm_opts && !o.slurm) throw UsageError("--partition, --time, --cpus-per-task and --max-parallel go with --slurm");
   if (int(o.slurm) + int(o.cell.has_value()) + int(o.collect) + int(o.dry) > 1)
     throw UsageError("give at most one of --slurm, --cell, --collect and --dry-run");
+  // Under mpirun every rank would write the script, run the cell or collect into the same files.
+  if (o.slurm || o.cell || o.collect)
+    if (auto rc = single_process_under_launcher(o.slurm ? "--slurm" : o.cell ? "--cell" : "--collect")) return *rc;
   if (o.slurm) return slurm_script(o);
   if (o.cell) return slurm_cell(o);
   if (o.collect) return slurm_collect(o);

@@ -153,6 +153,9 @@ struct Options {
 // Under mpirun with more than one rank: runs the study across the ranks and returns the exit code;
 // nullopt when this process is not an MPI job of several ranks (then the sweep is local).
 std::optional<int> mpi_sweep(const Options& o);
+// --slurm, --cell and --collect started by an MPI launcher with several ranks: 0 (do nothing) on
+// every rank but rank 0, which warns once and goes on (nullopt); nullopt without a launcher.
+std::optional<int> single_process_under_launcher(const char* what);
 int slurm_script(const Options& o);
 int slurm_cell(const Options& o);
 int slurm_collect(const Options& o);

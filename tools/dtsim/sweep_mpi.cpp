@@ -50,6 +50,16 @@ std::pair<int, int> launcher_size_rank() {
 }
 
 }  // namespace
+
+std::optional<int> single_process_under_launcher(const char* what) {
+  const auto [size, rank] = launcher_size_rank();
+  if (size <= 1) return std::nullopt;
+  if (rank != 0) return 0;
+  std::fprintf(stderr, "warning: %s runs in one process: rank 0 does it, ranks 1 to %d of the MPI launcher do nothing\n",
+               what, size - 1);
+  return std::nullopt;
+}
+
 }  // namespace dtsim::sweep
 
 #ifndef DTSIM_HAVE_MPI

@@ -11,11 +11,13 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include "common/error.hpp"
 #include "common/io.hpp"
+#include "common/json_reader.hpp"
 #include "common/units.hpp"
 #include "tools/dtsim/cli.hpp"
 #include "tools/dtsim/signals.hpp"
@@ -25,6 +27,14 @@ namespace fs = std::filesystem;
 
 namespace dtsim::sweep {
 namespace {
+
+// A Slurm time limit as sbatch --time reads it: minutes, minutes:seconds, hours:minutes:seconds,
+// days-hours, days-hours:minutes, days-hours:minutes:seconds, or unlimited/infinite.
+bool slurm_time_ok(const std::string& t) {
+  if (t == "UNLIMITED" || t == "unlimited" || t == "INFINITE" || t == "infinite") return true;
+  static const std::regex form(R"(^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2})$)");
+  return std::regex_match(t, form);
+}
 
 // A word for a POSIX shell: single-quoted unless it is plainly safe.
 std::string sh_quote(const std::string& s) {
@@ -80,6 +90,14 @@ int slurm_script(const Options& o) {
   long parallel = 0;
   if (!o.max_parallel.empty()) parallel = cli::to_int("--max-parallel", o.max_parallel, 1, 1000000, "needs a whole number in");
   if (!o.cpus_per_task.empty()) cli::to_int("--cpus-per-task", o.cpus_per_task, 1, 100000, "needs a whole number in");
+  // Each becomes one #SBATCH line: a line break would end sbatch's reading of the options (and put
+  // a shell command in the script), and a time Slurm cannot read fails only at submission.
+  if (o.partition.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.,-") != std::string::npos)
+    throw cli::UsageError("--partition needs partition names (letters, digits, '_', '.', '-'; ',' between several), got '" +
+                          printable_excerpt(o.partition) + "'");
+  if (!o.time.empty() && !slurm_time_ok(o.time))
+    throw cli::UsageError("--time needs a Slurm time limit (MINUTES, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED), got '" +
+                          printable_excerpt(o.time) + "'");
   write_base(st);  // an inline base: the tasks read it from the output directory
   const fs::path dir = fs::path(absolute(st.out)) / "slurm";
   fs::create_directories(dir / "logs");

@@ -132,6 +132,50 @@ std::map<std::string, std::string> short_labels(const std::vector<std::string>& 
 void check_dotted(const std::string& key, const JsonOrigin& at) {
   if (key.empty() || key.front() == '.' || key.back() == '.' || key.find("..") != std::string::npos)
     at.fail("'" + key + "' is not a dotted config key (e.g. platform.workers.count)");
+  if (key.find('=') != std::string::npos)
+    at.fail("'" + key + "' is not a dotted config key: the values go in the list, not after '='");
+}
+
+// Relative paths in an experiment document made absolute against `dir`: every key that names a
+// file (sim/config.cpp): the platform, an inline platform's straggler traces, the dataset, an
+// ONNX model, an algorithm plugin, a compute profile.
+void absolutize_paths(json& doc, const std::string& dir) {
+  auto absolutize = [&](json& v) {
+    if (v.is_string()) v = fs::absolute(io::resolve_relative(dir, v.get<std::string>())).lexically_normal().string();
+  };
+  auto at = [&](std::initializer_list<const char*> path) -> json* {
+    json* v = &doc;
+    for (const char* k : path) {
+      if (!v->is_object() || !v->contains(k)) return nullptr;
+      v = &(*v)[k];
+    }
+    return v;
+  };
+  if (json* v = at({"platform"})) absolutize(*v);
+  if (json* v = at({"platform", "stragglers"}); v && v->is_array())
+    for (auto& e : *v)
+      if (e.is_object() && e.contains("trace")) absolutize(e["trace"]);
+  for (auto path : {std::initializer_list<const char*>{"dataset", "path"}, {"model", "path"}, {"algorithm", "plugin"},
+                    {"compute", "time", "file"}})
+    if (json* v = at(path)) absolutize(*v);
+}
+
+// A varied value of an inline base's study, its relative paths made absolute against `dir` as the
+// base's own are (the children run the base from the output directory).
+json absolutize_value(const std::string& key, const json& value, const std::string& dir) {
+  json doc = json::object();
+  json* cur = &doc;
+  std::vector<std::string> parts;
+  for (size_t a = 0;;) {
+    const size_t dot = key.find('.', a);
+    parts.push_back(key.substr(a, dot == std::string::npos ? std::string::npos : dot - a));
+    if (dot == std::string::npos) break;
+    a = dot + 1;
+  }
+  for (size_t i = 0; i + 1 < parts.size(); ++i) cur = &(*cur)[parts[i]];
+  (*cur)[parts.back()] = value;
+  absolutize_paths(doc, dir);
+  return *cur->find(parts.back());
 }
 
 }  // namespace
@@ -177,28 +221,9 @@ Study read_study(const std::string& file, const std::string& out_override, const
     st.base_file = fs::absolute(p).lexically_normal().string();
   } else if (bv->is_object()) {
     st.base_doc = *bv;
-    // Relative paths in an inline base are relative to the study file: make them absolute, since
-    // the children run a copy of it from the output directory.
-    auto absolutize = [&](json& v) {
-      if (v.is_string()) v = fs::absolute(io::resolve_relative(st.dir, v.get<std::string>())).lexically_normal().string();
-    };
-    // Every key that names a file (sim/config.cpp): the platform, an inline platform's straggler
-    // traces, the dataset, an ONNX model, an algorithm plugin, a compute profile.
-    auto at = [&](std::initializer_list<const char*> path) -> json* {
-      json* v = &st.base_doc;
-      for (const char* k : path) {
-        if (!v->is_object() || !v->contains(k)) return nullptr;
-        v = &(*v)[k];
-      }
-      return v;
-    };
-    if (json* v = at({"platform"})) absolutize(*v);
-    if (json* v = at({"platform", "stragglers"}); v && v->is_array())
-      for (auto& e : *v)
-        if (e.is_object() && e.contains("trace")) absolutize(e["trace"]);
-    for (auto path : {std::initializer_list<const char*>{"dataset", "path"}, {"model", "path"}, {"algorithm", "plugin"},
-                      {"compute", "time", "file"}})
-      if (json* v = at(path)) absolutize(*v);
+    // Relative paths in an inline base are relative to the study file: made absolute, since the
+    // children run a copy of it from the output directory (varied values too, below).
+    absolutize_paths(st.base_doc, st.dir);
     if (!st.base_doc.contains("name")) st.base_doc["name"] = st.name;
   } else {
     borigin.fail("expected an experiment file name or an inline experiment object, got " + json_type_name(*bv));
@@ -262,9 +287,16 @@ Study read_study(const std::string& file, const std::string& out_override, const
 
   // ---- out
   st.out = r.string("out", "results/" + st.name);
+  if (st.out.empty()) r.fail("out", "must not be empty (the output directory; default results/<name>)");
   if (!out_override.empty()) st.out = out_override;
+  if (std::error_code ec; fs::exists(st.out, ec) && !fs::is_directory(st.out, ec)) {  // found before any run, not after
+    if (!out_override.empty()) throw InputError("--out", "", "'" + st.out + "' is not a directory");
+    r.fail("out", "'" + st.out + "' is not a directory");
+  }
 
-  // ---- plot options (passed to tools/plot.py)
+  // ---- plot options (passed to tools/plot.py; the target and the baseline are checked against
+  // the runs below, before any of them runs, not by the plots after all of them)
+  std::optional<std::pair<std::string, JsonOrigin>> plot_target, plot_baseline;
   {
     auto p = r.object("plot");
     if (auto t = p.opt_number("target_accuracy")) {
@@ -272,8 +304,12 @@ Study read_study(const std::string& file, const std::string& out_override, const
       char b[32];
       std::snprintf(b, sizeof b, "%g", *t);
       st.plot_args.insert(st.plot_args.end(), {"--target", b});
+      plot_target = {b, p.origin().child("target_accuracy")};
     }
-    if (auto b = p.opt_string("baseline")) st.plot_args.insert(st.plot_args.end(), {"--baseline", *b});
+    if (auto b = p.opt_string("baseline")) {
+      st.plot_args.insert(st.plot_args.end(), {"--baseline", *b});
+      plot_baseline = {*b, p.origin().child("baseline")};
+    }
     if (auto g = p.child("regime")) {
       const auto& [gv, gat] = *g;
       if (!gv->is_array() || gv->size() != 2 || !(*gv)[0].is_string() || !(*gv)[1].is_string())
@@ -297,7 +333,8 @@ Study read_study(const std::string& file, const std::string& out_override, const
     const size_t n = (*vv)[a.keys[0]].size();
     for (size_t i = 0; i < n; ++i) {
       std::vector<json> pt;
-      for (const auto& kk : a.keys) pt.push_back((*vv)[kk][i]);
+      for (const auto& kk : a.keys)
+        pt.push_back(st.base_doc.is_null() ? (*vv)[kk][i] : absolutize_value(kk, (*vv)[kk][i], st.dir));
       a.values.push_back(pt);
     }
     st.axes.push_back(a);
@@ -317,13 +354,18 @@ Study read_study(const std::string& file, const std::string& out_override, const
   for (const auto& k : order) {
     std::map<std::string, int> count;
     for (const auto& v : (*vv)[k]) count[name_text(v)]++;
-    for (const auto& v : (*vv)[k]) value_names[k][v.dump()] = name_text(v, count[name_text(v)] > 1);
+    for (const auto& v : (*vv)[k]) {  // named as written, also in the form the runs get (absolute paths)
+      value_names[k][v.dump()] = name_text(v, count[name_text(v)] > 1);
+      if (!st.base_doc.is_null()) value_names[k][absolutize_value(k, v, st.dir).dump()] = value_names[k][v.dump()];
+    }
   }
   // --set KEY=VALUE applies to every run: before the varied keys, except a key inside a varied
   // object (--set algorithm.overlap.kind=none with "algorithm" varied), which goes after it (else
   // the cell's whole object would drop it). A key the study varies itself is a contradiction.
   std::vector<std::string> sets_before, sets_after;
   for (const auto& set : base_sets) {
+    if (set.find('=') == std::string::npos || set.front() == '=')  // as `dtsim run` says it, not as a run's error
+      throw InputError("--set", set, "expected KEY=VALUE with a dotted KEY, e.g. platform.workers.count=16");
     const std::string key = set.substr(0, set.find('='));
     bool inside = false;
     for (const auto& k : st.keys) {
@@ -335,6 +377,7 @@ Study read_study(const std::string& file, const std::string& out_override, const
   }
   std::vector<size_t> idx(st.axes.size(), 0);
   std::map<std::string, size_t> names;
+  std::set<std::string> algorithms;  // of the runs, for plot.baseline
   for (size_t cell = 0; cell < total / static_cast<size_t>(st.repeat); ++cell) {
     std::vector<std::pair<std::string, json>> assign;
     for (size_t a = 0; a < st.axes.size(); ++a)
@@ -347,7 +390,13 @@ Study read_study(const std::string& file, const std::string& out_override, const
       Run run;
       run.assign = assign;
       run.sets = sets_before;
-      for (const auto& [k, v] : assign) run.sets.push_back(k + "=" + v.dump());
+      // A key inside another varied key (algorithm.lr with algorithm) goes after it, whatever the
+      // order written, or the outer value would replace it (as --set inside a varied object).
+      std::vector<std::pair<std::string, json>> ordered = assign;
+      std::stable_sort(ordered.begin(), ordered.end(), [](const auto& x, const auto& y) {
+        return std::count(x.first.begin(), x.first.end(), '.') < std::count(y.first.begin(), y.first.end(), '.');
+      });
+      for (const auto& [k, v] : ordered) run.sets.push_back(k + "=" + v.dump());
       run.sets.insert(run.sets.end(), sets_after.begin(), sets_after.end());
       auto load = [&](const std::vector<std::string>& sets) {
         try {
@@ -368,6 +417,19 @@ Study read_study(const std::string& file, const std::string& out_override, const
       }
       const sim::Experiment x = load(run.sets);
       run.resolved = x.resolved.dump(2) + "\n";
+      algorithms.insert(x.algorithm);
+      if (plot_target) {
+        bool has = false;
+        for (double a : x.training.target_accuracy) {
+          char b[32];
+          std::snprintf(b, sizeof b, "%g", a);
+          has = has || plot_target->first == b;
+        }
+        if (!has)
+          plot_target->second.fail(plot_target->first + " is not among the training.target_accuracy of run " +
+                                   std::to_string(st.runs.size() + 1) + " of " + std::to_string(total) + " (" + (assign.empty() ? "the base" : run.label()) +
+                                   "): its time to accuracy is not measured");
+      }
       for (std::string w : x.warnings) {  // an inline base's warnings name the study, as its errors do
         if (inline_base_file && w.rfind(*inline_base_file + ": ", 0) == 0)
           w = file + ": base." + w.substr(inline_base_file->size() + 2);
@@ -388,6 +450,11 @@ Study read_study(const std::string& file, const std::string& out_override, const
       if (++idx[a] < st.axes[a].values.size()) break;
       idx[a] = 0;
     }
+  }
+  if (plot_baseline && !algorithms.count(plot_baseline->first.substr(0, plot_baseline->first.find(" (")))) {
+    std::string have;
+    for (const auto& a : algorithms) have += (have.empty() ? "" : ", ") + a;
+    plot_baseline->second.fail("'" + plot_baseline->first + "' is not the algorithm of any run (the runs': " + have + ")");
   }
   // Distinct values that sanitise to the same name: tell them apart by a hash of the assignment.
   for (auto& run : st.runs) {
