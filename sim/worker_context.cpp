@@ -23,11 +23,15 @@ void WorkerCtx::restart(sg4::Mailbox* inbox) {
 
 double WorkerCtx::compute_rate(int rank) const {
   const auto& c = s_.x.compute;
+  const double speed = s_.hosts.workers.at(static_cast<size_t>(rank))->get_speed();
+  // As amount(): fixed and measured times are group 0's, a slower group's take longer (it said the
+  // same rate for every group, and CoCoD-SGD's proportional batches were equal on unequal groups).
+  const double relative = c.time == ComputeSpec::Time::Flops ? 1.0 : s_.x.platform.worker_groups.front().speed / speed;
   const double per_sample_s =
       c.time == ComputeSpec::Time::Fixed     ? c.fixed_seconds / s_.b
       : c.time == ComputeSpec::Time::Profile ? c.profile_compute_s / c.profile_batch
-                                             : s_.flops_per_sample / s_.hosts.workers.at(static_cast<size_t>(rank))->get_speed();
-  return 1.0 / (per_sample_s * s_.x.platform.slowdown(rank));
+                                             : s_.flops_per_sample / speed;
+  return 1.0 / (per_sample_s * relative * s_.x.platform.slowdown(rank));
 }
 
 Pending WorkerCtx::push(const Payload& data, int tag, int64_t step) {

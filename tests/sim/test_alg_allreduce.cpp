@@ -456,6 +456,19 @@ TEST_CASE("CoCoD proportional_batch: a 2x slower worker gets half the batch, and
   CHECK(sim_time(prop) < 0.65 * sim_time(plain));  // 32 steps of 19/16 T_c instead of 2 T_c
 }
 
+// Fixed and measured times are group 0's and a slower group's minibatches take longer; the rate
+// the batches are proportional to said the same for every group (equal batches).
+TEST_CASE("CoCoD proportional_batch: a worker group at half the speed gets half the batch under a fixed time") {
+  json cfg = timing_only(ar({{"name", "cocod-sgd"}, {"proportional_batch", true}}));
+  json& w = cfg["platform"]["workers"];
+  w.erase("count");
+  w.erase("speed");
+  w["groups"] = json::array({{{"count", 3}, {"speed", "2Tf"}}, {{"count", 1}, {"speed", "1Tf"}}});
+  const auto prop = run_ok(cfg);
+  CHECK(prop.summary["per_worker"][3]["samples"].get<double>() * 2 ==
+        dtsim_test::Rel(prop.summary["per_worker"][1]["samples"].get<double>()).epsilon(0.01));
+}
+
 TEST_CASE("Streaming DiLoCo: each exchange overlaps tau inner steps") {
   // On a slow link (a fragment's ring ~6 ms against T_c = 10 ms) delay 1 hides the exchanges that
   // delay 0 exposes.
