@@ -185,18 +185,20 @@ int resolve_pool(const Experiment& x) {
 
 std::vector<std::string> config_warnings(const Experiment& x) {
   std::vector<std::string> w = x.platform.warnings;  // plain numbers, straggler indices
+  // A platform key: in the platform's own file when it has one, else in the experiment's.
+  const bool own_file = !x.platform.file.empty() && x.platform.file != x.file;
+  auto platform_at = [&](const std::string& key, const std::string& why) {
+    return own_file ? at(x.platform.file, key, why) : at(x.file, "platform." + key, why);
+  };
   if (const std::string why = aggregated_ring_unused(x); x.platform.collective.aggregated && !why.empty())
-    w.push_back(at(x.file, "platform.collective.transfers", "\"aggregated\" is not used: " + why + "; those rings run step by step"));
+    w.push_back(platform_at("collective.transfers", "\"aggregated\" is not used: " + why + "; those rings run step by step"));
   if (x.platform.group_identical) {
     std::string why;
     try {
       why = grouping_unused(x, *make_algorithm(x));
     } catch (const InputError&) {  // the algorithm's own error comes when the run makes it
     }
-    const bool own_file = !x.platform.file.empty() && x.platform.file != x.file;
-    if (!why.empty())
-      w.push_back(at(own_file ? x.platform.file : x.file, own_file ? "workers.grouping" : "platform.workers.grouping",
-                     "\"identical\" is not used: " + why + "; every worker is simulated"));
+    if (!why.empty()) w.push_back(platform_at("workers.grouping", "\"identical\" is not used: " + why + "; every worker is simulated"));
   }
   if (const char* why = pool_unsupported(x); x.compute.real && x.compute.pool > 1 && why)
     w.push_back(at(x.file, "compute.pool", std::to_string(x.compute.pool) + " has no effect: " + why));

@@ -195,6 +195,19 @@ TEST_CASE("config: a whole number written as a float is that integer, up to 2^63
   CHECK(f.err.find("model.hidden[0]: expected an integer, got 8.5") != std::string::npos);
 }
 
+// docs/config.md: a warning about a key of a platform file names that file. The aggregated-ring
+// warning named the experiment's (a docs audit); the grouping warning already named the platform's.
+TEST_CASE("warnings: the aggregated-ring warning names the platform file that holds the key") {
+  Scratch s;
+  s.write("platform.json", kPlatform);
+  const std::string cfg = s.write("exp.json", config("\"platform.json\"", R"({"name": "ssgd", "comm": "allreduce"})"));
+  const Result r = dtsim("validate " + cfg + R"( --set 'platform.collective={"transfers": "aggregated"}' --set algorithm.overlap.kind=horovod)");
+  CAPTURE(r.err);
+  CHECK(r.code == 0);
+  CHECK(r.err.find("warning: " + (s.dir / "platform.json").string() + ": collective.transfers: \"aggregated\" is not used") !=
+        std::string::npos);
+}
+
 TEST_CASE("bad usage: empty values, --version with arguments, and a key twice in a --set value are exit 2") {
   const std::string config = DTSIM_SOURCE_DIR "/examples/quickstart.json";
   const std::string study = DTSIM_SOURCE_DIR "/examples/quickstart-study.json";
