@@ -208,6 +208,22 @@ TEST_CASE("warnings: the aggregated-ring warning names the platform file that ho
         std::string::npos);
 }
 
+TEST_CASE("a deadlock is one error line naming the blocked actors, without SimGrid's own 'Oops' line before it") {
+  Scratch s;
+  const std::string cfg = s.write(
+      "dl.json", config(R"({"network": {"model": "exact"}, "topology": {"kind": "star"}, "workers": {"count": 4}, "servers": {"count": 0},
+                           "failures": [{"host": "worker-2", "at_s": 0.035}]})",
+                        R"({"name": "ssgd", "comm": "allreduce", "overlap": {"kind": "none"}})",
+                        R"({"batch_size": 8, "samples": 256})", R"(, "compute": {"time": {"kind": "fixed", "seconds": 0.01}})"));
+  const Result r = dtsim("run " + cfg + " --quiet --out " + (s.dir / "o").string());
+  CAPTURE(r.err);
+  CHECK(r.code == 1);
+  CHECK(r.err.rfind("error: deadlock at simulated time ", 0) == 0);
+  CHECK(r.err.find("which failed (platform.failures)") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.find("Oops") == std::string::npos);
+}
+
 TEST_CASE("bad usage: empty values, --version with arguments, and a key twice in a --set value are exit 2") {
   const std::string config = DTSIM_SOURCE_DIR "/examples/quickstart.json";
   const std::string study = DTSIM_SOURCE_DIR "/examples/quickstart-study.json";
