@@ -225,6 +225,9 @@ ComputeSpec read_compute(ObjectReader r, const std::string& base_dir) {
         c.profile_compute_s = prof.forward_s + prof.backward_s;
         c.profile_batch = prof.batch;
         c.profile_model_kind = prof.model_kind;
+        c.profile_model = prof.model;
+        c.profile_input = prof.input;
+        c.profile_classes = prof.classes;
         c.profile_layers = prof.layers;
       } catch (const InputError& e) {
         t.fail("file", e.what());

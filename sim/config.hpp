@@ -63,6 +63,9 @@ struct ComputeSpec {
   double profile_compute_s = 0;
   int profile_batch = 0;
   std::string profile_model_kind;
+  json profile_model;                   // the resolved model spec it was measured for
+  engine::SampleShape profile_input{};  // and its input (classes: profile_classes)
+  int profile_classes = 0;
   // Its per-layer times, when it has them (the model's layers, checked at load): layer-wise timing
   // splits the step by them (docs/timing.md, "Per-layer costs"); empty: by FLOPs, as before.
   std::vector<engine::LayerTime> profile_layers;

@@ -202,6 +202,24 @@ std::vector<std::string> config_warnings(const Experiment& x) {
   }
   if (const char* why = pool_unsupported(x); x.compute.real && x.compute.pool > 1 && why)
     w.push_back(at(x.file, "compute.pool", std::to_string(x.compute.pool) + " has no effect: " + why));
+  // A profile measured for other options of the same model kind, or on another input: its times
+  // are used as they are (a profile of mlp [2048] made an mlp [16] run ~7x slower).
+  if (x.compute.time == ComputeSpec::Time::Profile && !x.compute.profile_file.empty() && !x.compute.profile_model.is_null()) {
+    const auto [shape, classes] = dataset_shape(x.dataset);
+    const engine::SampleShape& pi = x.compute.profile_input;
+    auto shape_text = [](const engine::SampleShape& s) {
+      return std::to_string(s.c) + "x" + std::to_string(s.h) + "x" + std::to_string(s.w);
+    };
+    std::string what;
+    if (x.compute.profile_model != x.model)
+      what = "model " + x.compute.profile_model.dump() + " (the config's: " + x.model.dump() + ")";
+    else if (pi.size() != shape.size() || (shape.h > 1 && (pi.c != shape.c || pi.h != shape.h || pi.w != shape.w)))
+      what = "input " + shape_text(pi) + " (the config's: " + shape_text(shape) + ")";
+    else if (x.compute.profile_classes != classes)
+      what = std::to_string(x.compute.profile_classes) + " classes (the config's: " + std::to_string(classes) + ")";
+    if (!what.empty())
+      w.push_back(at(x.file, "compute.time.file", "the profile was measured for " + what + "; its times are used as they are"));
+  }
   const TrainingSpec& t = x.training;
   const int64_t T = sync_steps(x);
   const uint64_t per_step = static_cast<uint64_t>(x.platform.workers.count) * static_cast<uint64_t>(t.batch_size);

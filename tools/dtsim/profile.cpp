@@ -67,6 +67,8 @@ int run_profile(const Options& o) {
   const std::string& clock = o.clock;
   std::string out = o.out;
   if (clock != "wall" && clock != "thread-cpu") throw UsageError("--clock expects wall or thread-cpu, got '" + clock + "'");
+  if (clock == "thread-cpu" && (o.device == "cuda" || threads != 1))
+    throw UsageError("--clock thread-cpu measures one host thread: use it with --device cpu or reference and --threads 1");
 
   std::vector<int> dims;
   {
