@@ -20,11 +20,24 @@ class InputError : public std::runtime_error {
   const std::string& reason() const { return reason_; }
 
  private:
+  // One line: a control character a user's value carried into the message (a line break in a
+  // name, a terminal escape) is written as \xNN; other bytes, UTF-8 included, as they are.
   static std::string format(const std::string& f, const std::string& p, const std::string& r) {
     std::string s;
     if (!f.empty()) s += f + ": ";
     if (!p.empty()) s += p + ": ";
-    return s + r;
+    s += r;
+    std::string out;
+    for (const char ch : s) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c >= 0x20 && c != 0x7f) {
+        out += ch;
+      } else {
+        const char* hex = "0123456789abcdef";
+        out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+      }
+    }
+    return out;
   }
   std::string file_, path_, reason_;
 };

@@ -218,6 +218,8 @@ ComputeSpec read_compute(ObjectReader r, const std::string& base_dir) {
       c.time = ComputeSpec::Time::Profile;
       c.profile_file = io::resolve_relative(base_dir, t.string("file"));
       t.set_resolved("file", c.profile_file);
+      if (std::error_code ec; std::filesystem::is_directory(c.profile_file, ec))
+        t.fail("file", "'" + c.profile_file + "' is a directory, not a compute profile");
       if (!io::file_exists(c.profile_file))
         t.fail("file", "compute profile '" + c.profile_file + "' does not exist (write one with `dtsim profile`)");
       try {

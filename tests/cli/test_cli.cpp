@@ -111,6 +111,9 @@ TEST_CASE("bad input: each malformed config or platform gives exit 2 and names f
       {"a key given twice in the platform file", config(), std::string(kPlatform).replace(1, 0, R"("topology": {"kind": "star"},)"),
        "topology", "key given twice in one object", true},
       {"a platform that is a directory", config("\".\""), kPlatform, "platform", "'.' is a directory, not a platform file"},
+      {"a compute profile that is a directory", config("\"platform.json\"", R"({"name": "ssgd"})", R"({"batch_size": 8})",
+                                                       R"(, "compute": {"time": {"kind": "profile", "file": "."}})"),
+       kPlatform, "compute.time.file", "is a directory, not a compute profile"},
       {"an integer too large for int64, written as a float", config("\"platform.json\"", R"({"name": "ssgd"})", R"({"samples": 1e19})"),
        kPlatform, "training.samples", "expected an integer, got 1e+19"},
   };
@@ -243,6 +246,9 @@ TEST_CASE("bad usage: empty values, --version with arguments, and a key twice in
     CHECK(q.err.rfind("error: " + what + "\n", 0) == 0);
     CHECK(q.out.empty());
   }
+  const Result route = dtsim("validate " + study + " --route worker-0,nosuch");  // was ignored, exit 0
+  CHECK(route.code == 2);
+  CHECK(route.err.rfind("error: --route prints a route of an experiment's platform, not of a study's", 0) == 0);
   const Result shape = dtsim("validate " + config + R"( --set 'dataset={"kind": "synthetic", "shape": [3, 1024, 1024]}')");
   CHECK(shape.code == 2);  // it named dataset.features, a key not given
   CHECK(shape.err.find(": dataset.shape: C x H x W = 3145728 values per sample: at most 1000000") != std::string::npos);

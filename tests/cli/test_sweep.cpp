@@ -288,6 +288,10 @@ TEST_CASE("sweep: malformed studies give exit 2 with the study's path and a hint
       {R"({"base": "exp.json", "vary": {"seed": [1]},})", "invalid JSON at line 1"},
       // Found by a robustness matrix, each accepted before:
       {R"({"base": "exp.json", "vary": {"algorithm.lr=0.3": [1]}})", "the values go in the list, not after '='"},
+      {R"({"base": "exp.json", "vary": {"training.batch_size": [2, 2.0]}})", "vary.training.batch_size[1]: duplicate value 2.0"},
+      {R"({"base": ".", "vary": {"seed": [1]}})", "is a directory, not an experiment file"},
+      // a line break in a value stays on the error's one line
+      {"{\"base\": \"exp.json\", \"vary\": {\"algorithm.name\": [\"ss\\ngd\"]}}", "unknown algorithm 'ss\\x0agd'"},
       {R"({"base": "exp.json", "vary": {"seed": [1]}, "out": ""})", "out: must not be empty"},  // wrote into the current directory
       // plot settings the plots would refuse only after every run: checked against the runs
       {R"({"base": "exp.json", "vary": {"seed": [1]}, "plot": {"baseline": "nosuch"}})",

@@ -261,7 +261,10 @@ int cmd_run(const Args& a) {
 
 int cmd_validate(const Args& a) {
   if (a.config.empty()) throw UsageError("validate needs a CONFIG.json");
-  if (cli::is_study_file(a.config)) return cli::validate_study(a.config, a.sets);  // a sweep's STUDY.json
+  if (cli::is_study_file(a.config)) {  // a sweep's STUDY.json
+    if (!a.routes.empty()) throw UsageError("--route prints a route of an experiment's platform, not of a study's");
+    return cli::validate_study(a.config, a.sets);
+  }
   sim::Experiment x = sim::load_experiment(a.config, a.sets);
   sim::preflight(x, {.load_dataset = true});  // refuse what `run` refuses before simulating (sim/preflight.hpp)
   const std::string platform = sim::platform_summary(x.platform, a.routes);  // sim/platform.cpp

@@ -217,6 +217,7 @@ Study read_study(const std::string& file, const std::string& out_override, const
   std::optional<std::string> inline_base_file;
   if (bv->is_string()) {
     std::string p = io::resolve_relative(st.dir, bv->get<std::string>());
+    if (std::error_code ec; fs::is_directory(p, ec)) borigin.fail("'" + p + "' is a directory, not an experiment file");
     if (!io::file_exists(p)) borigin.fail("experiment file '" + p + "' does not exist");
     st.base_file = fs::absolute(p).lexically_normal().string();
   } else if (bv->is_object()) {
@@ -246,8 +247,9 @@ Study read_study(const std::string& file, const std::string& out_override, const
     if (!list.is_array()) at.fail("expected a list of values, got " + json_type_name(list));
     if (list.empty()) at.fail("empty list: give at least one value");
     std::set<std::string> seen;
-    for (size_t i = 0; i < list.size(); ++i)
-      if (!seen.insert(list[i].dump()).second) at.index(i).fail("duplicate value " + list[i].dump());
+    for (size_t i = 0; i < list.size(); ++i)  // 2 and 2.0 are one value (as 0.1 and 1e-1 are)
+      if (!seen.insert(list[i].is_number() ? json(list[i].get<double>()).dump() : list[i].dump()).second)
+        at.index(i).fail("duplicate value " + list[i].dump());
   }
   st.keys = order;
 
