@@ -339,6 +339,8 @@ void read_collective(ObjectReader& parent, PlatformSpec& p) {
       c.group_size = static_cast<int>(g);
     }
   }
+  if (c.algorithm != CollectiveSpec::Algorithm::Hierarchical && r.has("group_size"))  // not "unknown key"
+    r.fail("group_size", std::string("a key of the \"hierarchical\" algorithm, not of \"") + c.name() + "\"");
   c.aggregated = r.choice("transfers", {"step-by-step", "aggregated"}, "step-by-step") == "aggregated";
   if (c.aggregated && c.algorithm != CollectiveSpec::Algorithm::Ring)
     r.fail("transfers", std::string("\"aggregated\" applies to the ring; ") + c.name() + " runs step by step");

@@ -124,6 +124,9 @@ TEST_CASE("sweep: a diverged run is recorded diverged, not failed, on the first 
     CAPTURE(r.err);
     CHECK(r.code == 0);
     CHECK(r.err.find(pass == 0 ? "2 ran, 0 already complete, 0 failed" : "0 ran, 2 already complete, 0 failed") != std::string::npos);
+    // the start line: not "2 runs (2 already complete), 1 at a time" when nothing is left to run
+    CHECK(r.err.find(pass == 0 ? "sweep study: 2 runs (0 already complete), 2 at a time" : "sweep study: all 2 runs already complete") !=
+          std::string::npos);
     const Csv c = read_csv(s.dir / "out" / "results.csv");
     REQUIRE(c.rows.size() == 2);
     for (const auto& row : c.rows) {

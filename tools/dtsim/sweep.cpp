@@ -71,9 +71,11 @@ int local_sweep(const Options& o, Study& st) {
   dtsim::cli::arm_graceful_stop();  // the first SIGINT/SIGTERM stops the sweep cleanly, a second kills it
 
   const long jobs = o.jobs;
-  if (!o.quiet)
+  if (!o.quiet && skipped == n)
+    std::fprintf(stderr, "sweep %s: all %zu runs already complete, in %s/\n", st.name.c_str(), n, st.out.c_str());
+  else if (!o.quiet)
     std::fprintf(stderr, "sweep %s: %zu runs (%zu already complete), %ld at a time, into %s/\n", st.name.c_str(), n, skipped,
-                 std::min<long>(jobs, static_cast<long>(std::max<size_t>(1, n - skipped))), st.out.c_str());
+                 std::min<long>(jobs, static_cast<long>(n - skipped)), st.out.c_str());
   Progress progress(st, o.quiet, skipped, jobs);
   CellRunner runner(st);
   size_t next = 0, failed = 0;
