@@ -51,7 +51,10 @@ std::string profile_num(double v) {
 // The optional per-layer list: names, finite non-negative times adding up to the totals (1 %).
 void read_layers(ObjectReader& r, ComputeProfile& p) {
   auto c = r.child("layers");
-  if (!c) return;
+  if (!c) {
+    if (r.has("layer_scale")) r.fail("layer_scale", "scales per-layer times: it needs \"layers\"");  // not "unknown key"
+    return;
+  }
   const auto& arr = c->first;  // not a structured binding: clang 14 (make fuzz) cannot capture one
   const auto& origin = c->second;
   if (!arr->is_array()) origin.fail("expected a list, got " + json_type_name(*arr));
@@ -159,8 +162,11 @@ ComputeProfile read_compute_profile(const std::string& file) {
     if (!(*dst >= 0) || !std::isfinite(*dst)) r.fail(key, "must be a finite, non-negative time in seconds");
   }
   if (!(p.forward_s + p.backward_s > 0)) r.fail("forward_s", "forward_s + backward_s must be positive");
-  p.steps = static_cast<int>(r.integer("steps", 0));
-  p.warmup = static_cast<int>(r.integer("warmup", 0));
+  const int64_t steps = r.integer("steps", 0), warmup = r.integer("warmup", 0);  // how it was measured (0: not said)
+  if (steps < 0 || steps > 100000000) r.fail("steps", "must be in [0, 100000000], got " + std::to_string(steps));
+  if (warmup < 0 || warmup > 100000000) r.fail("warmup", "must be in [0, 100000000], got " + std::to_string(warmup));
+  p.steps = static_cast<int>(steps);
+  p.warmup = static_cast<int>(warmup);
   p.clock = r.choice("clock", {"wall", "thread-cpu"}, "wall");
   read_layers(r, p);
   r.finish();

@@ -95,7 +95,8 @@ HostGroupSpec read_group(ObjectReader r, bool is_server, PlatformSpec& p) {
     base.overlap_slowdown = r.number("overlap_slowdown", def.overlap_slowdown);
     auto c = r.child("groups");
     if (!c->first->is_array() || c->first->empty())
-      c->second.fail("expected a non-empty list of worker groups, got " + json_type_name(*c->first));
+      c->second.fail(c->first->is_array() ? std::string("expected a non-empty list of worker groups, got an empty list")
+                                          : "expected a non-empty list of worker groups, got " + json_type_name(*c->first));
     json resolved = json::array();
     int64_t total = 0;
     for (size_t i = 0; i < c->first->size(); ++i) {

@@ -178,6 +178,8 @@ TEST_CASE("malformed platforms: each new key gives exit 2 with file, path and re
        "failures[1].hosts", "worker-1 already has a scheduled failure"},
       {"group_size on a ring: a key of hierarchical, not 'unknown'", platform(R"("kind": "star")", kW, R"("count": 1)", R"("collective": {"algorithm": "ring", "group_size": 2})"),
        "collective.group_size", "a key of the \"hierarchical\" algorithm, not of \"ring\""},
+      {"empty worker groups", platform(R"("kind": "star")", R"("groups": [])"), "workers.groups",
+       "expected a non-empty list of worker groups, got an empty list"},  // said "got an array"
       {"failures is not a list", platform(R"("kind": "star")", kW, R"("count": 1)", R"("failures": {"host": "worker-0", "at_s": 1})"),
        "failures", "expected a list of failures"},
   };

@@ -133,6 +133,12 @@ TEST_CASE("sweep --slurm: a job array script, every task run here with SLURM_ARR
   const Result t = dtsim("sweep " + study + " --slurm --time banana --out " + arr.string());
   CHECK(t.code == 2);
   CHECK(t.err.find("--time needs a Slurm time limit") != std::string::npos);
+  // --collect where nothing of the study was run or submitted (a typo): it made the directory and
+  // a results.csv of not_run rows.
+  const Result typo = dtsim("sweep " + study + " --collect --out " + (s.dir / "arrr").string());
+  CHECK(typo.code == 2);
+  CHECK(typo.err.find("holds neither runs/ nor slurm/") != std::string::npos);
+  CHECK(!fs::exists(s.dir / "arrr"));
   for (const char* ok : {"30", "1:30:00", "2-12", "2-12:30:00", "UNLIMITED"})
     CHECK(dtsim("sweep " + study + " --slurm --time " + ok + " --partition a,b_c.d-e --out " + arr.string()).code == 0);
 }

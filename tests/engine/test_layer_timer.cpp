@@ -263,6 +263,14 @@ TEST_CASE("profile: per-layer lists that do not fit the model or the totals are 
   j = good;
   j["layer_scale"] = {{"forward", 0}, {"backward", 1}};
   CHECK(err(j).find("layer_scale.forward: must be a finite, positive factor") == 0);
+  // Found by a robustness matrix: layer_scale without layers was an "unknown key" (the known keys
+  // listed without it), and a negative step count was accepted.
+  j = old;
+  j["layer_scale"] = {{"forward", 1}, {"backward", 1}};
+  CHECK(err(j).find("layer_scale: scales per-layer times: it needs \"layers\"") == 0);
+  j = old;
+  j["steps"] = -1;
+  CHECK(err(j).find("steps: must be in [0, 100000000], got -1") == 0);
 
   // The model's layers, by count and by name.
   const Case wider{{{"kind", "mlp"}, {"hidden", {16, 16}}}, p.input, p.classes};

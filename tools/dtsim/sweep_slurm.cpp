@@ -168,6 +168,11 @@ int slurm_cell(const Options& o) {
 
 int slurm_collect(const Options& o) {
   Study st = read_study(o.study, o.out, o.sets);
+  // Neither run there nor submitted from there (a typo in --out): say so, rather than make the
+  // directory and a results.csv of not_run rows.
+  if (std::error_code ec; !fs::is_directory(fs::path(st.out) / "runs", ec) && !fs::is_directory(fs::path(st.out) / "slurm", ec))
+    throw InputError(o.out.empty() ? o.study : "--out", o.out.empty() ? "out" : "",
+                     "'" + st.out + "' holds neither runs/ nor slurm/: this study was not run or submitted there");
   std::vector<Outcome> outcomes(st.runs.size());
   size_t complete = 0, failed = 0, interrupted = 0;
   for (size_t i = 0; i < st.runs.size(); ++i) {
