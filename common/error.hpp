@@ -10,6 +10,12 @@
 
 namespace dtsim {
 
+// Appends byte `c` as the four characters \xNN (error messages quote what a user's file held).
+inline void append_hex_escape(std::string& out, unsigned char c) {
+  const char* hex = "0123456789abcdef";
+  out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+}
+
 class InputError : public std::runtime_error {
  public:
   InputError(std::string file, std::string path, std::string reason)
@@ -30,12 +36,8 @@ class InputError : public std::runtime_error {
     std::string out;
     for (const char ch : s) {
       const auto c = static_cast<unsigned char>(ch);
-      if (c >= 0x20 && c != 0x7f) {
-        out += ch;
-      } else {
-        const char* hex = "0123456789abcdef";
-        out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
-      }
+      if (c >= 0x20 && c != 0x7f) out += ch;
+      else append_hex_escape(out, c);
     }
     return out;
   }

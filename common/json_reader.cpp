@@ -144,14 +144,8 @@ std::string printable_excerpt(const std::string& s, size_t max) {
   for (const char ch : s) {
     if (out.size() >= max) return out + "...";
     const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7f) {
-      out += ch;
-    } else {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
+    if (c >= 0x20 && c < 0x7f) out += ch;
+    else append_hex_escape(out, c);
   }
   return out;
 }

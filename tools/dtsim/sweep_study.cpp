@@ -49,8 +49,6 @@ std::string Run::label() const {
 
 namespace {
 
-json parse_text(const std::string& text, const std::string& file) { return parse_json_document(text, file); }
-
 // A value as a short, filesystem-safe piece of a directory name.
 uint64_t fnv1a(const std::string& s) { return dtsim::fnv1a(std::string_view(s)); }  // common/hash.hpp
 
@@ -164,18 +162,11 @@ void absolutize_paths(json& doc, const std::string& dir) {
 // base's own are (the children run the base from the output directory).
 json absolutize_value(const std::string& key, const json& value, const std::string& dir) {
   json doc = json::object();
-  json* cur = &doc;
-  std::vector<std::string> parts;
-  for (size_t a = 0;;) {
-    const size_t dot = key.find('.', a);
-    parts.push_back(key.substr(a, dot == std::string::npos ? std::string::npos : dot - a));
-    if (dot == std::string::npos) break;
-    a = dot + 1;
-  }
-  for (size_t i = 0; i + 1 < parts.size(); ++i) cur = &(*cur)[parts[i]];
-  (*cur)[parts.back()] = value;
+  sim::apply_override(doc, key + "=" + value.dump());  // the value at its dotted key, as a run gets it
   absolutize_paths(doc, dir);
-  return *cur->find(parts.back());
+  std::string pointer;  // RFC 6901: '~' and '/' inside a key escaped, '.' between keys
+  for (const char c : key) pointer += c == '~' ? "~0" : c == '/' ? "~1" : c == '.' ? "/" : std::string(1, c);
+  return doc.at(json::json_pointer("/" + pointer));
 }
 
 }  // namespace
@@ -185,7 +176,7 @@ Study read_study(const std::string& file, const std::string& out_override, const
   st.file = file;
   st.dir = io::dirname(file);
   const std::string text = io::read_file(file);
-  json doc = parse_text(text, file);
+  json doc = parse_json_document(text, file);
   if (!doc.is_object()) throw InputError(file, "", "expected a JSON object (a study), got " + json_type_name(doc));
   if (!doc.contains("base") && !doc.contains("vary") &&
       (doc.contains("platform") || doc.contains("algorithm") || doc.contains("model")))
