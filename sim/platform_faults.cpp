@@ -1,6 +1,7 @@
 #include "sim/platform_spec.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <set>
@@ -59,6 +60,23 @@ std::vector<std::string> name_list(const std::pair<const json*, JsonOrigin>& c, 
   return out;
 }
 
+// The first name of each form among `names` (digits stand for any number): 'worker-0-nic',
+// 'worker-0-loopback', 'backbone', ... — only links this platform has.
+std::string link_name_examples(const std::vector<std::string>& names) {
+  std::set<std::string> forms;
+  std::string out;
+  for (const auto& n : names) {
+    std::string form;
+    for (char ch : n)
+      if (!(std::isdigit(static_cast<unsigned char>(ch)) && !form.empty() && form.back() == '#'))
+        form += std::isdigit(static_cast<unsigned char>(ch)) ? '#' : ch;
+    if (!forms.insert(form).second) continue;
+    if (forms.size() > 6) return out + ", ... (" + std::to_string(names.size()) + " links)";
+    out += (out.empty() ? "'" : ", '") + n + "'";
+  }
+  return out;
+}
+
 std::vector<std::string> read_link_patterns(ObjectReader& s, const PlatformSpec& p) {
   auto c = s.child("links");
   const json& v = *c->first;
@@ -70,7 +88,7 @@ std::vector<std::string> read_link_patterns(ObjectReader& s, const PlatformSpec&
     if (!any) {
       std::string reason = "no link matches '" + pats[i] + "'";
       if (auto near = nearest_key(pats[i], names)) reason += " (did you mean '" + *near + "'?)";
-      else reason += "; links are named like 'worker-0-nic', 'server-0-nic', 'backbone', 'rack-0-uplink', 'spine'";
+      else reason += "; this platform's links are named like " + link_name_examples(names);
       (v.is_array() ? c->second.index(i) : c->second).fail(reason);
     }
   }

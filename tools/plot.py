@@ -654,6 +654,18 @@ PLOTS = {"speedup": speedup, "efficiency": efficiency, "accuracy": accuracy, "tt
          "timelines": timelines, "table": table}
 
 
+# Which plots read each option (`all` draws every one of PLOTS, so it takes theirs).
+OPTION_USERS = [
+    ("--target", "target", ("all", "speedup", "accuracy", "tta", "regime", "table")),
+    ("--baseline", "baseline", ("all", "speedup", "efficiency", "table")),
+    ("--regime", "regime", ("all", "regime")),
+    ("--labels", "labels", ("timeline",)),
+    ("--from", "t_from", ("all", "timelines", "timeline")),
+    ("--to", "t_to", ("all", "timelines", "timeline")),
+    ("--hosts", "hosts", ("all", "timelines", "timeline")),
+]
+
+
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):  # a usage error: one line and exit 2, like every other (docs/plots.md)
         raise PlotError(f"error: {message} (see plot.py --help)")
@@ -688,9 +700,18 @@ def run(argv):
     ap.add_argument("--labels", nargs="+", help="timeline: one label per trace")
     ap.add_argument("--from", dest="t_from", type=float, help="timeline(s): start (simulated s)")
     ap.add_argument("--to", dest="t_to", type=float, help="timeline(s): end (simulated s)")
-    ap.add_argument("--hosts", type=int, default=0, help="timeline: show at most this many hosts (0: all)")
+    ap.add_argument("--hosts", type=int, help="timeline(s): show at most this many hosts (0, the default: all)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
+    # An option the chosen plot does not read is a mistake (a --regime given to 'tta', --labels to a
+    # results.csv plot), not something to ignore silently.
+    for opt, dest, used_by in OPTION_USERS:
+        if getattr(args, dest) is not None and args.what not in used_by:
+            ap.error(f"{opt} does not apply to '{args.what}' (only to {', '.join(repr(w) for w in used_by)})")
+    if args.hosts is None:
+        args.hosts = 0
+    if args.regime and args.regime[0] == args.regime[1]:
+        ap.error(f"--regime needs two different keys, got '{args.regime[0]}' twice")
     for name, v in (("--target", args.target), ("--from", args.t_from), ("--to", args.t_to)):
         if v is not None and not math.isfinite(v):
             ap.error(f"argument {name}: expected a finite number, got {v}")

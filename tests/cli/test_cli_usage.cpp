@@ -87,6 +87,14 @@ TEST_CASE("usage: options in every spelling: --opt=value, -j N, repeated --set")
   CAPTURE(r.err);
   CHECK(r.code == 0);
   CHECK(r.out.find("valid, 4 runs") != std::string::npos);
+  // "--" ends the options (it was "unknown option '--' (did you mean '-h'?)"); what follows is an argument
+  r = dtsim("algorithms -- ssgd");
+  CAPTURE(r.err);
+  CHECK(r.code == 0);
+  CHECK(r.out.rfind("ssgd\n", 0) == 0);
+  r = dtsim("validate -- " + config + " --set seed=2");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("unexpected argument '--set'") != std::string::npos);
 }
 
 TEST_CASE("usage: dtsim run on a study and dtsim sweep on an experiment say which command runs it") {

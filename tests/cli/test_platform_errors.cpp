@@ -150,6 +150,10 @@ TEST_CASE("malformed platforms: each new key gives exit 2 with file, path and re
        "stragglers[0].links[0]", "no link matches 'worker-9-nic'"},
       {"backbone on a star without one", platform(R"("kind": "star")", kW, R"("count": 1)", R"("stragglers": [{"links": "backbone", "bandwidth_factor": 0.5}])"),
        "stragglers[0].links", "no link matches 'backbone'"},
+      {"an unknown link's hint names only links the platform has (it listed racks' uplinks on a star)",
+       platform(R"("kind": "star")", kW, R"("count": 1)", R"("stragglers": [{"links": "rack-0-uplink", "bandwidth_factor": 0.5}])"),
+       "stragglers[0].links",
+       "no link matches 'rack-0-uplink'; this platform's links are named like 'worker-0-nic', 'worker-0-loopback', 'server-0-nic', 'server-0-loopback'\n"},  // and nothing more
       {"zero bandwidth factor", platform(R"("kind": "star")", kW, R"("count": 1)", R"("stragglers": [{"links": "worker-0-nic", "bandwidth_factor": 0}])"),
        "stragglers[0].bandwidth_factor", "must be in (0, 1e6]"},
       {"jitter without a period", platform(R"("kind": "star")", kW, R"("count": 1)", R"("stragglers": [{"links": "*-nic", "latency_jitter": {"max": "10us"}}])"),

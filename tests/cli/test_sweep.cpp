@@ -287,6 +287,8 @@ TEST_CASE("sweep: malformed studies give exit 2 with the study's path and a hint
       {R"({"base": "exp.json", "vary": {"seed": [1, 2]}, "repeat": 0})", "repeat: must be in [1, 100000]"},
       {R"({"base": "exp.json", "vary": {"a..b": [1]}})", "not a dotted config key"},
       {R"({"base": "exp.json", "vary": {"seed": [1]}, "plot": {"regime": ["seed", "x"]}})", "plot.regime"},
+      {R"({"base": "exp.json", "vary": {"seed": [1, 2]}, "plot": {"regime": ["seed", "seed"]}})",
+       "plot.regime[1]: the same key as regime[0]: the map needs two different keys"},  // plot.py drew a one-key map
       {R"({"base": {"platform": "nowhere.json"}, "vary": {"seed": [1]}})", "base.platform: platform file"},
       {R"({"base": "exp.json", "vary": {"seed": [1]},})", "invalid JSON at line 1"},
       // Found by a robustness matrix, each accepted before:
@@ -439,6 +441,20 @@ TEST_CASE("sweep: an inline base, --dry-run, and distinct values that would shar
   CHECK(dirs.size() == 3);  // "a b" and "a_b" both sanitise to a_b: told apart
   const Result again = dtsim("sweep " + study + " --dry-run --out " + (s.dir / "out").string());
   CHECK(again.out.find("3 runs (3 already complete)") != std::string::npos);
+}
+
+TEST_CASE("sweep: a value with nothing printable in it (an empty list) is named, not left as a dangling key-") {
+  Scratch s;
+  const std::string study = s.write(
+      "study.json", json{{"base", json::parse(kExperiment)},
+                         {"vary", {{"platform.stragglers", {json::array(), json::parse(R"([{"workers": [1], "slowdown": 2}])")}},
+                                   {"name", {"!?", "x"}}}}}.dump());
+  const Result dry = dtsim("sweep " + study + " --dry-run --out " + (s.dir / "out").string());
+  CAPTURE(dry.out);
+  REQUIRE(dry.code == 0);
+  CHECK(dry.out.find("  name-h") != std::string::npos);  // "!?" by its hash (it was "name-_platform...")
+  CHECK(dry.out.find("  name-x_platform.stragglers-empty ") != std::string::npos);
+  CHECK(dry.out.find("- ") == std::string::npos);  // no name ends in '-'
 }
 
 TEST_CASE("sweep and validate STUDY print the runs' warnings, each once, naming the runs that have it") {

@@ -359,6 +359,14 @@ class PlotTest(unittest.TestCase):
             (["timelines", self.csv, "--hosts", "-1"], ["--hosts"]),
             (["timelines", self.csv, "--from", "2", "--to", "1"], ["--from"]),
             (["all", self.csv, self.csv], ["give one results.csv"]),
+            # an option the plot does not read, or one key twice, was silently ignored (exit 0)
+            (["regime", self.csv, "--regime", "platform.workers.count", "platform.workers.count"],
+             ["--regime needs two different keys"]),
+            (["throughput", self.csv, "--target", "0.8"], ["--target does not apply to 'throughput'"]),
+            (["tta", self.csv, "--regime", "platform.workers.count", "seed"], ["--regime does not apply to 'tta'"]),
+            (["efficiency", self.csv, "--labels", "a"], ["--labels does not apply to 'efficiency'"]),
+            (["table", self.csv, "--hosts", "3"], ["--hosts does not apply to 'table'"]),
+            (["accuracy", self.csv, "--baseline", "ssgd"], ["--baseline does not apply to 'accuracy'"]),
         ]
         for args, says in cases:
             with self.subTest(args=args):

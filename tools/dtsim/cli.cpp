@@ -84,10 +84,17 @@ void refuse_leftovers(const CLI::App& app) {
     for (const std::string& v : opt->results())
       if (v.empty()) throw UsageError(opt->get_name() + " needs a value, got an empty string");
   }
-  const std::vector<std::string> rest = app.remaining();
+  // "--" ends the options (`dtsim algorithms -- ssgd`): CLI11 keeps the marker among the extras
+  // and gives what follows it to the positionals; what is left after it is an argument.
+  std::vector<std::string> rest = app.remaining();
+  bool after_marker = false;
+  while (!rest.empty() && rest.front() == "--") {
+    rest.erase(rest.begin());
+    after_marker = true;
+  }
   if (rest.empty()) return;
   const std::string& s = rest.front();
-  if (s.size() > 1 && s[0] == '-') {
+  if (!after_marker && s.size() > 1 && s[0] == '-') {
     const std::string name = s.substr(0, s.find('='));
     std::string msg = "unknown option '" + name + "'";
     if (auto near = nearest_key(name, option_names(app))) msg += " (did you mean '" + *near + "'?)";

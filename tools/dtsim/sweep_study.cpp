@@ -72,6 +72,14 @@ std::string safe(const std::string& raw, size_t max_len) {
   return t;
 }
 
+// A value's piece of a directory name. A value with nothing printable in it ([], {}, "", "!?")
+// would leave "key-" (safe() trims the '_' it becomes): "empty", or a hash of the value.
+std::string value_part(const std::string& text, const json& v) {
+  const std::string s = safe(text, 40);
+  if (std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isalnum(c); })) return s;
+  const bool empty = v.is_string() ? v.get_ref<const std::string&>().empty() : (v.is_array() || v.is_object()) && v.empty();
+  return empty ? "empty" : "h" + hex8(fnv1a(v.dump()));
+}
 
 // How a value appears in a directory name: an object by its "name" or "kind" (e.g. a whole
 // algorithm or model section), anything else by its text. Collisions get a hash (see read_study).
@@ -309,6 +317,7 @@ Study read_study(const std::string& file, const std::string& out_override, const
         gat.fail("expected two keys of \"vary\", e.g. [\"platform.workers.link.bandwidth\", \"platform.stragglers\"]");
       for (size_t i = 0; i < 2; ++i)
         if (!vv->contains((*gv)[i].get<std::string>())) gat.index(i).fail("not a key of \"vary\"");
+      if ((*gv)[0] == (*gv)[1]) gat.index(1).fail("the same key as regime[0]: the map needs two different keys");
       st.plot_args.insert(st.plot_args.end(), {"--regime", (*gv)[0].get<std::string>(), (*gv)[1].get<std::string>()});
     }
     p.finish();
@@ -432,7 +441,7 @@ Study read_study(const std::string& file, const std::string& out_override, const
       // the gradients computed grow with the sample budget, the events also with the workers.
       run.cost = static_cast<double>(x.training.samples) * std::max(1, x.platform.workers.count);
       std::string name;
-      for (const auto& [k, v] : assign) name += (name.empty() ? "" : "_") + safe(labels.at(k), 40) + "-" + safe(value_names[k][v.dump()], 40);
+      for (const auto& [k, v] : assign) name += (name.empty() ? "" : "_") + safe(labels.at(k), 40) + "-" + value_part(value_names[k][v.dump()], v);
       if (run.seed) name += "_seed-" + std::to_string(*run.seed);
       name = safe(name, 200);
       run.name = name;
