@@ -5,7 +5,7 @@
 # anchor. Logs and JSON go to $OUT (the device tool's output folder) or out/gpu.
 #   usage: bash bench/run_gpu.sh [tests|bench|all]   (default all)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 what=${1:-all}
 out=${OUT:-out/gpu}
 mkdir -p "$out"
@@ -25,7 +25,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 
 # 3. build
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
-cmake -S . -B build-gpu "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DDTSIM_WITH_SIM=OFF -DDTSIM_ONEDNN=OFF \
+# No ONNX import: the image has no libonnx/libprotobuf for C++ (only Python's onnx), and it is not
+# what the GPU run checks.
+cmake -S . -B build-gpu "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DDTSIM_WITH_SIM=OFF -DDTSIM_ONEDNN=OFF -DDTSIM_ONNX=OFF \
   -DDTSIM_CUDA=ON -DCUDNN_ROOT="${CUDNN_ROOT:-}" > "$out/configure.log" 2>&1 || { cat "$out/configure.log"; exit 1; }
 grep "dtsim:" "$out/configure.log" | tee -a "$out/run_gpu.log"
 cmake --build build-gpu -j "$(nproc)" --target test_engine bench_gpu > "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
@@ -35,7 +37,9 @@ rc=0
 # 4. tests: every engine test; the CUDA ones must run (a skip here means no device was found)
 if [ "$what" = all ] || [ "$what" = tests ]; then
   log "ctest (test_engine)"
-  (cd build-gpu && ctest -j 8 --timeout 600 --output-on-failure) > "$out/ctest.log" 2>&1 || rc=1
+  # only the engine's doctest cases: the Python-driven checks (reality:, plot:) need tools this build
+  # does not make (dtsim_param_list) or the image may not have (/usr/bin/python3, matplotlib)
+  (cd build-gpu && ctest -j 8 --timeout 600 --output-on-failure -E '^(reality|plot):') > "$out/ctest.log" 2>&1 || rc=1
   tail -30 "$out/ctest.log" | tee -a "$out/run_gpu.log"
   if grep -q "cuda.*Skipped" "$out/ctest.log"; then log "ERROR: CUDA tests skipped on the GPU machine"; rc=1; fi
 fi

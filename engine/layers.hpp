@@ -280,6 +280,9 @@ class Pool2d final : public Layer {
          int pad_h = 0, int pad_w = 0);
   std::string type() const override { return kind_ == Kind::Max ? "maxpool2d" : "avgpool2d"; }
   bool backward_needs_input() const override { return kind_ == Kind::Max; }
+  // cuDNN's max-pooling backward finds each window's maximum by comparing x with y (engine/cuda/
+  // layers.cpp), so a following in-place layer (an ONNX Add) must not overwrite y.
+  bool backward_needs_output() const override { return kind_ == Kind::Max; }
   bool cpu_accepts(Layout) const override { return true; }
   Layout cpu_out_layout(Layout in) const override { return in; }
   const ref::Geom& geom() const { return g_; }

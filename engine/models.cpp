@@ -298,8 +298,12 @@ BuiltModel build_model(ObjectReader& spec, const SampleShape& input, int classes
     b.classes = static_cast<int>(c);
   }
   if (b.kind == "onnx") {  // the graph comes from the file (engine/onnx.hpp)
+#if DTSIM_HAVE_ONNX
     onnx::build_onnx(spec, b, in, b.classes);
     return b;
+#else
+    spec.fail("kind", "this dtsim was built without ONNX import (-DDTSIM_ONNX=OFF; it needs Debian's libonnx-dev)");
+#endif
   }
   b.graph = std::make_unique<Graph>(in);
   Graph& g = *b.graph;

@@ -85,6 +85,22 @@ TEST_CASE("FLOPs per sample: exact for LeNet-5, torchvision's published MACs for
   CHECK(info({{"kind", "vgg16"}}, kCifar, 10).flops_per_sample / 6e9 == dtsim_test::Rel(0.313).epsilon(0.01));
 }
 
+#if !DTSIM_HAVE_ONNX
+// Built with -DDTSIM_ONNX=OFF (bench/run_gpu.sh: the GPU image has no libonnx): the kind is
+// refused at model.kind, not a link error or a crash.
+TEST_CASE("without ONNX import, model kind onnx is an InputError at model.kind naming the build option") {
+  const json spec = {{"kind", "onnx"}, {"path", "net.onnx"}};
+  ObjectReader r(spec, JsonOrigin{"cfg.json", "model"});
+  try {
+    (void)model_info(r, kCifar, 10);
+    FAIL("built an onnx model without ONNX import");
+  } catch (const InputError& e) {
+    CHECK(e.path() == "model.kind");
+    CHECK(std::string(e.what()).find("-DDTSIM_ONNX=OFF") != std::string::npos);
+  }
+}
+#endif
+
 TEST_CASE("timing-only descriptors: model_info works, make_model refuses with an InputError at model.kind") {
   const ModelInfo i = info({{"kind", "resnet50"}}, kCifar, 10);
   CHECK(i.timing_only);
