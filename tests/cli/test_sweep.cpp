@@ -354,6 +354,26 @@ TEST_CASE("sweep: an inline base's varied paths are relative to the study, and a
   CHECK(out_file.err.rfind("error: " + to_file + ": out: '" + study + "' is not a directory", 0) == 0);
 }
 
+// README: a platform name that is no file next to the config names a shipped platform. An inline
+// base's name was made absolute against the study's directory first, so the lookup failed.
+TEST_CASE("sweep: an inline base and its varied values may name shipped platforms") {
+  Scratch s;
+  json exp = json::parse(kExperiment);
+  exp["platform"] = "star-10g-8.json";
+  const std::string study =
+      s.write("study.json", json{{"base", exp}, {"vary", {{"platform", {"star-10g-8.json", "star-1g-8.json"}}}}}.dump());
+  const Result v = dtsim("validate " + study);
+  CAPTURE(v.err);
+  CHECK(v.code == 0);
+  const Result r = dtsim("sweep " + study + " --quiet --out " + (s.dir / "out").string() + " --set training.samples=64");
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  std::set<double> bw;
+  for (const auto& d : fs::directory_iterator(s.dir / "out" / "runs"))
+    bw.insert(json::parse(slurp(d.path() / "config.resolved.json"))["platform"]["workers"]["link"]["bandwidth"].get<double>());
+  CHECK(bw == std::set<double>{1.25e8, 1.25e9});  // 1 and 10 Gb/s: each run got its own shipped platform
+}
+
 // A key inside a varied object, written before it: the object replaced it, so every run used the
 // object's lr while results.csv labelled them with the key's values.
 TEST_CASE("sweep: a varied key inside another varied key applies on top of it, whatever the order written") {

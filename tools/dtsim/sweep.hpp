@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,7 +32,13 @@ struct Run {
   std::optional<uint64_t> seed;                      // set when repeat > 1
   std::string name;                                  // directory name
   std::vector<std::string> sets;                     // --set arguments for `dtsim run`
-  std::string resolved;                              // config.resolved.json the run must produce
+  // config.resolved.json the run must produce, by its size and FNV-1a hash (already_done), not its
+  // text: a study of 10^6 runs kept ~4 GB of them.
+  uint64_t resolved_hash = 0;
+  size_t resolved_size = 0;
+  // Its resolved config's values (flattened: "platform.workers.count") that are not the first run's,
+  // nullopt where it lacks a key the first run has: the input of results.csv's config.* columns.
+  std::vector<std::pair<std::string, std::optional<std::string>>> config_diff;
   std::string dir;                                   // <out>/runs/<name>
   double cost = 0;  // expected cost, for scheduling largest first: sample budget x workers
   std::vector<std::string> warnings;  // its config's, "<file>: <json.path>: <reason>" (the study's file for an inline base)
@@ -47,7 +54,12 @@ struct Study {
   int64_t repeat = 1;
   std::vector<std::string> plot_args;
   std::vector<Run> runs;
+  std::map<std::string, std::string> config0;  // the first run's resolved config, flattened (Run::config_diff)
+  std::vector<std::string> config_extra;       // keys the first run lacks, in the order runs first have them
 };
+
+// A resolved config's values by dotted key; a list is one value (compact JSON), a string as is.
+std::map<std::string, std::string> flatten_config(const json& resolved);
 
 // Reads and validates STUDY.json: every run's config goes through `dtsim run`'s loader with its
 // overrides (InputError naming the study and the run otherwise). `out_override`: --out.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/hash.hpp"
 #include "common/io.hpp"
 #include "common/units.hpp"
 #include "tools/dtsim/signals.hpp"
@@ -102,7 +103,8 @@ bool already_done(const Run& run) {
     const json summary = json::parse(io::read_file((d / "summary.json").string()));
     const std::string status = summary.value("status", "");
     if (status.empty() || status == "interrupted" || status == "wall_limit") return false;
-    return io::read_file((d / "config.resolved.json").string()) == run.resolved;
+    const std::string resolved = io::read_file((d / "config.resolved.json").string());
+    return resolved.size() == run.resolved_size && dtsim::fnv1a(std::string_view(resolved)) == run.resolved_hash;
   } catch (const std::exception&) {
     return false;
   }

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,35 +51,29 @@ void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std
 
 // The resolved config's scalars that differ between the study's runs, as "config.<key>" columns:
 // SI values whatever way they were set (e.g. the link bandwidth in B/s when the platform file is
-// the varied key). Lists count as one value (compact JSON).
+// the varied key). Lists count as one value (compact JSON). Columns: the first run's keys (sorted),
+// then the keys it lacks in the order later runs have them; from each run's difference to the
+// first (Run::config_diff), read_study's record.
 std::vector<std::map<std::string, std::string>> config_columns(const Study& st, std::vector<std::string>& cols) {
-  std::vector<std::map<std::string, std::string>> per(st.runs.size());
-  std::function<void(const json&, const std::string&, std::map<std::string, std::string>&)> walk =
-      [&](const json& j, const std::string& prefix, std::map<std::string, std::string>& out) {
-        for (auto it = j.begin(); it != j.end(); ++it) {
-          const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
-          if (it->is_object()) walk(*it, key, out);
-          else out[key] = it->is_array() ? it->dump() : scalar_text(*it);
-        }
-      };
-  std::vector<std::string> order;
-  for (size_t i = 0; i < st.runs.size(); ++i) {
-    walk(json::parse(st.runs[i].resolved), "", per[i]);
-    for (const auto& [k, v] : per[i])
-      if (std::find(order.begin(), order.end(), k) == order.end()) order.push_back(k);
-  }
   std::vector<std::map<std::string, std::string>> out(st.runs.size());
-  for (const auto& k : order) {
-    if (k == "name" || k.rfind("output.", 0) == 0) continue;
-    bool differs = false;
-    for (size_t i = 0; i < per.size() && !differs; ++i) {
-      auto a = per[i].find(k), b = per[0].find(k);
-      differs = (a == per[i].end()) != (b == per[0].end()) || (a != per[i].end() && a->second != b->second);
+  std::set<std::string> differs;
+  for (const Run& r : st.runs)
+    for (const auto& [k, v] : r.config_diff) differs.insert(k);
+  std::vector<std::string> order;
+  for (const auto& [k, v] : st.config0) order.push_back(k);
+  order.insert(order.end(), st.config_extra.begin(), st.config_extra.end());
+  std::vector<std::string> shown;
+  for (const auto& k : order)
+    if (differs.count(k) && k != "name" && k.rfind("output.", 0) != 0) shown.push_back(k);
+  for (const auto& k : shown) cols.push_back("config." + k);
+  for (size_t i = 0; i < st.runs.size(); ++i) {
+    std::map<std::string, std::optional<std::string>> diff(st.runs[i].config_diff.begin(), st.runs[i].config_diff.end());
+    for (const auto& k : shown) {
+      std::optional<std::string> v;
+      if (auto d = diff.find(k); d != diff.end()) v = d->second;
+      else if (auto b = st.config0.find(k); b != st.config0.end()) v = b->second;
+      if (v) out[i]["config." + k] = *v;
     }
-    if (!differs) continue;
-    cols.push_back("config." + k);
-    for (size_t i = 0; i < per.size(); ++i)
-      if (auto a = per[i].find(k); a != per[i].end()) out[i]["config." + k] = a->second;
   }
   return out;
 }
@@ -100,6 +95,19 @@ std::optional<std::string> find_plot_script() {
 }
 
 }  // namespace
+
+std::map<std::string, std::string> flatten_config(const json& resolved) {
+  std::map<std::string, std::string> out;
+  std::function<void(const json&, const std::string&)> walk = [&](const json& j, const std::string& prefix) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+      if (it->is_object()) walk(*it, key);
+      else out[key] = it->is_array() ? it->dump() : scalar_text(*it);
+    }
+  };
+  walk(resolved, "");
+  return out;
+}
 
 std::string results_csv(const Study& st, const std::vector<Outcome>& outcomes) {
   std::vector<std::string> cols = st.keys;

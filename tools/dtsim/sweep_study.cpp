@@ -157,7 +157,10 @@ void absolutize_paths(json& doc, const std::string& dir) {
     }
     return v;
   };
-  if (json* v = at({"platform"})) absolutize(*v);
+  // A platform that is no file next to the study is a shipped platform's name ("star-10g-8.json",
+  // sim/shipped.hpp): left as written, the run's loader finds it (made absolute, it could not).
+  if (json* v = at({"platform"}); v && v->is_string() && io::file_exists(io::resolve_relative(dir, v->get<std::string>())))
+    absolutize(*v);
   if (json* v = at({"platform", "stragglers"}); v && v->is_array())
     for (auto& e : *v)
       if (e.is_object() && e.contains("trace")) absolutize(e["trace"]);
@@ -418,7 +421,22 @@ Study read_study(const std::string& file, const std::string& out_override, const
         run.sets.push_back("seed=" + std::to_string(*run.seed));
       }
       const sim::Experiment x = load(run.sets);
-      run.resolved = x.resolved.dump(2) + "\n";
+      const std::string resolved = x.resolved.dump(2) + "\n";  // as `dtsim run` writes it
+      run.resolved_hash = dtsim::fnv1a(std::string_view(resolved));
+      run.resolved_size = resolved.size();
+      if (st.runs.empty()) {
+        st.config0 = flatten_config(x.resolved);
+      } else {
+        const auto mine = flatten_config(x.resolved);
+        for (const auto& [k, v] : st.config0)
+          if (auto it = mine.find(k); it == mine.end()) run.config_diff.emplace_back(k, std::nullopt);
+          else if (it->second != v) run.config_diff.emplace_back(k, it->second);
+        for (const auto& [k, v] : mine)
+          if (!st.config0.count(k)) {
+            run.config_diff.emplace_back(k, v);
+            if (std::find(st.config_extra.begin(), st.config_extra.end(), k) == st.config_extra.end()) st.config_extra.push_back(k);
+          }
+      }
       algorithms.insert(x.algorithm);
       if (plot_target) {
         bool has = false;
