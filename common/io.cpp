@@ -20,7 +20,12 @@ namespace fs = std::filesystem;
 
 std::string read_file(const std::string& path) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) throw InputError(path, "", "is a directory, expected a file");
+  const fs::file_status st = fs::status(path, ec);  // through symlinks
+  if (fs::is_directory(st)) throw InputError(path, "", "is a directory, expected a file");
+  // A FIFO would block the open (and be consumed by a first read: `<(...)` cannot be read twice), a
+  // device like /dev/zero never ends: only regular files.
+  if (fs::exists(st) && !fs::is_regular_file(st))
+    throw InputError(path, "", "is not a regular file (a pipe, FIFO, device or socket): give a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "", std::string("cannot open: ") + std::strerror(errno));
   std::ostringstream ss;

@@ -34,6 +34,7 @@ void build_gpt(ObjectReader& spec, Graph& g, const SampleShape& in, int vocab) {
     spec.fail("kind", "'gpt' reads token sequences (dataset.kind \"text\"), not " + std::to_string(in.c) + "x" +
                           std::to_string(in.h) + "x" + std::to_string(in.w) + " samples");
   const int64_t block = spec.integer("block_size", in.c);
+  if (block < 1) spec.fail("block_size", "must be in [1, 1048576], got " + std::to_string(block));
   if (block < in.c)
     spec.fail("block_size", std::to_string(block) + " is shorter than the dataset's sequences (" +
                                 std::to_string(in.c) + " tokens): the position embedding has one row per position");

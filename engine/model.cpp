@@ -99,6 +99,7 @@ class GraphModel final : public Model {
 
   std::string kind() const override { return kind_; }
   size_t num_params() const override { return num_params_; }
+  size_t positions() const override { return positions_; }
   size_t num_state() const override { return num_state_; }
   // Training FLOPs per sample: every layer's forward, input-gradient and weight-gradient FLOPs
   // (3 x the forward FLOPs of convolutions and linear layers; attention's own split);

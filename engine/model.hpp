@@ -81,6 +81,9 @@ class Model {
   virtual double flops_per_sample() const = 0;
   virtual std::vector<ParamTensor> param_tensors() const = 0;
   virtual Device device() const = 0;
+  // Labels per sample (Batch::targets): 1 for a classifier, one per token for a sequence model
+  // (gpt: the input's C positions, each predicting the next token; its input values are token ids).
+  virtual size_t positions() const { return 1; }
 
   // Deterministic initialisation from `seed` (PyTorch's defaults for each layer kind).
   virtual void init_params(VecView params, uint64_t seed) const = 0;

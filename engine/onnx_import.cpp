@@ -33,6 +33,10 @@ Imported Importer::run() {
     visit(n);
   }
   finish();
+  // Nothing to train (a graph of Relu, pooling, Flatten only): every algorithm would exchange empty
+  // vectors (a crash in the all-reduce runs, "more shards than parameters" on a server).
+  if (graph_->num_params() == 0)
+    fail("the graph has no trainable parameters (no Conv, Gemm, MatMul or BatchNormalization with initializers): nothing to train");
   return {std::move(graph_), std::move(params_), std::move(state_)};
 }
 

@@ -180,7 +180,12 @@ void Importer::batchnorm(const pb::NodeProto& n, const Attrs& a) {
   append(params_, take(n, 1, {c}, "scale"));
   append(params_, take(n, 2, {c}, "bias"));
   append(state_, take(n, 3, {c}, "running mean"));
-  append(state_, take(n, 4, {c}, "running variance"));
+  const std::vector<float> var = take(n, 4, {c}, "running variance");
+  for (size_t k = 0; k < var.size(); ++k)  // evaluation divides by sqrt(var + eps): NaN for every sample
+    if (!(var[k] >= 0) || !std::isfinite(var[k]))
+      fail(where_ + ": running variance '" + printable(n.input(4)) + "'[" + std::to_string(k) + "] is " + std::to_string(var[k]) +
+           ": a variance must be finite and >= 0");
+  append(state_, var);
   define(n.output(0), act_value(add(std::move(layer), x.tensor), x.rank));
 }
 }  // namespace dtsim::engine::onnx

@@ -209,10 +209,12 @@ ComputeProfile measure_compute_profile(const json& spec, const JsonOrigin& origi
   if (model->num_state()) model->init_state(st.view());
   Batch b;
   b.shape = input;
+  b.targets = model->positions();  // a sequence model: one label per token, and token ids as input
   b.x.resize(static_cast<size_t>(batch) * input.size());
-  b.y.resize(static_cast<size_t>(batch));
+  b.y.resize(static_cast<size_t>(batch) * b.targets);
   Rng rng(1, Stream::Algorithm, {static_cast<uint64_t>(batch)});
-  for (float& v : b.x) v = static_cast<float>(rng.normal());
+  for (float& v : b.x)
+    v = b.targets > 1 ? static_cast<float>(rng.below(static_cast<uint64_t>(classes))) : static_cast<float>(rng.normal());
   for (auto& y : b.y) y = static_cast<int32_t>(rng.below(static_cast<uint64_t>(classes)));
   Sgd opt(SgdConfig{0.01, 0.9, 5e-4, false}, w.size(), d);
   auto sync = [&] {

@@ -485,6 +485,11 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     doc["model"]["path"] = io::resolve_relative(base_dir, doc["model"]["path"].get<std::string>());
   {
     auto mr = r.object("model", true);
+    // A classifier given text: said before the model is built for 1-channel "images" of one token
+    // (lenet5's "kernel 5x5 larger than the padded input 1x1").
+    if (x.dataset.kind == "text" && doc["model"].is_object() && doc["model"].contains("kind") && doc["model"]["kind"].is_string() &&
+        doc["model"]["kind"] != "gpt" && !engine::is_profile_spec(doc["model"]))
+      throw InputError(file, "model.kind", "a text dataset needs a sequence model: \"gpt\"");
     const engine::ModelInfo model = engine::model_info(mr, shape, classes);  // validates; no buffers
     mr.finish();
     // Language models and text go together (a classifier reads one label per sample).

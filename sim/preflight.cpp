@@ -230,18 +230,33 @@ std::vector<std::string> config_warnings(const Experiment& x) {
                    "the budget (" + num(t.samples) + " samples) is less than one step of every worker (" +
                        std::to_string(x.platform.workers.count) + " workers x batch " + std::to_string(t.batch_size) + " = " +
                        num(per_step) + "): the run computes one step, " + num(per_step) + " samples"));
-  if (!t.target_accuracy.empty() && !x.compute.real)
-    w.push_back(at(x.file, "training.target_accuracy",
-                   "compute.mode \"timing-only\" measures no accuracy: time_to_accuracy_s stays null"));
-  else if (!t.target_accuracy.empty() && (t.eval_every_samples == 0 || t.eval_every_samples >= t.samples)) {
+  // The targets (accuracy; loss, for language models) are checked at the evaluations.
+  const bool acc = !t.target_accuracy.empty(), loss = !t.target_loss.empty();
+  if ((acc || loss) && !x.compute.real) {
+    if (acc)
+      w.push_back(at(x.file, "training.target_accuracy",
+                     "compute.mode \"timing-only\" measures no accuracy: time_to_accuracy_s stays null"));
+    if (loss)
+      w.push_back(at(x.file, "training.target_loss", "compute.mode \"timing-only\" measures no loss: time_to_loss_s stays null"));
+  } else if ((acc || loss) && (t.eval_every_samples == 0 || t.eval_every_samples >= t.samples)) {
     // A suggestion of about a tenth of the budget in whole steps; none when the budget is one step.
     const uint64_t every = std::max<uint64_t>(per_step, t.samples / 10 / per_step * per_step);
+    const std::string what = acc && loss ? "the target accuracy and loss are" : acc ? "the target accuracy is" : "the target loss is";
+    const std::string fields =
+        acc && loss ? "time_to_accuracy_s and time_to_loss_s are" : acc ? "time_to_accuracy_s is" : "time_to_loss_s is";
     w.push_back(at(x.file, "training.eval_every_samples",
                    (t.eval_every_samples == 0 ? std::string("0 (evaluate only at the end)")
                                               : num(t.eval_every_samples) + " is at least the budget (" + num(t.samples) + " samples)") +
-                       ": the target accuracy is only checked on the final model, so time_to_accuracy_s is the run's end "
-                       "or null" + (every < t.samples ? "; evaluate more often (e.g. " + num(every) + ")" : std::string())));
+                       ": " + what + " only checked on the final model, so " + fields + " the run's end or null" +
+                       (every < t.samples ? "; evaluate more often (e.g. " + num(every) + ")" : std::string())));
   }
+  // Dropout masks follow a count of the model's training forwards (engine/transformer.hpp), which
+  // a checkpoint does not keep: a resumed run trains on, with other masks (docs/robustness.md).
+  if (const auto d = x.model.find("dropout");
+      t.checkpoint_every_samples > 0 && x.compute.real && d != x.model.end() && d->is_number() && d->get<double>() > 0)
+    w.push_back(at(x.file, "model.dropout",
+                   "with checkpoints: a run resumed from one draws other dropout masks than the uninterrupted run would, "
+                   "so its results are not bitwise the same (they are without dropout)"));
   if (t.checkpoint_every_samples > t.samples)
     w.push_back(at(x.file, "training.checkpoint_every_samples",
                    num(t.checkpoint_every_samples) + " exceeds the budget (" + num(t.samples) + " samples): no checkpoint is written"));
@@ -271,6 +286,21 @@ std::string warnings_text(const Experiment& x) {
   std::string s;
   for (const auto& w : x.warnings) s += "warning: " + w + "\n";
   return s;
+}
+
+std::vector<std::string> result_warnings(const Experiment& x, const RunResult& r) {
+  std::vector<std::string> w;
+  if (r.status != "completed") return w;  // stopped early: nothing is missing yet
+  if (r.updates == 0 && r.gradients > 0)
+    w.push_back(at(x.file, "algorithm.name",
+                   "'" + x.algorithm + "' committed no global update in the whole run (no Worker::publish_global or Server::committed): " +
+                       "the final model, final_params.npy and the final metrics are the initial model's"));
+  const uint64_t every = x.training.checkpoint_every_samples;
+  if (every > 0 && every <= x.training.samples && r.checkpoints_written == 0 && r.resumed_from_step < 0)
+    w.push_back(at(x.file, "training.checkpoint_every_samples",
+                   "no checkpoint was written: '" + x.algorithm + "' never reached a point where it could cut one" +
+                       " (a plugin cuts them with Worker::checkpoint; docs/plugins.md)"));
+  return w;
 }
 
 std::string warnings_count(const Experiment& x) {

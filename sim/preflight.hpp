@@ -41,6 +41,12 @@ std::vector<std::string> config_warnings(const Experiment& x);
 // "warning: <w>\n" for each of Experiment::warnings: what `dtsim run` and `dtsim validate` print on
 // stderr (run also with --quiet).
 std::string warnings_text(const Experiment& x);
+// What only the finished run shows, as config_warnings' lines (the CLI appends them to x.warnings
+// before writing summary.json, and prints them): a completed run that committed no global update
+// (its final model is the initial one: a plugin that never calls publish_global), checkpoints
+// asked for and none written.
+struct RunResult;
+std::vector<std::string> result_warnings(const Experiment& x, const RunResult& r);
 // " (2 warnings)" for validate's "<file>: valid" line; "" without warnings.
 std::string warnings_count(const Experiment& x);
 

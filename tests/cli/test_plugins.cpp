@@ -108,6 +108,47 @@ TEST_CASE("plugins: a plugin algorithm checkpoints and resumes bitwise like a bu
   CHECK(slurp(full / "final_params.npy") == slurp(resumed / "final_params.npy"));
 }
 
+// A plugin that never publishes its model ran to "completed", exit 0, silently: final_params.npy
+// and the final metrics were the initial model's; one that never cut a checkpoint wrote none, and
+// --resume then said to set checkpoint_every_samples, which the run had.
+TEST_CASE("plugins: a run that published no model or cut no checkpoint completes with a warning for each") {
+  Scratch s;
+  const std::string cfg = s.write("silent.json", config(R"({"name": "silent-sgd"})", R"(, "checkpoint_every_samples": 1024)"));
+  const Result r = dtsim("run " + cfg + " --plugin " + DTSIM_TEST_PLUGIN_silent + " --out " + (s.dir / "out").string() + " --quiet");
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  const std::string no_update = cfg + ": algorithm.name: 'silent-sgd' committed no global update in the whole run";
+  const std::string no_ckpt = cfg + ": training.checkpoint_every_samples: no checkpoint was written";
+  CHECK(r.err.find("warning: " + no_update) != std::string::npos);
+  CHECK(r.err.find("warning: " + no_ckpt) != std::string::npos);
+  const auto summary = json_of(s.dir / "out" / "summary.json");
+  CHECK(summary["status"] == "completed");
+  std::string warnings = summary["warnings"].dump();
+  CHECK(warnings.find("committed no global update") != std::string::npos);
+  CHECK(warnings.find("no checkpoint was written") != std::string::npos);
+  // The example plugin does both: no warning.
+  const std::string ok = s.write("ok.json", config(R"({"name": "post-local-sgd", "warmup": 8})", R"(, "checkpoint_every_samples": 1024)"));
+  const Result good = dtsim("run " + ok + " --plugin " + kPlugin + " --out " + (s.dir / "ok").string() + " --quiet");
+  CHECK(good.code == 0);
+  CHECK(good.err.empty());
+}
+
+// `validate STUDY --plugin` said valid for a study that `dtsim sweep` (which has no --plugin) then
+// refused at its first run; the study's configs name the plugin instead, and that validates.
+TEST_CASE("plugins: validate STUDY --plugin is a usage error, a study naming algorithm.plugin validates") {
+  Scratch s;
+  s.write("exp.json", config(R"({"name": "post-local-sgd", "warmup": 8})"));
+  const std::string study = s.write("study.json", R"({"base": "exp.json", "vary": {"seed": [1, 2]}})");
+  const Result usage = dtsim("validate " + study + " --plugin " + kPlugin);  // a usage error: its line, then the --help hint
+  CHECK(usage.code == 2);
+  CHECK(usage.err.rfind("error: --plugin is for a config; a study names its plugin", 0) == 0);
+  s.write("exp2.json", config(R"({"name": "post-local-sgd", "warmup": 8, "plugin": ")" + kPlugin + R"("})"));
+  const std::string study2 = s.write("study2.json", R"({"base": "exp2.json", "vary": {"seed": [1, 2]}})");
+  const Result ok = dtsim("validate " + study2);
+  CAPTURE(ok.err);
+  CHECK(ok.code == 0);
+}
+
 TEST_CASE("plugins: refusals are exit 2 with the reason: clash, ABI version, no entry point, not a shared object") {
   refused(dtsim("algorithms --plugin " DTSIM_TEST_PLUGIN_clash), "error: --plugin: plugin '",
           "registers algorithm 'ssgd', which clashes with the built-in algorithm of that name");

@@ -169,6 +169,24 @@ TEST_CASE("dtsim profile writes per-layer times: the model's layers in order, ad
   fs::remove_all(dir);
 }
 
+// A language model was fed one label per sample: "error: forward_backward: batch has 1 labels per
+// sample, the model predicts 16", exit 1. It trains on token sequences, one label per token.
+TEST_CASE("dtsim profile measures a gpt on random token sequences, one label per token") {
+  char t[] = "/tmp/dtsim-profile-XXXXXX";
+  const fs::path dir = ::mkdtemp(t);
+  const std::string file = (dir / "gpt.json").string();
+  const Out r = profile(R"('{"kind":"gpt","n_layer":1,"n_head":2,"n_embd":16}' --input 16,1,1 --batch 4 --classes 30 --warmup 1 --out )" + file);
+  CAPTURE(r.err);
+  REQUIRE(r.code == 0);
+  const auto j = nlohmann::json::parse(read_all(file));
+  CHECK(j["model_kind"] == "gpt");
+  CHECK(j["classes"] == 30);
+  CHECK(j["forward_s"].get<double>() > 0);
+  CHECK(j["backward_s"].get<double>() > 0);
+  CHECK(!j["layers"].empty());
+  fs::remove_all(dir);
+}
+
 TEST_CASE("dtsim profile: a run whose model's layers are not the profile's exits 2 naming the profile's key") {
   char t[] = "/tmp/dtsim-profile-XXXXXX";
   const fs::path dir = ::mkdtemp(t);

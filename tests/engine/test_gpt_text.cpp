@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -134,6 +135,19 @@ TEST_CASE("text: read_text_file reads plain and gzip files and names a missing o
   gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
   gzclose(gz);
   CHECK(read_text_file(dir.file("a.txt.gz")) == text);
+  // cut short: it read as its first part, silently (gzclose reports it)
+  std::string gz_bytes;
+  {
+    std::ifstream in(dir.file("a.txt.gz"), std::ios::binary);
+    gz_bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  write(dir.file("cut.txt.gz"), gz_bytes.substr(0, gz_bytes.size() / 2));
+  try {
+    read_text_file(dir.file("cut.txt.gz"));
+    FAIL("a truncated gzip file was read");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).find("the gzip file is truncated") != std::string::npos);
+  }
   try {
     read_text_file(dir.file("missing.txt"));
     FAIL("no error");

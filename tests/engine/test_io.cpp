@@ -1,5 +1,6 @@
 // common/io.hpp: atomic_write never leaves a temporary file behind when its process is killed by
 // a signal (tools/dtsim/signals.cpp ends the writes in progress before it dies).
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 
 #include <doctest/doctest.h>
 
+#include "common/error.hpp"
 #include "common/io.hpp"
 
 namespace test_io_cpp {
@@ -41,6 +43,27 @@ TEST_CASE("io: a process that ends its writes for exit dies between two writes, 
     }
     if (fs::exists(dir / "out.bin")) CHECK(fs::file_size(dir / "out.bin") == content.size());
   }
+  fs::remove_all(dir);
+}
+
+// A FIFO blocked read_file's open (forever, ignoring SIGTERM at times); /dev/zero never ended (a
+// model.path symlinked to it grew dtsim to 21 GB): only regular files are read.
+TEST_CASE("io: read_file refuses FIFOs and devices (also through a symlink) without opening them") {
+  const fs::path dir = fs::temp_directory_path() / ("dtsim-io-special-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
+  fs::create_symlink("/dev/zero", dir / "zero.onnx");
+  for (const fs::path& p : {dir / "fifo", dir / "zero.onnx", fs::path("/dev/null")}) {
+    CAPTURE(p);
+    try {
+      (void)dtsim::io::read_file(p.string());
+      FAIL("read a special file");
+    } catch (const dtsim::InputError& e) {
+      CHECK(std::string(e.what()).find("is not a regular file") != std::string::npos);
+    }
+  }
+  CHECK_THROWS_AS((void)dtsim::io::read_file((dir / "missing").string()), dtsim::InputError);
   fs::remove_all(dir);
 }
 

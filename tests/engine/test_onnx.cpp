@@ -396,6 +396,26 @@ TEST_CASE("onnx: graphs dtsim cannot train are refused: tied weights, dead branc
   two.head("x", 16);
   two.output("flat");
   CHECK(refusal(two.bytes()).find("2 outputs") != std::string::npos);
+
+  // Nothing to train: validate accepted it and the all-reduce runs crashed (SIGSEGV).
+  Net none({-1, 3, 1, 1});
+  none.node("Flatten", {"x"}, {"flat"});
+  none.node("Relu", {"flat"}, {"logits"});
+  none.output("logits");
+  CHECK(refusal(none.bytes(), SampleShape{3, 1, 1}, 3).find("no trainable parameters") != std::string::npos);
+
+  // A negative running variance: every evaluation was NaN, the run "completed".
+  Net bn({-1, 2, 4, 4});
+  bn.init("bn.weight", {2}, 1.0f);
+  bn.init("bn.bias", {2}, 0.0f);
+  bn.init("bn.running_mean", {2}, 0.0f);
+  bn.init("bn.running_var", {2}, -1.0f);
+  bn.node("BatchNormalization", {"x", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"}, {"y"});
+  bn.head("y", 32);
+  CHECK(refusal(bn.bytes(), SampleShape{2, 4, 4}, 3).find("running variance 'bn.running_var'[0] is -1") != std::string::npos);
+  bn.m.mutable_graph()->mutable_initializer(3)->set_float_data(0, 1.0f);
+  bn.m.mutable_graph()->mutable_initializer(3)->set_float_data(1, 1.0f);
+  CHECK(refusal(bn.bytes(), SampleShape{2, 4, 4}, 3) == "");
 }
 
 TEST_CASE("onnx: through the model spec, a bad path or file is an InputError at model.path") {

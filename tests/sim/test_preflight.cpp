@@ -170,6 +170,26 @@ TEST_CASE("warnings: a target accuracy that is only checked at the end, or never
   CHECK(load(j).warnings.empty());
 }
 
+// training.target_loss had neither warning (a matrix found it: timing-only and eval 0 were silent).
+TEST_CASE("warnings: a target loss only checked at the end, or never measured, as a target accuracy") {
+  json j = small_config();
+  j["training"]["target_loss"] = {1.0};
+  j["training"]["eval_every_samples"] = 0;
+  CHECK(has_warning(load(j), "training.eval_every_samples",
+                    "0 (evaluate only at the end): the target loss is only checked on the final model, so time_to_loss_s is"));
+  j["training"]["target_accuracy"] = {0.5};
+  CHECK(has_warning(load(j), "training.eval_every_samples",
+                    "the target accuracy and loss are only checked on the final model, so time_to_accuracy_s and time_to_loss_s are"));
+  CHECK(load(j).warnings.size() == 1);
+  j["compute"]["mode"] = "timing-only";
+  CHECK(has_warning(load(j), "training.target_loss", "measures no loss: time_to_loss_s stays null"));
+  CHECK(has_warning(load(j), "training.target_accuracy", "measures no accuracy"));
+  j["training"].erase("target_accuracy");
+  j["compute"]["mode"] = "real";
+  j["training"]["eval_every_samples"] = 256;
+  CHECK(load(j).warnings.empty());
+}
+
 TEST_CASE("warnings: a budget below one step, and checkpoints that would never be written") {
   json j = small_config();
   j["training"]["samples"] = 40;  // 4 workers x 16 = 64 per step

@@ -245,6 +245,10 @@ int cmd_run(const Args& a) {
   }
   sim::RunResult r = sim::run(x, hooks);
   progress.clear();
+  for (std::string& w : sim::result_warnings(x, r)) {  // into summary.json's warnings too
+    std::fprintf(stderr, "warning: %s\n", w.c_str());
+    x.warnings.push_back(std::move(w));
+  }
   sim::write_outputs(x, r, dir);
   if (!a.quiet) print_table(x, r, dir);
   if (r.stop) {
@@ -263,6 +267,10 @@ int cmd_validate(const Args& a) {
   if (a.config.empty()) throw UsageError("validate needs a CONFIG.json");
   if (cli::is_study_file(a.config)) {  // a sweep's STUDY.json
     if (!a.routes.empty()) throw UsageError("--route prints a route of an experiment's platform, not of a study's");
+    // `dtsim sweep` takes no --plugin (its runs are `dtsim run` processes that read the config):
+    // a study valid only with it could not be swept.
+    if (!a.plugins.empty())
+      throw UsageError("--plugin is for a config; a study names its plugin in its runs' configs (\"algorithm\": {\"plugin\": FILE}, docs/plugins.md)");
     return cli::validate_study(a.config, a.sets);
   }
   sim::Experiment x = sim::load_experiment(a.config, a.sets);
@@ -271,8 +279,12 @@ int cmd_validate(const Args& a) {
   std::fputs(sim::warnings_text(x).c_str(), stderr);
   std::printf("%s: valid%s\n", a.config.c_str(), sim::warnings_count(x).c_str());
   std::fputs(platform.c_str(), stdout);
-  std::printf("  training    %s, batch %d, %llu samples, dataset %s\n", x.algorithm.c_str(), x.training.batch_size,
-              static_cast<unsigned long long>(x.training.samples), x.dataset.kind.c_str());
+  // a text dataset's vocabulary and sequence length: what `dtsim profile gpt --classes V --input T,1,1` needs
+  const std::string text = x.dataset.kind != "text" ? ""
+                           : " (vocabulary " + std::to_string(x.dataset.text_vocab) + ", sequences of " +
+                                 std::to_string(x.dataset.text_block) + " tokens)";
+  std::printf("  training    %s, batch %d, %llu samples, dataset %s%s\n", x.algorithm.c_str(), x.training.batch_size,
+              static_cast<unsigned long long>(x.training.samples), x.dataset.kind.c_str(), text.c_str());
   std::printf("  estimate    %s (rough)\n", sim::cost_text(sim::estimate_cost(x)).c_str());
   return 0;
 }
