@@ -1,6 +1,7 @@
 #include "engine/profile_model.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <string>
 
 #include "common/error.hpp"
@@ -220,8 +221,11 @@ ModelInfo profile_model_info(ObjectReader& spec) {
   spec.choice("kind", {"profile"});
   const std::string path = spec.string("path");
   if (path.empty()) spec.fail("path", "must name a model profile (tools/torch_profile.py writes one)");
-  if (!io::file_exists(path))
-    spec.fail("path", "model profile '" + path + "' does not exist (write one with tools/torch_profile.py)");
+  if (!io::file_exists(path)) {
+    std::error_code ec;
+    spec.fail("path", "model profile '" + path + "' " +
+                          (std::filesystem::exists(path, ec) ? "is not a regular file" : "does not exist (write one with tools/torch_profile.py)"));
+  }
   const ModelProfile p = read_model_profile(path);
   const int64_t b = spec.integer("batch", p.batches.front());
   if (b < 1 || b > (int64_t{1} << 30)) spec.fail("batch", "must be in [1, 2^30], got " + std::to_string(b));

@@ -30,7 +30,9 @@ json summary_json(const Experiment& x, const RunResult& r) {
     if (r.stop->worker >= 0) st["worker"] = r.stop->worker;
     s["stopped"] = st;
   }
-  s["warnings"] = x.warnings;  // degenerate settings found when the config was loaded (sim/preflight.hpp)
+  // degenerate settings found when the config was loaded, then what the end of the run showed
+  // (sim/preflight.hpp: config_warnings, result_warnings)
+  s["warnings"] = x.warnings;
   s["dtsim_version"] = DTSIM_VERSION;
   s["seed"] = x.seed;
   s["algorithm"] = x.algorithm;

@@ -55,7 +55,8 @@ constexpr const char* kUsage =
     "dtsim validate CONFIG.json|STUDY.json [--set KEY=VALUE]... [--route HOST,HOST]...\n"
     "dtsim sweep STUDY.json [--jobs N] [--out DIR] [--set KEY=VALUE]... [--plot] [--dry-run] [--quiet]\n"
     "            [--slurm|--cell I|--collect]   (mpirun -np R dtsim sweep ...: docs/sweeps.md)\n"
-    "dtsim profile MODEL --input C,H,W --batch B [--device D] [--threads T] [--out FILE]\n"
+    "dtsim profile MODEL --input C,H,W --batch B [--classes N] [--device D] [--threads T] [--steps S]\n"
+    "              [--warmup W] [--clock wall|thread-cpu] [--out FILE]   (a gpt: --input T,1,1 --classes V)\n"
     "dtsim algorithms [NAME] [--plugin FILE]...   (run and validate take --plugin FILE too: docs/plugins.md)\n"
     "dtsim COMMAND --help | dtsim --help | dtsim --version";
 

@@ -157,7 +157,7 @@ cli::Command dtsim::cli::add_profile_command(CLI::App& top) {
   c->add_option("MODEL", o->model_arg, "a kind (e.g. resnet20, lenet5, mlp) or a model JSON object,\n"
                                        "e.g. '{\"kind\":\"mlp\",\"hidden\":[256]}'")
       ->type_name("");
-  c->add_option("--input", o->input_arg, "the input shape (channels, height, width)")->type_name("C,H,W");
+  c->add_option("--input", o->input_arg, "the input shape (channels, height, width); a gpt's is\nT,1,1: T tokens per sequence, --classes its vocabulary")->type_name("C,H,W");
   c->add_option("--batch", o->batch, "minibatch size")->type_name("B");
   c->add_option("--classes", o->classes, "output classes (default 10)")->type_name("N");
   c->add_option("--device", o->device, "cpu (oneDNN, default), reference or cuda")->type_name("D");
