@@ -125,7 +125,9 @@ int64_t sync_steps(const Experiment& x) {
 }
 
 bool trace_enabled(const Experiment& x, int shards) {
-  const double events = static_cast<double>(sync_steps(x)) * x.platform.workers.count * (3.0 + 4.0 * std::max(1, shards));
+  // as the run decides it (sim/runtime.cpp): layer-wise timing adds a forward and a backward span per step
+  const double per_step = static_cast<double>(sync_steps(x)) * x.platform.workers.count;
+  const double events = per_step * (3.0 + 4.0 * std::max(1, shards)) + (x.overlap.layerwise() ? 2.0 * per_step : 0.0);
   return x.output.trace == OutputSpec::Trace::On ||
          (x.output.trace == OutputSpec::Trace::Auto && events <= static_cast<double>(x.output.trace_max_events));
 }

@@ -29,7 +29,8 @@ std::unique_ptr<algo::Algorithm> make_algorithm(const Experiment& x);
 int64_t sync_steps(const Experiment& x);
 
 // Whether the run records a timeline: output.trace true, or "auto" and the estimated events
-// (steps × workers × (3 + 4·max(1, shards))) within output.trace_max_events. `shards` is the
+// (steps × workers × (3 + 4·max(1, shards)), plus 2 per worker step under layer-wise timing) within
+// output.trace_max_events, as sim/runtime.cpp decides it. `shards` is the
 // number of server shards the algorithm uses (0 for all-reduce algorithms).
 bool trace_enabled(const Experiment& x, int shards);
 

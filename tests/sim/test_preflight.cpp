@@ -287,6 +287,25 @@ TEST_CASE("trace_enabled and sync_steps follow output.trace, trace_max_events an
   CHECK(!sim::trace_enabled(load(j), 0));
 }
 
+// The memory estimate's "trace on?" left out the two spans per worker step that layer-wise timing
+// adds, which the run counts: near output.trace_max_events it counted a trace the run did not keep.
+TEST_CASE("trace_enabled under layer-wise timing decides as the run does, on both sides of the limit") {
+  json j = small_config();  // 32 steps x 4 workers: 128 worker steps
+  j["compute"]["mode"] = "timing-only";
+  j["algorithm"]["overlap"] = {{"kind", "per-tensor"}};
+  j["output"]["trace"] = "auto";
+  for (const int64_t limit : {896 + 2 * 128 - 1, 896 + 2 * 128}) {  // 128 x (3 + 4) + 2 x 128
+    CAPTURE(limit);
+    j["output"]["trace_max_events"] = limit;
+    const Experiment x = load(j);
+    REQUIRE(x.overlap.layerwise());
+    const test::ChildRun r = test::run_forked(x);
+    REQUIRE(r.exit_code == 0);
+    CHECK(sim::trace_enabled(x, 1) == !r.trace.empty());
+    CHECK(sim::trace_enabled(x, 1) == (limit == 896 + 2 * 128));
+  }
+}
+
 // ------------------------------------------------------------------ item 5: first contact
 TEST_CASE("a plain-number bandwidth below 1 MB/s or latency above 1 s warns with the path and the unit assumed") {
   json j = small_config();
