@@ -19,13 +19,12 @@ namespace dtsim::io {
 namespace fs = std::filesystem;
 
 std::string read_file(const std::string& path) {
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);  // through symlinks
-  if (fs::is_directory(st)) throw InputError(path, "", "is a directory, expected a file");
   // A FIFO would block the open (and be consumed by a first read: `<(...)` cannot be read twice), a
-  // device like /dev/zero never ends: only regular files.
-  if (fs::exists(st) && !fs::is_regular_file(st))
-    throw InputError(path, "", "is not a regular file (a pipe, FIFO, device or socket): give a file");
+  // device like /dev/zero never ends: only regular files. A missing one is the open's error.
+  if (const std::string why = not_a_file(path); why == "is a directory")
+    throw InputError(path, "", "is a directory, expected a file");
+  else if (!why.empty() && why != "does not exist")
+    throw InputError(path, "", why + ": give a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "", std::string("cannot open: ") + std::strerror(errno));
   std::ostringstream ss;
@@ -114,6 +113,15 @@ std::string resolve_relative(const std::string& base_dir, const std::string& pat
 bool file_exists(const std::string& path) {
   std::error_code ec;
   return fs::is_regular_file(path, ec);
+}
+
+std::string not_a_file(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (fs::is_regular_file(st)) return "";
+  if (!fs::exists(st)) return "does not exist";
+  if (fs::is_directory(st)) return "is a directory";
+  return "is not a regular file (a pipe, FIFO, device or socket)";
 }
 
 }  // namespace dtsim::io

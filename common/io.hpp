@@ -21,5 +21,8 @@ std::string npy_float32(const float* data, size_t n);
 std::string dirname(const std::string& path);
 std::string resolve_relative(const std::string& base_dir, const std::string& path);
 bool file_exists(const std::string& path);
+// Why `path` is not a regular file one can read (through symlinks): "does not exist", "is a
+// directory", "is not a regular file (a pipe, FIFO, device or socket)"; "" when it is one.
+std::string not_a_file(const std::string& path);
 
 }  // namespace dtsim::io

@@ -1,7 +1,6 @@
 #include "engine/profile_model.hpp"
 
 #include <cmath>
-#include <filesystem>
 #include <string>
 
 #include "common/error.hpp"
@@ -221,11 +220,8 @@ ModelInfo profile_model_info(ObjectReader& spec) {
   spec.choice("kind", {"profile"});
   const std::string path = spec.string("path");
   if (path.empty()) spec.fail("path", "must name a model profile (tools/torch_profile.py writes one)");
-  if (!io::file_exists(path)) {
-    std::error_code ec;
-    spec.fail("path", "model profile '" + path + "' " +
-                          (std::filesystem::exists(path, ec) ? "is not a regular file" : "does not exist (write one with tools/torch_profile.py)"));
-  }
+  if (const std::string why = io::not_a_file(path); !why.empty())
+    spec.fail("path", "model profile '" + path + "' " + why + (why == "does not exist" ? " (write one with tools/torch_profile.py)" : ""));
   const ModelProfile p = read_model_profile(path);
   const int64_t b = spec.integer("batch", p.batches.front());
   if (b < 1 || b > (int64_t{1} << 30)) spec.fail("batch", "must be in [1, 2^30], got " + std::to_string(b));

@@ -485,18 +485,19 @@ Experiment load_experiment_json(json doc, const std::string& file, const std::st
     doc["model"]["path"] = io::resolve_relative(base_dir, doc["model"]["path"].get<std::string>());
   {
     auto mr = r.object("model", true);
-    // A classifier given text: said before the model is built for 1-channel "images" of one token
-    // (lenet5's "kernel 5x5 larger than the padded input 1x1").
-    if (x.dataset.kind == "text" && doc["model"].is_object() && doc["model"].contains("kind") && doc["model"]["kind"].is_string() &&
-        doc["model"]["kind"] != "gpt" && !engine::is_profile_spec(doc["model"]))
-      throw InputError(file, "model.kind", "a text dataset needs a sequence model: \"gpt\"");
+    // Language models and text go together (a classifier reads one label per sample). A classifier
+    // given text is said before it is built for 1-channel "images" of one token (lenet5's "kernel 5x5
+    // larger than the padded input 1x1"), when its kind is written (a profile's is in its file).
+    auto text_needs_gpt = [&](const std::string& kind) {
+      if (x.dataset.kind == "text" && kind != "gpt") throw InputError(file, "model.kind", "a text dataset needs a sequence model: \"gpt\"");
+    };
+    if (const json& m = doc["model"]; m.is_object() && m.contains("kind") && m["kind"].is_string() && !engine::is_profile_spec(m))
+      text_needs_gpt(m["kind"].get<std::string>());
     const engine::ModelInfo model = engine::model_info(mr, shape, classes);  // validates; no buffers
     mr.finish();
-    // Language models and text go together (a classifier reads one label per sample).
-    if ((x.dataset.kind == "text") != (model.kind == "gpt"))
-      throw InputError(file, x.dataset.kind == "text" ? "model.kind" : "dataset.kind",
-                       x.dataset.kind == "text" ? "a text dataset needs a sequence model: \"gpt\""
-                                                : "model 'gpt' reads token sequences: dataset.kind \"text\"");
+    text_needs_gpt(model.kind);
+    if (model.kind == "gpt" && x.dataset.kind != "text")
+      throw InputError(file, "dataset.kind", "model 'gpt' reads token sequences: dataset.kind \"text\"");
     model_timing_only = model.timing_only;
     model_params = model.num_params;
     model_layers = model.layers;

@@ -76,14 +76,7 @@ void read_text_dataset(ObjectReader& r, DatasetSpec& d, const std::string& base_
   if (r.has("path")) {
     d.path = io::resolve_relative(base_dir, r.string("path"));
     r.set_resolved("path", d.path);
-    if (!io::file_exists(d.path)) {
-      std::error_code ec;
-      const auto st = fs::status(d.path, ec);
-      r.fail("path", "text file '" + d.path + "' " +
-                         (!fs::exists(st) ? "does not exist"
-                          : fs::is_directory(st) ? "is a directory"
-                                                 : "is not a regular file (a pipe, FIFO, device or socket)"));
-    }
+    if (const std::string why = io::not_a_file(d.path); !why.empty()) r.fail("path", "text file '" + d.path + "' " + why);
   }
   const int64_t block = r.integer("block_size", model_block > 0 ? model_block : 128);
   if (block < 1 || block > (int64_t{1} << 20)) r.fail("block_size", "must be in [1, 1048576]");
